@@ -1,0 +1,54 @@
+"""Apache Airflow provider for Luma AI's Dream Machine API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+
+def get_provider_info() -> dict[str, Any]:
+    """
+    Describe this provider to Airflow's ProvidersManager (entry point ``apache_airflow_provider``).
+
+    The connection form is declared here (``ui-field-behaviour`` and ``conn-fields``), the way
+    Airflow 3.2+ reads it; ``LumaHook.get_ui_field_behaviour`` says the same for older Airflow.
+    """
+    return {
+        "package-name": "airflow-provider-luma",
+        "name": "Luma AI",
+        "description": "Generate images and videos with Luma AI's Dream Machine API.",
+        "versions": [__version__],
+        "integrations": [
+            {
+                "integration-name": "Luma AI",
+                "external-doc-url": "https://docs.lumalabs.ai/docs/api",
+                "tags": ["software"],
+            }
+        ],
+        "operators": [
+            {"integration-name": "Luma AI", "python-modules": ["airflow_provider_luma.operators.luma"]}
+        ],
+        "sensors": [{"integration-name": "Luma AI", "python-modules": ["airflow_provider_luma.sensors.luma"]}],
+        "hooks": [{"integration-name": "Luma AI", "python-modules": ["airflow_provider_luma.hooks.luma"]}],
+        "triggers": [
+            {"integration-name": "Luma AI", "python-modules": ["airflow_provider_luma.triggers.luma"]}
+        ],
+        "connection-types": [
+            {
+                "hook-class-name": "airflow_provider_luma.hooks.luma.LumaHook",
+                "hook-name": "Luma AI",
+                "connection-type": "luma",
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "port", "login", "extra"],
+                    "relabeling": {"password": "API key", "host": "Base URL (optional)"},
+                    "placeholders": {
+                        "password": "luma-...",
+                        "host": "https://api.lumalabs.ai/dream-machine/v1",
+                    },
+                },
+                "conn-fields": {},
+            }
+        ],
+        "extra-links": ["airflow_provider_luma.operators.luma.LumaGenerationLink"],
+    }

@@ -1,0 +1,171 @@
+"""
+Errors raised by the Luma provider.
+
+Every error says what went wrong and what to do, and none of them ever carries the API key.
+Errors that retrying cannot fix (bad input, moderation) derive from ``AirflowFailException`` so
+that Airflow does not spend task retries on them.
+"""
+
+from __future__ import annotations
+
+import enum
+
+from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException
+
+
+class LumaError(AirflowException):
+    """Base class of every error this provider raises."""
+
+
+class LumaValidationError(LumaError, AirflowFailException, ValueError):
+    """
+    A parameter is not acceptable; raised before any request is sent.
+
+    :param param: name of the offending parameter, as the user wrote it.
+    :param message: what is wrong and what is allowed.
+    """
+
+    def __init__(self, param: str, message: str) -> None:
+        self.param = param
+        super().__init__(f"Invalid {param!r}: {message}")
+
+
+class LumaConnectionConfigError(LumaError, AirflowFailException):
+    """The Airflow connection is missing the API key or has an unusable host."""
+
+
+class LumaApiError(LumaError):
+    """
+    Luma answered with an HTTP error.
+
+    :param status_code: HTTP status of the answer.
+    :param method: HTTP method of the request.
+    :param path: path of the request, relative to the base URL (never with credentials).
+    :param detail: Luma's own explanation (the ``detail`` field of its JSON body), if any.
+    :param hint: what the user can do about it.
+    :param retry_after: seconds Luma asked us to wait before trying again, if it said.
+    """
+
+    def __init__(
+        self,
+        status_code: int,
+        method: str,
+        path: str,
+        detail: str | None = None,
+        hint: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        self.status_code = status_code
+        self.method = method
+        self.path = path
+        self.detail = detail
+        self.retry_after = retry_after
+        message = f"Luma API {method} {path} answered HTTP {status_code}"
+        if detail:
+            message += f": {detail}"
+        if hint:
+            message += f". {hint}"
+        super().__init__(message)
+
+
+class LumaAuthenticationError(LumaApiError, AirflowFailException):
+    """401/403: the API key is missing, wrong or not allowed to do this."""
+
+
+class LumaBadRequestError(LumaApiError, AirflowFailException):
+    """400/422: Luma rejected the request's content."""
+
+
+class LumaNotFoundError(LumaApiError, AirflowFailException):
+    """404: no such generation (or it was deleted)."""
+
+
+class LumaRetryableError(LumaApiError):
+    """408/409/429/5xx: worth trying again after a pause."""
+
+
+class LumaTransportError(LumaError):
+    """
+    The request did not get an HTTP answer (connection refused, reset or timed out).
+
+    :param message: what happened.
+    :param request_sent: False only when the request surely never reached Luma (the connection
+        never opened), which is the one case where re-sending a create cannot pay twice.
+    """
+
+    def __init__(self, message: str, request_sent: bool) -> None:
+        self.request_sent = request_sent
+        super().__init__(message)
+
+
+class LumaAmbiguousCreateError(LumaError):
+    """
+    A create request failed after it may have reached Luma; it was not re-sent blindly.
+
+    :param message: what happened and how to check for the generation it may have made.
+    """
+
+
+class LumaTimeoutError(LumaError):
+    """A generation did not finish before the wait's deadline."""
+
+
+class FailureKind(str, enum.Enum):
+    """Why a generation failed, as far as its ``failure_reason`` tells."""
+
+    MODERATION = "moderation"
+    VALIDATION = "validation"
+    UNKNOWN = "unknown"
+
+    @classmethod
+    def from_reason(cls, reason: str | None) -> FailureKind:
+        """
+        Classify Luma's free-text ``failure_reason``.
+
+        :param reason: the ``failure_reason`` of a failed generation.
+        """
+        text = (reason or "").lower()
+        if any(word in text for word in ("moderation", "blacklist", "blocked", "nsfw", "unsafe")):
+            return cls.MODERATION
+        if any(word in text for word in ("invalid", "validation", "not supported", "unsupported")):
+            return cls.VALIDATION
+        return cls.UNKNOWN
+
+    @property
+    def is_final(self) -> bool:
+        """True when trying the same request again would fail the same way."""
+        return self is not FailureKind.UNKNOWN
+
+
+class LumaGenerationFailedError(LumaError):
+    """
+    Luma reports the generation as ``failed``; ``failure_reason`` says why.
+
+    :param generation_id: id of the failed generation.
+    :param failure_reason: Luma's explanation.
+    """
+
+    def __init__(self, generation_id: str, failure_reason: str | None) -> None:
+        self.generation_id = generation_id
+        self.failure_reason = failure_reason
+        self.kind = FailureKind.from_reason(failure_reason)
+        super().__init__(
+            f"Luma generation {generation_id} failed: {failure_reason or 'no reason given'}"
+            + (" (final: retrying the same request will fail the same way)" if self.kind.is_final else "")
+        )
+
+
+class LumaGenerationRejectedError(LumaGenerationFailedError, AirflowFailException):
+    """A generation failed for a reason that retrying cannot fix (moderation, validation)."""
+
+
+def generation_failed_error(generation_id: str, failure_reason: str | None) -> LumaGenerationFailedError:
+    """
+    Build the right error for a failed generation: final reasons do not use up task retries.
+
+    :param generation_id: id of the failed generation.
+    :param failure_reason: Luma's explanation.
+    """
+    if FailureKind.from_reason(failure_reason).is_final:
+        return LumaGenerationRejectedError(generation_id, failure_reason)
+    return LumaGenerationFailedError(generation_id, failure_reason)
