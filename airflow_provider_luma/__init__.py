@@ -6,6 +6,16 @@ from typing import Any
 
 __version__ = "0.1.0"
 
+#: The ``luma`` connection form: only the API key (password) and an optional base URL (host).
+CONNECTION_FORM: dict[str, Any] = {
+    "hidden_fields": ["schema", "port", "login", "extra"],
+    "relabeling": {"password": "API key", "host": "Base URL (optional)"},
+    "placeholders": {
+        "password": "luma-...",
+        "host": "https://api.lumalabs.ai/dream-machine/v1",
+    },
+}
+
 
 def get_provider_info() -> dict[str, Any]:
     """
@@ -29,7 +39,9 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {"integration-name": "Luma AI", "python-modules": ["airflow_provider_luma.operators.luma"]}
         ],
-        "sensors": [{"integration-name": "Luma AI", "python-modules": ["airflow_provider_luma.sensors.luma"]}],
+        "sensors": [
+            {"integration-name": "Luma AI", "python-modules": ["airflow_provider_luma.sensors.luma"]}
+        ],
         "hooks": [{"integration-name": "Luma AI", "python-modules": ["airflow_provider_luma.hooks.luma"]}],
         "triggers": [
             {"integration-name": "Luma AI", "python-modules": ["airflow_provider_luma.triggers.luma"]}
@@ -40,12 +52,9 @@ def get_provider_info() -> dict[str, Any]:
                 "hook-name": "Luma AI",
                 "connection-type": "luma",
                 "ui-field-behaviour": {
-                    "hidden-fields": ["schema", "port", "login", "extra"],
-                    "relabeling": {"password": "API key", "host": "Base URL (optional)"},
-                    "placeholders": {
-                        "password": "luma-...",
-                        "host": "https://api.lumalabs.ai/dream-machine/v1",
-                    },
+                    "hidden-fields": CONNECTION_FORM["hidden_fields"],
+                    "relabeling": CONNECTION_FORM["relabeling"],
+                    "placeholders": CONNECTION_FORM["placeholders"],
                 },
                 "conn-fields": {},
             }

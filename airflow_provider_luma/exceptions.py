@@ -38,7 +38,7 @@ class LumaApiError(LumaError):
     """
     Luma answered with an HTTP error.
 
-    :param status_code: HTTP status of the answer.
+    :param status_code: HTTP status of the answer (kept as ``http_status``).
     :param method: HTTP method of the request.
     :param path: path of the request, relative to the base URL (never with credentials).
     :param detail: Luma's own explanation (the ``detail`` field of its JSON body), if any.
@@ -55,7 +55,7 @@ class LumaApiError(LumaError):
         hint: str | None = None,
         retry_after: float | None = None,
     ) -> None:
-        self.status_code = status_code
+        self.http_status = status_code
         self.method = method
         self.path = path
         self.detail = detail

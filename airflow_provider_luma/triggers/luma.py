@@ -1,0 +1,86 @@
+"""LumaGenerationTrigger: waits on the triggerer until a Luma generation is done."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING, Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_provider_luma.exceptions import LumaError, LumaRetryableError, LumaTransportError
+from airflow_provider_luma.waiting import EventStatus, GenerationState
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+
+class LumaGenerationTrigger(BaseTrigger):
+    """
+    Polls ``GET /generations/{id}`` until the generation is completed or failed, or a deadline passes.
+
+    It carries only plain JSON values (never the API key: Airflow shows trigger kwargs) and fetches
+    the connection itself, asynchronously. All waits on one triggerer share one HTTP session.
+
+    :param generation_id: the generation to wait for.
+    :param luma_conn_id: Airflow connection holding the API key.
+    :param poll_interval: seconds between two polls.
+    :param end_time: deadline, in epoch seconds (absolute, so a wait moved to another triggerer
+        keeps it).
+    """
+
+    def __init__(self, generation_id: str, luma_conn_id: str, poll_interval: float, end_time: float) -> None:
+        super().__init__()
+        self.generation_id = generation_id
+        self.luma_conn_id = luma_conn_id
+        self.poll_interval = poll_interval
+        self.end_time = end_time
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """Class path and kwargs, as stored in Airflow's trigger table."""
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "generation_id": self.generation_id,
+                "luma_conn_id": self.luma_conn_id,
+                "poll_interval": self.poll_interval,
+                "end_time": self.end_time,
+            },
+        )
+
+    def _event(self, status: EventStatus, **payload: Any) -> TriggerEvent:
+        return TriggerEvent({"status": status.value, "generation_id": self.generation_id, **payload})
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Poll until the generation ends or the deadline passes; yield exactly one event."""
+        from airflow_provider_luma.hooks.luma import LumaHook
+
+        hook = LumaHook(luma_conn_id=self.luma_conn_id)
+        async with LumaHook.async_session() as session:
+            while True:
+                try:
+                    generation = await hook.aget_generation(self.generation_id, session)
+                except (LumaRetryableError, LumaTransportError) as exc:
+                    # The hook already retried; keep waiting, the deadline still bounds us.
+                    self.log.warning(
+                        "Polling generation %s failed, will poll again: %s", self.generation_id, exc
+                    )
+                except LumaError as exc:
+                    yield self._event(EventStatus.ERROR, message=str(exc))
+                    return
+                else:
+                    state = GenerationState.of(generation)
+                    if state is GenerationState.COMPLETED:
+                        yield self._event(EventStatus.COMPLETED, generation=generation)
+                        return
+                    if state is GenerationState.FAILED:
+                        yield self._event(EventStatus.FAILED, generation=generation)
+                        return
+                remaining = self.end_time - time.time()
+                if remaining <= 0:
+                    yield self._event(
+                        EventStatus.TIMEOUT,
+                        message=f"Luma generation {self.generation_id} did not finish before the deadline",
+                    )
+                    return
+                await asyncio.sleep(min(self.poll_interval, remaining))

@@ -1,0 +1,214 @@
+"""
+Request building and validation for the Dream Machine API.
+
+Everything a user passes is checked here before any request is sent, and every error names the
+parameter and what is allowed. The functions return plain JSON-ready dicts in the API's own shape
+(see ``shared/LUMA_API.md``), leaving out what the user did not set so Luma's defaults apply.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+from airflow_provider_luma.exceptions import LumaValidationError
+
+IMAGE_MODELS = ("photon-1", "photon-flash-1")
+VIDEO_MODELS = ("ray-2", "ray-flash-2", "ray-1-6")
+ASPECT_RATIOS = ("1:1", "3:4", "4:3", "9:16", "16:9", "9:21", "21:9")
+IMAGE_FORMATS = ("jpg", "png")
+PROMPT_MIN_CHARS = 3
+PROMPT_MAX_CHARS = 5000
+MAX_IMAGE_REFS = 4
+MAX_CHARACTER_IMAGES = 4
+
+
+def _fail(param: str, message: str) -> LumaValidationError:
+    return LumaValidationError(param, message)
+
+
+def check_choice(param: str, value: Any, allowed: Sequence[str]) -> str:
+    """
+    Check that ``value`` is one of ``allowed``.
+
+    :param param: parameter name used in the error.
+    :param value: the value given.
+    :param allowed: the accepted values.
+    """
+    if not isinstance(value, str) or value not in allowed:
+        raise _fail(param, f"got {value!r}; allowed values are {', '.join(allowed)}")
+    return value
+
+
+def check_prompt(value: Any, param: str = "prompt") -> str:
+    """
+    Check a prompt: a string of 3 to 5,000 characters (surrounding blanks not counted).
+
+    :param value: the prompt given.
+    :param param: parameter name used in the error.
+    """
+    if not isinstance(value, str):
+        raise _fail(param, f"must be a string, got {type(value).__name__}")
+    length = len(value.strip())
+    if not PROMPT_MIN_CHARS <= length <= PROMPT_MAX_CHARS:
+        raise _fail(
+            param,
+            f"must be {PROMPT_MIN_CHARS} to {PROMPT_MAX_CHARS:,} characters long, got {length:,}",
+        )
+    return value
+
+
+def check_url(param: str, value: Any) -> str:
+    """
+    Check a URL: Luma fetches references and calls callbacks over public http(s) URLs only.
+
+    :param param: parameter name used in the error.
+    :param value: the URL given.
+    """
+    if not isinstance(value, str):
+        raise _fail(param, f"must be an http(s) URL string, got {type(value).__name__}")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise _fail(param, f"must be an http:// or https:// URL, got {value!r}")
+    return value
+
+
+def check_weight(param: str, value: Any) -> float:
+    """
+    Check a reference weight: a number from 0 to 1.
+
+    :param param: parameter name used in the error.
+    :param value: the weight given.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+        raise _fail(param, f"must be a number from 0 to 1, got {value!r}")
+    if not 0.0 <= value <= 1.0:
+        raise _fail(param, f"must be from 0 to 1, got {value!r}")
+    return float(value)
+
+
+def check_generation_id(value: Any, param: str = "generation_id") -> str:
+    """
+    Check a generation id: Luma's ids are UUIDs.
+
+    :param value: the id given.
+    :param param: parameter name used in the error.
+    """
+    if not isinstance(value, str):
+        raise _fail(param, f"must be a generation id (UUID string), got {type(value).__name__}")
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        raise _fail(param, f"must be a generation id (UUID), got {value!r}") from None
+    return value
+
+
+def _weighted_ref(param: str, value: Any) -> dict[str, Any]:
+    if isinstance(value, str):
+        return {"url": check_url(f"{param}.url", value)}
+    if not isinstance(value, Mapping):
+        raise _fail(param, f"must be a URL or a mapping {{'url': ..., 'weight': 0..1}}, got {value!r}")
+    unknown = set(value) - {"url", "weight"}
+    if unknown:
+        raise _fail(param, f"unknown keys {sorted(unknown)}; allowed keys are 'url' and 'weight'")
+    if "url" not in value:
+        raise _fail(param, "needs a 'url'")
+    ref: dict[str, Any] = {"url": check_url(f"{param}.url", value["url"])}
+    if value.get("weight") is not None:
+        ref["weight"] = check_weight(f"{param}.weight", value["weight"])
+    return ref
+
+
+def _weighted_refs(param: str, value: Any, max_items: int | None) -> list[dict[str, Any]]:
+    if isinstance(value, (str, Mapping)) or not isinstance(value, Sequence):
+        raise _fail(param, f"must be a list of references {{'url': ..., 'weight': 0..1}}, got {value!r}")
+    if max_items is not None and len(value) > max_items:
+        raise _fail(param, f"at most {max_items} references are allowed, got {len(value)}")
+    return [_weighted_ref(f"{param}[{index}]", item) for index, item in enumerate(value)]
+
+
+def _character_ref(value: Any) -> dict[str, Any]:
+    param = "character_ref"
+    if isinstance(value, Sequence) and not isinstance(value, (str, Mapping)):
+        # Shorthand: a plain list of image URLs is one identity.
+        value = {"identity0": {"images": list(value)}}
+    if not isinstance(value, Mapping):
+        raise _fail(
+            param, f"must be {{'identity0': {{'images': [url, ...]}}}} or a list of URLs, got {value!r}"
+        )
+    unknown = set(value) - {"identity0"}
+    if unknown:
+        raise _fail(param, f"unknown keys {sorted(unknown)}; the API takes one identity, 'identity0'")
+    identity = value.get("identity0")
+    if not isinstance(identity, Mapping) or not isinstance(identity.get("images"), Sequence):
+        raise _fail(f"{param}.identity0", "must be {'images': [url, ...]}")
+    images = identity["images"]
+    if isinstance(images, str) or not 1 <= len(images) <= MAX_CHARACTER_IMAGES:
+        raise _fail(
+            f"{param}.identity0.images",
+            f"must be a list of 1 to {MAX_CHARACTER_IMAGES} image URLs, got {images!r}",
+        )
+    urls = [check_url(f"{param}.identity0.images[{i}]", url) for i, url in enumerate(images)]
+    return {"identity0": {"images": urls}}
+
+
+def build_image_request(
+    *,
+    prompt: Any,
+    model: Any = "photon-1",
+    aspect_ratio: Any = None,
+    image_format: Any = None,
+    image_ref: Any = None,
+    style_ref: Any = None,
+    character_ref: Any = None,
+    modify_image_ref: Any = None,
+    callback_url: Any = None,
+) -> dict[str, Any]:
+    """
+    Validate image parameters and build the body of ``POST /generations/image``.
+
+    :param prompt: what to draw, 3 to 5,000 characters.
+    :param model: ``photon-1`` or ``photon-flash-1``.
+    :param aspect_ratio: one of ``ASPECT_RATIOS``; Luma's default (16:9) when None.
+    :param image_format: ``jpg`` or ``png`` (the API's ``format``); Luma's default when None.
+    :param image_ref: up to 4 references, each a URL or ``{"url", "weight"}``.
+    :param style_ref: style references, each a URL or ``{"url", "weight"}``.
+    :param character_ref: ``{"identity0": {"images": [...]}}`` (or a list of up to 4 URLs).
+    :param modify_image_ref: the image to modify, a URL or ``{"url", "weight"}``.
+    :param callback_url: URL Luma POSTs the generation to on every state change.
+    """
+    body: dict[str, Any] = {
+        "generation_type": "image",
+        "model": check_choice("model", model, IMAGE_MODELS),
+        "prompt": check_prompt(prompt),
+    }
+    if aspect_ratio is not None:
+        body["aspect_ratio"] = check_choice("aspect_ratio", aspect_ratio, ASPECT_RATIOS)
+    if image_format is not None:
+        body["format"] = check_choice("format", image_format, IMAGE_FORMATS)
+    if image_ref is not None:
+        body["image_ref"] = _weighted_refs("image_ref", image_ref, MAX_IMAGE_REFS)
+    if style_ref is not None:
+        body["style_ref"] = _weighted_refs("style_ref", style_ref, None)
+    if character_ref is not None:
+        body["character_ref"] = _character_ref(character_ref)
+    if modify_image_ref is not None:
+        body["modify_image_ref"] = _weighted_ref("modify_image_ref", modify_image_ref)
+    if callback_url is not None:
+        body["callback_url"] = check_url("callback_url", callback_url)
+    return body
+
+
+def check_positive_number(param: str, value: Any) -> float:
+    """
+    Check a duration or interval in seconds: a number greater than 0.
+
+    :param param: parameter name used in the error.
+    :param value: the value given.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or math.isinf(value):
+        raise _fail(param, f"must be a number of seconds greater than 0, got {value!r}")
+    return float(value)
