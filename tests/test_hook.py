@@ -1,0 +1,267 @@
+"""LumaHook against the emulator over real HTTP: every endpoint, retries, creates, secrets."""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import time
+
+import pytest
+
+from airflow_provider_luma.exceptions import (
+    LumaAmbiguousCreateError,
+    LumaAuthenticationError,
+    LumaBadRequestError,
+    LumaConnectionConfigError,
+    LumaNotFoundError,
+    LumaRetryableError,
+    LumaTransportError,
+)
+from airflow_provider_luma.hooks.luma import DEFAULT_BASE_URL, LumaHook
+from airflow_provider_luma.testing import FaultRule
+from tests.conftest import API_KEY
+
+IMAGE = {"generation_type": "image", "model": "photon-1", "prompt": "a lighthouse at dawn"}
+MISSING_ID = "00000000-0000-4000-8000-000000000000"
+
+
+def wait_until_done(hook: LumaHook, generation_id: str, limit: float = 10) -> dict:
+    deadline = time.time() + limit
+    while time.time() < deadline:
+        generation = hook.get_generation(generation_id)
+        if generation["state"] in ("completed", "failed"):
+            return generation
+        time.sleep(0.05)
+    raise AssertionError(f"generation {generation_id} did not finish")
+
+
+@pytest.fixture
+def hook(emulator) -> LumaHook:
+    return LumaHook(max_retries=2)
+
+
+def set_connection(monkeypatch, **fields) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_LUMA_DEFAULT", json.dumps({"conn_type": "luma", **fields}))
+
+
+# -- endpoints ------------------------------------------------------------------------------------
+
+
+def test_image_lifecycle_create_get_list_delete(hook, emulator):
+    created = hook.create_image(IMAGE)
+    assert created["state"] in ("queued", "dreaming")
+    done = wait_until_done(hook, created["id"])
+    assert done["state"] == "completed"
+    assert done["assets"]["image"].startswith(emulator.url)
+    page = hook.list_generations(limit=10, offset=0)
+    assert [g["id"] for g in page["generations"]] == [created["id"]]
+    assert page["count"] == 1
+    hook.delete_generation(created["id"])
+    with pytest.raises(LumaNotFoundError):
+        hook.get_generation(created["id"])
+
+
+def test_reframe_image(hook):
+    source = wait_until_done(hook, hook.create_image(IMAGE)["id"])
+    reframed = hook.reframe_image(
+        {
+            "generation_type": "reframe_image",
+            "model": "photon-1",
+            "aspect_ratio": "9:16",
+            "media": {"url": source["assets"]["image"]},
+            "prompt": "wider",
+        }
+    )
+    assert wait_until_done(hook, reframed["id"])["state"] == "completed"
+
+
+def test_video_endpoints_create_modify_reframe_upscale_audio(hook):
+    video = hook.create_video({"generation_type": "video", "model": "ray-2", "prompt": "waves at night"})
+    video = wait_until_done(hook, video["id"])
+    assert video["assets"]["video"]
+    url = video["assets"]["video"]
+    modified = hook.modify_video(
+        {"generation_type": "modify_video", "model": "ray-2", "mode": "flex_1", "media": {"url": url}}
+    )
+    reframed = hook.reframe_video(
+        {"generation_type": "reframe_video", "model": "ray-2", "aspect_ratio": "1:1", "media": {"url": url}}
+    )
+    upscaled = hook.upscale_video(video["id"], {"generation_type": "upscale_video", "resolution": "1080p"})
+    audio = hook.add_audio(video["id"], {"generation_type": "add_audio", "prompt": "rain on a tin roof"})
+    for generation in (modified, reframed, upscaled, audio):
+        assert wait_until_done(hook, generation["id"])["state"] == "completed"
+
+
+def test_concepts_credits_ping(hook, emulator):
+    assert all(isinstance(key, str) for key in hook.list_concepts())
+    before = hook.get_credits()["credit_balance"]
+    wait_until_done(hook, hook.create_image(IMAGE)["id"])
+    assert hook.get_credits()["credit_balance"] < before
+    assert hook.ping()
+
+
+def test_test_connection(hook, monkeypatch, emulator):
+    assert hook.test_connection() == (True, f"Connected to Luma at {emulator.base_url}")
+    set_connection(monkeypatch, password="wrong-key", host=emulator.base_url)
+    ok, message = LumaHook().test_connection()
+    assert not ok
+    assert "401" in message
+    assert "wrong-key" not in message
+
+
+# -- errors that are not retried ------------------------------------------------------------------
+
+
+def test_bad_request_fails_at_once_with_luma_detail(hook, emulator):
+    with pytest.raises(LumaBadRequestError) as error:
+        hook.create_image({**IMAGE, "aspect_ratio": "2:1"})
+    assert error.value.http_status in (400, 422)
+    assert "aspect_ratio" in str(error.value)
+    assert emulator.stats.total_requests == 1
+
+
+def test_not_found_fails_at_once(hook, emulator):
+    with pytest.raises(LumaNotFoundError, match="404"):
+        hook.get_generation(MISSING_ID)
+    assert emulator.stats.total_requests == 1
+
+
+def test_wrong_key_fails_at_once_and_never_shows_the_key(monkeypatch, emulator, caplog):
+    set_connection(monkeypatch, password="sk-wrong-key-123", host=emulator.base_url)
+    with pytest.raises(LumaAuthenticationError) as error:
+        LumaHook().get_credits()
+    assert "password field" in str(error.value)
+    assert "sk-wrong-key-123" not in str(error.value) + repr(error.value) + caplog.text
+    assert emulator.stats.total_requests == 1
+
+
+def test_missing_key_is_a_clear_configuration_error(monkeypatch, emulator):
+    set_connection(monkeypatch, host=emulator.base_url)
+    with pytest.raises(LumaConnectionConfigError, match="no API key"):
+        LumaHook().ping()
+    assert emulator.stats.total_requests == 0
+
+
+@pytest.mark.parametrize("host", ["ftp://example.com", "http://", "://nohost"])
+def test_malformed_host_is_a_clear_configuration_error(monkeypatch, host):
+    set_connection(monkeypatch, password=API_KEY, host=host)
+    with pytest.raises(LumaConnectionConfigError, match="host"):
+        LumaHook().ping()
+
+
+def test_empty_host_means_the_real_api(monkeypatch):
+    set_connection(monkeypatch, password=API_KEY)
+    assert LumaHook().credentials.base_url == DEFAULT_BASE_URL
+
+
+def test_credentials_repr_hides_the_key(hook):
+    assert API_KEY not in repr(hook.credentials)
+
+
+# -- retries --------------------------------------------------------------------------------------
+
+
+def test_429_is_retried_after_retry_after(hook, emulator):
+    emulator.configure(faults=[FaultRule(route="GET /credits", kind="429", times=1, retry_after=1)])
+    started = time.monotonic()
+    assert "credit_balance" in hook.get_credits()
+    assert time.monotonic() - started >= 1.0
+    assert emulator.stats.requests["GET /credits"] == 2
+
+
+@pytest.mark.parametrize("kind", ["500", "502", "503"])
+def test_server_errors_are_retried_on_reads(hook, emulator, kind):
+    emulator.configure(faults=[FaultRule(route="GET /credits", kind=kind, times=2)])
+    assert "credit_balance" in hook.get_credits()
+    assert emulator.stats.requests["GET /credits"] == 3
+
+
+def test_retries_give_up_after_max_retries(hook, emulator):
+    emulator.configure(faults=[FaultRule(route="GET /credits", kind="503", times=10)])
+    with pytest.raises(LumaRetryableError, match="503"):
+        hook.get_credits()
+    assert emulator.stats.requests["GET /credits"] == 3
+
+
+def test_reset_connection_is_retried_on_reads(hook, emulator):
+    emulator.configure(faults=[FaultRule(route="GET /credits", kind="reset", times=1)])
+    assert "credit_balance" in hook.get_credits()
+
+
+def test_create_is_retried_after_429(hook, emulator):
+    emulator.configure(faults=[FaultRule(route="POST /generations/image", kind="429", times=1, retry_after=0)])
+    hook.create_image(IMAGE)
+    assert emulator.stats.requests["POST /generations/image"] == 2
+    assert emulator.stats.creates == 1
+
+
+@pytest.mark.parametrize("kind", ["500", "503", "reset_after_create"])
+def test_create_is_not_resent_after_an_ambiguous_failure(hook, emulator, kind):
+    emulator.configure(faults=[FaultRule(route="POST /generations/image", kind=kind, times=1)])
+    with pytest.raises(LumaAmbiguousCreateError, match="not sent again"):
+        hook.create_image(IMAGE)
+    assert emulator.stats.requests["POST /generations/image"] == 1
+
+
+def test_create_is_not_resent_after_a_read_timeout(emulator, monkeypatch):
+    emulator.configure(faults=[FaultRule(route="POST /generations/image", kind="slow", times=1, delay=1.5)])
+    hook = LumaHook(read_timeout=0.5, max_retries=2)
+    with pytest.raises(LumaAmbiguousCreateError):
+        hook.create_image(IMAGE)
+    assert emulator.stats.requests["POST /generations/image"] == 1
+
+
+def test_create_is_retried_when_the_connection_never_opened(monkeypatch, caplog):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # closed again at once: nothing listens there
+    set_connection(monkeypatch, password=API_KEY, host=f"http://127.0.0.1:{port}/dream-machine/v1")
+    with caplog.at_level(logging.WARNING), pytest.raises(LumaTransportError) as error:
+        LumaHook(max_retries=2).create_image(IMAGE)
+    assert error.value.request_sent is False
+    assert caplog.text.count("trying again") == 2
+
+
+def test_malformed_json_on_a_read_is_retried(hook, emulator):
+    emulator.configure(faults=[FaultRule(route="GET /credits", kind="malformed_json", times=1)])
+    assert "credit_balance" in hook.get_credits()
+    assert emulator.stats.requests["GET /credits"] == 2
+
+
+def test_the_key_never_appears_in_logs_or_errors(hook, emulator, caplog):
+    emulator.configure(
+        faults=[
+            FaultRule(route="GET /credits", kind="503", times=10),
+            FaultRule(route="POST /generations/image", kind="reset_after_create", times=1),
+        ]
+    )
+    texts = []
+    with caplog.at_level(logging.DEBUG):
+        for call in (hook.get_credits, lambda: hook.create_image(IMAGE), lambda: hook.get_generation(MISSING_ID)):
+            with pytest.raises(Exception) as error:  # noqa: PT011 - each call fails its own way
+                call()
+            texts += [str(error.value), repr(error.value), str(error.value.__cause__)]
+    assert texts
+    assert API_KEY not in "\n".join(texts) + caplog.text
+
+
+# -- async path -----------------------------------------------------------------------------------
+
+
+async def test_async_get_generation_and_shared_session(hook):
+    created = hook.create_image(IMAGE)
+    async with LumaHook.async_session() as session, LumaHook.async_session() as same:
+        assert session is same
+        generation = await hook.aget_generation(created["id"], session)
+    assert generation["id"] == created["id"]
+    assert session.closed
+
+
+async def test_async_path_retries_and_classifies(hook, emulator):
+    created = hook.create_image(IMAGE)
+    emulator.configure(faults=[FaultRule(route="GET /generations/{id}", kind="503", times=1)])
+    async with LumaHook.async_session() as session:
+        assert (await hook.aget_generation(created["id"], session))["id"] == created["id"]
+        with pytest.raises(LumaNotFoundError):
+            await hook.aget_generation(MISSING_ID, session)

@@ -1,0 +1,134 @@
+"""LumaGenerationTrigger polling the emulator in a real event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import time
+
+import pytest
+
+from airflow_provider_luma.hooks import luma as hook_module
+from airflow_provider_luma.hooks.luma import LumaHook
+from airflow_provider_luma.testing import FaultRule
+from airflow_provider_luma.triggers.luma import LumaGenerationTrigger
+from tests.conftest import API_KEY
+
+MISSING_ID = "00000000-0000-4000-8000-000000000000"
+
+
+def create(prompt: str = "a lighthouse at dawn") -> str:
+    body = {"generation_type": "image", "model": "photon-1", "prompt": prompt}
+    return LumaHook().create_image(body)["id"]
+
+
+def trigger_for(generation_id: str, deadline_in: float = 20, poll_interval: float = 0.1) -> LumaGenerationTrigger:
+    return LumaGenerationTrigger(
+        generation_id=generation_id,
+        luma_conn_id="luma_default",
+        poll_interval=poll_interval,
+        end_time=time.time() + deadline_in,
+    )
+
+
+async def first_event(trigger: LumaGenerationTrigger) -> dict:
+    events = trigger.run()
+    try:
+        event = await asyncio.wait_for(events.__anext__(), timeout=30)
+    finally:
+        await events.aclose()
+    return event.payload
+
+
+async def test_completed_generation_yields_its_object(emulator):
+    generation_id = create()
+    event = await first_event(trigger_for(generation_id))
+    assert event["status"] == "completed"
+    assert event["generation_id"] == generation_id
+    assert event["generation"]["state"] == "completed"
+    assert event["generation"]["assets"]["image"]
+    assert emulator.stats.requests["GET /generations/{id}"] >= 2  # it really polled
+
+
+async def test_failed_generation_yields_its_reason(emulator):
+    emulator.configure(blocked_words=["forbidden"])
+    generation_id = create("a forbidden picture")
+    event = await first_event(trigger_for(generation_id))
+    assert event["status"] == "failed"
+    assert event["generation"]["failure_reason"]
+
+
+async def test_deadline_yields_timeout(emulator):
+    emulator.configure(dreaming_seconds=60)
+    generation_id = create()
+    started = time.monotonic()
+    event = await first_event(trigger_for(generation_id, deadline_in=0.5, poll_interval=0.2))
+    assert event["status"] == "timeout"
+    assert generation_id in event["message"]
+    assert time.monotonic() - started < 5
+
+
+async def test_deadline_already_passed_still_polls_once(emulator):
+    generation_id = create()
+    emulator.complete(generation_id)
+    event = await first_event(trigger_for(generation_id, deadline_in=-10))
+    assert event["status"] == "completed"
+
+
+async def test_unknown_generation_yields_error(emulator):
+    event = await first_event(trigger_for(MISSING_ID))
+    assert event["status"] == "error"
+    assert "404" in event["message"]
+
+
+async def test_transient_poll_failures_do_not_end_the_wait(emulator):
+    generation_id = create()
+    emulator.configure(faults=[FaultRule(route="GET /generations/{id}", kind="503", times=6)])
+    event = await first_event(trigger_for(generation_id))
+    assert event["status"] == "completed"
+
+
+async def test_wrong_key_yields_error_without_the_key(emulator, monkeypatch):
+    generation_id = create()
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_LUMA_DEFAULT",
+        json.dumps({"conn_type": "luma", "password": "sk-wrong-999", "host": emulator.base_url}),
+    )
+    event = await first_event(trigger_for(generation_id))
+    assert event["status"] == "error"
+    assert "sk-wrong-999" not in json.dumps(event)
+
+
+def test_serialize_round_trips_and_carries_no_secret():
+    trigger = trigger_for("6f1c1f9e-3c1a-4b8e-9d63-2f0f5c7a1b2c")
+    classpath, kwargs = trigger.serialize()
+    module_name, class_name = classpath.rsplit(".", 1)
+    rebuilt = getattr(importlib.import_module(module_name), class_name)(**kwargs)
+    assert rebuilt.serialize() == (classpath, kwargs)
+    assert json.loads(json.dumps(kwargs)) == kwargs  # plain JSON
+    assert API_KEY not in json.dumps(kwargs) + repr(trigger)
+    assert set(kwargs) == {"generation_id", "luma_conn_id", "poll_interval", "end_time"}
+
+
+async def test_many_waits_share_one_session_and_close_it(emulator):
+    ids = [create(f"picture number {n}") for n in range(20)]
+    events = await asyncio.gather(*(first_event(trigger_for(i)) for i in ids))
+    assert {e["status"] for e in events} == {"completed"}
+    assert hook_module._shared_sessions._by_loop == {}
+
+
+async def test_cancellation_closes_the_session(emulator):
+    emulator.configure(dreaming_seconds=60)
+    generation_id = create()
+    events = trigger_for(generation_id).run()
+    waiting = asyncio.ensure_future(events.__anext__())
+    await asyncio.sleep(0.5)
+    assert len(hook_module._shared_sessions._by_loop) == 1
+    (session, _users) = next(iter(hook_module._shared_sessions._by_loop.values()))
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    await events.aclose()
+    assert session.closed
+    assert hook_module._shared_sessions._by_loop == {}

@@ -1,0 +1,118 @@
+"""Bad input is refused before any request, with an error that names the parameter."""
+
+from __future__ import annotations
+
+import pytest
+
+from airflow_provider_luma.exceptions import LumaValidationError
+from airflow_provider_luma.operators.luma import LumaImageGenerateOperator
+from airflow_provider_luma.validation import build_image_request, check_generation_id
+
+GOOD = {"prompt": "a lighthouse at dawn"}
+URL = "https://example.com/a.png"
+
+BAD_IMAGE_INPUTS = [
+    ({"prompt": ""}, "prompt", "3 to 5000"),
+    ({"prompt": "ab"}, "prompt", "got 2"),
+    ({"prompt": "x" * 5001}, "prompt", "got 5,001"),
+    ({"prompt": 42}, "prompt", "must be a string"),
+    ({"prompt": None}, "prompt", "must be a string"),
+    ({"model": "photon-2"}, "model", "photon-1, photon-flash-1"),
+    ({"model": "ray-2"}, "model", "photon-1, photon-flash-1"),
+    ({"aspect_ratio": "2:1"}, "aspect_ratio", "16:9"),
+    ({"aspect_ratio": 1.77}, "aspect_ratio", "allowed values"),
+    ({"image_format": "gif"}, "format", "jpg, png"),
+    ({"image_ref": [URL] * 5}, "image_ref", "at most 4"),
+    ({"image_ref": URL}, "image_ref", "must be a list"),
+    ({"image_ref": [{"url": URL, "weight": 1.5}]}, "image_ref[0].weight", "from 0 to 1"),
+    ({"image_ref": [{"url": URL, "weight": -0.1}]}, "image_ref[0].weight", "from 0 to 1"),
+    ({"image_ref": [{"url": URL, "weight": "heavy"}]}, "image_ref[0].weight", "number from 0 to 1"),
+    ({"image_ref": [{"url": URL, "weight": True}]}, "image_ref[0].weight", "number from 0 to 1"),
+    ({"image_ref": [{"url": URL, "weight": float("nan")}]}, "image_ref[0].weight", "number"),
+    ({"image_ref": [{"weight": 0.5}]}, "image_ref[0]", "needs a 'url'"),
+    ({"image_ref": [{"url": URL, "wieght": 0.5}]}, "image_ref[0]", "unknown keys"),
+    ({"image_ref": ["ftp://example.com/a.png"]}, "image_ref[0].url", "http:// or https://"),
+    ({"image_ref": ["/local/file.png"]}, "image_ref[0].url", "http:// or https://"),
+    ({"style_ref": [{"url": "file:///etc/passwd"}]}, "style_ref[0].url", "http:// or https://"),
+    ({"style_ref": [42]}, "style_ref[0]", "must be a URL or a mapping"),
+    ({"character_ref": {"identity0": {"images": [URL] * 5}}}, "character_ref.identity0.images", "1 to 4"),
+    ({"character_ref": {"identity0": {"images": []}}}, "character_ref.identity0.images", "1 to 4"),
+    ({"character_ref": {"identity1": {"images": [URL]}}}, "character_ref", "identity0"),
+    ({"character_ref": {"identity0": [URL]}}, "character_ref.identity0", "images"),
+    ({"character_ref": ["not a url"]}, "character_ref.identity0.images[0]", "http"),
+    ({"modify_image_ref": {"url": URL, "weight": 2}}, "modify_image_ref.weight", "from 0 to 1"),
+    ({"modify_image_ref": ["a", "b"]}, "modify_image_ref", "must be a URL or a mapping"),
+    ({"callback_url": "not-a-url"}, "callback_url", "http:// or https://"),
+    ({"callback_url": 123}, "callback_url", "URL string"),
+]
+
+
+@pytest.mark.parametrize(("overrides", "param", "allowed"), BAD_IMAGE_INPUTS)
+def test_bad_image_input_names_the_parameter(overrides, param, allowed):
+    with pytest.raises(LumaValidationError) as error:
+        build_image_request(**{**GOOD, **overrides})
+    assert error.value.param == param
+    assert f"'{param}'" in str(error.value)
+    assert allowed.replace("5000", "5,000") in str(error.value)
+
+
+@pytest.mark.parametrize("bad_id", ["", "123", "not-a-uuid", "../etc/passwd", 42, None])
+def test_generation_ids_must_be_uuids(bad_id):
+    with pytest.raises(LumaValidationError, match="generation_id"):
+        check_generation_id(bad_id)
+
+
+def test_good_input_builds_the_api_body():
+    body = build_image_request(
+        prompt="a lighthouse at dawn",
+        model="photon-flash-1",
+        aspect_ratio="1:1",
+        image_format="png",
+        image_ref=[URL, {"url": URL, "weight": 0.25}],
+        style_ref=[{"url": URL, "weight": 1}],
+        character_ref=[URL],
+        modify_image_ref={"url": URL, "weight": 0.05},
+        callback_url="https://hooks.example.com/luma",
+    )
+    assert body == {
+        "generation_type": "image",
+        "model": "photon-flash-1",
+        "prompt": "a lighthouse at dawn",
+        "aspect_ratio": "1:1",
+        "format": "png",
+        "image_ref": [{"url": URL}, {"url": URL, "weight": 0.25}],
+        "style_ref": [{"url": URL, "weight": 1.0}],
+        "character_ref": {"identity0": {"images": [URL]}},
+        "modify_image_ref": {"url": URL, "weight": 0.05},
+        "callback_url": "https://hooks.example.com/luma",
+    }
+
+
+def test_unset_options_are_left_to_luma():
+    assert build_image_request(prompt="a lighthouse") == {
+        "generation_type": "image",
+        "model": "photon-1",
+        "prompt": "a lighthouse",
+    }
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "param"),
+    [({"poll_interval": 0}, "poll_interval"), ({"timeout": -5}, "timeout"), ({"poll_interval": "1"}, "poll_interval")],
+)
+def test_operator_refuses_bad_waiting_options_before_any_request(emulator, kwargs, param):
+    operator = LumaImageGenerateOperator(task_id="t", prompt="a lighthouse", **kwargs)
+    with pytest.raises(LumaValidationError, match=param):
+        operator.execute({})
+    assert emulator.stats.total_requests == 0
+
+
+@pytest.mark.parametrize(("overrides", "param", "allowed"), BAD_IMAGE_INPUTS)
+def test_operator_sends_nothing_on_bad_input(emulator, overrides, param, allowed):
+    kwargs = {**GOOD, **overrides}
+    if "image_format" in kwargs:
+        kwargs["format"] = kwargs.pop("image_format")
+    operator = LumaImageGenerateOperator(task_id="t", **kwargs)
+    with pytest.raises(LumaValidationError, match=param.split("[")[0]):
+        operator.execute({})
+    assert emulator.stats.total_requests == 0
