@@ -37,8 +37,8 @@ def wait_until_done(hook: LumaHook, generation_id: str, limit: float = 10) -> di
 
 
 @pytest.fixture
-def hook(emulator) -> LumaHook:
-    return LumaHook(max_retries=2)
+def hook(emulator, monkeypatch) -> LumaHook:
+    return LumaHook(max_retries=2, ambiguous_create_settle_seconds=0)
 
 
 def set_connection(monkeypatch, **fields) -> None:
@@ -196,20 +196,41 @@ def test_create_is_retried_after_429(hook, emulator):
     assert emulator.stats.creates == 1
 
 
-@pytest.mark.parametrize("kind", ["500", "503", "reset_after_create"])
-def test_create_is_not_resent_after_an_ambiguous_failure(hook, emulator, kind):
+@pytest.mark.parametrize("kind", ["reset_after_create", "slow"])
+def test_ambiguous_create_adopts_the_generation_it_made(emulator, kind):
+    emulator.configure(faults=[FaultRule(route="POST /generations/image", kind=kind, times=1, delay=1.5)])
+    hook = LumaHook(read_timeout=0.5, ambiguous_create_settle_seconds=0)
+    generation = hook.create_image(IMAGE)
+    assert emulator.stats.requests["POST /generations/image"] == 1
+    assert emulator.stats.creates == 1
+    assert generation["id"] == emulator.generations[0]["id"]
+
+
+@pytest.mark.parametrize("kind", ["500", "503"])
+def test_ambiguous_create_that_made_nothing_is_sent_again(hook, emulator, kind):
     emulator.configure(faults=[FaultRule(route="POST /generations/image", kind=kind, times=1)])
+    generation = hook.create_image(IMAGE)
+    assert emulator.stats.requests["POST /generations/image"] == 2
+    assert emulator.stats.creates == 1
+    assert generation["id"] == emulator.generations[0]["id"]
+
+
+def test_ambiguous_create_never_adopts_an_older_twin(hook, emulator):
+    hook.clock_skew_seconds = 0.0
+    older = hook.create_image(IMAGE)
+    time.sleep(0.05)
+    emulator.configure(faults=[FaultRule(route="POST /generations/image", kind="500", times=1)])
+    newer = hook.create_image(IMAGE)
+    assert newer["id"] != older["id"]
+    assert emulator.stats.creates == 2
+
+
+def test_ambiguous_create_gives_up_after_max_retries(hook, emulator):
+    emulator.configure(faults=[FaultRule(route="POST /generations/image", kind="503", times=10)])
     with pytest.raises(LumaAmbiguousCreateError, match="not sent again"):
         hook.create_image(IMAGE)
-    assert emulator.stats.requests["POST /generations/image"] == 1
-
-
-def test_create_is_not_resent_after_a_read_timeout(emulator, monkeypatch):
-    emulator.configure(faults=[FaultRule(route="POST /generations/image", kind="slow", times=1, delay=1.5)])
-    hook = LumaHook(read_timeout=0.5, max_retries=2)
-    with pytest.raises(LumaAmbiguousCreateError):
-        hook.create_image(IMAGE)
-    assert emulator.stats.requests["POST /generations/image"] == 1
+    assert emulator.stats.requests["POST /generations/image"] == 3
+    assert emulator.stats.creates == 0
 
 
 def test_create_is_retried_when_the_connection_never_opened(monkeypatch, caplog):
@@ -233,7 +254,7 @@ def test_the_key_never_appears_in_logs_or_errors(hook, emulator, caplog):
     emulator.configure(
         faults=[
             FaultRule(route="GET /credits", kind="503", times=10),
-            FaultRule(route="POST /generations/image", kind="reset_after_create", times=1),
+            FaultRule(route="POST /generations/image", kind="500", times=10),
         ]
     )
     texts = []

@@ -108,7 +108,14 @@ def test_serialize_round_trips_and_carries_no_secret():
     assert rebuilt.serialize() == (classpath, kwargs)
     assert json.loads(json.dumps(kwargs)) == kwargs  # plain JSON
     assert API_KEY not in json.dumps(kwargs) + repr(trigger)
-    assert set(kwargs) == {"generation_id", "luma_conn_id", "poll_interval", "end_time"}
+    assert set(kwargs) == {
+        "generation_id",
+        "luma_conn_id",
+        "poll_interval",
+        "end_time",
+        "delete_on_timeout",
+        "cancel_on_kill",
+    }
 
 
 async def test_many_waits_share_one_session_and_close_it(emulator):

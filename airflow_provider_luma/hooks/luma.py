@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -31,6 +33,8 @@ if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Connection
 
 DEFAULT_BASE_URL = "https://api.lumalabs.ai/dream-machine/v1"
+#: How many of the newest generations are searched for one made by an ambiguous create.
+RECENT_GENERATIONS_PAGE = 100
 
 
 @dataclass(frozen=True)
@@ -95,12 +99,18 @@ class LumaHook(BaseHook):
     :param read_timeout: seconds to wait for an answer.
     :param max_retries: how many times a failed call is tried again (creates only when nothing was
         created).
+    :param ambiguous_create_settle_seconds: after a create failed in a way that may have created a
+        generation, how long to wait before looking for it among the recent generations.
     """
 
     conn_name_attr = "luma_conn_id"
     default_conn_name = "luma_default"
     conn_type = "luma"
     hook_name = "Luma AI"
+    #: How far Luma's clock may be behind ours when matching an ambiguous create to a generation.
+    #: Kept small: an identical request made by someone else within this window could be taken
+    #: for ours.
+    clock_skew_seconds = 10.0
 
     def __init__(
         self,
@@ -109,8 +119,10 @@ class LumaHook(BaseHook):
         connect_timeout: float = 5.0,
         read_timeout: float = 60.0,
         max_retries: int = 3,
+        ambiguous_create_settle_seconds: float = 1.0,
     ) -> None:
         super().__init__()
+        self.ambiguous_create_settle_seconds = ambiguous_create_settle_seconds
         self.luma_conn_id = luma_conn_id
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
@@ -219,9 +231,48 @@ class LumaHook(BaseHook):
             raise
 
     def _create(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        generation: dict[str, Any] = self._call("POST", path, json=body, creates=True)
-        self.log.info("Luma generation %s created (%s)", generation.get("id"), path)
-        return generation
+        """
+        POST a create; after an ambiguous failure, adopt the generation it made instead of paying twice.
+
+        Luma has no idempotency key. When a create fails after it may have reached Luma, the
+        recent generations are searched for one with our request, created since we sent it. Only
+        when there is none is the create sent again (at most ``max_retries`` times).
+        """
+        for attempt in range(self.max_retries + 1):
+            sent_at = time.time()
+            try:
+                generation: dict[str, Any] = self._call("POST", path, json=body, creates=True)
+            except LumaAmbiguousCreateError as exc:
+                time.sleep(self.ambiguous_create_settle_seconds)  # let Luma list what it made
+                adopted = self.find_recent_generation(body, since=sent_at)
+                if adopted is not None:
+                    self.log.warning("%s; adopting generation %s, made by that request", exc, adopted["id"])
+                    return adopted
+                if attempt == self.max_retries:
+                    raise
+                self.log.warning("%s; Luma lists no generation for it, so creating it again", exc)
+                continue
+            self.log.info("Luma generation %s created (%s)", generation.get("id"), path)
+            return generation
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    def find_recent_generation(self, body: dict[str, Any], since: float) -> dict[str, Any] | None:
+        """
+        The newest generation whose request matches ``body`` and that was created after ``since``.
+
+        :param body: the create request we sent.
+        :param since: epoch seconds when we sent it; Luma's clock may differ by up to
+            ``clock_skew_seconds``.
+        """
+        page = self.list_generations(limit=RECENT_GENERATIONS_PAGE, offset=0)
+        for generation in page.get("generations") or []:
+            created = _epoch_seconds(generation.get("created_at"))
+            if created is not None and created < since - self.clock_skew_seconds:
+                break  # newest first: the rest are older still
+            request = generation.get("request") or {}
+            if all(request.get(key) == value for key, value in body.items()):
+                return dict(generation)
+        return None
 
     # -- the 13 endpoints -----------------------------------------------------------------------
 
@@ -344,8 +395,22 @@ class LumaHook(BaseHook):
         :param generation_id: the generation's id.
         :param session: from :meth:`async_session`.
         """
+        generation: dict[str, Any] = await self._acall(
+            session, "GET", f"/generations/{check_generation_id(generation_id)}"
+        )
+        return generation
+
+    async def adelete_generation(self, generation_id: str, session: aiohttp.ClientSession) -> None:
+        """
+        Delete one generation without blocking the event loop.
+
+        :param generation_id: the generation's id.
+        :param session: from :meth:`async_session`.
+        """
+        await self._acall(session, "DELETE", f"/generations/{check_generation_id(generation_id)}")
+
+    async def _acall(self, session: aiohttp.ClientSession, method: str, path: str) -> Any:
         credentials = await self.aget_credentials()
-        path = f"/generations/{check_generation_id(generation_id)}"
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.max_retries + 1),
             wait=wait_before_retry,
@@ -353,8 +418,7 @@ class LumaHook(BaseHook):
             before_sleep=self._retry_log,
             reraise=True,
         )
-        generation: dict[str, Any] = await retrying(self._asend, session, credentials, "GET", path)
-        return generation
+        return await retrying(self._asend, session, credentials, method, path)
 
     async def _asend(
         self, session: aiohttp.ClientSession, credentials: LumaCredentials, method: str, path: str
@@ -374,6 +438,16 @@ class LumaHook(BaseHook):
                 f"{method} {path}: connection failed ({type(exc).__name__})", request_sent=True
             ) from exc
         return parse_response(response.status, response.headers, body, method, path, self.luma_conn_id)
+
+
+def _epoch_seconds(timestamp: Any) -> float | None:
+    if not isinstance(timestamp, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
 
 
 def _never_connected(exc: requests.ConnectionError) -> bool:

@@ -76,6 +76,9 @@ class LumaGenerationOperatorBase(BaseOperator):
     :param reattach: on a retry of the same task instance, wait on the generation an earlier try
         created (if it is still running or completed) instead of paying for a new one. Needs
         Airflow's task state store (3.3+).
+    :param delete_on_timeout: delete the generation when ``timeout`` passes (Luma has no cancel).
+    :param cancel_on_kill: delete the generation when a user kills the task, in the worker or, on
+        Airflow 3.3+, while it is deferred.
     """
 
     operator_extra_links = (LumaGenerationLink(),)
@@ -90,6 +93,8 @@ class LumaGenerationOperatorBase(BaseOperator):
         poll_interval: float = 5.0,
         timeout: float | timedelta = DEFAULT_TIMEOUT_SECONDS,
         reattach: bool = True,
+        delete_on_timeout: bool = False,
+        cancel_on_kill: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -99,6 +104,9 @@ class LumaGenerationOperatorBase(BaseOperator):
         self.poll_interval = poll_interval
         self.timeout = timeout
         self.reattach = reattach
+        self.delete_on_timeout = delete_on_timeout
+        self.cancel_on_kill = cancel_on_kill
+        self._generation_id: str | None = None  # for on_kill
 
     # -- what to create: subclasses --------------------------------------------------------------
 
@@ -131,7 +139,7 @@ class LumaGenerationOperatorBase(BaseOperator):
         timeout = _seconds("timeout", self.timeout)
         hook = self.hook
         generation = self._reattach(hook, context) or self._create(hook, body, context)
-        generation_id = generation["id"]
+        generation_id = self._generation_id = generation["id"]
         context["ti"].xcom_push(key=XCOM_GENERATION_ID, value=generation_id)
         if not self.wait_for_completion:
             return generation_id
@@ -149,6 +157,8 @@ class LumaGenerationOperatorBase(BaseOperator):
                     luma_conn_id=self.luma_conn_id,
                     poll_interval=poll_interval,
                     end_time=deadline,
+                    delete_on_timeout=self.delete_on_timeout,
+                    cancel_on_kill=self.cancel_on_kill,
                 ),
                 method_name="execute_complete",
                 timeout=timedelta(seconds=timeout) + DEFERRAL_MARGIN,
@@ -190,9 +200,19 @@ class LumaGenerationOperatorBase(BaseOperator):
                 return generation
             remaining = deadline - time.time()
             if remaining <= 0:
-                raise LumaTimeoutError(f"Luma generation {generation_id} did not finish before the deadline")
+                message = f"Luma generation {generation_id} did not finish before the deadline"
+                if self.delete_on_timeout:
+                    hook.delete_generation(generation_id)
+                    message += "; it was deleted"
+                raise LumaTimeoutError(message)
             self.log.info("Generation %s is %s", generation_id, generation.get("state"))
             time.sleep(min(poll_interval, remaining))
+
+    def on_kill(self) -> None:
+        """The task was killed while waiting in the worker: delete the generation if asked to."""
+        if self.cancel_on_kill and self._generation_id:
+            self.hook.delete_generation(self._generation_id)
+            self.log.info("Deleted generation %s", self._generation_id)
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
         """
@@ -226,8 +246,8 @@ class LumaImageGenerateOperator(LumaGenerationOperatorBase):
     :param callback_url: URL Luma POSTs the generation to on each state change; best effort, the
         wait still polls (templated).
     :param kwargs: the waiting options of :class:`LumaGenerationOperatorBase` (``luma_conn_id``,
-        ``deferrable``, ``poll_interval``, ``timeout``, ``wait_for_completion``, ``reattach``) and
-        BaseOperator's.
+        ``deferrable``, ``poll_interval``, ``timeout``, ``wait_for_completion``, ``reattach``,
+        ``delete_on_timeout``, ``cancel_on_kill``) and BaseOperator's.
     """
 
     template_fields: Sequence[str] = (

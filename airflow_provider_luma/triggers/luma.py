@@ -14,6 +14,10 @@ from airflow_provider_luma.waiting import EventStatus, GenerationState
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
+    import aiohttp
+
+    from airflow_provider_luma.hooks.luma import LumaHook
+
 
 class LumaGenerationTrigger(BaseTrigger):
     """
@@ -27,14 +31,27 @@ class LumaGenerationTrigger(BaseTrigger):
     :param poll_interval: seconds between two polls.
     :param end_time: deadline, in epoch seconds (absolute, so a wait moved to another triggerer
         keeps it).
+    :param delete_on_timeout: delete the generation when the deadline passes (Luma has no cancel).
+    :param cancel_on_kill: delete the generation when a user kills the deferred task (Airflow 3.3+
+        calls ``on_kill``). A triggerer restart never deletes anything.
     """
 
-    def __init__(self, generation_id: str, luma_conn_id: str, poll_interval: float, end_time: float) -> None:
+    def __init__(
+        self,
+        generation_id: str,
+        luma_conn_id: str,
+        poll_interval: float,
+        end_time: float,
+        delete_on_timeout: bool = False,
+        cancel_on_kill: bool = False,
+    ) -> None:
         super().__init__()
         self.generation_id = generation_id
         self.luma_conn_id = luma_conn_id
         self.poll_interval = poll_interval
         self.end_time = end_time
+        self.delete_on_timeout = delete_on_timeout
+        self.cancel_on_kill = cancel_on_kill
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Class path and kwargs, as stored in Airflow's trigger table."""
@@ -45,6 +62,8 @@ class LumaGenerationTrigger(BaseTrigger):
                 "luma_conn_id": self.luma_conn_id,
                 "poll_interval": self.poll_interval,
                 "end_time": self.end_time,
+                "delete_on_timeout": self.delete_on_timeout,
+                "cancel_on_kill": self.cancel_on_kill,
             },
         )
 
@@ -78,9 +97,28 @@ class LumaGenerationTrigger(BaseTrigger):
                         return
                 remaining = self.end_time - time.time()
                 if remaining <= 0:
-                    yield self._event(
-                        EventStatus.TIMEOUT,
-                        message=f"Luma generation {self.generation_id} did not finish before the deadline",
-                    )
+                    message = f"Luma generation {self.generation_id} did not finish before the deadline"
+                    if self.delete_on_timeout:
+                        message += await self._delete(hook, session)
+                    yield self._event(EventStatus.TIMEOUT, message=message)
                     return
                 await asyncio.sleep(min(self.poll_interval, remaining))
+
+    async def _delete(self, hook: LumaHook, session: aiohttp.ClientSession) -> str:
+        """Delete the generation; say how that went, for the event's message."""
+        try:
+            await hook.adelete_generation(self.generation_id, session)
+        except LumaError as exc:
+            self.log.warning("Could not delete generation %s: %s", self.generation_id, exc)
+            return f"; deleting it failed: {exc}"
+        self.log.info("Deleted generation %s", self.generation_id)
+        return "; it was deleted"
+
+    async def on_kill(self) -> None:
+        """A user killed the deferred task: delete the generation if ``cancel_on_kill``."""
+        if not self.cancel_on_kill:
+            return
+        from airflow_provider_luma.hooks.luma import LumaHook
+
+        async with LumaHook.async_session() as session:
+            await self._delete(LumaHook(luma_conn_id=self.luma_conn_id), session)
