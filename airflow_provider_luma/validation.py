@@ -212,3 +212,104 @@ def check_positive_number(param: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or math.isinf(value):
         raise _fail(param, f"must be a number of seconds greater than 0, got {value!r}")
     return float(value)
+
+
+VIDEO_RESOLUTIONS = ("540p", "720p", "1080p", "4k")
+VIDEO_DURATIONS = ("5s", "9s")
+KEYFRAME_SLOTS = ("frame0", "frame1")
+
+
+def _keyframe(param: str, value: Any) -> dict[str, Any]:
+    if isinstance(value, str):
+        # Shorthand: a generation id chains on an earlier generation, a URL starts from an image.
+        if value.startswith(("http://", "https://")):
+            return {"type": "image", "url": value}
+        return {"type": "generation", "id": check_generation_id(value, param)}
+    if not isinstance(value, Mapping):
+        raise _fail(
+            param,
+            f"must be {{'type': 'image', 'url': ...}} or {{'type': 'generation', 'id': ...}}, got {value!r}",
+        )
+    kind = value.get("type")
+    if kind == "image":
+        if set(value) != {"type", "url"}:
+            raise _fail(param, "an image keyframe has exactly the keys 'type' and 'url'")
+        return {"type": "image", "url": check_url(f"{param}.url", value["url"])}
+    if kind == "generation":
+        if set(value) != {"type", "id"}:
+            raise _fail(param, "a generation keyframe has exactly the keys 'type' and 'id'")
+        return {"type": "generation", "id": check_generation_id(value["id"], f"{param}.id")}
+    raise _fail(f"{param}.type", f"got {kind!r}; allowed values are image, generation")
+
+
+def _keyframes(value: Any) -> dict[str, Any]:
+    if not isinstance(value, Mapping) or not value:
+        raise _fail("keyframes", f"must be a mapping with 'frame0' and/or 'frame1', got {value!r}")
+    unknown = set(value) - set(KEYFRAME_SLOTS)
+    if unknown:
+        raise _fail("keyframes", f"unknown keys {sorted(unknown)}; allowed keys are frame0, frame1")
+    return {slot: _keyframe(f"keyframes.{slot}", frame) for slot, frame in value.items()}
+
+
+def _concepts(value: Any) -> list[dict[str, str]]:
+    if isinstance(value, (str, Mapping)) or not isinstance(value, Sequence):
+        raise _fail("concepts", f"must be a list of concept keys or {{'key': ...}}, got {value!r}")
+    concepts = []
+    for index, item in enumerate(value):
+        key = item.get("key") if isinstance(item, Mapping) else item
+        if not isinstance(key, str) or not key:
+            raise _fail(
+                f"concepts[{index}]", f"must be a concept key (string) or {{'key': ...}}, got {item!r}"
+            )
+        concepts.append({"key": key})
+    return concepts
+
+
+def build_video_request(
+    *,
+    prompt: Any,
+    model: Any = "ray-2",
+    aspect_ratio: Any = None,
+    resolution: Any = None,
+    duration: Any = None,
+    loop: Any = None,
+    keyframes: Any = None,
+    concepts: Any = None,
+    callback_url: Any = None,
+) -> dict[str, Any]:
+    """
+    Validate video parameters and build the body of ``POST /generations/video``.
+
+    :param prompt: what to film, 3 to 5,000 characters.
+    :param model: one of ``VIDEO_MODELS``.
+    :param aspect_ratio: one of ``ASPECT_RATIOS``.
+    :param resolution: one of ``VIDEO_RESOLUTIONS``.
+    :param duration: one of ``VIDEO_DURATIONS``.
+    :param loop: make the video loop seamlessly.
+    :param keyframes: ``{"frame0": ..., "frame1": ...}``, each ``{"type": "image", "url": ...}``,
+        ``{"type": "generation", "id": ...}``, or just the URL or generation id.
+    :param concepts: concept keys (see ``LumaHook.list_concepts``), as strings or ``{"key": ...}``.
+    :param callback_url: URL Luma POSTs the generation to on every state change.
+    """
+    body: dict[str, Any] = {
+        "generation_type": "video",
+        "model": check_choice("model", model, VIDEO_MODELS),
+        "prompt": check_prompt(prompt),
+    }
+    if aspect_ratio is not None:
+        body["aspect_ratio"] = check_choice("aspect_ratio", aspect_ratio, ASPECT_RATIOS)
+    if resolution is not None:
+        body["resolution"] = check_choice("resolution", resolution, VIDEO_RESOLUTIONS)
+    if duration is not None:
+        body["duration"] = check_choice("duration", duration, VIDEO_DURATIONS)
+    if loop is not None:
+        if not isinstance(loop, bool):
+            raise _fail("loop", f"must be True or False, got {loop!r}")
+        body["loop"] = loop
+    if keyframes is not None:
+        body["keyframes"] = _keyframes(keyframes)
+    if concepts is not None:
+        body["concepts"] = _concepts(concepts)
+    if callback_url is not None:
+        body["callback_url"] = check_url("callback_url", callback_url)
+    return body

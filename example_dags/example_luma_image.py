@@ -11,9 +11,10 @@ import os
 from datetime import datetime
 from pathlib import Path
 
+from airflow.sdk import DAG, task
+
 from airflow_provider_luma.operators.luma import LumaImageGenerateOperator
 from airflow_provider_luma.sensors.luma import LumaGenerationSensor
-from airflow.sdk import DAG, task
 
 # Real generations take tens of seconds; tests and the demo poll the emulator faster.
 POLL_INTERVAL = float(os.environ.get("LUMA_EXAMPLE_POLL_INTERVAL", "5"))

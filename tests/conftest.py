@@ -56,7 +56,9 @@ def session_emulator():
     """One emulator for the whole session; tests get it reset through ``emulator``."""
     from airflow_provider_luma.testing import EmulatorConfig, LumaEmulator
 
-    with LumaEmulator(api_key=API_KEY, config=EmulatorConfig(queued_seconds=0.1, dreaming_seconds=0.4)) as emu:
+    with LumaEmulator(
+        api_key=API_KEY, config=EmulatorConfig(queued_seconds=0.1, dreaming_seconds=0.4)
+    ) as emu:
         yield emu
 
 

@@ -77,7 +77,9 @@ def test_bad_input_fails_before_any_request(run_dag, emulator, caplog):
 @pytest.mark.parametrize("mode", MODES)
 def test_sensor_waits_on_an_existing_generation(run_dag, emulator, mode):
     emulator.configure(dreaming_seconds=1.0)
-    generation = LumaHook().create_image({"generation_type": "image", "model": "photon-1", "prompt": "a quiet harbour"})
+    generation = LumaHook().create_image(
+        {"generation_type": "image", "model": "photon-1", "prompt": "a quiet harbour"}
+    )
     result = run_dag(f"luma_test_sensor_{mode}", {"generation_id": generation["id"]})
     assert result.state == "success"
     assert result.xcom("wait") == result.xcom("wait", "generation")["assets"]["image"]
@@ -88,7 +90,9 @@ def test_sensor_waits_on_an_existing_generation(run_dag, emulator, mode):
 @pytest.mark.parametrize("mode", MODES)
 def test_sensor_fails_on_a_failed_generation(run_dag, emulator, mode, caplog):
     emulator.configure(blocked_words=["forbidden"])
-    generation = LumaHook().create_image({"generation_type": "image", "model": "photon-1", "prompt": "forbidden fruit"})
+    generation = LumaHook().create_image(
+        {"generation_type": "image", "model": "photon-1", "prompt": "forbidden fruit"}
+    )
     result = run_dag(f"luma_test_sensor_{mode}", {"generation_id": generation["id"]})
     assert result.state == "failed"
     assert "blacklisted" in caplog.text.lower() or "failed" in caplog.text

@@ -190,7 +190,9 @@ def test_reset_connection_is_retried_on_reads(hook, emulator):
 
 
 def test_create_is_retried_after_429(hook, emulator):
-    emulator.configure(faults=[FaultRule(route="POST /generations/image", kind="429", times=1, retry_after=0)])
+    emulator.configure(
+        faults=[FaultRule(route="POST /generations/image", kind="429", times=1, retry_after=0)]
+    )
     hook.create_image(IMAGE)
     assert emulator.stats.requests["POST /generations/image"] == 2
     assert emulator.stats.creates == 1
@@ -259,7 +261,11 @@ def test_the_key_never_appears_in_logs_or_errors(hook, emulator, caplog):
     )
     texts = []
     with caplog.at_level(logging.DEBUG):
-        for call in (hook.get_credits, lambda: hook.create_image(IMAGE), lambda: hook.get_generation(MISSING_ID)):
+        for call in (
+            hook.get_credits,
+            lambda: hook.create_image(IMAGE),
+            lambda: hook.get_generation(MISSING_ID),
+        ):
             with pytest.raises(Exception) as error:  # noqa: PT011 - each call fails its own way
                 call()
             texts += [str(error.value), repr(error.value), str(error.value.__cause__)]

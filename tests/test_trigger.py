@@ -23,7 +23,9 @@ def create(prompt: str = "a lighthouse at dawn") -> str:
     return LumaHook().create_image(body)["id"]
 
 
-def trigger_for(generation_id: str, deadline_in: float = 20, poll_interval: float = 0.1) -> LumaGenerationTrigger:
+def trigger_for(
+    generation_id: str, deadline_in: float = 20, poll_interval: float = 0.1
+) -> LumaGenerationTrigger:
     return LumaGenerationTrigger(
         generation_id=generation_id,
         luma_conn_id="luma_default",

@@ -98,7 +98,11 @@ def test_unset_options_are_left_to_luma():
 
 @pytest.mark.parametrize(
     ("kwargs", "param"),
-    [({"poll_interval": 0}, "poll_interval"), ({"timeout": -5}, "timeout"), ({"poll_interval": "1"}, "poll_interval")],
+    [
+        ({"poll_interval": 0}, "poll_interval"),
+        ({"timeout": -5}, "timeout"),
+        ({"poll_interval": "1"}, "poll_interval"),
+    ],
 )
 def test_operator_refuses_bad_waiting_options_before_any_request(emulator, kwargs, param):
     operator = LumaImageGenerateOperator(task_id="t", prompt="a lighthouse", **kwargs)

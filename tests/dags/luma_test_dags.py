@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from airflow.sdk import DAG
+
 from airflow_provider_luma.operators.luma import LumaImageGenerateOperator
 from airflow_provider_luma.sensors.luma import LumaGenerationSensor
-from airflow.sdk import DAG
 
 FAST = {"poll_interval": 0.2, "timeout": 20, "retries": 0}
 
