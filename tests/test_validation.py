@@ -120,3 +120,51 @@ def test_operator_sends_nothing_on_bad_input(emulator, overrides, param, allowed
     with pytest.raises(LumaValidationError, match=param.split("[")[0]):
         operator.execute({})
     assert emulator.stats.total_requests == 0
+
+
+GEN_ID = "6f1c1f9e-3c1a-4b8e-9d63-2f0f5c7a1b2c"
+BAD_VIDEO_INPUTS = [
+    ({"model": "photon-1"}, "model", "ray-2, ray-flash-2"),
+    ({"resolution": "8k"}, "resolution", "540p, 720p, 1080p, 4k"),
+    ({"duration": "10s"}, "duration", "5s, 9s"),
+    ({"duration": 5}, "duration", "5s, 9s"),
+    ({"loop": "yes"}, "loop", "True or False"),
+    ({"keyframes": {"frame2": URL}}, "keyframes", "frame0, frame1"),
+    ({"keyframes": [URL]}, "keyframes", "mapping"),
+    ({"keyframes": {"frame0": "not-an-id"}}, "keyframes.frame0", "UUID"),
+    ({"keyframes": {"frame0": {"type": "video", "url": URL}}}, "keyframes.frame0.type", "image, generation"),
+    ({"keyframes": {"frame0": {"type": "image"}}}, "keyframes.frame0", "'type' and 'url'"),
+    ({"keyframes": {"frame1": {"type": "generation", "id": "123"}}}, "keyframes.frame1.id", "UUID"),
+    ({"keyframes": {"frame0": {"type": "image", "url": "s3://bucket/a.png"}}}, "keyframes.frame0.url", "http"),
+    ({"concepts": "dolly_zoom"}, "concepts", "list"),
+    ({"concepts": [{"name": "x"}]}, "concepts[0]", "concept key"),
+]
+
+
+@pytest.mark.parametrize(("overrides", "param", "allowed"), BAD_VIDEO_INPUTS)
+def test_bad_video_input_names_the_parameter(overrides, param, allowed):
+    from airflow_provider_luma.validation import build_video_request
+
+    with pytest.raises(LumaValidationError) as error:
+        build_video_request(**{"prompt": "waves at night", **overrides})
+    assert error.value.param == param
+    assert allowed in str(error.value)
+
+
+def test_video_keyframe_shorthands_build_the_api_shape():
+    from airflow_provider_luma.validation import build_video_request
+
+    body = build_video_request(
+        prompt="extend it",
+        keyframes={"frame0": GEN_ID, "frame1": URL},
+        concepts=["dolly_zoom", {"key": "orbit_left"}],
+        resolution="720p",
+        duration="9s",
+        loop=False,
+    )
+    assert body["keyframes"] == {
+        "frame0": {"type": "generation", "id": GEN_ID},
+        "frame1": {"type": "image", "url": URL},
+    }
+    assert body["concepts"] == [{"key": "dolly_zoom"}, {"key": "orbit_left"}]
+    assert body["generation_type"] == "video"

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import BaseOperator, BaseOperatorLink, XCom
 
 from airflow_provider_luma.exceptions import LumaNotFoundError, LumaTimeoutError, LumaValidationError
-from airflow_provider_luma.validation import build_image_request, check_positive_number
+from airflow_provider_luma.validation import build_image_request, build_video_request, check_positive_number
 from airflow_provider_luma.waiting import (
     DEFERRAL_MARGIN,
     TERMINAL_STATES,
@@ -311,9 +311,88 @@ class LumaImageGenerateOperator(LumaGenerationOperatorBase):
         return hook.create_image(body)
 
 
+class LumaVideoGenerateOperator(LumaGenerationOperatorBase):
+    """
+    Generates a video with Luma's Ray models; ``return_value`` is the video URL.
+
+    :param prompt: what to film, 3 to 5,000 characters (templated).
+    :param model: ``ray-2`` (default), ``ray-flash-2`` or ``ray-1-6`` (templated).
+    :param aspect_ratio: one of 1:1 3:4 4:3 9:16 16:9 9:21 21:9 (templated).
+    :param resolution: ``540p``, ``720p``, ``1080p`` or ``4k`` (templated).
+    :param duration: ``5s`` or ``9s`` (templated).
+    :param loop: make the video loop seamlessly.
+    :param keyframes: ``{"frame0": ..., "frame1": ...}``; each an image URL, an earlier generation's id
+        (to extend or interpolate it, e.g. from another task's ``generation_id`` XCom), or the API's
+        ``{"type": "image", "url": ...}`` / ``{"type": "generation", "id": ...}`` (templated).
+    :param concepts: concept keys from ``LumaHook.list_concepts`` (templated).
+    :param callback_url: URL Luma POSTs the generation to on each state change (templated).
+    :param kwargs: the waiting options of :class:`LumaGenerationOperatorBase` and BaseOperator's.
+    """
+
+    template_fields: Sequence[str] = (
+        "prompt",
+        "model",
+        "aspect_ratio",
+        "resolution",
+        "duration",
+        "keyframes",
+        "concepts",
+        "callback_url",
+    )
+
+    def __init__(
+        self,
+        *,
+        prompt: str,
+        model: str = "ray-2",
+        aspect_ratio: str | None = None,
+        resolution: str | None = None,
+        duration: str | None = None,
+        loop: bool | None = None,
+        keyframes: dict[str, Any] | None = None,
+        concepts: list[Any] | None = None,
+        callback_url: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.prompt = prompt
+        self.model = model
+        self.aspect_ratio = aspect_ratio
+        self.resolution = resolution
+        self.duration = duration
+        self.loop = loop
+        self.keyframes = keyframes
+        self.concepts = concepts
+        self.callback_url = callback_url
+
+    def build_request(self) -> dict[str, Any]:
+        """The validated body of ``POST /generations/video``."""
+        return build_video_request(
+            prompt=self.prompt,
+            model=self.model,
+            aspect_ratio=self.aspect_ratio,
+            resolution=self.resolution,
+            duration=self.duration,
+            loop=self.loop,
+            keyframes=self.keyframes,
+            concepts=self.concepts,
+            callback_url=self.callback_url,
+        )
+
+    def submit(self, hook: LumaHook, body: dict[str, Any]) -> dict[str, Any]:
+        """
+        Create the video generation.
+
+        :param hook: the hook to call.
+        :param body: from :meth:`build_request`.
+        """
+        return hook.create_video(body)
+
+
 __all__ = [
     "LumaGenerationLink",
     "LumaGenerationOperatorBase",
     "LumaImageGenerateOperator",
     "LumaValidationError",
+    "LumaVideoGenerateOperator",
 ]
