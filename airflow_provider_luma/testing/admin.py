@@ -1,0 +1,107 @@
+"""
+Control endpoints under ``/_emulator/`` (no auth), for an emulator running as a subprocess.
+
+* ``GET /_emulator/stats`` (``?generations=1`` adds the generation objects)
+* ``GET /_emulator/config`` and ``POST /_emulator/config`` (a JSON object of settings to change)
+* ``POST /_emulator/reset``
+* ``GET /_emulator/generations``
+* ``POST /_emulator/generations/{id}/complete`` and ``.../fail`` (body ``{"reason": ...}``)
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from starlette.routing import Route
+
+from airflow_provider_luma.testing.handlers import json_response
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+    from airflow_provider_luma.testing.core import EmulatorCore
+
+
+async def _json_object(request: Request) -> dict[str, object]:
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    data = json.loads(raw)
+    if not isinstance(data, dict):
+        raise ValueError("the body must be a JSON object")
+    return data
+
+
+class AdminHandlers:
+    """
+    The admin endpoints of one emulator.
+
+    :param core: the emulator's state.
+    """
+
+    def __init__(self, core: EmulatorCore) -> None:
+        self.core = core
+
+    def routes(self) -> list[Route]:
+        """Return the admin routes."""
+        return [
+            Route("/_emulator/stats", self.stats, methods=["GET"]),
+            Route("/_emulator/config", self.get_config, methods=["GET"]),
+            Route("/_emulator/config", self.set_config, methods=["POST"]),
+            Route("/_emulator/reset", self.reset, methods=["POST"]),
+            Route("/_emulator/generations", self.generations, methods=["GET"]),
+            Route("/_emulator/generations/{id}/complete", self.complete, methods=["POST"]),
+            Route("/_emulator/generations/{id}/fail", self.fail, methods=["POST"]),
+        ]
+
+    async def stats(self, request: Request) -> Response:
+        """The counters; with ``?generations=1`` the generation objects too."""
+        data = self.core.stats.snapshot().to_dict()
+        generations = self.core.generation_dicts()
+        data["generation_count"] = len(generations)
+        if request.query_params.get("generations") in ("1", "true"):
+            data["generations"] = generations
+        return json_response(data)
+
+    async def get_config(self, request: Request) -> Response:
+        """The current settings."""
+        return json_response(self.core.config.to_dict())
+
+    async def set_config(self, request: Request) -> Response:
+        """Change some settings; 400 with the reason if they are invalid."""
+        try:
+            changes = await _json_object(request)
+            config = self.core.configure(**changes)
+        except (ValueError, TypeError) as error:
+            return json_response({"detail": str(error)}, 400)
+        return json_response(config.to_dict())
+
+    async def reset(self, request: Request) -> Response:
+        """Back to the starting state."""
+        self.core.reset()
+        return json_response({"ok": True})
+
+    async def generations(self, request: Request) -> Response:
+        """Every live generation, oldest first."""
+        return json_response(self.core.generation_dicts())
+
+    async def complete(self, request: Request) -> Response:
+        """Complete a generation now."""
+        return self._force(request.path_params["id"], "completed", None)
+
+    async def fail(self, request: Request) -> Response:
+        """Fail a generation now, with ``reason`` from the body."""
+        try:
+            body = await _json_object(request)
+        except ValueError as error:
+            return json_response({"detail": str(error)}, 400)
+        return self._force(request.path_params["id"], "failed", str(body.get("reason") or "Job failed"))
+
+    def _force(self, generation_id: str, state: str, reason: str | None) -> Response:
+        try:
+            self.core.force(generation_id, state, reason)
+        except KeyError:
+            return json_response({"detail": "Generation not found"}, 404)
+        return json_response({"ok": True})

@@ -1,0 +1,68 @@
+"""The Build-tier limits: running generations and create requests per minute, per family."""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+
+from airflow_provider_luma.testing.errors import ApiError
+
+WINDOW_SECONDS = 60.0
+
+
+class RateLimiter:
+    """Counts creates in a sliding minute and refuses those over the configured limits."""
+
+    def __init__(self) -> None:
+        self._creates: dict[str, deque[float]] = {}
+
+    def reset(self) -> None:
+        """Forget every create counted so far."""
+        self._creates.clear()
+
+    def check(
+        self,
+        family: str,
+        now: float,
+        running: int,
+        next_finish: float | None,
+        concurrency_limit: int,
+        per_minute_limit: int,
+    ) -> None:
+        """
+        Raise a 429 ``ApiError`` (with ``Retry-After``) if a new create would break a limit.
+
+        :param family: ``"image"`` or ``"video"``.
+        :param now: a ``time.monotonic()`` value.
+        :param running: generations of the family now queued or dreaming.
+        :param next_finish: when the first of them finishes, if known.
+        :param concurrency_limit: running generations allowed.
+        :param per_minute_limit: creates allowed in any 60 s window.
+        """
+        window = self._creates.setdefault(family, deque())
+        while window and window[0] <= now - WINDOW_SECONDS:
+            window.popleft()
+        if len(window) >= per_minute_limit:
+            wait = window[0] + WINDOW_SECONDS - now
+            raise self._too_many(
+                f"{family} create requests are limited to {per_minute_limit} per minute", wait
+            )
+        if running >= concurrency_limit:
+            wait = (next_finish - now) if next_finish is not None else 1.0
+            raise self._too_many(
+                f"{family} generations are limited to {concurrency_limit} running at once", wait
+            )
+
+    def record(self, family: str, now: float) -> None:
+        """
+        Count one create.
+
+        :param family: ``"image"`` or ``"video"``.
+        :param now: a ``time.monotonic()`` value.
+        """
+        self._creates.setdefault(family, deque()).append(now)
+
+    @staticmethod
+    def _too_many(message: str, wait: float) -> ApiError:
+        seconds = max(1, math.ceil(wait))
+        return ApiError(429, f"Rate limit exceeded: {message}", {"Retry-After": str(seconds)})

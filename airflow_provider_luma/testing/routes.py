@@ -1,0 +1,67 @@
+"""
+The route table: which paths the emulator serves, and the template of a concrete path.
+
+Templates name routes in stats and fault rules: ``"GET /generations/{id}"``. API paths are
+given relative to :data:`~.catalog.API_PREFIX`; asset paths as served (``/assets/...``).
+"""
+
+from __future__ import annotations
+
+from airflow_provider_luma.testing.catalog import API_PREFIX
+
+#: ``(method, template)`` of the 13 API endpoints.
+API_ROUTES = (
+    ("POST", "/generations/image"),
+    ("POST", "/generations/image/reframe"),
+    ("POST", "/generations/video"),
+    ("POST", "/generations/video/modify"),
+    ("POST", "/generations/video/reframe"),
+    ("POST", "/generations/{id}/upscale"),
+    ("POST", "/generations/{id}/audio"),
+    ("GET", "/generations/{id}"),
+    ("DELETE", "/generations/{id}"),
+    ("GET", "/generations"),
+    ("GET", "/generations/concepts/list"),
+    ("GET", "/credits"),
+    ("GET", "/ping"),
+)
+
+_STATIC = frozenset(template for _, template in API_ROUTES if "{" not in template)
+ASSETS_PREFIX = "/assets/"
+ADMIN_PREFIX = "/_emulator/"
+
+
+def relative_path(path: str) -> str | None:
+    """
+    Return the path relative to the API base path, the asset path as is, or None if neither.
+
+    :param path: the request path.
+    """
+    if path.startswith(API_PREFIX):
+        rest = path[len(API_PREFIX) :]
+        return rest if rest.startswith("/") else None
+    if path.startswith(ASSETS_PREFIX):
+        return path
+    return None
+
+
+def template_of(path: str) -> str | None:
+    """
+    Return the route template of a relative path (see :func:`relative_path`), or None.
+
+    :param path: the relative path.
+    """
+    if path in _STATIC:
+        return path
+    parts = path.split("/")
+    if len(parts) == 3 and parts[2]:
+        if parts[1] == "generations":
+            return "/generations/{id}"
+        if parts[1] == "assets":
+            return "/assets/{name}"
+    if len(parts) == 4 and parts[2] and parts[3]:
+        if parts[1] == "generations" and parts[3] in ("upscale", "audio"):
+            return f"/generations/{{id}}/{parts[3]}"
+        if parts[1] == "assets" and parts[2] == "blob":
+            return "/assets/blob/{size}"
+    return None

@@ -1,0 +1,225 @@
+"""
+:class:`LumaEmulator`: the emulator as a real HTTP server on a background thread.
+
+uvicorn (httptools, uvloop when installed, no access log, no logging setup of its own) serves
+the app of :mod:`.app` on a socket bound before the thread starts, so ``port=0`` gets a free
+port that is known at once. Starlette and uvicorn are imported only by :meth:`LumaEmulator.start`.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_luma.testing.catalog import API_PREFIX
+from airflow_provider_luma.testing.config import EmulatorConfig
+from airflow_provider_luma.testing.core import EmulatorCore
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from airflow_provider_luma.testing.stats import StatsSnapshot
+
+
+def _client_host(host: str) -> str:
+    """The host clients should use: wildcard addresses become loopback; IPv6 gets brackets."""
+    if host in ("", "0.0.0.0"):
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host else host
+
+
+class LumaEmulator:
+    """
+    A Luma Dream Machine API emulator serving real HTTP.
+
+    :param api_key: the only API key the emulator accepts.
+    :param config: its settings (default: :class:`~.config.EmulatorConfig()`); :meth:`reset`
+        returns to them.
+    :param host: the address to listen on.
+    :param port: the port to listen on; 0 picks a free one.
+    """
+
+    def __init__(
+        self,
+        api_key: str = "test-key",
+        config: EmulatorConfig | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        self._core = EmulatorCore(api_key, config or EmulatorConfig())
+        self.host = host
+        self._port = port
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped"
+        return f"<LumaEmulator {state} at {self.url}>"
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def start(self, timeout: float = 10.0) -> LumaEmulator:
+        """
+        Start serving on a background thread; return when it accepts connections.
+
+        :param timeout: seconds to wait for the server to be ready.
+        """
+        if self.running:
+            return self
+        import uvicorn
+
+        from airflow_provider_luma.testing.app import build_app
+
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((self.host, self._port))
+        except OSError:
+            sock.close()
+            raise
+        self._port = sock.getsockname()[1]
+        self._core.own_url = self.url
+        self._core.callbacks.reopen()
+        config = uvicorn.Config(
+            build_app(self._core),
+            log_config=None,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            proxy_headers=False,
+            server_header=False,
+            backlog=4096,
+            timeout_keep_alive=20,
+            timeout_graceful_shutdown=1,
+        )
+        server = uvicorn.Server(config)
+        thread = threading.Thread(
+            target=server.run, kwargs={"sockets": [sock]}, name="luma-emulator", daemon=True
+        )
+        thread.start()
+        deadline = time.monotonic() + timeout
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                server.should_exit = True
+                sock.close()
+                raise RuntimeError(f"the Luma emulator did not start on {self.host}:{self._port}")
+            time.sleep(0.005)
+        self._server, self._thread = server, thread
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """
+        Stop serving and wait for the server thread to end (idempotent).
+
+        :param timeout: seconds to wait for a graceful stop before forcing it.
+        """
+        server, thread = self._server, self._thread
+        self._server = self._thread = None
+        self._core.callbacks.close()
+        if server is None or thread is None:
+            return
+        server.should_exit = True
+        thread.join(timeout)
+        if thread.is_alive():
+            server.force_exit = True
+            thread.join(timeout)
+
+    def __enter__(self) -> LumaEmulator:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def running(self) -> bool:
+        """Whether the server thread is serving."""
+        return self._thread is not None and self._thread.is_alive()
+
+    # -- addresses ------------------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        """The port (the real one once started with ``port=0``)."""
+        return self._port
+
+    @property
+    def url(self) -> str:
+        """``http://HOST:PORT``: where assets and admin endpoints live."""
+        return f"http://{_client_host(self.host)}:{self._port}"
+
+    @property
+    def base_url(self) -> str:
+        """``http://HOST:PORT/dream-machine/v1``: the API base URL to give clients."""
+        return self.url + API_PREFIX
+
+    @property
+    def api_key(self) -> str:
+        """The API key the emulator accepts."""
+        return self._core.api_key
+
+    # -- control --------------------------------------------------------------------------------
+
+    @property
+    def config(self) -> EmulatorConfig:
+        """The current settings."""
+        return self._core.config
+
+    def configure(self, **changes: Any) -> EmulatorConfig:
+        """
+        Change some settings now; see :meth:`.core.EmulatorCore.configure`.
+
+        :param changes: setting names of :class:`~.config.EmulatorConfig` and their values.
+        """
+        return self._core.configure(**changes)
+
+    def reset(self) -> None:
+        """Back to the state right after start: the constructor's settings, no generations, zero stats."""
+        self._core.reset()
+
+    @property
+    def stats(self) -> StatsSnapshot:
+        """A snapshot of the counters (requests per route, creates, last requests, faults)."""
+        return self._core.stats.snapshot()
+
+    @property
+    def generations(self) -> list[dict[str, Any]]:
+        """Every live generation object as the API shows it now, oldest first."""
+        return self._core.generation_dicts()
+
+    def generation(self, generation_id: str) -> dict[str, Any]:
+        """
+        Return one generation object as the API shows it now.
+
+        :param generation_id: the generation id.
+        """
+        for generation in self.generations:
+            if generation["id"] == generation_id:
+                return generation
+        raise KeyError(f"no generation {generation_id}")
+
+    def complete(self, generation_id: str) -> None:
+        """
+        Complete a generation now.
+
+        :param generation_id: the generation id.
+        """
+        self._core.force(generation_id, "completed")
+
+    def fail(self, generation_id: str, reason: str = "Job failed") -> None:
+        """
+        Fail a generation now (its credits are refunded).
+
+        :param generation_id: the generation id.
+        :param reason: its ``failure_reason``.
+        """
+        self._core.force(generation_id, "failed", reason)

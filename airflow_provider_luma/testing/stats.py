@@ -1,0 +1,132 @@
+"""What the emulator saw: request counts per route, creates, faults and callbacks."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+#: How many recent requests :attr:`StatsSnapshot.last_requests` keeps.
+LAST_REQUESTS_KEPT = 1000
+
+
+class RequestRecord(NamedTuple):
+    """
+    One request as recorded (never its headers).
+
+    :param method: the HTTP method.
+    :param path: the path relative to the API base path (asset paths as served).
+    :param status: the status answered; 0 when the connection was dropped without an answer.
+    """
+
+    method: str
+    path: str
+    status: int
+
+
+@dataclass(frozen=True)
+class StatsSnapshot:
+    """
+    A copy of the counters at one moment.
+
+    :param requests: requests per ``"METHOD /route/{template}"`` (a Counter: missing keys are 0).
+    :param total_requests: all API and asset requests (admin requests are not counted).
+    :param creates: generations actually created.
+    :param last_requests: the most recent requests, oldest first.
+    :param faults: injected faults per kind.
+    :param callbacks_sent: callback POSTs answered 200.
+    :param callbacks_failed: callback deliveries given up after all tries.
+    """
+
+    requests: Counter[str] = field(default_factory=Counter)
+    total_requests: int = 0
+    creates: int = 0
+    last_requests: list[RequestRecord] = field(default_factory=list)
+    faults: Counter[str] = field(default_factory=Counter)
+    callbacks_sent: int = 0
+    callbacks_failed: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the snapshot as JSON-ready data."""
+        return {
+            "requests": dict(self.requests),
+            "total_requests": self.total_requests,
+            "creates": self.creates,
+            "last_requests": [r._asdict() for r in self.last_requests],
+            "faults": dict(self.faults),
+            "callbacks_sent": self.callbacks_sent,
+            "callbacks_failed": self.callbacks_failed,
+        }
+
+
+class StatsRecorder:
+    """Thread-safe counters behind :class:`StatsSnapshot`."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        """Zero every counter."""
+        with self._lock:
+            self._requests: Counter[str] = Counter()
+            self._total = 0
+            self._creates = 0
+            self._last: deque[RequestRecord] = deque(maxlen=LAST_REQUESTS_KEPT)
+            self._faults: Counter[str] = Counter()
+            self._callbacks_sent = 0
+            self._callbacks_failed = 0
+
+    def request(self, route_key: str, method: str, path: str, status: int) -> None:
+        """
+        Count one answered (or dropped) request.
+
+        :param route_key: ``"METHOD /template"``.
+        :param method: the HTTP method.
+        :param path: the path as recorded in ``last_requests``.
+        :param status: the status answered, 0 if none.
+        """
+        with self._lock:
+            self._requests[route_key] += 1
+            self._total += 1
+            self._last.append(RequestRecord(method, path, status))
+
+    def created(self) -> None:
+        """Count one generation created."""
+        with self._lock:
+            self._creates += 1
+
+    def fault(self, kind: str) -> None:
+        """
+        Count one injected fault.
+
+        :param kind: the fault kind.
+        """
+        with self._lock:
+            self._faults[kind] += 1
+
+    def callback(self, delivered: bool) -> None:
+        """
+        Count one callback delivery.
+
+        :param delivered: whether the receiver answered 200.
+        """
+        with self._lock:
+            if delivered:
+                self._callbacks_sent += 1
+            else:
+                self._callbacks_failed += 1
+
+    def snapshot(self) -> StatsSnapshot:
+        """Return a copy of the counters."""
+        with self._lock:
+            return StatsSnapshot(
+                requests=Counter(self._requests),
+                total_requests=self._total,
+                creates=self._creates,
+                last_requests=list(self._last),
+                faults=Counter(self._faults),
+                callbacks_sent=self._callbacks_sent,
+                callbacks_failed=self._callbacks_failed,
+            )

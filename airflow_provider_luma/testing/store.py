@@ -1,0 +1,276 @@
+"""
+The emulator's generations and credit balance, safe to use from any thread.
+
+Credits are charged when a generation is created and refunded once it is seen to have failed:
+generations not yet final sit in an "unsettled" list that each balance or limit check walks,
+so the cost of a check grows with the generations in flight, not with all ever created.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+import uuid
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+
+from airflow_provider_luma.testing import catalog
+from airflow_provider_luma.testing.errors import ApiError, not_found
+from airflow_provider_luma.testing.generations import (
+    COMPLETED,
+    FAILED,
+    STUCK,
+    TERMINAL_STATES,
+    GenerationRecord,
+)
+from airflow_provider_luma.testing.ratelimits import RateLimiter
+
+if TYPE_CHECKING:
+    from airflow_provider_luma.testing.config import EmulatorConfig
+    from airflow_provider_luma.testing.validation import CreateSpec
+
+BLOCKED_REASON = "Contains blacklisted words"
+MODERATION_REASON = "Advanced prompt moderation failed"
+
+
+def _now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+class GenerationStore:
+    """
+    All generations, the credit ledger and the rate limiter, behind one lock.
+
+    :param config: the settings new generations are created with.
+    """
+
+    def __init__(self, config: EmulatorConfig) -> None:
+        self._lock = threading.Lock()
+        self.config = config
+        self._reset_locked(config)
+
+    def _reset_locked(self, config: EmulatorConfig) -> None:
+        self.config = config
+        self._by_id: dict[str, GenerationRecord] = {}
+        self._order: list[GenerationRecord] = []
+        self._unsettled: list[GenerationRecord] = []
+        self._balance_base = float(config.credits)
+        self._spent = 0.0
+        self._refunded = 0.0
+        self._rng = random.Random(config.seed + 1)
+        self._limiter = RateLimiter()
+
+    def reset(self, config: EmulatorConfig) -> None:
+        """
+        Forget every generation and restore the starting balance of ``config``.
+
+        :param config: the settings to start again with.
+        """
+        with self._lock:
+            self._reset_locked(config)
+
+    def set_config(
+        self, config: EmulatorConfig, credits_changed: bool = False, seed_changed: bool = False
+    ) -> None:
+        """
+        Use new settings for generations created from now on.
+
+        :param config: the new settings.
+        :param credits_changed: set the balance to ``config.credits`` now.
+        :param seed_changed: reseed the stuck/moderation draws.
+        """
+        with self._lock:
+            self.config = config
+            if credits_changed:
+                self._settle(time.monotonic())
+                self._balance_base = float(config.credits) + self._spent - self._refunded
+            if seed_changed:
+                self._rng = random.Random(config.seed + 1)
+
+    # -- ledger ---------------------------------------------------------------------------------
+
+    def _settle(self, now: float) -> None:
+        still = []
+        for record in self._unsettled:
+            state = record.state(now)
+            if state in TERMINAL_STATES:
+                record.settled = state
+                if state == FAILED:
+                    self._refunded += record.cost
+            else:
+                still.append(record)
+        self._unsettled = still
+
+    def balance(self) -> float:
+        """Return the credit balance now, in cents."""
+        with self._lock:
+            self._settle(time.monotonic())
+            return round(self._balance_base - self._spent + self._refunded, 4)
+
+    # -- creation -------------------------------------------------------------------------------
+
+    def _source(self, source_id: str, action: str) -> GenerationRecord:
+        source = self._by_id.get(source_id)
+        if source is None:
+            raise not_found()
+        if source.family != "video":
+            raise ApiError(400, f"Generation {source_id} is an image; only videos can be {action}")
+        state = source.state(time.monotonic())
+        if state != COMPLETED:
+            raise ApiError(400, f"Generation {source_id} is {state}; only completed videos can be {action}")
+        return source
+
+    def _check_references(self, spec: CreateSpec, now: float) -> None:
+        for field_name, ref_id in spec.references:
+            ref = self._by_id.get(ref_id)
+            if ref is None:
+                raise ApiError(400, f"{field_name}: generation {ref_id} not found")
+            if ref.family != "video":
+                raise ApiError(400, f"{field_name}: generation {ref_id} is not a video")
+            state = ref.state(now)
+            if state != COMPLETED:
+                raise ApiError(400, f"{field_name}: generation {ref_id} is {state}, not completed")
+
+    def _outcome(self, prompt: str | None) -> tuple[str, str | None, bool]:
+        """Return (outcome, failure reason, fails in queue) for a new generation."""
+        config = self.config
+        text = (prompt or "").lower()
+        if any(word.lower() in text for word in config.blocked_words if word):
+            return FAILED, BLOCKED_REASON, True
+        if any(word.lower() in text for word in config.stuck_words if word):
+            return STUCK, None, False
+        if config.stuck_rate and self._rng.random() < config.stuck_rate:
+            return STUCK, None, False
+        if config.moderation_failure_rate and self._rng.random() < config.moderation_failure_rate:
+            return FAILED, MODERATION_REASON, False
+        return COMPLETED, None, False
+
+    def _check_limits(self, family: str, now: float) -> None:
+        running = [r for r in self._unsettled if r.family == family and not r.deleted]
+        finishes = [t for t in (r.finishes_at() for r in running) if t is not None]
+        self._limiter.check(
+            family,
+            now,
+            len(running),
+            min(finishes) if finishes else None,
+            self.config.concurrency_limits.get(family, 10**9),
+            self.config.creates_per_minute.get(family, 10**9),
+        )
+
+    def create(self, spec: CreateSpec, source_id: str | None = None) -> GenerationRecord:
+        """
+        Create a generation from a validated request, or raise the ``ApiError`` the API would.
+
+        :param spec: the validated request.
+        :param source_id: the video to upscale or add audio to, for those kinds.
+        """
+        family = catalog.FAMILY_OF_KIND[spec.kind]
+        with self._lock:
+            now = time.monotonic()
+            model, prompt, aspect = spec.model, spec.prompt, spec.aspect_ratio
+            if source_id is not None:
+                source = self._source(
+                    source_id, "upscaled" if spec.kind == "upscale_video" else "given audio"
+                )
+                model, aspect = source.model, source.aspect_ratio
+                prompt = prompt or source.prompt
+            self._check_references(spec, now)
+            self._settle(now)
+            if self.config.rate_limits:
+                self._check_limits(family, now)
+            cost = catalog.price_cents(spec.kind, model or "", spec.resolution, spec.duration)
+            if self._balance_base - self._spent + self._refunded < cost:
+                raise ApiError(402, "Insufficient credits: add credits to your Luma account")
+            generation_id = str(uuid.uuid4())
+            low, high = self.config.dreaming_range()
+            dreaming = low if low == high else random.Random(generation_id).uniform(low, high)
+            outcome, reason, in_queue = self._outcome(spec.prompt)
+            record = GenerationRecord(
+                id=generation_id,
+                kind=spec.kind,
+                family=family,
+                model=model or "",
+                request=spec.request,
+                created_at=_now_iso(),
+                started=now,
+                queued_s=float(self.config.queued_seconds),
+                dreaming_s=dreaming,
+                outcome=outcome,
+                failure_reason=reason,
+                fails_in_queue=in_queue,
+                cost=cost,
+                prompt=prompt,
+                aspect_ratio=aspect,
+                image_format=spec.image_format if family == "image" else "jpg",
+                callback_url=spec.callback_url,
+            )
+            self._by_id[generation_id] = record
+            self._order.append(record)
+            self._unsettled.append(record)
+            self._spent += cost
+            self._limiter.record(family, now)
+            return record
+
+    # -- reading and changing -------------------------------------------------------------------
+
+    def get(self, generation_id: str) -> GenerationRecord:
+        """
+        Return a live generation, or raise 404.
+
+        :param generation_id: the generation id (normalised UUID).
+        """
+        record = self._by_id.get(generation_id)
+        if record is None:
+            raise not_found()
+        return record
+
+    def delete(self, generation_id: str) -> None:
+        """
+        Delete a generation (its charge stays), or raise 404.
+
+        :param generation_id: the generation id.
+        """
+        with self._lock:
+            record = self._by_id.pop(generation_id, None)
+            if record is None:
+                raise not_found()
+            record.deleted = True
+            self._order.remove(record)
+
+    def page(self, limit: int, offset: int) -> tuple[list[GenerationRecord], bool]:
+        """
+        Return live generations newest first, and whether more follow.
+
+        :param limit: the most to return.
+        :param offset: how many of the newest to skip.
+        """
+        with self._lock:
+            total = len(self._order)
+            end = max(0, total - offset)
+            start = max(0, end - limit)
+            records = self._order[start:end][::-1]
+            return records, start > 0
+
+    def records(self) -> list[GenerationRecord]:
+        """Return live generations, oldest first."""
+        with self._lock:
+            return list(self._order)
+
+    def force(self, generation_id: str, state: str, reason: str | None = None) -> GenerationRecord:
+        """
+        Put a generation in ``state`` now and settle its credits accordingly.
+
+        :param generation_id: the generation id.
+        :param state: ``completed`` or ``failed``.
+        :param reason: the failure reason, for ``failed``.
+        """
+        with self._lock:
+            record = self._by_id.get(generation_id)
+            if record is None:
+                raise KeyError(f"no generation {generation_id}")
+            record.force(state, reason)
+            if record.settled is not None and record.settled != state:
+                self._refunded += record.cost if state == FAILED else -record.cost
+                record.settled = state
+            return record
