@@ -215,12 +215,13 @@ def _weighted_refs(check: _Checker, name: str, body: dict[str, Any]) -> list[dic
     return good
 
 
-def _check_weighted(name: str, refs: list[dict[str, Any]]) -> None:
+def _check_weighted(name: str, refs: list[dict[str, Any]], single: bool = False) -> None:
     for i, ref in enumerate(refs):
-        _check_url(f"{name}[{i}].url", ref.get("url"))
+        label = name if single else f"{name}[{i}]"
+        _check_url(f"{label}.url", ref.get("url"))
         weight = ref.get("weight")
         if weight is not None and not 0.0 <= weight <= 1.0:
-            raise _bad(f"{name}[{i}].weight must be between 0 and 1; got {weight}")
+            raise _bad(f"{label}.weight must be between 0 and 1; got {weight}")
 
 
 _IMAGE_FIELDS = (
@@ -276,7 +277,7 @@ def validate_image(body: dict[str, Any]) -> CreateSpec:
     _check_weighted("image_ref", image_refs)
     _check_weighted("style_ref", style_refs)
     if modify is not None:
-        _check_weighted("modify_image_ref", [modify])
+        _check_weighted("modify_image_ref", [modify], single=True)
     if len(identity_images) > catalog.MAX_CHARACTER_IMAGES:
         raise _bad(
             f"character_ref.identity0.images accepts at most {catalog.MAX_CHARACTER_IMAGES} images; "
@@ -322,7 +323,9 @@ def _reframe_common(
         "callback_url": check.get(("callback_url",), body, "string"),
     }
     media = check.get(("media",), body, "object", required=True)
-    values["media_url"] = check.get(("media", "url"), media, "string", required=True) if media else None
+    values["media_url"] = (
+        check.get(("media", "url"), media, "string", required=True) if media is not None else None
+    )
     for name in _CROP_FIELDS:
         check.get((name,), body, "int")
     return values
@@ -359,7 +362,7 @@ def validate_image_reframe(body: dict[str, Any]) -> CreateSpec:
 
 def _first_frame(check: _Checker, body: dict[str, Any]) -> str | None:
     first = check.get(("first_frame",), body, "object")
-    return check.get(("first_frame", "url"), first, "string", required=True) if first else None
+    return check.get(("first_frame", "url"), first, "string", required=True) if first is not None else None
 
 
 def validate_video_reframe(body: dict[str, Any]) -> CreateSpec:
@@ -396,7 +399,7 @@ def validate_video_modify(body: dict[str, Any]) -> CreateSpec:
     model = check.literal(("model",), body, catalog.RAY2_MODELS, required=True)
     check.literal(("mode",), body, catalog.MODIFY_MODES, required=True)
     media = check.get(("media",), body, "object", required=True)
-    media_url = check.get(("media", "url"), media, "string", required=True) if media else None
+    media_url = check.get(("media", "url"), media, "string", required=True) if media is not None else None
     first_frame = _first_frame(check, body)
     prompt = check.get(("prompt",), body, "string")
     callback = check.get(("callback_url",), body, "string")
