@@ -48,20 +48,21 @@ class LumaEmulatorProcess:
     """
     ``python -m airflow_provider_luma.testing`` on a free port, plus its admin endpoints.
 
-    :param home: directory for its log.
+    :param log_dir: directory for its log (kept apart from Airflow's logs, which the secret scan
+        searches: the emulator is Luma's side and knows the key).
     :param api_key: the only key it accepts.
     :param queued_seconds: how long a new generation stays queued.
     :param dreaming_seconds: how long it then dreams.
     """
 
-    def __init__(self, home: Path, api_key: str, queued_seconds: float, dreaming_seconds: float) -> None:
+    def __init__(self, log_dir: Path, api_key: str, queued_seconds: float, dreaming_seconds: float) -> None:
         self.api_key = api_key
-        self.log_path = home / "process-logs" / "luma-emulator.log"
+        self.log_path = log_dir / "luma-emulator.log"
         argv = [sys.executable, "-m", "airflow_provider_luma.testing", "--host", "127.0.0.1", "--port", "0"]
         argv += ["--api-key", api_key, "--queued-seconds", str(queued_seconds)]
         argv += ["--dreaming-seconds", str(dreaming_seconds)]
         env = {**clean_environ(), "PYTHONUNBUFFERED": "1"}
-        self.process = ManagedProcess("luma-emulator", argv, env, self.log_path, cwd=home)
+        self.process = ManagedProcess("luma-emulator", argv, env, self.log_path, cwd=log_dir)
         self.base_url: str = wait_until(self._announced_url, timeout=30, what="the emulator's URL line")
         self.root_url = self.base_url.split("/dream-machine/")[0]
 
@@ -251,19 +252,28 @@ class AirflowStack:
         for process in self.processes.values():
             process.check_running()
 
-    def wait_for_dags(self, dag_ids: set[str], timeout: float) -> None:
-        """
-        Wait until the dag-processor has serialized every DAG in ``dag_ids``.
+    def dag_ids_by_file(self) -> dict[str, list[str]]:
+        """The DAG ids the api-server knows, per DAG file name."""
+        by_file: dict[str, list[str]] = {}
+        for dag in self.api.dags():
+            by_file.setdefault(Path(dag["fileloc"]).name, []).append(dag["dag_id"])
+        return by_file
 
-        :param dag_ids: the DAGs expected.
+    def wait_for_dag_files(self, timeout: float) -> dict[str, list[str]]:
+        """
+        Wait until every file of the DAGs folder is parsed: its DAGs serialized, or an import error.
+
         :param timeout: the most seconds to wait.
         """
+        expected = {path.name for path in self.dags_folder.glob("*.py")}
 
-        def parsed() -> bool:
+        def all_parsed() -> dict[str, list[str]] | None:
             self.check_processes()
-            return dag_ids <= {dag["dag_id"] for dag in self.api.dags()}
+            by_file = self.dag_ids_by_file()
+            failed = {Path(error["filename"]).name for error in self.api.import_errors()}
+            return by_file if expected <= set(by_file) | failed else None
 
-        wait_until(parsed, timeout=timeout, interval=1.0, what=f"DAGs {sorted(dag_ids)} to be parsed")
+        return wait_until(all_parsed, timeout=timeout, interval=1.0, what=f"DAG files {sorted(expected)}")
 
     def stop(self) -> None:
         """Stop every component (process groups, bounded)."""

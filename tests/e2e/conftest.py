@@ -1,0 +1,118 @@
+"""
+End-to-end harness: the provider in a running Airflow 3 (api-server, scheduler, dag-processor,
+triggerer as separate processes; LocalExecutor; SQLite) against the Luma emulator.
+
+Collected only with ``LUMA_E2E=1`` (``make e2e``): a plain ``pytest`` of ``tests/`` skips this
+folder. The processes start once per session; everything they write stays in the session's
+AIRFLOW_HOME (printed at the end), and the ends of their logs are printed when a test fails.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+E2E_ENABLED = os.environ.get("LUMA_E2E") == "1"
+#: Without LUMA_E2E=1 nothing here is collected (and luma_e2e is never imported).
+collect_ignore_glob = [] if E2E_ENABLED else ["*"]
+HERE = Path(__file__).resolve().parent
+if E2E_ENABLED:
+    sys.path.insert(0, str(HERE))  # the luma_e2e helpers, whatever pytest's import mode
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from luma_e2e.scenarios import ImageRun
+    from luma_e2e.stack import AirflowStack, LumaEmulatorProcess
+
+ROOT = HERE.parents[1]
+EXAMPLE_DAG_FILES = sorted(ROOT.glob("example_dags/*.py"))
+HARNESS_DAG_FILES = sorted(HERE.glob("dags/*.py"))
+#: Where the session's AIRFLOW_HOME is, for the terminal summary.
+_HOME_KEY = pytest.StashKey[Path]()
+
+
+@pytest.fixture(scope="session")
+def airflow_home(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Path:
+    """The session's throwaway AIRFLOW_HOME (kept after the run, like every pytest tmp dir)."""
+    home = tmp_path_factory.mktemp("airflow_home")
+    pytestconfig.stash[_HOME_KEY] = home
+    return home
+
+
+@pytest.fixture(scope="session")
+def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LumaEmulatorProcess]:
+    """The Luma emulator as a separate process on a free loopback port (log outside AIRFLOW_HOME)."""
+    from luma_e2e.settings import API_KEY, DREAMING_SECONDS, QUEUED_SECONDS
+    from luma_e2e.stack import LumaEmulatorProcess
+
+    log_dir = tmp_path_factory.mktemp("luma_emulator")
+    process = LumaEmulatorProcess(log_dir, API_KEY, QUEUED_SECONDS, DREAMING_SECONDS)
+    try:
+        yield process
+    finally:
+        process.process.stop()
+
+
+@pytest.fixture(scope="session")
+def stack(airflow_home: Path, emulator: LumaEmulatorProcess) -> Iterator[AirflowStack]:
+    """Airflow's four processes, healthy, with every DAG file parsed; stopped at the end."""
+    from luma_e2e.settings import API_KEY
+    from luma_e2e.stack import AirflowStack
+
+    airflow = AirflowStack(
+        airflow_home,
+        dag_files=[*EXAMPLE_DAG_FILES, *HARNESS_DAG_FILES],
+        connection={"conn_type": "luma", "password": API_KEY, "host": emulator.base_url},
+        extra_env={
+            "LUMA_EXAMPLE_POLL_INTERVAL": "1",
+            "LUMA_EXAMPLE_OUTPUT_DIR": str(airflow_home / "example-output"),
+        },
+    )
+    try:
+        airflow.start(timeout=180)
+        airflow.wait_for_dag_files(timeout=120)
+        yield airflow
+    finally:
+        airflow.stop()
+
+
+@pytest.fixture(scope="session")
+def observed_triggers() -> list[dict[str, Any]]:
+    """Rows of the ``trigger`` table seen while tasks were deferred (rows vanish once they end)."""
+    return []
+
+
+@pytest.fixture(scope="session")
+def image_run(
+    stack: AirflowStack, emulator: LumaEmulatorProcess, observed_triggers: list[dict[str, Any]]
+) -> ImageRun:
+    """Trigger the example image DAG through the REST API, watch its deferral, wait for its end."""
+    from luma_e2e.scenarios import ImageRun, observe_deferral
+    from luma_e2e.settings import IMAGE_DAG, RUN_TIMEOUT
+
+    stack.api.unpause(IMAGE_DAG)
+    run_id = stack.api.trigger(IMAGE_DAG)
+    deferral = observe_deferral(stack, emulator, IMAGE_DAG, run_id, "text_to_image")
+    observed_triggers.extend(deferral.triggers)
+    return ImageRun(run_id, deferral, stack.api.wait_for_run(IMAGE_DAG, run_id, timeout=RUN_TIMEOUT))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int) -> None:
+    """Say where the logs are; on failure, print the end of every process log."""
+    home = terminalreporter.config.stash.get(_HOME_KEY, None)
+    if home is None:
+        return
+    terminalreporter.write_line(f"e2e AIRFLOW_HOME (logs, airflow.db): {home}")
+    if exitstatus != 0:
+        from luma_e2e.processes import tail
+
+        for log in sorted(
+            [*(home / "process-logs").glob("*.log"), *home.parent.glob("luma_emulator*/*.log")]
+        ):
+            terminalreporter.write_sep("-", str(log))
+            terminalreporter.write_line(tail(log, 40))

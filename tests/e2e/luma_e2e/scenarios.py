@@ -1,0 +1,229 @@
+"""Driving DAG runs through the REST API and recording what the system did meanwhile."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from luma_e2e.evidence import (
+    IDLE_WORKER_TITLE,
+    ProcessInfo,
+    busy_executor_workers,
+    processes_running,
+    stack_processes,
+    trigger_rows,
+)
+from luma_e2e.processes import wait_until
+from luma_e2e.stack import FERNET_KEY
+
+if TYPE_CHECKING:
+    from luma_e2e.rest import AirflowApi
+    from luma_e2e.stack import AirflowStack, LumaEmulatorProcess
+
+
+def describe_run(api: AirflowApi, dag_id: str, run_id: str, log_lines: int = 40) -> str:
+    """
+    Task states of a run, with the end of the log of every task that did not succeed.
+
+    :param api: the REST client.
+    :param dag_id: the DAG.
+    :param run_id: the run.
+    :param log_lines: how many log lines to show per task.
+    """
+    lines = [f"run {run_id} of {dag_id}:"]
+    for ti in api.task_instances(dag_id, run_id):
+        lines.append(f"  {ti['task_id']}[{ti['map_index']}]: {ti['state']}")
+        if ti["state"] != "success":
+            try:
+                log = api.task_log(dag_id, run_id, ti["task_id"], max(ti["try_number"], 1), ti["map_index"])
+            except Exception as exc:  # the log is a courtesy; the states above are the report
+                log = f"(log unavailable: {exc})"
+            lines += ["    " + line for line in log.splitlines()[-log_lines:]]
+    return "\n".join(lines)
+
+
+def run_to_completion(
+    api: AirflowApi, dag_id: str, conf: dict[str, Any] | None = None, timeout: float = 180
+) -> str:
+    """
+    Unpause, trigger and wait for one run; assert it succeeded; return its run id.
+
+    :param api: the REST client.
+    :param dag_id: the DAG.
+    :param conf: the run's conf.
+    :param timeout: the most seconds the run may take.
+    """
+    api.unpause(dag_id)
+    run_id = api.trigger(dag_id, conf)
+    assert_run_succeeds(api, dag_id, run_id, timeout)
+    return run_id
+
+
+def assert_run_succeeds(api: AirflowApi, dag_id: str, run_id: str, timeout: float) -> None:
+    """
+    Wait for a run; fail with its task states and logs unless it succeeded.
+
+    :param api: the REST client.
+    :param dag_id: the DAG.
+    :param run_id: the run.
+    :param timeout: the most seconds to wait.
+    """
+    state = api.wait_for_run(dag_id, run_id, timeout=timeout)
+    assert state == "success", describe_run(api, dag_id, run_id)
+
+
+def wait_for_ti_state(
+    api: AirflowApi, dag_id: str, run_id: str, task_id: str, state: str, timeout: float
+) -> dict[str, Any]:
+    """
+    Wait until a task instance is in ``state``; return it (fails early if it ends otherwise).
+
+    :param api: the REST client.
+    :param dag_id: the DAG.
+    :param run_id: the run.
+    :param task_id: the task.
+    :param state: e.g. ``"deferred"``.
+    :param timeout: the most seconds to wait.
+    """
+
+    def reached() -> dict[str, Any] | None:
+        ti = api.task_instance(dag_id, run_id, task_id)
+        if ti["state"] in ("success", "failed", "upstream_failed") and ti["state"] != state:
+            raise AssertionError(f"{task_id} ended {ti['state']} before being {state}")
+        return ti if ti["state"] == state else None
+
+    try:
+        return wait_until(reached, timeout=timeout, interval=0.25, what=f"{task_id} to be {state}")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{describe_run(api, dag_id, run_id)}") from exc
+
+
+@dataclass(frozen=True)
+class DeferralSample:
+    """
+    One look at a deferred task: its state, its generation's state and the process table.
+
+    :param seconds: seconds since the observation started.
+    :param ti_state: the task instance state (REST API).
+    :param generation_state: the generation's state according to the emulator.
+    :param ti_processes: stack processes whose title carries the task instance's id.
+    :param busy_workers: LocalExecutor workers not idle.
+    :param idle_workers: LocalExecutor workers idle.
+    """
+
+    seconds: float
+    ti_state: str
+    generation_state: str
+    ti_processes: list[ProcessInfo]
+    busy_workers: list[ProcessInfo]
+    idle_workers: int
+
+
+@dataclass
+class DeferralObservation:
+    """
+    What was seen while one task of a run was deferred.
+
+    :param ti: the task instance as the REST API showed it when first deferred.
+    :param generation_id: the id the task pushed to XCom before deferring.
+    :param samples: the looks taken, in order.
+    :param triggers: rows of the ``trigger`` table at the time, kwargs decrypted.
+    """
+
+    ti: dict[str, Any]
+    generation_id: str
+    samples: list[DeferralSample] = field(default_factory=list)
+    triggers: list[dict[str, Any]] = field(default_factory=list)
+
+
+def observe_deferral(
+    stack: AirflowStack,
+    emulator: LumaEmulatorProcess,
+    dag_id: str,
+    run_id: str,
+    task_id: str,
+    window: float = 3.0,
+    interval: float = 0.2,
+) -> DeferralObservation:
+    """
+    Wait until ``task_id`` is deferred, then sample its state, Luma's and the process table.
+
+    Each process scan sits between two checks of the task state and the generation state, so
+    when every sample says ``deferred`` and ``dreaming``, no scan fell outside that time.
+
+    :param stack: the running stack.
+    :param emulator: the emulator (asked for the generation's state).
+    :param dag_id: the DAG.
+    :param run_id: the run.
+    :param task_id: the deferrable task.
+    :param window: how many seconds to sample.
+    :param interval: seconds between samples.
+    """
+    ti = wait_for_ti_state(stack.api, dag_id, run_id, task_id, "deferred", timeout=90)
+    generation_id = stack.api.xcom(dag_id, run_id, task_id, key="generation_id")
+    observation = DeferralObservation(ti=ti, generation_id=generation_id)
+    observation.triggers = trigger_rows(stack.db_path, FERNET_KEY)
+    pgids = [process.pid for process in stack.processes.values()]
+    start = time.monotonic()
+    while True:
+        ti_state = stack.api.task_instance(dag_id, run_id, task_id)["state"]
+        generation_state = emulator.generation(generation_id)["state"]
+        processes = stack_processes(pgids)
+        observation.samples.append(
+            DeferralSample(
+                seconds=round(time.monotonic() - start, 2),
+                ti_state=ti_state,
+                generation_state=generation_state,
+                ti_processes=processes_running(str(ti["id"]), processes),
+                busy_workers=busy_executor_workers(processes),
+                idle_workers=sum(proc.title.startswith(IDLE_WORKER_TITLE) for proc in processes),
+            )
+        )
+        if time.monotonic() - start >= window:
+            # One last state check after the last scan closes the bracket.
+            observation.samples.append(
+                DeferralSample(
+                    seconds=round(time.monotonic() - start, 2),
+                    ti_state=stack.api.task_instance(dag_id, run_id, task_id)["state"],
+                    generation_state=emulator.generation(generation_id)["state"],
+                    ti_processes=[],
+                    busy_workers=[],
+                    idle_workers=observation.samples[-1].idle_workers,
+                )
+            )
+            return observation
+        time.sleep(interval)
+
+
+@dataclass
+class ImageRun:
+    """
+    One run of the example image DAG, watched while its first task was deferred.
+
+    :param run_id: the run.
+    :param deferral: what was seen while ``text_to_image`` was deferred.
+    :param state: the run's final state.
+    """
+
+    run_id: str
+    deferral: DeferralObservation
+    state: str
+
+
+def processes_while_running(stack: AirflowStack, dag_id: str, run_id: str, task_id: str) -> list[ProcessInfo]:
+    """
+    Wait until ``task_id`` runs in a worker; return the stack processes carrying its id then.
+
+    :param stack: the running stack.
+    :param dag_id: the DAG.
+    :param run_id: the run.
+    :param task_id: a task that holds its worker for several seconds.
+    """
+    ti = wait_for_ti_state(stack.api, dag_id, run_id, task_id, "running", timeout=90)
+    pgids = [process.pid for process in stack.processes.values()]
+
+    def found() -> list[ProcessInfo]:
+        return processes_running(str(ti["id"]), stack_processes(pgids))
+
+    return wait_until(found, timeout=10, interval=0.1, what=f"a process running {task_id} ({ti['id']})")

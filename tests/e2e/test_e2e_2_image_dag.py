@@ -1,0 +1,89 @@
+"""The example DAGs, run by the scheduler and LocalExecutor, waiting on the triggerer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from PIL import Image
+
+from luma_e2e.evidence import download_image
+from luma_e2e.scenarios import assert_run_succeeds, describe_run, processes_while_running
+from luma_e2e.settings import IMAGE_DAG, RUN_TIMEOUT
+
+if TYPE_CHECKING:
+    from luma_e2e.evidence import download_image
+from luma_e2e.scenarios import ImageRun
+    from luma_e2e.stack import AirflowStack, LumaEmulatorProcess
+
+EXAMPLE_FILES = sorted(path.name for path in (Path(__file__).resolve().parents[2] / "example_dags").glob("*.py"))
+
+
+@pytest.mark.parametrize("file_name", EXAMPLE_FILES)
+def test_example_dag_runs_succeed_through_the_rest_api(
+    stack: AirflowStack, image_run: ImageRun, file_name: str
+) -> None:
+    dag_ids = stack.dag_ids_by_file().get(file_name)
+    assert dag_ids, f"{file_name} defines no DAG the api-server knows; import errors: {stack.api.import_errors()}"
+    runs = {IMAGE_DAG: image_run.run_id} if IMAGE_DAG in dag_ids else {}
+    for dag_id in dag_ids:
+        if dag_id not in runs:
+            stack.api.unpause(dag_id)
+            runs[dag_id] = stack.api.trigger(dag_id)
+    for dag_id, run_id in runs.items():
+        assert_run_succeeds(stack.api, dag_id, run_id, timeout=RUN_TIMEOUT)
+        assert {ti["state"] for ti in stack.api.task_instances(dag_id, run_id)} == {"success"}
+
+
+def test_image_task_is_deferred_while_luma_dreams_and_no_worker_runs_it(image_run: ImageRun) -> None:
+    deferral = image_run.deferral
+    samples = deferral.samples
+    assert len(samples) >= 10, samples
+    assert {s.ti_state for s in samples} == {"deferred"}, samples
+    assert {s.generation_state for s in samples} == {"dreaming"}, samples
+    assert all(s.ti_processes == [] for s in samples), [s.ti_processes for s in samples if s.ti_processes]
+    assert all(s.busy_workers == [] for s in samples), [s.busy_workers for s in samples if s.busy_workers]
+    assert all(s.idle_workers >= 1 for s in samples)  # the scan does see the LocalExecutor's workers
+    assert deferral.ti["trigger"]["classpath"] == "airflow_provider_luma.triggers.luma.LumaGenerationTrigger"
+    assert image_run.state == "success"
+
+
+def test_a_task_polling_in_its_worker_is_seen_in_the_process_table(
+    stack: AirflowStack, emulator: LumaEmulatorProcess
+) -> None:
+    """The control for the test above: the same scan finds a task that holds its worker."""
+    dag_id = "e2e_luma_worker_mode"
+    stack.api.unpause(dag_id)
+    run_id = stack.api.trigger(dag_id)
+    found = processes_while_running(stack, dag_id, run_id, "generate")
+    titles = [process.title for process in found]
+    assert any(title.startswith("airflow worker -- LocalExecutor: ") for title in titles), titles
+    assert_run_succeeds(stack.api, dag_id, run_id, timeout=RUN_TIMEOUT)
+
+
+def test_xcom_holds_url_id_and_generation_and_the_url_is_an_image(
+    stack: AirflowStack, image_run: ImageRun
+) -> None:
+    api, run_id = stack.api, image_run.run_id
+    assert image_run.state == "success", describe_run(api, IMAGE_DAG, run_id)
+    url = api.xcom(IMAGE_DAG, run_id, "text_to_image")
+    generation_id = api.xcom(IMAGE_DAG, run_id, "text_to_image", key="generation_id")
+    generation = api.xcom(IMAGE_DAG, run_id, "text_to_image", key="generation")
+    assert generation_id == image_run.deferral.generation_id
+    assert generation["id"] == generation_id
+    assert generation["state"] == "completed"
+    assert generation["assets"]["image"] == url
+    image = download_image(url)
+    assert image.format == "PNG"  # format="png"
+    assert image.width > image.height  # aspect_ratio="16:9"
+
+    # The sensor waited on the same generation; the variant is a second one, made from the first.
+    assert api.xcom(IMAGE_DAG, run_id, "wait_for_first") == url
+    assert api.xcom(IMAGE_DAG, run_id, "wait_for_first", key="generation_id") == generation_id
+    variant = api.xcom(IMAGE_DAG, run_id, "styled_variant", key="generation")
+    assert variant["id"] != generation_id
+    assert variant["request"]["style_ref"][0]["url"] == url
+    download_image(api.xcom(IMAGE_DAG, run_id, "styled_variant"))
+    saved = Path(api.xcom(IMAGE_DAG, run_id, "download"))
+    assert Image.open(saved).size == image.size

@@ -1,0 +1,61 @@
+"""
+The API key stays in the connection: nowhere in triggers, XCom, rendered fields, or any log.
+
+Runs last, so that it searches what every earlier scenario left behind.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from luma_e2e.evidence import files_containing, table_text, whole_database_text
+from luma_e2e.settings import API_KEY, IMAGE_DAG
+
+if TYPE_CHECKING:
+    from luma_e2e.scenarios import ImageRun
+    from luma_e2e.stack import AirflowStack
+
+TRIGGER_CLASSPATH = "airflow_provider_luma.triggers.luma.LumaGenerationTrigger"
+
+
+def test_trigger_rows_carry_only_the_connection_id(
+    image_run: ImageRun, observed_triggers: list[dict[str, Any]]
+) -> None:
+    luma_rows = [row for row in observed_triggers if row["classpath"] == TRIGGER_CLASSPATH]
+    assert luma_rows, observed_triggers
+    for row in luma_rows:
+        assert API_KEY not in row["kwargs_raw"]
+        assert API_KEY not in row["kwargs_json"]
+        kwargs = json.loads(row["kwargs_json"])
+        assert "luma_default" in row["kwargs_json"], kwargs
+        assert image_run.deferral.generation_id in row["kwargs_json"] or len(luma_rows) > 1
+
+
+def test_key_is_not_in_xcom_rendered_fields_or_anywhere_in_the_database(
+    stack: AirflowStack, image_run: ImageRun
+) -> None:
+    xcom, rendered = (
+        table_text(stack.db_path, "xcom"),
+        table_text(stack.db_path, "rendered_task_instance_fields"),
+    )
+    assert image_run.deferral.generation_id in xcom  # the search does look at the right rows
+    assert "lighthouse" in rendered.lower()  # the example's rendered prompt
+    assert API_KEY not in xcom
+    assert API_KEY not in rendered
+    assert API_KEY not in whole_database_text(stack.db_path)
+    ti = stack.api.task_instance(IMAGE_DAG, image_run.run_id, "text_to_image")
+    assert ti["rendered_fields"] and API_KEY not in json.dumps(ti["rendered_fields"])
+
+
+def test_key_is_not_in_any_task_triggerer_or_process_log(stack: AirflowStack, image_run: ImageRun) -> None:
+    logs = stack.log_files()
+    names = {path.name for path in logs}
+    assert {"scheduler.log", "triggerer.log", "api-server.log", "dag-processor.log"} <= names
+    task_logs = [path for path in logs if "dag_id=" in str(path)]
+    assert len(task_logs) >= 30, task_logs  # every scenario's task logs are searched
+    assert any(image_run.deferral.generation_id.encode() in path.read_bytes() for path in task_logs)
+    assert files_containing(logs, API_KEY) == []
+    log = stack.api.task_log(IMAGE_DAG, image_run.run_id, "text_to_image")
+    assert "LumaGenerationTrigger" in log or image_run.deferral.generation_id in log
+    assert API_KEY not in log
