@@ -45,16 +45,29 @@ async def _send_simple(send: Send, status: int, body: bytes, content_type: bytes
     await send({"type": "http.response.body", "body": body})
 
 
-class _Passthrough:
-    """An ASGI ``send`` that forwards everything and remembers the status."""
+class _Answer:
+    """Records the status of one request in the stats, once, when its answer starts."""
 
-    def __init__(self, send: Send) -> None:
+    def __init__(self, core: EmulatorCore, method: str, path: str) -> None:
+        self.core, self.method, self.path = core, method, path
+        self.status: int | None = None
+
+    def record(self, status: int) -> None:
+        if self.status is None:
+            self.status = status
+            self.core.stats.answered(self.method, self.path, status)
+
+
+class _Passthrough:
+    """An ASGI ``send`` that forwards everything, recording the status first."""
+
+    def __init__(self, send: Send, answer: _Answer) -> None:
         self.send = send
-        self.status = 0
+        self.answer = answer
 
     async def __call__(self, message: Message) -> None:
         if message["type"] == "http.response.start":
-            self.status = int(message["status"])
+            self.answer.record(int(message["status"]))
         await self.send(message)
 
 
@@ -70,10 +83,6 @@ class _Buffer:
             self.start = message
         elif message["type"] == "http.response.body":
             self.body.append(message.get("body", b""))
-
-    @property
-    def status(self) -> int:
-        return int(self.start["status"]) if self.start else 0
 
     async def replay(self, send: Send) -> None:
         if self.start is not None:
@@ -115,49 +124,46 @@ class EmulatorMiddleware:
         template = template_of(relative) if relative is not None else None
         route_key = f"{method} {template}" if template else f"{method} <unmatched>"
         rule = self.core.faults.pick(method, relative or path, template or "")
-        status = 0
+        self.core.stats.count(route_key)
+        answer = _Answer(self.core, method, relative or path)
         try:
             if rule is None:
-                passing = _Passthrough(send)
-                try:
-                    await self.app(scope, receive, passing)
-                finally:
-                    status = passing.status
+                await self.app(scope, receive, _Passthrough(send, answer))
             else:
                 self.core.stats.fault(rule.kind)
-                status = await self._inject(rule, scope, receive, send)
+                await self._inject(rule, scope, receive, send, answer)
         finally:
-            self.core.stats.request(route_key, method, relative or path, status)
+            answer.record(0)  # no answer was started: the connection was dropped
 
-    async def _inject(self, rule: FaultRule, scope: Scope, receive: Receive, send: Send) -> int:
-        """Answer the request with the rule's fault; return the status sent (0 if none)."""
+    async def _inject(
+        self, rule: FaultRule, scope: Scope, receive: Receive, send: Send, answer: _Answer
+    ) -> None:
+        """Answer the request with the rule's fault."""
         kind = rule.kind
         if kind == "reset":
+            answer.record(0)
             await drop_connection(send, receive)
-            return 0
+            return
+        passing = _Passthrough(send, answer)
         if kind == "502":
-            await _send_simple(send, 502, _GATEWAY_PAGE, b"text/html", [])
-            return 502
+            await _send_simple(passing, 502, _GATEWAY_PAGE, b"text/html", [])
+            return
         if kind in _ERROR_DETAIL:
-            status = int(kind[:3])
             extra = [(b"retry-after", f"{rule.retry_after:g}".encode())] if kind == "429" else []
             body = json.dumps({"detail": _ERROR_DETAIL[kind]}).encode()
-            await _send_simple(send, status, body, b"application/json", extra)
-            return status
+            await _send_simple(passing, int(kind[:3]), body, b"application/json", extra)
+            return
         if kind == "slow" and scope["method"] != "POST":
             await asyncio.sleep(rule.delay)
-            passing = _Passthrough(send)
             await self.app(scope, receive, passing)
-            return passing.status
+            return
         buffer = _Buffer()
         await self.app(scope, receive, buffer)
         if kind == "reset_after_create":
+            answer.record(0)
             await drop_connection(send, receive)
-            return 0
-        if kind == "slow":
+        elif kind == "slow":
             await asyncio.sleep(rule.delay)
-            await buffer.replay(send)
-            return buffer.status
-        # malformed_json
-        await _send_simple(send, 200, _broken_json(b"".join(buffer.body)), b"application/json", [])
-        return 200
+            await buffer.replay(passing)
+        else:  # malformed_json
+            await _send_simple(passing, 200, _broken_json(b"".join(buffer.body)), b"application/json", [])

@@ -78,18 +78,26 @@ class StatsRecorder:
             self._callbacks_sent = 0
             self._callbacks_failed = 0
 
-    def request(self, route_key: str, method: str, path: str, status: int) -> None:
+    def count(self, route_key: str) -> None:
         """
-        Count one answered (or dropped) request.
+        Count one request as it arrives (before it is answered, so a client never sees its
+        answer before the count).
 
         :param route_key: ``"METHOD /template"``.
-        :param method: the HTTP method.
-        :param path: the path as recorded in ``last_requests``.
-        :param status: the status answered, 0 if none.
         """
         with self._lock:
             self._requests[route_key] += 1
             self._total += 1
+
+    def answered(self, method: str, path: str, status: int) -> None:
+        """
+        Record how a request was answered, as its answer starts.
+
+        :param method: the HTTP method.
+        :param path: the path as recorded in ``last_requests``.
+        :param status: the status answered, 0 if the connection was dropped.
+        """
+        with self._lock:
             self._last.append(RequestRecord(method, path, status))
 
     def created(self) -> None:

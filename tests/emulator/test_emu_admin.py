@@ -1,0 +1,69 @@
+"""The ``/_emulator/`` control endpoints (no auth), for an emulator in another process."""
+
+from __future__ import annotations
+
+import requests
+
+
+def admin(emu, method: str, path: str, **kwargs) -> requests.Response:
+    return requests.request(method, f"{emu.url}/_emulator/{path}", timeout=10, **kwargs)
+
+
+def test_stats_count_api_requests_but_not_admin_ones(api, emu):
+    generation = api.image()
+    api.get(f"/generations/{generation['id']}")
+    stats = admin(emu, "GET", "stats").json()
+    assert stats["creates"] == 1
+    assert stats["total_requests"] == 2
+    assert stats["requests"] == {"POST /generations/image": 1, "GET /generations/{id}": 1}
+    assert stats["last_requests"][0] == {"method": "POST", "path": "/generations/image", "status": 201}
+    assert stats["generation_count"] == 1
+    assert "generations" not in stats
+    with_generations = admin(emu, "GET", "stats", params={"generations": "1"}).json()
+    assert with_generations["generations"][0]["id"] == generation["id"]
+    assert emu.stats.total_requests == 2
+
+
+def test_config_changes_faults_timings_and_words(api, emu):
+    changes = {
+        "dreaming_seconds": [1, 2],
+        "blocked_words": ["nope"],
+        "faults": [{"route": "GET /ping", "kind": "503", "times": 1}],
+        "credits": 500,
+    }
+    answer = admin(emu, "POST", "config", json=changes)
+    assert answer.status_code == 200
+    config = admin(emu, "GET", "config").json()
+    assert config["dreaming_seconds"] == [1.0, 2.0]
+    assert config["faults"][0]["kind"] == "503"
+    assert emu.config.blocked_words == ["nope"]
+    assert api.get("/ping").status_code == 503
+    assert api.get("/credits").json() == {"credit_balance": 500}
+
+
+def test_invalid_config_is_400_and_changes_nothing(emu):
+    for bad in ({"no_such_setting": 1}, {"faults": [{"kind": "explode"}]}, {"stuck_rate": 2}, [1]):
+        answer = admin(emu, "POST", "config", json=bad)
+        assert answer.status_code == 400
+        assert answer.json()["detail"]
+    assert admin(emu, "POST", "config", data=b"{oops").status_code == 400
+    assert emu.config.faults == []
+
+
+def test_reset(api, emu):
+    api.image()
+    admin(emu, "POST", "config", json={"queued_seconds": 9})
+    assert admin(emu, "POST", "reset").json() == {"ok": True}
+    assert emu.generations == []
+    assert emu.stats.total_requests == 0
+    assert emu.config.queued_seconds == 0.1
+
+
+def test_force_states_and_list_generations(api, emu):
+    emu.configure(dreaming_seconds=60)
+    done, failed = api.image("one")["id"], api.image("two")["id"]
+    assert admin(emu, "POST", f"generations/{done}/complete").status_code == 200
+    assert admin(emu, "POST", f"generations/{failed}/fail", json={"reason": "Frame moderation failed"}).ok
+    states = {g["id"]: (g["state"], g["failure_reason"]) for g in admin(emu, "GET", "generations").json()}
+    assert states == {done: ("completed", None), failed: ("failed", "Frame moderation failed")}
+    assert admin(emu, "POST", "generations/nope/complete").status_code == 404
