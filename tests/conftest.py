@@ -36,18 +36,21 @@ DAGS_FOLDER.mkdir()
 for dag_file in [*ROOT.glob("example_dags/*.py"), *ROOT.glob("tests/dags/*.py")]:
     (DAGS_FOLDER / dag_file.name).symlink_to(dag_file)
 
+# Migrated before this process imports Airflow: an engine opened on the file first does not see
+# the tables a migration in another process creates.
+subprocess.run(
+    [str(Path(sys.executable).parent / "airflow"), "db", "migrate"],
+    check=True,
+    capture_output=True,
+    env=os.environ.copy(),
+)
+
 pytest_plugins = ["airflow_provider_luma.testing.pytest_plugin"]
 
 
 @pytest.fixture(scope="session")
 def airflow_db() -> Path:
-    """A migrated Airflow metadata database (SQLite) in the throwaway AIRFLOW_HOME."""
-    subprocess.run(
-        [str(Path(sys.executable).parent / "airflow"), "db", "migrate"],
-        check=True,
-        capture_output=True,
-        env=os.environ.copy(),
-    )
+    """The AIRFLOW_HOME whose SQLite metadata database was migrated when the tests started."""
     return AIRFLOW_HOME
 
 
@@ -72,6 +75,13 @@ def emulator(session_emulator, monkeypatch):
         json.dumps({"conn_type": "luma", "password": API_KEY, "host": session_emulator.base_url}),
     )
     return session_emulator
+
+
+def logs(capfd) -> str:
+    """Everything the test printed so far: Airflow logs to stdout through structlog, not to caplog."""
+    out, err = capfd.readouterr()
+    capfd.luma_seen = getattr(capfd, "luma_seen", "") + out + err
+    return capfd.luma_seen
 
 
 class DagRunResult:
@@ -132,7 +142,7 @@ def dagbag(airflow_db):
     """Every DAG of the DAGs folder (examples and test DAGs), parsed once."""
     from airflow.dag_processing.dagbag import DagBag
 
-    bag = DagBag(dag_folder=str(DAGS_FOLDER), include_examples=False)
+    bag = DagBag(dag_folder=str(DAGS_FOLDER))
     assert not bag.import_errors, bag.import_errors
     return bag
 

@@ -135,7 +135,11 @@ BAD_VIDEO_INPUTS = [
     ({"keyframes": {"frame0": {"type": "video", "url": URL}}}, "keyframes.frame0.type", "image, generation"),
     ({"keyframes": {"frame0": {"type": "image"}}}, "keyframes.frame0", "'type' and 'url'"),
     ({"keyframes": {"frame1": {"type": "generation", "id": "123"}}}, "keyframes.frame1.id", "UUID"),
-    ({"keyframes": {"frame0": {"type": "image", "url": "s3://bucket/a.png"}}}, "keyframes.frame0.url", "http"),
+    (
+        {"keyframes": {"frame0": {"type": "image", "url": "s3://bucket/a.png"}}},
+        "keyframes.frame0.url",
+        "http",
+    ),
     ({"concepts": "dolly_zoom"}, "concepts", "list"),
     ({"concepts": [{"name": "x"}]}, "concepts[0]", "concept key"),
 ]

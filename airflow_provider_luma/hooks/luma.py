@@ -225,8 +225,7 @@ class LumaHook(BaseHook):
         except (LumaRetryableError, LumaTransportError) as exc:
             if creates and not is_retryable(exc, creates=True):
                 raise LumaAmbiguousCreateError(
-                    f"{exc}. The request may have reached Luma and created a generation, so it was not "
-                    "sent again; list recent generations (GET /generations) before creating another"
+                    f"{exc}; the request may have reached Luma, so it was not sent again blindly"
                 ) from exc
             raise
 
@@ -249,7 +248,10 @@ class LumaHook(BaseHook):
                     self.log.warning("%s; adopting generation %s, made by that request", exc, adopted["id"])
                     return adopted
                 if attempt == self.max_retries:
-                    raise
+                    raise LumaAmbiguousCreateError(
+                        f"{exc}. Luma lists no generation made by it; check GET /generations before "
+                        "creating another"
+                    ) from exc.__cause__
                 self.log.warning("%s; Luma lists no generation for it, so creating it again", exc)
                 continue
             self.log.info("Luma generation %s created (%s)", generation.get("id"), path)

@@ -141,6 +141,8 @@ class LumaGenerationOperatorBase(BaseOperator):
         generation = self._reattach(hook, context) or self._create(hook, body, context)
         generation_id = self._generation_id = generation["id"]
         context["ti"].xcom_push(key=XCOM_GENERATION_ID, value=generation_id)
+        # The generation as created; replaced by the final one. Lets the extra link resolve early.
+        context["ti"].xcom_push(key=XCOM_GENERATION, value=generation)
         if not self.wait_for_completion:
             return generation_id
         deadline = time.time() + timeout
