@@ -74,7 +74,9 @@ def main() -> int:
         with log_path.open("w") as log:
             subprocess.run([BIN / "airflow", "db", "migrate"], env=env, stdout=log, stderr=log, check=True)
             print(f"Running `airflow dags test {DAG_ID}` (log: {log_path})")
-            result = subprocess.run([BIN / "airflow", "dags", "test", DAG_ID], env=env, stdout=log, stderr=log)
+            result = subprocess.run(
+                [BIN / "airflow", "dags", "test", DAG_ID], env=env, stdout=log, stderr=log
+            )
     finally:
         if emulator is not None:
             emulator.terminate()
