@@ -121,3 +121,17 @@ def test_no_secret_in_any_xcom(run_dag, emulator):
     result = run_dag("luma_test_image_deferrable")
     assert result.state == "success"
     assert API_KEY not in repr(result.all_xcom_values())
+
+
+def test_generation_already_finished_is_not_deferred(run_dag, emulator, capfd):
+    emulator.configure(queued_seconds=0, dreaming_seconds=0)
+    result = run_dag("luma_test_image_deferrable")
+    assert result.state == "success"
+    assert result.xcom("generate", "generation")["state"] == "completed"
+    assert "DEFERRED" not in logs(capfd)
+
+
+def test_deferrable_task_really_defers(run_dag, emulator, capfd):
+    result = run_dag("luma_test_image_deferrable")
+    assert result.state == "success"
+    assert "Pausing task as DEFERRED" in logs(capfd)
