@@ -49,8 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--blocked-word",
-        action="append",
+        action="extend",
+        nargs="+",
         dest="blocked_words",
+        metavar="WORD",
         help='a prompt containing it fails with "Contains blacklisted words" (repeatable; default: blocked)',
     )
     parser.add_argument("--credits", type=float, default=None, help="starting credit balance in US cents")

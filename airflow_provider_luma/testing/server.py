@@ -212,6 +212,7 @@ class LumaEmulator:
         Complete a generation now.
 
         :param generation_id: the generation id.
+        :raises KeyError: if there is no such generation.
         """
         self._core.force(generation_id, "completed")
 
@@ -221,5 +222,6 @@ class LumaEmulator:
 
         :param generation_id: the generation id.
         :param reason: its ``failure_reason``.
+        :raises KeyError: if there is no such generation.
         """
         self._core.force(generation_id, "failed", reason)

@@ -13,6 +13,13 @@ import requests
 
 from airflow_provider_luma.testing import EmulatorConfig, LumaEmulator
 
+# The plugin's fixtures, so these tests do not depend on a top-level conftest registering it.
+from airflow_provider_luma.testing.pytest_plugin import (  # noqa: F401
+    luma_connection_env,
+    luma_emulator,
+    luma_emulator_session,
+)
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
 

@@ -54,11 +54,21 @@ def test_cli_serves_until_signalled(stop_signal):
 
 def test_arguments_become_settings():
     args = build_parser().parse_args(
-        ["--dreaming-seconds", "2,8", "--blocked-word", "nope", "--blocked-word", "never", "--credits", "50"]
+        [
+            "--dreaming-seconds",
+            "2,8",
+            "--blocked-word",
+            "nope",
+            "never",
+            "--blocked-word",
+            "no",
+            "--credits",
+            "50",
+        ]
     )
     config = config_from_args(args)
     assert config.dreaming_seconds == (2.0, 8.0)
-    assert config.blocked_words == ["nope", "never"]
+    assert config.blocked_words == ["nope", "never", "no"]
     assert config.credits == 50
     defaults = config_from_args(build_parser().parse_args([]))
     assert defaults.blocked_words == ["blocked"]
