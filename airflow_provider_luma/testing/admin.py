@@ -1,7 +1,7 @@
 """
 Control endpoints under ``/_emulator/`` (no auth), for an emulator running as a subprocess.
 
-* ``GET /_emulator/stats`` (``?generations=1`` adds the generation objects)
+* ``GET /_emulator/stats``: the counters and the generations (``?generations=0`` leaves them out)
 * ``GET /_emulator/config`` and ``POST /_emulator/config`` (a JSON object of settings to change)
 * ``POST /_emulator/reset``
 * ``GET /_emulator/generations``
@@ -57,11 +57,11 @@ class AdminHandlers:
         ]
 
     async def stats(self, request: Request) -> Response:
-        """The counters; with ``?generations=1`` the generation objects too."""
+        """The counters and the generation objects (``?generations=0`` leaves these out)."""
         data = self.core.stats.snapshot().to_dict()
         generations = self.core.generation_dicts()
         data["generation_count"] = len(generations)
-        if request.query_params.get("generations") in ("1", "true"):
+        if request.query_params.get("generations") not in ("0", "false"):
             data["generations"] = generations
         return json_response(data)
 
