@@ -71,7 +71,7 @@ class EmulatorCore:
 
     def reset(self) -> None:
         """Return to the state right after start: starting settings, no generations, zero stats."""
-        self.config = self.initial_config
+        self.config = self.initial_config.updated()  # a copy: nothing done to it leaks into the next reset
         self.callbacks.clear()
         self.store.reset(self.config)
         self.faults.load(self.config.faults, self.config.seed)

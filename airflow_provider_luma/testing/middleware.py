@@ -90,6 +90,11 @@ class _Buffer:
             await send({"type": "http.response.body", "body": b"".join(self.body)})
 
 
+def _seconds_text(seconds: float) -> str:
+    """``Retry-After`` seconds: an integer when whole (the standard form), else a decimal."""
+    return str(int(seconds)) if float(seconds).is_integer() else repr(float(seconds))
+
+
 def _broken_json(body: bytes) -> bytes:
     """Return a body that is certainly not valid JSON (the first half of the real one)."""
     cut = body[: len(body) // 2]
@@ -149,7 +154,7 @@ class EmulatorMiddleware:
             await _send_simple(passing, 502, _GATEWAY_PAGE, b"text/html", [])
             return
         if kind in _ERROR_DETAIL:
-            extra = [(b"retry-after", f"{rule.retry_after:g}".encode())] if kind == "429" else []
+            extra = [(b"retry-after", _seconds_text(rule.retry_after).encode())] if kind == "429" else []
             body = json.dumps({"detail": _ERROR_DETAIL[kind]}).encode()
             await _send_simple(passing, int(kind[:3]), body, b"application/json", extra)
             return
