@@ -34,6 +34,7 @@ EXAMPLE_DAG_FILES = sorted(ROOT.glob("example_dags/*.py"))
 HARNESS_DAG_FILES = sorted(HERE.glob("dags/*.py"))
 #: Where the session's AIRFLOW_HOME is, for the terminal summary.
 _HOME_KEY = pytest.StashKey[Path]()
+_EMULATOR_LOG_KEY = pytest.StashKey[Path]()
 
 
 @pytest.fixture(scope="session")
@@ -45,12 +46,15 @@ def airflow_home(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.
 
 
 @pytest.fixture(scope="session")
-def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LumaEmulatorProcess]:
+def emulator(
+    tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config
+) -> Iterator[LumaEmulatorProcess]:
     """The Luma emulator as a separate process on a free loopback port (log outside AIRFLOW_HOME)."""
     from luma_e2e.settings import API_KEY, DREAMING_SECONDS, QUEUED_SECONDS
     from luma_e2e.stack import LumaEmulatorProcess
 
     log_dir = tmp_path_factory.mktemp("luma_emulator")
+    pytestconfig.stash[_EMULATOR_LOG_KEY] = log_dir / "luma-emulator.log"
     process = LumaEmulatorProcess(log_dir, API_KEY, QUEUED_SECONDS, DREAMING_SECONDS)
     try:
         yield process
@@ -111,8 +115,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatu
     if exitstatus != 0:
         from luma_e2e.processes import tail
 
-        for log in sorted(
-            [*(home / "process-logs").glob("*.log"), *home.parent.glob("luma_emulator*/*.log")]
-        ):
+        logs = sorted((home / "process-logs").glob("*.log"))
+        logs.append(terminalreporter.config.stash.get(_EMULATOR_LOG_KEY, home))
+        for log in logs:
             terminalreporter.write_sep("-", str(log))
             terminalreporter.write_line(tail(log, 40))

@@ -6,18 +6,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from PIL import Image
-
 from luma_e2e.evidence import download_image
 from luma_e2e.scenarios import assert_run_succeeds, describe_run, processes_while_running
 from luma_e2e.settings import IMAGE_DAG, RUN_TIMEOUT
+from PIL import Image
 
 if TYPE_CHECKING:
-    from luma_e2e.evidence import download_image
-from luma_e2e.scenarios import ImageRun
+    from luma_e2e.scenarios import ImageRun
     from luma_e2e.stack import AirflowStack, LumaEmulatorProcess
 
-EXAMPLE_FILES = sorted(path.name for path in (Path(__file__).resolve().parents[2] / "example_dags").glob("*.py"))
+EXAMPLE_DAGS_FOLDER = Path(__file__).resolve().parents[2] / "example_dags"
+EXAMPLE_FILES = sorted(path.name for path in EXAMPLE_DAGS_FOLDER.glob("*.py"))
 
 
 @pytest.mark.parametrize("file_name", EXAMPLE_FILES)
@@ -25,7 +24,7 @@ def test_example_dag_runs_succeed_through_the_rest_api(
     stack: AirflowStack, image_run: ImageRun, file_name: str
 ) -> None:
     dag_ids = stack.dag_ids_by_file().get(file_name)
-    assert dag_ids, f"{file_name} defines no DAG the api-server knows; import errors: {stack.api.import_errors()}"
+    assert dag_ids, f"{file_name}: no DAG known to the api-server; import errors: {stack.api.import_errors()}"
     runs = {IMAGE_DAG: image_run.run_id} if IMAGE_DAG in dag_ids else {}
     for dag_id in dag_ids:
         if dag_id not in runs:
@@ -39,12 +38,14 @@ def test_example_dag_runs_succeed_through_the_rest_api(
 def test_image_task_is_deferred_while_luma_dreams_and_no_worker_runs_it(image_run: ImageRun) -> None:
     deferral = image_run.deferral
     samples = deferral.samples
+    assert deferral.handoff_seconds < 15, deferral  # the worker lets go right after deferring
     assert len(samples) >= 10, samples
     assert {s.ti_state for s in samples} == {"deferred"}, samples
     assert {s.generation_state for s in samples} == {"dreaming"}, samples
     assert all(s.ti_processes == [] for s in samples), [s.ti_processes for s in samples if s.ti_processes]
     assert all(s.busy_workers == [] for s in samples), [s.busy_workers for s in samples if s.busy_workers]
     assert all(s.idle_workers >= 1 for s in samples)  # the scan does see the LocalExecutor's workers
+    assert deferral.closing_states == ("deferred", "dreaming")
     assert deferral.ti["trigger"]["classpath"] == "airflow_provider_luma.triggers.luma.LumaGenerationTrigger"
     assert image_run.state == "success"
 

@@ -38,7 +38,8 @@ def assigned_triggerers(stack: AirflowStack, dag_id: str) -> list[int | None]:
     """
     rows = query(
         stack.db_path,
-        "SELECT t.triggerer_id FROM trigger t JOIN task_instance ti ON ti.trigger_id = t.id WHERE ti.dag_id = ?",
+        "SELECT t.triggerer_id FROM trigger t JOIN task_instance ti ON ti.trigger_id = t.id"
+        " WHERE ti.dag_id = ?",
         (dag_id,),
     )
     return [row["triggerer_id"] for row in rows]

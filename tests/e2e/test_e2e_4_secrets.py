@@ -45,7 +45,8 @@ def test_key_is_not_in_xcom_rendered_fields_or_anywhere_in_the_database(
     assert API_KEY not in rendered
     assert API_KEY not in whole_database_text(stack.db_path)
     ti = stack.api.task_instance(IMAGE_DAG, image_run.run_id, "text_to_image")
-    assert ti["rendered_fields"] and API_KEY not in json.dumps(ti["rendered_fields"])
+    assert ti["rendered_fields"]
+    assert API_KEY not in json.dumps(ti["rendered_fields"])
 
 
 def test_key_is_not_in_any_task_triggerer_or_process_log(stack: AirflowStack, image_run: ImageRun) -> None:

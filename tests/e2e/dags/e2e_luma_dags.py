@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from airflow_provider_luma.operators.luma import LumaImageGenerateOperator
 from airflow.sdk import DAG
+
+from airflow_provider_luma.operators.luma import LumaImageGenerateOperator
 
 SUBJECTS = (
     "fox",

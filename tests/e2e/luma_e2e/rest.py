@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from urllib.parse import quote
 
@@ -149,7 +150,7 @@ class AirflowApi:
         self, dag_id: str, run_id: str, task_id: str, try_number: int = 1, map_index: int = -1
     ) -> str:
         """
-        A task try's log as text, as the UI shows it (worker and triggerer parts).
+        A task try's log as the UI gets it (worker and triggerer parts), one JSON line per entry.
 
         :param dag_id: the DAG.
         :param run_id: the run.
@@ -158,14 +159,8 @@ class AirflowApi:
         :param map_index: the map index.
         """
         path = f"/dags/{dag_id}/dagRuns/{quote(run_id)}/taskInstances/{task_id}/logs/{try_number}"
-        response = self.session.get(
-            f"{self.base_url}/api/v2{path}",
-            params={"map_index": map_index, "full_content": True},
-            headers={"Accept": "text/plain"},
-            timeout=30,
-        )
-        response.raise_for_status()
-        return response.text
+        answer = self.request("GET", path, params={"map_index": map_index, "full_content": True})
+        return "\n".join(json.dumps(entry) for entry in answer["content"])
 
 
 def wait_for_api(api: AirflowApi, timeout: float) -> None:

@@ -127,13 +127,17 @@ class DeferralObservation:
 
     :param ti: the task instance as the REST API showed it when first deferred.
     :param generation_id: the id the task pushed to XCom before deferring.
+    :param handoff_seconds: from the first ``deferred`` seen to no process carrying the task's id.
     :param samples: the looks taken, in order.
+    :param closing_states: task state and generation state checked after the last sample.
     :param triggers: rows of the ``trigger`` table at the time, kwargs decrypted.
     """
 
     ti: dict[str, Any]
     generation_id: str
+    handoff_seconds: float = 0.0
     samples: list[DeferralSample] = field(default_factory=list)
+    closing_states: tuple[str, str] = ("", "")
     triggers: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -147,10 +151,13 @@ def observe_deferral(
     interval: float = 0.2,
 ) -> DeferralObservation:
     """
-    Wait until ``task_id`` is deferred, then sample its state, Luma's and the process table.
+    Wait until ``task_id`` is deferred and its worker has let go, then sample for ``window`` s.
 
-    Each process scan sits between two checks of the task state and the generation state, so
-    when every sample says ``deferred`` and ``dreaming``, no scan fell outside that time.
+    The task instance turns ``deferred`` as soon as the task asks to defer; its LocalExecutor
+    worker then still reports back and flushes logs for a moment (``handoff_seconds``). The
+    samples start once no process carries the task's id and Luma says ``dreaming``. Each process
+    scan sits between two checks of the task state and the generation state, so when every sample
+    says ``deferred`` and ``dreaming``, no scan fell outside that time.
 
     :param stack: the running stack.
     :param emulator: the emulator (asked for the generation's state).
@@ -161,10 +168,24 @@ def observe_deferral(
     :param interval: seconds between samples.
     """
     ti = wait_for_ti_state(stack.api, dag_id, run_id, task_id, "deferred", timeout=90)
+    deferred_at = time.monotonic()
     generation_id = stack.api.xcom(dag_id, run_id, task_id, key="generation_id")
     observation = DeferralObservation(ti=ti, generation_id=generation_id)
     observation.triggers = trigger_rows(stack.db_path, FERNET_KEY)
     pgids = [process.pid for process in stack.processes.values()]
+    wait_until(
+        lambda: not processes_running(str(ti["id"]), stack_processes(pgids)),
+        timeout=20,
+        interval=0.1,
+        what=f"the worker of {task_id} to let go after deferring",
+    )
+    observation.handoff_seconds = round(time.monotonic() - deferred_at, 2)
+    wait_until(
+        lambda: emulator.generation(generation_id)["state"] == "dreaming",
+        timeout=20,
+        interval=0.1,
+        what=f"generation {generation_id} to dream",
+    )
     start = time.monotonic()
     while True:
         ti_state = stack.api.task_instance(dag_id, run_id, task_id)["state"]
@@ -181,16 +202,10 @@ def observe_deferral(
             )
         )
         if time.monotonic() - start >= window:
-            # One last state check after the last scan closes the bracket.
-            observation.samples.append(
-                DeferralSample(
-                    seconds=round(time.monotonic() - start, 2),
-                    ti_state=stack.api.task_instance(dag_id, run_id, task_id)["state"],
-                    generation_state=emulator.generation(generation_id)["state"],
-                    ti_processes=[],
-                    busy_workers=[],
-                    idle_workers=observation.samples[-1].idle_workers,
-                )
+            # One more state check after the last scan closes the bracket.
+            observation.closing_states = (
+                stack.api.task_instance(dag_id, run_id, task_id)["state"],
+                emulator.generation(generation_id)["state"],
             )
             return observation
         time.sleep(interval)
