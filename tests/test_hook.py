@@ -37,7 +37,9 @@ def wait_until_done(hook: LumaHook, generation_id: str, limit: float = 10) -> di
 
 @pytest.fixture
 def hook(emulator, monkeypatch) -> LumaHook:
-    return LumaHook(max_retries=2, ambiguous_create_settle_seconds=0)
+    hook = LumaHook(max_retries=2)
+    hook.ambiguous_create_settle_seconds = 0
+    return hook
 
 
 def set_connection(monkeypatch, **fields) -> None:
@@ -200,7 +202,8 @@ def test_create_is_retried_after_429(hook, emulator):
 @pytest.mark.parametrize("kind", ["reset_after_create", "slow"])
 def test_ambiguous_create_adopts_the_generation_it_made(emulator, kind):
     emulator.configure(faults=[FaultRule(route="POST /generations/image", kind=kind, times=1, delay=1.5)])
-    hook = LumaHook(read_timeout=0.5, ambiguous_create_settle_seconds=0)
+    hook = LumaHook(read_timeout=0.5)
+    hook.ambiguous_create_settle_seconds = 0
     generation = hook.create_image(IMAGE)
     assert emulator.stats.requests["POST /generations/image"] == 1
     assert emulator.stats.creates == 1

@@ -15,7 +15,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from tenacity import RetryCallState, wait_exponential_jitter
+from tenacity import RetryCallState, wait_exponential, wait_random
 
 from airflow_provider_luma.exceptions import (
     LumaApiError,
@@ -29,7 +29,8 @@ from airflow_provider_luma.exceptions import (
 RETRYABLE_STATUSES = frozenset({408, 409, 429})
 #: Never sleep longer than this between two tries, whatever Retry-After asks.
 MAX_RETRY_AFTER_SECONDS = 60.0
-_backoff = wait_exponential_jitter(initial=0.5, max=8.0, jitter=0.5)
+#: 0.5 s doubling to 8 s, plus up to 0.5 s of jitter (the official SDKs' schedule).
+_backoff = wait_exponential(multiplier=0.5, max=8.0) + wait_random(0, 0.5)
 
 
 def parse_retry_after(headers: Mapping[str, str]) -> float | None:

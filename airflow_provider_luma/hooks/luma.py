@@ -99,8 +99,6 @@ class LumaHook(BaseHook):
     :param read_timeout: seconds to wait for an answer.
     :param max_retries: how many times a failed call is tried again (creates only when nothing was
         created).
-    :param ambiguous_create_settle_seconds: after a create failed in a way that may have created a
-        generation, how long to wait before looking for it among the recent generations.
     """
 
     conn_name_attr = "luma_conn_id"
@@ -111,6 +109,9 @@ class LumaHook(BaseHook):
     #: Kept small: an identical request made by someone else within this window could be taken
     #: for ours.
     clock_skew_seconds = 10.0
+    #: After a create failed in a way that may have created a generation, how long to wait before
+    #: looking for it among the recent generations.
+    ambiguous_create_settle_seconds = 1.0
 
     def __init__(
         self,
@@ -119,10 +120,8 @@ class LumaHook(BaseHook):
         connect_timeout: float = 5.0,
         read_timeout: float = 60.0,
         max_retries: int = 3,
-        ambiguous_create_settle_seconds: float = 1.0,
     ) -> None:
         super().__init__()
-        self.ambiguous_create_settle_seconds = ambiguous_create_settle_seconds
         self.luma_conn_id = luma_conn_id
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout

@@ -1,0 +1,45 @@
+"""DAGs for the reliability tests: a 200-generation chaos run and a task that dies after its create."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from airflow.sdk import DAG
+
+from airflow_provider_luma.operators.luma import LumaImageGenerateOperator
+
+CHAOS_GENERATIONS = 200
+
+
+class DiesAfterCreateOperator(LumaImageGenerateOperator):
+    """Its first try dies right after the create, before it could wait: what a worker crash leaves."""
+
+    def _create(self, hook: Any, body: dict[str, Any], context: Any) -> dict[str, Any]:
+        generation = super()._create(hook, body, context)
+        if context["ti"].try_number == 1:
+            raise RuntimeError(f"simulated worker crash after creating {generation['id']}")
+        return generation
+
+
+with DAG(dag_id="luma_test_chaos", schedule=None, start_date=datetime(2025, 1, 1)):
+    LumaImageGenerateOperator.partial(
+        task_id="generate",
+        deferrable=True,
+        poll_interval=0.1,
+        timeout=120,
+        retries=3,
+        retry_delay=timedelta(0),
+    ).expand(prompt=[f"chaos picture number {n}" for n in range(CHAOS_GENERATIONS)])
+
+for mode, deferrable in (("deferrable", True), ("worker", False)):
+    with DAG(dag_id=f"luma_test_crash_{mode}", schedule=None, start_date=datetime(2025, 1, 1)):
+        DiesAfterCreateOperator(
+            task_id="generate",
+            prompt="a lighthouse that survives a crash",
+            deferrable=deferrable,
+            poll_interval=0.1,
+            timeout=30,
+            retries=1,
+            retry_delay=timedelta(0),
+        )
