@@ -170,7 +170,13 @@ class LumaGenerationOperatorBase(BaseOperator):
     def _reattach(self, hook: LumaHook, context: Context) -> dict[str, Any] | None:
         """The generation an earlier try of this task instance created, if still worth waiting on."""
         store = context.get("task_state_store")
-        if not self.reattach or store is None:
+        if not self.reattach:
+            return None
+        if store is None:
+            self.log.info(
+                "This Airflow has no task state store (3.3+): a retry of this task cannot re-attach to "
+                "the generation of an earlier try and will create a new one"
+            )
             return None
         previous_id = store.get(STATE_STORE_GENERATION_ID)
         if not isinstance(previous_id, str):
