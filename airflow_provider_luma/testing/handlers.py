@@ -18,6 +18,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from airflow_provider_luma.testing import catalog, validation
+from airflow_provider_luma.testing.checks import parse_generation_id, parse_json_body
 from airflow_provider_luma.testing.errors import ApiError, schema_error
 from airflow_provider_luma.testing.routes import API_ROUTES
 
@@ -150,8 +151,8 @@ class ApiHandlers:
         self, validate: Callable[[dict[str, Any]], CreateSpec], from_source: bool = False
     ) -> Endpoint:
         async def create(request: Request) -> Response:
-            source_id = validation.parse_generation_id(request.path_params["id"]) if from_source else None
-            body = validation.parse_json_body(await request.body(), allow_empty=from_source)
+            source_id = parse_generation_id(request.path_params["id"]) if from_source else None
+            body = parse_json_body(await request.body(), allow_empty=from_source)
             spec = validate(body)
             record = self.core.create(spec, source_id)
             if spec.sync:
@@ -168,12 +169,12 @@ class ApiHandlers:
 
     async def get_generation(self, request: Request) -> Response:
         """``GET /generations/{id}``."""
-        generation_id = validation.parse_generation_id(request.path_params["id"])
+        generation_id = parse_generation_id(request.path_params["id"])
         return self._generation_response(request, self.core.store.get(generation_id))
 
     async def delete_generation(self, request: Request) -> Response:
         """``DELETE /generations/{id}``: 204, or 404 if unknown."""
-        self.core.store.delete(validation.parse_generation_id(request.path_params["id"]))
+        self.core.store.delete(parse_generation_id(request.path_params["id"]))
         return Response(status_code=204)
 
     async def list_generations(self, request: Request) -> Response:

@@ -17,16 +17,21 @@ union parses into the right variant. Referenced generations (keyframes) are chec
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from airflow_provider_luma.testing import catalog
-from airflow_provider_luma.testing.errors import ApiError, schema_error
-
-_MISSING: Any = object()
+from airflow_provider_luma.testing.checks import (
+    Checker,
+    bad,
+    check_prompt,
+    check_url,
+    check_weighted,
+    echo,
+    weighted_refs,
+)
+from airflow_provider_luma.testing.errors import schema_error
 
 
 @dataclass(frozen=True)
@@ -62,168 +67,6 @@ class CreateSpec:
     sync_timeout: float | None = None
 
 
-def parse_json_body(raw: bytes, *, allow_empty: bool = False) -> dict[str, Any]:
-    """
-    Decode a request body into a JSON object, or raise the 422 FastAPI would.
-
-    :param raw: the raw body.
-    :param allow_empty: treat an empty body as ``{}`` (endpoints whose fields are all optional).
-    """
-    if not raw.strip():
-        if allow_empty:
-            return {}
-        raise ApiError(422, [schema_error(("body",), "missing", "Field required", None)])
-    try:
-        body = json.loads(raw)
-    except ValueError as exc:
-        pos = getattr(exc, "pos", 0)
-        raise ApiError(422, [schema_error(("body", pos), "json_invalid", "JSON decode error", {})]) from None
-    if not isinstance(body, dict):
-        msg = "Input should be a valid dictionary or object to extract fields from"
-        raise ApiError(422, [schema_error(("body",), "model_attributes_type", msg, body)])
-    return body
-
-
-def parse_generation_id(value: str) -> str:
-    """
-    Check a generation id from a URL path (a UUID), or raise 422 as FastAPI does.
-
-    :param value: the path segment.
-    """
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
-        msg = "Input should be a valid UUID, invalid character or length"
-        raise ApiError(422, [schema_error(("path", "id"), "uuid_parsing", msg, value)]) from None
-
-
-def _type_ok(value: Any, kind: str) -> bool:
-    if kind == "string":
-        return isinstance(value, str)
-    if kind == "bool":
-        return isinstance(value, bool)
-    if kind == "int":
-        return isinstance(value, int) and not isinstance(value, bool)
-    if kind == "number":
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if kind == "object":
-        return isinstance(value, dict)
-    return isinstance(value, list)
-
-
-_TYPE_ERRORS = {
-    "string": ("string_type", "Input should be a valid string"),
-    "bool": ("bool_type", "Input should be a valid boolean"),
-    "int": ("int_type", "Input should be a valid integer"),
-    "number": ("float_type", "Input should be a valid number"),
-    "object": (
-        "model_attributes_type",
-        "Input should be a valid dictionary or object to extract fields from",
-    ),
-    "array": ("list_type", "Input should be a valid list"),
-}
-
-
-class _Checker:
-    """Collects pydantic-style schema errors while reading a body."""
-
-    def __init__(self, body: dict[str, Any]) -> None:
-        self.body = body
-        self.errors: list[dict[str, Any]] = []
-
-    def get(
-        self, loc: tuple[str | int, ...], parent: dict[str, Any], kind: str, required: bool = False
-    ) -> Any:
-        """Read ``parent[loc[-1]]`` checking its type; None (and absence) mean unset."""
-        value = parent.get(str(loc[-1]), _MISSING)
-        if value is _MISSING or (value is None and not required):
-            if required:
-                self.errors.append(schema_error(("body", *loc), "missing", "Field required", parent))
-            return None
-        if not _type_ok(value, kind):
-            error_type, msg = _TYPE_ERRORS[kind]
-            self.errors.append(schema_error(("body", *loc), error_type, msg, value))
-            return None
-        return value
-
-    def literal(
-        self,
-        loc: tuple[str | int, ...],
-        parent: dict[str, Any],
-        options: tuple[str, ...],
-        required: bool = False,
-    ) -> str | None:
-        """Read a field that must be one of ``options``."""
-        value = parent.get(str(loc[-1]), _MISSING)
-        if value is _MISSING or (value is None and not required):
-            if required:
-                self.errors.append(schema_error(("body", *loc), "missing", "Field required", parent))
-            return None
-        if value not in options:
-            quoted = [f"'{option}'" for option in options]
-            expected = quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + f" or {quoted[-1]}"
-            self.errors.append(
-                schema_error(("body", *loc), "literal_error", f"Input should be {expected}", value)
-            )
-            return None
-        return str(value)
-
-    def raise_if_errors(self) -> None:
-        if self.errors:
-            raise ApiError(422, self.errors)
-
-
-def _bad(message: str) -> ApiError:
-    return ApiError(400, message)
-
-
-def _check_prompt(prompt: str | None, required: bool) -> None:
-    if prompt is None:
-        if required:
-            raise _bad("Prompt is required")
-        return
-    if len(prompt) < catalog.PROMPT_MIN:
-        raise _bad(f"Prompt is too short, minimum length is {catalog.PROMPT_MIN} characters")
-    if len(prompt) > catalog.PROMPT_MAX:
-        raise _bad(f"Prompt is too long, maximum length is {catalog.PROMPT_MAX} characters")
-
-
-def _check_url(name: str, value: str | None) -> None:
-    if value is None:
-        return
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise _bad(f"{name} must be a public http(s) URL; got {value[:200]!r}")
-
-
-def _echo(body: dict[str, Any], kind: str, fields: tuple[str, ...]) -> dict[str, Any]:
-    request = {name: body[name] for name in fields if body.get(name) is not None}
-    request["generation_type"] = kind
-    return request
-
-
-def _weighted_refs(check: _Checker, name: str, body: dict[str, Any]) -> list[dict[str, Any]]:
-    refs = check.get((name,), body, "array") or []
-    good = []
-    for i, ref in enumerate(refs):
-        if not _type_ok(ref, "object"):
-            check.get((name, i), {str(i): ref}, "object")
-            continue
-        check.get((name, i, "url"), ref, "string")
-        check.get((name, i, "weight"), ref, "number")
-        good.append(ref)
-    return good
-
-
-def _check_weighted(name: str, refs: list[dict[str, Any]], single: bool = False) -> None:
-    for i, ref in enumerate(refs):
-        label = name if single else f"{name}[{i}]"
-        _check_url(f"{label}.url", ref.get("url"))
-        weight = ref.get("weight")
-        if weight is not None and not 0.0 <= weight <= 1.0:
-            raise _bad(f"{label}.weight must be between 0 and 1; got {weight}")
-
-
 _IMAGE_FIELDS = (
     "model",
     "aspect_ratio",
@@ -245,7 +88,7 @@ def validate_image(body: dict[str, Any]) -> CreateSpec:
 
     :param body: the decoded JSON body.
     """
-    check = _Checker(body)
+    check = Checker(body)
     check.literal(("generation_type",), body, ("image",))
     model = check.literal(("model",), body, catalog.IMAGE_MODELS, required=True)
     prompt = check.get(("prompt",), body, "string")
@@ -254,8 +97,8 @@ def validate_image(body: dict[str, Any]) -> CreateSpec:
     callback = check.get(("callback_url",), body, "string")
     sync = check.get(("sync",), body, "bool")
     sync_timeout = check.get(("sync_timeout",), body, "number")
-    image_refs = _weighted_refs(check, "image_ref", body)
-    style_refs = _weighted_refs(check, "style_ref", body)
+    image_refs = weighted_refs(check, "image_ref", body)
+    style_refs = weighted_refs(check, "style_ref", body)
     modify = check.get(("modify_image_ref",), body, "object")
     if modify is not None:
         check.get(("modify_image_ref", "url"), modify, "string")
@@ -270,26 +113,26 @@ def validate_image(body: dict[str, Any]) -> CreateSpec:
                 check.get(("character_ref", "identity0", "images", i), {str(i): url}, "string")
     check.raise_if_errors()
 
-    _check_prompt(prompt, required=True)
-    _check_url("callback_url", callback)
+    check_prompt(prompt, required=True)
+    check_url("callback_url", callback)
     if len(image_refs) > catalog.MAX_IMAGE_REFS:
-        raise _bad(f"image_ref accepts at most {catalog.MAX_IMAGE_REFS} images; got {len(image_refs)}")
-    _check_weighted("image_ref", image_refs)
-    _check_weighted("style_ref", style_refs)
+        raise bad(f"image_ref accepts at most {catalog.MAX_IMAGE_REFS} images; got {len(image_refs)}")
+    check_weighted("image_ref", image_refs)
+    check_weighted("style_ref", style_refs)
     if modify is not None:
-        _check_weighted("modify_image_ref", [modify], single=True)
+        check_weighted("modify_image_ref", [modify], single=True)
     if len(identity_images) > catalog.MAX_CHARACTER_IMAGES:
-        raise _bad(
+        raise bad(
             f"character_ref.identity0.images accepts at most {catalog.MAX_CHARACTER_IMAGES} images; "
             f"got {len(identity_images)}"
         )
     for i, url in enumerate(identity_images):
-        _check_url(f"character_ref.identity0.images[{i}]", url)
+        check_url(f"character_ref.identity0.images[{i}]", url)
     if sync_timeout is not None and sync_timeout <= 0:
-        raise _bad("sync_timeout must be positive")
+        raise bad("sync_timeout must be positive")
     return CreateSpec(
         kind="image",
-        request=_echo(body, "image", _IMAGE_FIELDS),
+        request=echo(body, "image", _IMAGE_FIELDS),
         model=model,
         prompt=prompt,
         aspect_ratio=aspect or "16:9",
@@ -313,7 +156,7 @@ _CROP_FIELDS = (
 
 
 def _reframe_common(
-    check: _Checker, body: dict[str, Any], kind: str, models: tuple[str, ...]
+    check: Checker, body: dict[str, Any], kind: str, models: tuple[str, ...]
 ) -> dict[str, Any]:
     check.literal(("generation_type",), body, (kind,), required=True)
     values: dict[str, Any] = {
@@ -332,9 +175,9 @@ def _reframe_common(
 
 
 def _check_media(values: dict[str, Any]) -> None:
-    _check_prompt(values["prompt"], required=False)
-    _check_url("callback_url", values["callback_url"])
-    _check_url("media.url", values["media_url"])
+    check_prompt(values["prompt"], required=False)
+    check_url("callback_url", values["callback_url"])
+    check_url("media.url", values["media_url"])
 
 
 def validate_image_reframe(body: dict[str, Any]) -> CreateSpec:
@@ -343,7 +186,7 @@ def validate_image_reframe(body: dict[str, Any]) -> CreateSpec:
 
     :param body: the decoded JSON body.
     """
-    check = _Checker(body)
+    check = Checker(body)
     values = _reframe_common(check, body, "reframe_image", catalog.IMAGE_MODELS)
     fmt = check.literal(("format",), body, catalog.IMAGE_FORMATS)
     check.raise_if_errors()
@@ -351,7 +194,7 @@ def validate_image_reframe(body: dict[str, Any]) -> CreateSpec:
     fields = ("model", "aspect_ratio", "media", "prompt", "callback_url", "format", *_CROP_FIELDS)
     return CreateSpec(
         kind="reframe_image",
-        request=_echo(body, "reframe_image", fields),
+        request=echo(body, "reframe_image", fields),
         model=values["model"],
         prompt=values["prompt"],
         aspect_ratio=values["aspect_ratio"],
@@ -360,7 +203,7 @@ def validate_image_reframe(body: dict[str, Any]) -> CreateSpec:
     )
 
 
-def _first_frame(check: _Checker, body: dict[str, Any]) -> str | None:
+def _first_frame(check: Checker, body: dict[str, Any]) -> str | None:
     first = check.get(("first_frame",), body, "object")
     return check.get(("first_frame", "url"), first, "string", required=True) if first is not None else None
 
@@ -371,16 +214,16 @@ def validate_video_reframe(body: dict[str, Any]) -> CreateSpec:
 
     :param body: the decoded JSON body.
     """
-    check = _Checker(body)
+    check = Checker(body)
     values = _reframe_common(check, body, "reframe_video", catalog.RAY2_MODELS)
     first_frame = _first_frame(check, body)
     check.raise_if_errors()
     _check_media(values)
-    _check_url("first_frame.url", first_frame)
+    check_url("first_frame.url", first_frame)
     fields = ("model", "aspect_ratio", "media", "first_frame", "prompt", "callback_url", *_CROP_FIELDS)
     return CreateSpec(
         kind="reframe_video",
-        request=_echo(body, "reframe_video", fields),
+        request=echo(body, "reframe_video", fields),
         model=values["model"],
         prompt=values["prompt"],
         aspect_ratio=values["aspect_ratio"],
@@ -394,7 +237,7 @@ def validate_video_modify(body: dict[str, Any]) -> CreateSpec:
 
     :param body: the decoded JSON body.
     """
-    check = _Checker(body)
+    check = Checker(body)
     check.literal(("generation_type",), body, ("modify_video",), required=True)
     model = check.literal(("model",), body, catalog.RAY2_MODELS, required=True)
     check.literal(("mode",), body, catalog.MODIFY_MODES, required=True)
@@ -405,18 +248,18 @@ def validate_video_modify(body: dict[str, Any]) -> CreateSpec:
     callback = check.get(("callback_url",), body, "string")
     check.raise_if_errors()
     _check_media({"prompt": prompt, "callback_url": callback, "media_url": media_url})
-    _check_url("first_frame.url", first_frame)
+    check_url("first_frame.url", first_frame)
     fields = ("model", "mode", "media", "first_frame", "prompt", "callback_url")
     return CreateSpec(
         kind="modify_video",
-        request=_echo(body, "modify_video", fields),
+        request=echo(body, "modify_video", fields),
         model=model,
         prompt=prompt,
         callback_url=callback,
     )
 
 
-def _keyframe(check: _Checker, keyframes: dict[str, Any], name: str) -> dict[str, Any] | None:
+def _keyframe(check: Checker, keyframes: dict[str, Any], name: str) -> dict[str, Any] | None:
     frame = check.get(("keyframes", name), keyframes, "object")
     if frame is None:
         return None
@@ -438,26 +281,26 @@ def _keyframe(check: _Checker, keyframes: dict[str, Any], name: str) -> dict[str
 def _check_keyframes(frames: dict[str, dict[str, Any] | None], loop: bool) -> list[tuple[str, str]]:
     frame0, frame1 = frames["frame0"], frames["frame1"]
     if frame0 is None and frame1 is None:
-        raise _bad("No keyframes provided")
+        raise bad("No keyframes provided")
     references = []
     for name, frame in frames.items():
         if frame is None:
             continue
         if frame["type"] == "image":
-            _check_url(f"keyframes.{name}.url", frame["url"])
+            check_url(f"keyframes.{name}.url", frame["url"])
         else:
             try:
                 references.append((f"keyframes.{name}", str(uuid.UUID(frame["id"]))))
             except ValueError:
-                raise _bad(
+                raise bad(
                     f"keyframes.{name}.id must be a generation id (a UUID); got {frame['id']!r}"
                 ) from None
     if loop and frame1 is not None:
         if frame0 is None:
-            raise _bad("Loop is not supported for end frame")
+            raise bad("Loop is not supported for end frame")
         if frame0["type"] == "image" and frame1["type"] == "image":
-            raise _bad("Loop is not supported for keyframes")
-        raise _bad("loop is not supported when doing interpolations")
+            raise bad("Loop is not supported for keyframes")
+        raise bad("loop is not supported when doing interpolations")
     return references
 
 
@@ -480,7 +323,7 @@ def validate_video(body: dict[str, Any]) -> CreateSpec:
 
     :param body: the decoded JSON body.
     """
-    check = _Checker(body)
+    check = Checker(body)
     check.literal(("generation_type",), body, ("video",))
     model = check.literal(("model",), body, catalog.VIDEO_MODELS, required=True)
     prompt = check.get(("prompt",), body, "string")
@@ -502,20 +345,20 @@ def validate_video(body: dict[str, Any]) -> CreateSpec:
     check.raise_if_errors()
 
     references = _check_keyframes(frames, bool(loop)) if frames is not None else []
-    _check_prompt(prompt, required=frames is None)
-    _check_url("callback_url", callback)
+    check_prompt(prompt, required=frames is None)
+    check_url("callback_url", callback)
     if resolution is not None and resolution not in catalog.RESOLUTIONS:
-        raise _bad(f"resolution must be one of {', '.join(catalog.RESOLUTIONS)}; got {resolution!r}")
+        raise bad(f"resolution must be one of {', '.join(catalog.RESOLUTIONS)}; got {resolution!r}")
     if duration is not None and duration not in catalog.DURATIONS:
-        raise _bad(f"duration must be one of {', '.join(catalog.DURATIONS)}; got {duration!r}")
+        raise bad(f"duration must be one of {', '.join(catalog.DURATIONS)}; got {duration!r}")
     for concept in concepts:
         if concept["key"] not in catalog.CONCEPTS:
-            raise _bad(
+            raise bad(
                 f"Unknown concept {concept['key']!r}; GET /generations/concepts/list lists the known ones"
             )
     return CreateSpec(
         kind="video",
-        request=_echo(body, "video", _VIDEO_FIELDS),
+        request=echo(body, "video", _VIDEO_FIELDS),
         model=model,
         prompt=prompt,
         aspect_ratio=aspect or "16:9",
@@ -532,17 +375,17 @@ def validate_upscale(body: dict[str, Any]) -> CreateSpec:
 
     :param body: the decoded JSON body.
     """
-    check = _Checker(body)
+    check = Checker(body)
     check.literal(("generation_type",), body, ("upscale_video",))
     resolution = check.get(("resolution",), body, "string")
     callback = check.get(("callback_url",), body, "string")
     check.raise_if_errors()
-    _check_url("callback_url", callback)
+    check_url("callback_url", callback)
     if resolution is not None and resolution not in catalog.RESOLUTIONS:
-        raise _bad(f"resolution must be one of {', '.join(catalog.RESOLUTIONS)}; got {resolution!r}")
+        raise bad(f"resolution must be one of {', '.join(catalog.RESOLUTIONS)}; got {resolution!r}")
     return CreateSpec(
         kind="upscale_video",
-        request=_echo(body, "upscale_video", ("resolution", "callback_url")),
+        request=echo(body, "upscale_video", ("resolution", "callback_url")),
         callback_url=callback,
         resolution=resolution or "1080p",
     )
@@ -554,19 +397,19 @@ def validate_audio(body: dict[str, Any]) -> CreateSpec:
 
     :param body: the decoded JSON body.
     """
-    check = _Checker(body)
+    check = Checker(body)
     check.literal(("generation_type",), body, ("add_audio",))
     prompt = check.get(("prompt",), body, "string")
     negative = check.get(("negative_prompt",), body, "string")
     callback = check.get(("callback_url",), body, "string")
     check.raise_if_errors()
-    _check_prompt(prompt, required=False)
+    check_prompt(prompt, required=False)
     if negative is not None and len(negative) > catalog.PROMPT_MAX:
-        raise _bad(f"negative_prompt is too long, maximum length is {catalog.PROMPT_MAX} characters")
-    _check_url("callback_url", callback)
+        raise bad(f"negative_prompt is too long, maximum length is {catalog.PROMPT_MAX} characters")
+    check_url("callback_url", callback)
     return CreateSpec(
         kind="add_audio",
-        request=_echo(body, "add_audio", ("prompt", "negative_prompt", "callback_url")),
+        request=echo(body, "add_audio", ("prompt", "negative_prompt", "callback_url")),
         prompt=prompt,
         callback_url=callback,
     )
