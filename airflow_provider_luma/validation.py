@@ -313,3 +313,149 @@ def build_video_request(
     if callback_url is not None:
         body["callback_url"] = check_url("callback_url", callback_url)
     return body
+
+
+MODIFY_MODES = tuple(
+    f"{style}_{strength}" for style in ("adhere", "flex", "reimagine") for strength in (1, 2, 3)
+)
+MODIFY_VIDEO_MODELS = ("ray-2", "ray-flash-2")
+REFRAME_GEOMETRY_KEYS = (
+    "grid_position_x",
+    "grid_position_y",
+    "resized_width",
+    "resized_height",
+    "x_start",
+    "x_end",
+    "y_start",
+    "y_end",
+)
+
+
+def _optional_prompt(body: dict[str, Any], prompt: Any, param: str = "prompt") -> None:
+    if prompt is not None:
+        body[param] = check_prompt(prompt, param)
+
+
+def _geometry(value: Any) -> dict[str, int]:
+    if not isinstance(value, Mapping):
+        raise _fail(
+            "geometry", f"must be a mapping of {', '.join(REFRAME_GEOMETRY_KEYS)} to pixels, got {value!r}"
+        )
+    unknown = set(value) - set(REFRAME_GEOMETRY_KEYS)
+    if unknown:
+        raise _fail(
+            "geometry", f"unknown keys {sorted(unknown)}; allowed keys are {', '.join(REFRAME_GEOMETRY_KEYS)}"
+        )
+    for key, pixels in value.items():
+        if isinstance(pixels, bool) or not isinstance(pixels, int) or pixels < 0:
+            raise _fail(f"geometry.{key}", f"must be a whole number of pixels >= 0, got {pixels!r}")
+    return dict(value)
+
+
+def build_reframe_request(
+    *,
+    kind: str,
+    media_url: Any,
+    aspect_ratio: Any,
+    model: Any,
+    prompt: Any = None,
+    image_format: Any = None,
+    first_frame_url: Any = None,
+    geometry: Any = None,
+    callback_url: Any = None,
+) -> dict[str, Any]:
+    """
+    Validate reframe parameters; build the body of ``POST /generations/{image|video}/reframe``.
+
+    :param kind: ``image`` or ``video``.
+    :param media_url: URL of the image or video to extend.
+    :param aspect_ratio: the new aspect ratio, one of ``ASPECT_RATIOS``.
+    :param model: ``IMAGE_MODELS`` for images, ``MODIFY_VIDEO_MODELS`` for videos.
+    :param prompt: what to put in the new area.
+    :param image_format: ``jpg`` or ``png`` (images only).
+    :param first_frame_url: an image for the first frame (videos only).
+    :param geometry: where the source goes in the new frame: some of ``REFRAME_GEOMETRY_KEYS``.
+    :param callback_url: URL Luma POSTs the generation to on every state change.
+    """
+    body: dict[str, Any] = {
+        "generation_type": f"reframe_{kind}",
+        "model": check_choice("model", model, IMAGE_MODELS if kind == "image" else MODIFY_VIDEO_MODELS),
+        "media": {"url": check_url("media_url", media_url)},
+        "aspect_ratio": check_choice("aspect_ratio", aspect_ratio, ASPECT_RATIOS),
+    }
+    _optional_prompt(body, prompt)
+    if image_format is not None:
+        body["format"] = check_choice("format", image_format, IMAGE_FORMATS)
+    if first_frame_url is not None:
+        body["first_frame"] = {"url": check_url("first_frame_url", first_frame_url)}
+    if geometry is not None:
+        body.update(_geometry(geometry))
+    if callback_url is not None:
+        body["callback_url"] = check_url("callback_url", callback_url)
+    return body
+
+
+def build_modify_video_request(
+    *,
+    media_url: Any,
+    mode: Any,
+    model: Any = "ray-2",
+    prompt: Any = None,
+    first_frame_url: Any = None,
+    callback_url: Any = None,
+) -> dict[str, Any]:
+    """
+    Validate restyle parameters and build the body of ``POST /generations/video/modify``.
+
+    :param media_url: URL of the video to restyle.
+    :param mode: how far to move from the source: one of ``MODIFY_MODES`` (adhere < flex < reimagine).
+    :param model: one of ``MODIFY_VIDEO_MODELS``.
+    :param prompt: the new style.
+    :param first_frame_url: an image for the first frame.
+    :param callback_url: URL Luma POSTs the generation to on every state change.
+    """
+    body: dict[str, Any] = {
+        "generation_type": "modify_video",
+        "model": check_choice("model", model, MODIFY_VIDEO_MODELS),
+        "media": {"url": check_url("media_url", media_url)},
+        "mode": check_choice("mode", mode, MODIFY_MODES),
+    }
+    _optional_prompt(body, prompt)
+    if first_frame_url is not None:
+        body["first_frame"] = {"url": check_url("first_frame_url", first_frame_url)}
+    if callback_url is not None:
+        body["callback_url"] = check_url("callback_url", callback_url)
+    return body
+
+
+def build_upscale_request(*, resolution: Any, callback_url: Any = None) -> dict[str, Any]:
+    """
+    Validate and build the body of ``POST /generations/{id}/upscale``.
+
+    :param resolution: one of ``VIDEO_RESOLUTIONS``.
+    :param callback_url: URL Luma POSTs the generation to on every state change.
+    """
+    body: dict[str, Any] = {
+        "generation_type": "upscale_video",
+        "resolution": check_choice("resolution", resolution, VIDEO_RESOLUTIONS),
+    }
+    if callback_url is not None:
+        body["callback_url"] = check_url("callback_url", callback_url)
+    return body
+
+
+def build_audio_request(
+    *, prompt: Any, negative_prompt: Any = None, callback_url: Any = None
+) -> dict[str, Any]:
+    """
+    Validate and build the body of ``POST /generations/{id}/audio``.
+
+    :param prompt: the sound to add, 3 to 5,000 characters.
+    :param negative_prompt: sounds to avoid.
+    :param callback_url: URL Luma POSTs the generation to on every state change.
+    """
+    body: dict[str, Any] = {"generation_type": "add_audio", "prompt": check_prompt(prompt)}
+    _optional_prompt(body, negative_prompt, "negative_prompt")
+    if callback_url is not None:
+        body["callback_url"] = check_url("callback_url", callback_url)
+    return body

@@ -1,238 +1,33 @@
 """
-Operators that create Luma generations and wait for them.
+Operators for every create call of Luma's Dream Machine API, and one to delete a generation.
 
-This module is imported by every DAG file that uses the provider, so it imports nothing heavy at
-module level: the hook (requests, tenacity) and the trigger load only when a task runs.
+Imported by every DAG file that uses the provider: nothing heavy at module level.
 """
 
 from __future__ import annotations
 
-import time
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.common.compat.sdk import BaseOperator, BaseOperatorLink, XCom
+from airflow.providers.common.compat.sdk import BaseOperator
 
-from airflow_provider_luma.exceptions import LumaNotFoundError, LumaTimeoutError, LumaValidationError
-from airflow_provider_luma.validation import build_image_request, build_video_request, check_positive_number
-from airflow_provider_luma.waiting import (
-    DEFERRAL_MARGIN,
-    TERMINAL_STATES,
-    XCOM_GENERATION,
-    XCOM_GENERATION_ID,
-    asset_url,
-    finish_generation,
-    generation_from_event,
-    resolve_deferrable,
+from airflow_provider_luma.exceptions import LumaNotFoundError, LumaValidationError
+from airflow_provider_luma.operators.base import LumaGenerationLink, LumaGenerationOperatorBase
+from airflow_provider_luma.validation import (
+    build_audio_request,
+    build_image_request,
+    build_modify_video_request,
+    build_reframe_request,
+    build_upscale_request,
+    build_video_request,
+    check_generation_id,
 )
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from airflow.providers.common.compat.sdk import Context, TaskInstanceKey
+    from airflow.providers.common.compat.sdk import Context
 
     from airflow_provider_luma.hooks.luma import LumaHook
-
-#: task_state_store key holding the id of the generation a task instance created, across retries.
-STATE_STORE_GENERATION_ID = "luma_generation_id"
-DEFAULT_TIMEOUT_SECONDS = 30 * 60
-
-
-def _seconds(param: str, value: float | timedelta) -> float:
-    return check_positive_number(param, value.total_seconds() if isinstance(value, timedelta) else value)
-
-
-class LumaGenerationLink(BaseOperatorLink):
-    """Link from a finished task to the asset it generated on Luma's CDN."""
-
-    name = "Luma asset"
-
-    def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
-        """
-        The asset URL of the task's generation, or "" while there is none.
-
-        :param operator: the task's operator.
-        :param ti_key: the task instance.
-        """
-        generation = XCom.get_value(ti_key=ti_key, key=XCOM_GENERATION)
-        return (asset_url(generation) or "") if isinstance(generation, dict) else ""
-
-
-class LumaGenerationOperatorBase(BaseOperator):
-    """
-    Creates one Luma generation and waits for it: on the triggerer (deferrable) or in the worker.
-
-    Subclasses say what to create (:meth:`build_request`, :meth:`submit`). XCom gets
-    ``generation_id`` right after the create, ``generation`` (the final object) at the end, and
-    ``return_value`` is the asset URL (or the generation id when ``wait_for_completion`` is False).
-
-    :param luma_conn_id: Airflow connection with the Luma API key.
-    :param wait_for_completion: wait until the generation is done (default); if False, return the
-        generation id as soon as it is created.
-    :param deferrable: wait on the triggerer, holding no worker slot. Defaults to Airflow's
-        ``[operators] default_deferrable``.
-    :param poll_interval: seconds between two status checks.
-    :param timeout: longest wait for the generation, in seconds or as a timedelta.
-    :param reattach: on a retry of the same task instance, wait on the generation an earlier try
-        created (if it is still running or completed) instead of paying for a new one. Needs
-        Airflow's task state store (3.3+).
-    :param delete_on_timeout: delete the generation when ``timeout`` passes (Luma has no cancel).
-    :param cancel_on_kill: delete the generation when a user kills the task, in the worker or, on
-        Airflow 3.3+, while it is deferred.
-    """
-
-    operator_extra_links = (LumaGenerationLink(),)
-    ui_color = "#f3e8ff"
-
-    def __init__(
-        self,
-        *,
-        luma_conn_id: str = "luma_default",
-        wait_for_completion: bool = True,
-        deferrable: bool | None = None,
-        poll_interval: float = 5.0,
-        timeout: float | timedelta = DEFAULT_TIMEOUT_SECONDS,
-        reattach: bool = True,
-        delete_on_timeout: bool = False,
-        cancel_on_kill: bool = False,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.luma_conn_id = luma_conn_id
-        self.wait_for_completion = wait_for_completion
-        self.deferrable = resolve_deferrable(deferrable)
-        self.poll_interval = poll_interval
-        self.timeout = timeout
-        self.reattach = reattach
-        self.delete_on_timeout = delete_on_timeout
-        self.cancel_on_kill = cancel_on_kill
-        self._generation_id: str | None = None  # for on_kill
-
-    # -- what to create: subclasses --------------------------------------------------------------
-
-    def build_request(self) -> dict[str, Any]:
-        """Validate the (rendered) parameters and return the request body; no API call here."""
-        raise NotImplementedError
-
-    def submit(self, hook: LumaHook, body: dict[str, Any]) -> dict[str, Any]:
-        """
-        Send the create request; return the new generation.
-
-        :param hook: the hook to call.
-        :param body: from :meth:`build_request`.
-        """
-        raise NotImplementedError
-
-    # -- the flow ---------------------------------------------------------------------------------
-
-    @property
-    def hook(self) -> LumaHook:
-        """A hook on ``luma_conn_id`` (new per call site; cheap)."""
-        from airflow_provider_luma.hooks.luma import LumaHook
-
-        return LumaHook(luma_conn_id=self.luma_conn_id)
-
-    def execute(self, context: Context) -> Any:
-        """Validate, create (or re-attach), then wait: defer, poll here, or return at once."""
-        body = self.build_request()
-        poll_interval = _seconds("poll_interval", self.poll_interval)
-        timeout = _seconds("timeout", self.timeout)
-        hook = self.hook
-        generation = self._reattach(hook, context) or self._create(hook, body, context)
-        generation_id = self._generation_id = generation["id"]
-        context["ti"].xcom_push(key=XCOM_GENERATION_ID, value=generation_id)
-        # The generation as created; replaced by the final one. Lets the extra link resolve early.
-        context["ti"].xcom_push(key=XCOM_GENERATION, value=generation)
-        if not self.wait_for_completion:
-            return generation_id
-        deadline = time.time() + timeout
-        if self.deferrable and generation.get("state") not in TERMINAL_STATES:
-            generation = hook.get_generation(generation_id)  # finished already? then no deferral
-        if generation.get("state") in TERMINAL_STATES:
-            return self._finish(context, generation)
-        if self.deferrable:
-            from airflow_provider_luma.triggers.luma import LumaGenerationTrigger
-
-            self.defer(
-                trigger=LumaGenerationTrigger(
-                    generation_id=generation_id,
-                    luma_conn_id=self.luma_conn_id,
-                    poll_interval=poll_interval,
-                    end_time=deadline,
-                    delete_on_timeout=self.delete_on_timeout,
-                    cancel_on_kill=self.cancel_on_kill,
-                ),
-                method_name="execute_complete",
-                timeout=timedelta(seconds=timeout) + DEFERRAL_MARGIN,
-            )
-        return self._finish(context, self._poll_in_worker(hook, generation_id, poll_interval, deadline))
-
-    def _reattach(self, hook: LumaHook, context: Context) -> dict[str, Any] | None:
-        """The generation an earlier try of this task instance created, if still worth waiting on."""
-        store = context.get("task_state_store")
-        if not self.reattach:
-            return None
-        if store is None:
-            self.log.info(
-                "This Airflow has no task state store (3.3+): a retry of this task cannot re-attach to "
-                "the generation of an earlier try and will create a new one"
-            )
-            return None
-        previous_id = store.get(STATE_STORE_GENERATION_ID)
-        if not isinstance(previous_id, str):
-            return None
-        try:
-            generation = hook.get_generation(previous_id)
-        except LumaNotFoundError:
-            self.log.info("Generation %s of an earlier try is gone; creating a new one", previous_id)
-            return None
-        if generation.get("state") == "failed":
-            self.log.info("Generation %s of an earlier try failed; creating a new one", previous_id)
-            return None
-        self.log.info("Re-attaching to generation %s created by an earlier try", previous_id)
-        return generation
-
-    def _create(self, hook: LumaHook, body: dict[str, Any], context: Context) -> dict[str, Any]:
-        generation = self.submit(hook, body)
-        store = context.get("task_state_store")
-        if store is not None:
-            store.set(STATE_STORE_GENERATION_ID, generation["id"])
-        return generation
-
-    def _poll_in_worker(
-        self, hook: LumaHook, generation_id: str, poll_interval: float, deadline: float
-    ) -> dict[str, Any]:
-        while True:
-            generation = hook.get_generation(generation_id)
-            if generation.get("state") in TERMINAL_STATES:
-                return generation
-            remaining = deadline - time.time()
-            if remaining <= 0:
-                message = f"Luma generation {generation_id} did not finish before the deadline"
-                if self.delete_on_timeout:
-                    hook.delete_generation(generation_id)
-                    message += "; it was deleted"
-                raise LumaTimeoutError(message)
-            self.log.info("Generation %s is %s", generation_id, generation.get("state"))
-            time.sleep(min(poll_interval, remaining))
-
-    def on_kill(self) -> None:
-        """The task was killed while waiting in the worker: delete the generation if asked to."""
-        if self.cancel_on_kill and self._generation_id:
-            self.hook.delete_generation(self._generation_id)
-            self.log.info("Deleted generation %s", self._generation_id)
-
-    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
-        """
-        Resume after the trigger's event: finish, or fail with Luma's reason.
-
-        :param context: the task context.
-        :param event: the trigger's event, ``{status, generation_id, generation | message}``.
-        """
-        return self._finish(context, generation_from_event(event))
-
-    def _finish(self, context: Context, generation: dict[str, Any]) -> Any:
-        return finish_generation(context, generation, self.log)
 
 
 class LumaImageGenerateOperator(LumaGenerationOperatorBase):
@@ -397,10 +192,335 @@ class LumaVideoGenerateOperator(LumaGenerationOperatorBase):
         return hook.create_video(body)
 
 
+class LumaImageReframeOperator(LumaGenerationOperatorBase):
+    """
+    Extends an image to a new aspect ratio (outpainting); ``return_value`` is the new image's URL.
+
+    :param media_url: URL of the image to extend, e.g. an upstream task's ``return_value`` (templated).
+    :param aspect_ratio: the new aspect ratio, one of 1:1 3:4 4:3 9:16 16:9 9:21 21:9 (templated).
+    :param model: ``photon-1`` (default) or ``photon-flash-1`` (templated).
+    :param prompt: what to paint in the new area (templated).
+    :param format: ``jpg`` or ``png`` (templated).
+    :param geometry: where the source goes in the new frame, pixels by key: ``grid_position_x``,
+        ``grid_position_y``, ``resized_width``, ``resized_height``, ``x_start``, ``x_end``,
+        ``y_start``, ``y_end``.
+    :param callback_url: URL Luma POSTs the generation to on each state change (templated).
+    :param kwargs: the waiting options of :class:`LumaGenerationOperatorBase` and BaseOperator's.
+    """
+
+    template_fields: Sequence[str] = (
+        "media_url",
+        "aspect_ratio",
+        "model",
+        "prompt",
+        "image_format",
+        "callback_url",
+    )
+
+    def __init__(
+        self,
+        *,
+        media_url: str,
+        aspect_ratio: str,
+        model: str = "photon-1",
+        prompt: str | None = None,
+        format: str | None = None,
+        geometry: dict[str, int] | None = None,
+        callback_url: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.media_url = media_url
+        self.aspect_ratio = aspect_ratio
+        self.model = model
+        self.prompt = prompt
+        self.image_format = format
+        self.geometry = geometry
+        self.callback_url = callback_url
+
+    def build_request(self) -> dict[str, Any]:
+        """The validated body of ``POST /generations/image/reframe``."""
+        return build_reframe_request(
+            kind="image",
+            media_url=self.media_url,
+            aspect_ratio=self.aspect_ratio,
+            model=self.model,
+            prompt=self.prompt,
+            image_format=self.image_format,
+            geometry=self.geometry,
+            callback_url=self.callback_url,
+        )
+
+    def submit(self, hook: LumaHook, body: dict[str, Any]) -> dict[str, Any]:
+        """
+        Create the reframed image.
+
+        :param hook: the hook to call.
+        :param body: from :meth:`build_request`.
+        """
+        return hook.reframe_image(body)
+
+
+class LumaVideoReframeOperator(LumaGenerationOperatorBase):
+    """
+    Extends a video to a new aspect ratio; ``return_value`` is the new video's URL.
+
+    :param media_url: URL of the video to extend (templated).
+    :param aspect_ratio: the new aspect ratio, one of 1:1 3:4 4:3 9:16 16:9 9:21 21:9 (templated).
+    :param model: ``ray-2`` (default) or ``ray-flash-2`` (templated).
+    :param prompt: what to film in the new area (templated).
+    :param first_frame_url: an image for the first frame (templated).
+    :param geometry: where the source goes in the new frame; see :class:`LumaImageReframeOperator`.
+    :param callback_url: URL Luma POSTs the generation to on each state change (templated).
+    :param kwargs: the waiting options of :class:`LumaGenerationOperatorBase` and BaseOperator's.
+    """
+
+    template_fields: Sequence[str] = (
+        "media_url",
+        "aspect_ratio",
+        "model",
+        "prompt",
+        "first_frame_url",
+        "callback_url",
+    )
+
+    def __init__(
+        self,
+        *,
+        media_url: str,
+        aspect_ratio: str,
+        model: str = "ray-2",
+        prompt: str | None = None,
+        first_frame_url: str | None = None,
+        geometry: dict[str, int] | None = None,
+        callback_url: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.media_url = media_url
+        self.aspect_ratio = aspect_ratio
+        self.model = model
+        self.prompt = prompt
+        self.first_frame_url = first_frame_url
+        self.geometry = geometry
+        self.callback_url = callback_url
+
+    def build_request(self) -> dict[str, Any]:
+        """The validated body of ``POST /generations/video/reframe``."""
+        return build_reframe_request(
+            kind="video",
+            media_url=self.media_url,
+            aspect_ratio=self.aspect_ratio,
+            model=self.model,
+            prompt=self.prompt,
+            first_frame_url=self.first_frame_url,
+            geometry=self.geometry,
+            callback_url=self.callback_url,
+        )
+
+    def submit(self, hook: LumaHook, body: dict[str, Any]) -> dict[str, Any]:
+        """
+        Create the reframed video.
+
+        :param hook: the hook to call.
+        :param body: from :meth:`build_request`.
+        """
+        return hook.reframe_video(body)
+
+
+class LumaVideoModifyOperator(LumaGenerationOperatorBase):
+    """
+    Restyles a video; ``return_value`` is the new video's URL.
+
+    :param media_url: URL of the video to restyle (templated).
+    :param mode: how far to move from the source: ``adhere_1..3`` (close), ``flex_1..3``,
+        ``reimagine_1..3`` (free) (templated).
+    :param model: ``ray-2`` (default) or ``ray-flash-2`` (templated).
+    :param prompt: the new style (templated).
+    :param first_frame_url: an image for the first frame (templated).
+    :param callback_url: URL Luma POSTs the generation to on each state change (templated).
+    :param kwargs: the waiting options of :class:`LumaGenerationOperatorBase` and BaseOperator's.
+    """
+
+    template_fields: Sequence[str] = (
+        "media_url",
+        "mode",
+        "model",
+        "prompt",
+        "first_frame_url",
+        "callback_url",
+    )
+
+    def __init__(
+        self,
+        *,
+        media_url: str,
+        mode: str,
+        model: str = "ray-2",
+        prompt: str | None = None,
+        first_frame_url: str | None = None,
+        callback_url: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.media_url = media_url
+        self.mode = mode
+        self.model = model
+        self.prompt = prompt
+        self.first_frame_url = first_frame_url
+        self.callback_url = callback_url
+
+    def build_request(self) -> dict[str, Any]:
+        """The validated body of ``POST /generations/video/modify``."""
+        return build_modify_video_request(
+            media_url=self.media_url,
+            mode=self.mode,
+            model=self.model,
+            prompt=self.prompt,
+            first_frame_url=self.first_frame_url,
+            callback_url=self.callback_url,
+        )
+
+    def submit(self, hook: LumaHook, body: dict[str, Any]) -> dict[str, Any]:
+        """
+        Create the restyled video.
+
+        :param hook: the hook to call.
+        :param body: from :meth:`build_request`.
+        """
+        return hook.modify_video(body)
+
+
+class LumaVideoUpscaleOperator(LumaGenerationOperatorBase):
+    """
+    Upscales a finished video; ``return_value`` is the upscaled video's URL.
+
+    :param generation_id: the finished video generation, e.g. an upstream task's ``generation_id``
+        XCom (templated).
+    :param resolution: ``540p``, ``720p``, ``1080p`` or ``4k`` (templated).
+    :param callback_url: URL Luma POSTs the generation to on each state change (templated).
+    :param kwargs: the waiting options of :class:`LumaGenerationOperatorBase` and BaseOperator's.
+    """
+
+    template_fields: Sequence[str] = ("generation_id", "resolution", "callback_url")
+
+    def __init__(
+        self, *, generation_id: str, resolution: str, callback_url: str | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.generation_id = generation_id
+        self.resolution = resolution
+        self.callback_url = callback_url
+
+    def build_request(self) -> dict[str, Any]:
+        """The validated body of ``POST /generations/{id}/upscale``."""
+        check_generation_id(self.generation_id)
+        return build_upscale_request(resolution=self.resolution, callback_url=self.callback_url)
+
+    def submit(self, hook: LumaHook, body: dict[str, Any]) -> dict[str, Any]:
+        """
+        Ask for the upscaled video.
+
+        :param hook: the hook to call.
+        :param body: from :meth:`build_request`.
+        """
+        return hook.upscale_video(self.generation_id, body)
+
+
+class LumaVideoAddAudioOperator(LumaGenerationOperatorBase):
+    """
+    Adds a sound track to a finished video; ``return_value`` is the new video's URL.
+
+    :param generation_id: the finished video generation (templated).
+    :param prompt: the sound to add, 3 to 5,000 characters (templated).
+    :param negative_prompt: sounds to avoid (templated).
+    :param callback_url: URL Luma POSTs the generation to on each state change (templated).
+    :param kwargs: the waiting options of :class:`LumaGenerationOperatorBase` and BaseOperator's.
+    """
+
+    template_fields: Sequence[str] = ("generation_id", "prompt", "negative_prompt", "callback_url")
+
+    def __init__(
+        self,
+        *,
+        generation_id: str,
+        prompt: str,
+        negative_prompt: str | None = None,
+        callback_url: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.generation_id = generation_id
+        self.prompt = prompt
+        self.negative_prompt = negative_prompt
+        self.callback_url = callback_url
+
+    def build_request(self) -> dict[str, Any]:
+        """The validated body of ``POST /generations/{id}/audio``."""
+        check_generation_id(self.generation_id)
+        return build_audio_request(
+            prompt=self.prompt, negative_prompt=self.negative_prompt, callback_url=self.callback_url
+        )
+
+    def submit(self, hook: LumaHook, body: dict[str, Any]) -> dict[str, Any]:
+        """
+        Ask for the video with audio.
+
+        :param hook: the hook to call.
+        :param body: from :meth:`build_request`.
+        """
+        return hook.add_audio(self.generation_id, body)
+
+
+class LumaDeleteGenerationOperator(BaseOperator):
+    """
+    Deletes a generation (and its assets) on Luma.
+
+    :param generation_id: the generation to delete, a UUID (templated).
+    :param luma_conn_id: Airflow connection with the Luma API key.
+    :param missing_ok: succeed when the generation is already gone (default), instead of failing.
+    """
+
+    template_fields: Sequence[str] = ("generation_id",)
+
+    def __init__(
+        self,
+        *,
+        generation_id: str,
+        luma_conn_id: str = "luma_default",
+        missing_ok: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.generation_id = generation_id
+        self.luma_conn_id = luma_conn_id
+        self.missing_ok = missing_ok
+
+    def execute(self, context: Context) -> None:
+        """Delete the generation."""
+        from airflow_provider_luma.hooks.luma import LumaHook
+
+        generation_id = check_generation_id(self.generation_id)
+        try:
+            LumaHook(luma_conn_id=self.luma_conn_id).delete_generation(generation_id)
+        except LumaNotFoundError:
+            if not self.missing_ok:
+                raise
+            self.log.info("Generation %s was already gone", generation_id)
+            return
+        self.log.info("Deleted generation %s", generation_id)
+
+
 __all__ = [
+    "LumaDeleteGenerationOperator",
     "LumaGenerationLink",
     "LumaGenerationOperatorBase",
     "LumaImageGenerateOperator",
+    "LumaImageReframeOperator",
     "LumaValidationError",
+    "LumaVideoAddAudioOperator",
     "LumaVideoGenerateOperator",
+    "LumaVideoModifyOperator",
+    "LumaVideoReframeOperator",
+    "LumaVideoUpscaleOperator",
 ]
