@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +36,7 @@ HARNESS_DAG_FILES = sorted(HERE.glob("dags/*.py"))
 #: Where the session's AIRFLOW_HOME is, for the terminal summary.
 _HOME_KEY = pytest.StashKey[Path]()
 _EMULATOR_LOG_KEY = pytest.StashKey[Path]()
+_FACTS_KEY = pytest.StashKey[dict[str, Any]]()
 
 
 @pytest.fixture(scope="session")
@@ -86,6 +88,12 @@ def stack(airflow_home: Path, emulator: LumaEmulatorProcess) -> Iterator[Airflow
 
 
 @pytest.fixture(scope="session")
+def facts(pytestconfig: pytest.Config) -> dict[str, Any]:
+    """Measurements the scenarios record (timings, counts), printed at the end of the run."""
+    return pytestconfig.stash.setdefault(_FACTS_KEY, {})
+
+
+@pytest.fixture(scope="session")
 def observed_triggers() -> list[dict[str, Any]]:
     """Rows of the ``trigger`` table seen while tasks were deferred (rows vanish once they end)."""
     return []
@@ -93,7 +101,10 @@ def observed_triggers() -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="session")
 def image_run(
-    stack: AirflowStack, emulator: LumaEmulatorProcess, observed_triggers: list[dict[str, Any]]
+    stack: AirflowStack,
+    emulator: LumaEmulatorProcess,
+    observed_triggers: list[dict[str, Any]],
+    facts: dict[str, Any],
 ) -> ImageRun:
     """Trigger the example image DAG through the REST API, watch its deferral, wait for its end."""
     from luma_e2e.scenarios import ImageRun, observe_deferral
@@ -103,7 +114,14 @@ def image_run(
     run_id = stack.api.trigger(IMAGE_DAG)
     deferral = observe_deferral(stack, emulator, IMAGE_DAG, run_id, "text_to_image")
     observed_triggers.extend(deferral.triggers)
-    return ImageRun(run_id, deferral, stack.api.wait_for_run(IMAGE_DAG, run_id, timeout=RUN_TIMEOUT))
+    facts["deferred task: seconds until its worker let go"] = deferral.handoff_seconds
+    facts["deferred task: process-table samples while deferred and dreaming"] = len(deferral.samples)
+    started = time.monotonic()
+    state = stack.api.wait_for_run(IMAGE_DAG, run_id, timeout=RUN_TIMEOUT)
+    facts[f"{IMAGE_DAG}: seconds from the end of sampling to the end of the run"] = round(
+        time.monotonic() - started, 1
+    )
+    return ImageRun(run_id, deferral, state)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int) -> None:
@@ -112,6 +130,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatu
     if home is None:
         return
     terminalreporter.write_line(f"e2e AIRFLOW_HOME (logs, airflow.db): {home}")
+    for name, value in terminalreporter.config.stash.get(_FACTS_KEY, {}).items():
+        terminalreporter.write_line(f"e2e fact: {name}: {value}")
     if exitstatus != 0:
         from luma_e2e.processes import tail
 

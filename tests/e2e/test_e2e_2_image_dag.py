@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from luma_e2e.evidence import download_image
@@ -13,7 +13,7 @@ from PIL import Image
 
 if TYPE_CHECKING:
     from luma_e2e.scenarios import ImageRun
-    from luma_e2e.stack import AirflowStack, LumaEmulatorProcess
+    from luma_e2e.stack import AirflowStack
 
 EXAMPLE_DAGS_FOLDER = Path(__file__).resolve().parents[2] / "example_dags"
 EXAMPLE_FILES = sorted(path.name for path in EXAMPLE_DAGS_FOLDER.glob("*.py"))
@@ -51,15 +51,18 @@ def test_image_task_is_deferred_while_luma_dreams_and_no_worker_runs_it(image_ru
 
 
 def test_a_task_polling_in_its_worker_is_seen_in_the_process_table(
-    stack: AirflowStack, emulator: LumaEmulatorProcess
+    stack: AirflowStack, facts: dict[str, Any]
 ) -> None:
     """The control for the test above: the same scan finds a task that holds its worker."""
     dag_id = "e2e_luma_worker_mode"
     stack.api.unpause(dag_id)
     run_id = stack.api.trigger(dag_id)
     found = processes_while_running(stack, dag_id, run_id, "generate")
-    titles = [process.title for process in found]
-    assert any(title.startswith("airflow worker -- LocalExecutor: ") for title in titles), titles
+    titles = sorted(process.title for process in found)
+    facts["worker-mode task: processes carrying its id while it polls"] = titles
+    ti_id = stack.api.task_instance(dag_id, run_id, "generate")["id"]
+    assert f"airflow worker -- LocalExecutor: {ti_id}" in titles  # the supervising worker
+    assert f"airflow worker -- {ti_id}" in titles  # the task process it forked
     assert_run_succeeds(stack.api, dag_id, run_id, timeout=RUN_TIMEOUT)
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from luma_e2e.evidence import download_image, query, stack_processes, trigger_rows
+import psutil
+from luma_e2e.evidence import download_image, query, trigger_rows
 from luma_e2e.processes import wait_until
 from luma_e2e.scenarios import assert_run_succeeds, describe_run
 from luma_e2e.settings import DREAMING_SECONDS, RUN_TIMEOUT
@@ -59,8 +60,28 @@ def generation_ids(api: AirflowApi, dag_id: str, run_id: str) -> list[str]:
     ]
 
 
+def trigger_log_jobs(stack: AirflowStack, dag_id: str, run_id: str) -> list[set[int]]:
+    """
+    For each task instance of a run, the triggerer job ids that wrote a trigger log for it.
+
+    Airflow names the triggerer's part of a task log ``attempt=N.log.trigger.<job id>.log``.
+
+    :param stack: the running stack.
+    :param dag_id: the DAG.
+    :param run_id: the run.
+    """
+    run_dir = stack.home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}"
+    return [
+        {int(path.name.rsplit(".", 2)[-2]) for path in ti_dir.glob("attempt=1.log.trigger.*.log")}
+        for ti_dir in sorted(run_dir.glob("task_id=*/map_index=*"))
+    ]
+
+
 def test_runs_survive_a_triggerer_killed_with_sigkill(
-    stack: AirflowStack, emulator: LumaEmulatorProcess, observed_triggers: list[dict[str, Any]]
+    stack: AirflowStack,
+    emulator: LumaEmulatorProcess,
+    observed_triggers: list[dict[str, Any]],
+    facts: dict[str, Any],
 ) -> None:
     api, dag_id, tasks = stack.api, "e2e_luma_batch", 2 * 5
     creates_before = emulator.stats()["creates"]
@@ -83,14 +104,24 @@ def test_runs_survive_a_triggerer_killed_with_sigkill(
     old_owners = set(assigned_triggerers(stack, dag_id))
 
     old = stack.processes["triggerer"]
+    old_processes = [old.pid, *(child.pid for child in old.descendants())]
+    assert len(old_processes) >= 2, old_processes  # the triggerer and its trigger runner
     old.kill_group()  # SIGKILL to the triggerer and its trigger runner: a crash, no clean-up
     old.popen.wait(timeout=10)
-    assert stack_processes([old.pid]) == []
+    wait_until(
+        lambda: not [pid for pid in old_processes if psutil.pid_exists(pid)],
+        timeout=10,
+        what="every process of the killed triggerer to be gone",
+    )
     assert ti_states(api, dag_id, run_ids) == ["deferred"] * tasks  # still waiting, nobody polling
 
+    restarted = time.monotonic()
     stack.start_component("triggerer")
     for run_id in run_ids:
         assert_run_succeeds(api, dag_id, run_id, timeout=RUN_TIMEOUT)
+    facts["triggerer crash: seconds from the new triggerer's start to both runs done"] = round(
+        time.monotonic() - restarted, 1
+    )
 
     assert emulator.stats()["creates"] - creates_before == tasks  # exactly one create per task
     ids = [gid for run_id in run_ids for gid in generation_ids(api, dag_id, run_id)]
@@ -104,7 +135,10 @@ def test_runs_survive_a_triggerer_killed_with_sigkill(
 
 
 def test_two_dozen_mapped_generations_wait_deferred_at_once_and_all_finish(
-    stack: AirflowStack, emulator: LumaEmulatorProcess, observed_triggers: list[dict[str, Any]]
+    stack: AirflowStack,
+    emulator: LumaEmulatorProcess,
+    observed_triggers: list[dict[str, Any]],
+    facts: dict[str, Any],
 ) -> None:
     api, dag_id, tasks = stack.api, "e2e_luma_mapped", 24
     creates_before = emulator.stats()["creates"]
@@ -112,6 +146,7 @@ def test_two_dozen_mapped_generations_wait_deferred_at_once_and_all_finish(
     try:
         api.unpause(dag_id)
         run_id = api.trigger(dag_id)
+        started = time.monotonic()
         peak, deadline = 0, time.monotonic() + RUN_TIMEOUT
         while time.monotonic() < deadline and api.run_state(dag_id, run_id) not in ("success", "failed"):
             deferred = ti_states(api, dag_id, [run_id]).count("deferred")
@@ -124,6 +159,10 @@ def test_two_dozen_mapped_generations_wait_deferred_at_once_and_all_finish(
         emulator.configure(dreaming_seconds=DREAMING_SECONDS)
 
     assert_run_succeeds(api, dag_id, run_id, timeout=30)
+    facts[f"{dag_id}: most tasks deferred at once"] = peak
+    facts[f"{dag_id}: seconds for the run ({tasks} generations dreaming 30 s each)"] = round(
+        time.monotonic() - started, 1
+    )
     assert peak >= 20, f"at most {peak} tasks were deferred at once\n{describe_run(api, dag_id, run_id)}"
     assert emulator.stats()["creates"] - creates_before == tasks
     tis = api.task_instances(dag_id, run_id)

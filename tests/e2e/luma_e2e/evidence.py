@@ -35,7 +35,7 @@ class ProcessInfo:
     One process of the stack: its id, process group and title (setproctitle rewrites argv).
 
     :param pid: process id.
-    :param pgid: process group id (the component that started it).
+    :param pgid: process group id.
     :param title: the command line as the process table shows it.
     """
 
@@ -44,19 +44,31 @@ class ProcessInfo:
     title: str
 
 
-def stack_processes(pgids: Iterable[int]) -> list[ProcessInfo]:
+def stack_processes(roots: Iterable[int]) -> list[ProcessInfo]:
     """
-    Every live process in the given process groups (the stack's components and their children).
+    Every live process of the stack: the components, all their descendants, and their groups.
 
-    :param pgids: process group ids; each component runs in its own group.
+    Descendants matter: Airflow's task supervisor puts each task process in a process group of
+    its own, so a scan by process group alone would miss it.
+
+    :param roots: the components' process ids (each also leads its own process group).
     """
-    wanted = set(pgids)
-    found = []
-    for proc in psutil.process_iter(["pid", "cmdline"]):
+    roots = set(roots)
+    candidates: dict[int, psutil.Process] = {}
+    for pid in roots:
+        with contextlib.suppress(psutil.Error):
+            root = psutil.Process(pid)
+            candidates[pid] = root
+            candidates.update((child.pid, child) for child in root.children(recursive=True))
+    for proc in psutil.process_iter():
         with contextlib.suppress(ProcessLookupError, psutil.Error):
-            pgid = os.getpgid(proc.pid)
-            if pgid in wanted and proc.status() != psutil.STATUS_ZOMBIE:
-                found.append(ProcessInfo(proc.pid, pgid, " ".join(proc.info["cmdline"] or [])))
+            if os.getpgid(proc.pid) in roots:
+                candidates.setdefault(proc.pid, proc)
+    found = []
+    for pid, proc in sorted(candidates.items()):
+        with contextlib.suppress(ProcessLookupError, psutil.Error):
+            if proc.status() != psutil.STATUS_ZOMBIE:
+                found.append(ProcessInfo(pid, os.getpgid(pid), " ".join(proc.cmdline())))
     return found
 
 

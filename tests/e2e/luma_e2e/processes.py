@@ -10,6 +10,8 @@ import subprocess
 import time
 from typing import TYPE_CHECKING, TypeVar
 
+import psutil
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from pathlib import Path
@@ -112,18 +114,29 @@ class ManagedProcess:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.pid, sig)
 
+    def descendants(self) -> list[psutil.Process]:
+        """Every live descendant, including those that moved to a process group of their own."""
+        try:
+            return list(psutil.Process(self.pid).children(recursive=True))
+        except psutil.Error:
+            return []
+
     def stop(self, grace: float = 10.0) -> None:
         """
-        SIGTERM the group, wait up to ``grace`` seconds, then SIGKILL the group; always reaps.
+        SIGTERM the group, wait up to ``grace`` seconds, then SIGKILL the group and every
+        descendant seen before (Airflow's task processes lead groups of their own); always reaps.
 
         :param grace: seconds allowed for a clean shutdown.
         """
+        descendants = self.descendants()
         if self.is_running():
             self.kill_group(signal.SIGTERM)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.popen.wait(timeout=grace)
-        # Children may outlive their parent: always finish off the group.
         self.kill_group(signal.SIGKILL)
+        for child in descendants:
+            with contextlib.suppress(psutil.Error):
+                child.kill()
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.popen.wait(timeout=5)
 

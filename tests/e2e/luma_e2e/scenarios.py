@@ -172,9 +172,9 @@ def observe_deferral(
     generation_id = stack.api.xcom(dag_id, run_id, task_id, key="generation_id")
     observation = DeferralObservation(ti=ti, generation_id=generation_id)
     observation.triggers = trigger_rows(stack.db_path, FERNET_KEY)
-    pgids = [process.pid for process in stack.processes.values()]
+    roots = [process.pid for process in stack.processes.values()]
     wait_until(
-        lambda: not processes_running(str(ti["id"]), stack_processes(pgids)),
+        lambda: not processes_running(str(ti["id"]), stack_processes(roots)),
         timeout=20,
         interval=0.1,
         what=f"the worker of {task_id} to let go after deferring",
@@ -190,7 +190,7 @@ def observe_deferral(
     while True:
         ti_state = stack.api.task_instance(dag_id, run_id, task_id)["state"]
         generation_state = emulator.generation(generation_id)["state"]
-        processes = stack_processes(pgids)
+        processes = stack_processes(roots)
         observation.samples.append(
             DeferralSample(
                 seconds=round(time.monotonic() - start, 2),
@@ -236,9 +236,9 @@ def processes_while_running(stack: AirflowStack, dag_id: str, run_id: str, task_
     :param task_id: a task that holds its worker for several seconds.
     """
     ti = wait_for_ti_state(stack.api, dag_id, run_id, task_id, "running", timeout=90)
-    pgids = [process.pid for process in stack.processes.values()]
+    roots = [process.pid for process in stack.processes.values()]
 
     def found() -> list[ProcessInfo]:
-        return processes_running(str(ti["id"]), stack_processes(pgids))
+        return processes_running(str(ti["id"]), stack_processes(roots))
 
     return wait_until(found, timeout=10, interval=0.1, what=f"a process running {task_id} ({ti['id']})")

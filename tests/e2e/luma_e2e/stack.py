@@ -166,6 +166,9 @@ class AirflowStack:
             "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
             "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
             "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": str(TRIGGERER_HEALTH_CHECK_THRESHOLD),
+            # The DAG files never change during a session. Re-parsing them every 30 s (the default)
+            # made the scheduler stall for up to ~30 s on SQLite locks now and then.
+            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "600",
             "AIRFLOW_CONN_LUMA_DEFAULT": json.dumps(connection),
             **extra_env,
         }
