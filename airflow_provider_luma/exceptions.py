@@ -106,6 +106,10 @@ class LumaAmbiguousCreateError(LumaError):
     """
 
 
+class LumaInsufficientCreditsError(LumaError, AirflowFailException):
+    """The account's balance is below what the task was told to require (``min_credits``)."""
+
+
 class LumaTimeoutError(LumaError):
     """A generation did not finish before the wait's deadline."""
 

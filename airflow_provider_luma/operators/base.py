@@ -11,9 +11,9 @@ import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.common.compat.sdk import BaseOperator, BaseOperatorLink, XCom
+from airflow.providers.common.compat.sdk import Asset, BaseOperator, BaseOperatorLink, XCom
 
-from airflow_provider_luma.exceptions import LumaNotFoundError, LumaTimeoutError
+from airflow_provider_luma.exceptions import LumaInsufficientCreditsError, LumaNotFoundError, LumaTimeoutError
 from airflow_provider_luma.validation import check_positive_number
 from airflow_provider_luma.waiting import (
     DEFERRAL_MARGIN,
@@ -77,6 +77,13 @@ class LumaGenerationOperatorBase(BaseOperator):
     :param delete_on_timeout: delete the generation when ``timeout`` passes (Luma has no cancel).
     :param cancel_on_kill: delete the generation when a user kills the task, in the worker or, on
         Airflow 3.3+, while it is deferred.
+    :param output_path: copy the finished asset here (any ``ObjectStoragePath`` URL: ``file://``,
+        ``s3://``, ``gs://``...; a value ending in "/" is a folder, and the file is named after the
+        generation id). ``return_value`` is then the stored path. Luma's asset URLs can expire: this
+        is how to keep what you paid for. Asset outlets of the task get the generation id, model,
+        prompt and stored path in their event's extra (templated).
+    :param min_credits: fail before creating anything when the account's balance (US cents) is
+        below this.
     """
 
     operator_extra_links = (LumaGenerationLink(),)
@@ -93,6 +100,8 @@ class LumaGenerationOperatorBase(BaseOperator):
         reattach: bool = True,
         delete_on_timeout: bool = False,
         cancel_on_kill: bool = False,
+        output_path: str | None = None,
+        min_credits: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -104,6 +113,8 @@ class LumaGenerationOperatorBase(BaseOperator):
         self.reattach = reattach
         self.delete_on_timeout = delete_on_timeout
         self.cancel_on_kill = cancel_on_kill
+        self.output_path = output_path
+        self.min_credits = min_credits
         self._generation_id: str | None = None  # for on_kill
 
     # -- what to create: subclasses --------------------------------------------------------------
@@ -191,6 +202,13 @@ class LumaGenerationOperatorBase(BaseOperator):
         return generation
 
     def _create(self, hook: LumaHook, body: dict[str, Any], context: Context) -> dict[str, Any]:
+        if self.min_credits is not None:
+            balance = hook.get_credits().get("credit_balance")
+            if isinstance(balance, (int, float)) and balance < self.min_credits:
+                raise LumaInsufficientCreditsError(
+                    f"Luma credit balance is {balance} US cents, below min_credits={self.min_credits}: "
+                    "top up the account (or lower min_credits) before generating"
+                )
         generation = self.submit(hook, body)
         store = context.get("task_state_store")
         if store is not None:
@@ -230,4 +248,20 @@ class LumaGenerationOperatorBase(BaseOperator):
         return self._finish(context, generation_from_event(event))
 
     def _finish(self, context: Context, generation: dict[str, Any]) -> Any:
-        return finish_generation(context, generation, self.log)
+        result = url = finish_generation(context, generation, self.log)
+        extra = {
+            "generation_id": generation.get("id"),
+            "model": generation.get("model") or (generation.get("request") or {}).get("model"),
+            "prompt": (generation.get("request") or {}).get("prompt"),
+        }
+        if self.output_path:
+            from airflow_provider_luma.storage import copy_asset, destination_for
+
+            destination = destination_for(self.output_path, url, str(generation.get("id")))
+            size = copy_asset(url, destination)
+            self.log.info("Stored %s (%d bytes) at %s", url, size, destination)
+            result = extra["path"] = str(destination)
+        for outlet in self.outlets or ():
+            if isinstance(outlet, Asset):
+                context["outlet_events"][outlet].extra.update(extra)
+        return result

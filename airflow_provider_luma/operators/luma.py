@@ -63,6 +63,7 @@ class LumaImageGenerateOperator(LumaGenerationOperatorBase):
         "character_ref",
         "modify_image_ref",
         "callback_url",
+        "output_path",
     )
 
     def __init__(
@@ -141,6 +142,7 @@ class LumaVideoGenerateOperator(LumaGenerationOperatorBase):
         "keyframes",
         "concepts",
         "callback_url",
+        "output_path",
     )
 
     def __init__(
@@ -215,6 +217,7 @@ class LumaImageReframeOperator(LumaGenerationOperatorBase):
         "prompt",
         "image_format",
         "callback_url",
+        "output_path",
     )
 
     def __init__(
@@ -282,6 +285,7 @@ class LumaVideoReframeOperator(LumaGenerationOperatorBase):
         "prompt",
         "first_frame_url",
         "callback_url",
+        "output_path",
     )
 
     def __init__(
@@ -349,6 +353,7 @@ class LumaVideoModifyOperator(LumaGenerationOperatorBase):
         "prompt",
         "first_frame_url",
         "callback_url",
+        "output_path",
     )
 
     def __init__(
@@ -402,7 +407,7 @@ class LumaVideoUpscaleOperator(LumaGenerationOperatorBase):
     :param kwargs: the waiting options of :class:`LumaGenerationOperatorBase` and BaseOperator's.
     """
 
-    template_fields: Sequence[str] = ("generation_id", "resolution", "callback_url")
+    template_fields: Sequence[str] = ("generation_id", "resolution", "callback_url", "output_path")
 
     def __init__(
         self, *, generation_id: str, resolution: str, callback_url: str | None = None, **kwargs: Any
@@ -438,7 +443,13 @@ class LumaVideoAddAudioOperator(LumaGenerationOperatorBase):
     :param kwargs: the waiting options of :class:`LumaGenerationOperatorBase` and BaseOperator's.
     """
 
-    template_fields: Sequence[str] = ("generation_id", "prompt", "negative_prompt", "callback_url")
+    template_fields: Sequence[str] = (
+        "generation_id",
+        "prompt",
+        "negative_prompt",
+        "callback_url",
+        "output_path",
+    )
 
     def __init__(
         self,

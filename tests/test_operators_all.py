@@ -1,0 +1,145 @@
+"""Every operator through real ``dag.test()`` runs, deferrable and in the worker; storage and Assets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import requests
+from PIL import Image
+
+from airflow_provider_luma.exceptions import LumaValidationError
+from airflow_provider_luma.operators.luma import (
+    LumaImageGenerateOperator,
+    LumaImageReframeOperator,
+    LumaVideoAddAudioOperator,
+    LumaVideoModifyOperator,
+    LumaVideoReframeOperator,
+    LumaVideoUpscaleOperator,
+)
+from tests.conftest import logs
+
+VIDEO_TASKS = ("video", "extend", "modify", "reframe_video", "upscale", "audio")
+
+
+@pytest.mark.parametrize("mode", ["deferrable", "worker"])
+def test_every_operator_in_one_dag(run_dag, emulator, mode, tmp_path):
+    result = run_dag(f"luma_test_operators_{mode}", {"output_path": f"file://{tmp_path}/images/"})
+    assert result.state == "success"
+
+    # The image went to storage: return_value is the stored path, the bytes are the asset's.
+    generation = result.xcom("image", "generation")
+    stored = Path(result.xcom("image").removeprefix("file://"))
+    assert stored == tmp_path / "images" / f"{generation['id']}.png"
+    assert stored.read_bytes() == requests.get(generation["assets"]["image"], timeout=10).content
+    with Image.open(stored) as picture:
+        picture.verify()
+
+    video_id = result.xcom("video", "generation_id")
+    for task_id in VIDEO_TASKS:
+        assert result.xcom(task_id).startswith(emulator.url), task_id
+        assert result.xcom(task_id, "generation")["state"] == "completed"
+    extend_request = result.xcom("extend", "generation")["request"]
+    assert extend_request["keyframes"]["frame0"] == {"type": "generation", "id": video_id}
+    assert result.xcom("modify", "generation")["request"]["mode"] == "flex_1"
+    assert result.xcom("upscale", "generation")["request"]["resolution"] == "1080p"
+
+    # The reframed image was deleted by the last task.
+    reframed_id = result.xcom("reframe_image", "generation_id")
+    assert reframed_id not in {g["id"] for g in emulator.generations}
+    assert emulator.stats.creates == 8
+
+
+def test_storing_emits_an_asset_event_that_schedules_the_consumer(run_dag, dagbag, emulator, tmp_path):
+    from airflow.dag_processing.dagbag import sync_bag_to_db
+    from airflow.models.asset import AssetDagRunQueue, AssetEvent, AssetModel
+    from airflow.models.dag import DagModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    sync_bag_to_db(dagbag, bundle_name="dags-folder", bundle_version=None)  # as the dag processor does
+    with create_session() as session:
+        session.get(DagModel, "luma_test_asset_consumer").is_paused = False
+
+    result = run_dag("luma_test_operators_worker", {"output_path": f"file://{tmp_path}/"})
+    assert result.state == "success"
+    generation = result.xcom("image", "generation")
+    with create_session() as session:
+        asset_id = session.scalar(select(AssetModel.id).where(AssetModel.uri == "luma://tests/images"))
+        events = session.scalars(select(AssetEvent).where(AssetEvent.asset_id == asset_id)).all()
+        extras = [event.extra for event in events]
+        queued = session.scalars(
+            select(AssetDagRunQueue.target_dag_id).where(AssetDagRunQueue.asset_id == asset_id)
+        ).all()
+    assert {
+        "generation_id": generation["id"],
+        "model": "photon-1",
+        "prompt": "a lighthouse at dawn",
+        "path": result.xcom("image"),
+    } in extras
+    assert "luma_test_asset_consumer" in queued  # the scheduler would now run the consumer
+
+
+def test_min_credits_fails_before_creating(emulator):
+    from airflow_provider_luma.hooks.luma import LumaHook
+
+    credits = LumaHook().get_credits()["credit_balance"]
+    operator = LumaImageGenerateOperator(task_id="t", prompt="a lighthouse", min_credits=credits + 1)
+    with pytest.raises(Exception, match=f"balance is {credits} US cents"):
+        operator.execute({"ti": None})
+    assert emulator.stats.creates == 0
+
+
+@pytest.mark.parametrize(
+    ("operator", "param"),
+    [
+        (LumaImageReframeOperator(task_id="a", media_url="not a url", aspect_ratio="1:1"), "media_url"),
+        (
+            LumaImageReframeOperator(task_id="b", media_url="https://x/a.png", aspect_ratio="5:4"),
+            "aspect_ratio",
+        ),
+        (
+            LumaImageReframeOperator(
+                task_id="c", media_url="https://x/a.png", aspect_ratio="1:1", geometry={"x_start": -1}
+            ),
+            "geometry.x_start",
+        ),
+        (LumaVideoModifyOperator(task_id="d", media_url="https://x/v.mp4", mode="wild_9"), "mode"),
+        (
+            LumaVideoModifyOperator(task_id="e", media_url="https://x/v.mp4", mode="flex_1", model="ray-1-6"),
+            "model",
+        ),
+        (
+            LumaVideoReframeOperator(task_id="f", media_url="https://x/v.mp4", aspect_ratio="1:1", model="x"),
+            "model",
+        ),
+        (LumaVideoUpscaleOperator(task_id="g", generation_id="nope", resolution="1080p"), "generation_id"),
+        (
+            LumaVideoUpscaleOperator(
+                task_id="h", generation_id="6f1c1f9e-3c1a-4b8e-9d63-2f0f5c7a1b2c", resolution="2k"
+            ),
+            "resolution",
+        ),
+        (LumaVideoAddAudioOperator(task_id="i", generation_id="nope", prompt="rain"), "generation_id"),
+        (
+            LumaVideoAddAudioOperator(
+                task_id="j", generation_id="6f1c1f9e-3c1a-4b8e-9d63-2f0f5c7a1b2c", prompt=""
+            ),
+            "prompt",
+        ),
+    ],
+)
+def test_bad_input_of_every_operator_sends_nothing(emulator, operator, param):
+    with pytest.raises(LumaValidationError, match=param):
+        operator.execute({})
+    assert emulator.stats.total_requests == 0
+
+
+def test_video_example_dag(run_dag, emulator, capfd):
+    result = run_dag("example_luma_video")
+    assert result.state == "success", logs(capfd)[-3000:]
+    stored = Path(result.xcom("upscale").removeprefix("file://"))
+    assert stored.stat().st_size > 0
+    assert result.xcom("extend", "generation")["request"]["keyframes"]["frame0"]["id"] == result.xcom(
+        "first_shot", "generation_id"
+    )
