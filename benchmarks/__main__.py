@@ -1,0 +1,7 @@
+"""``python -m benchmarks``: run every benchmark and write ``benchmarks/RESULTS.md``."""
+
+from __future__ import annotations
+
+from benchmarks.run import main
+
+raise SystemExit(main())

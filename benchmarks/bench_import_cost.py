@@ -1,0 +1,116 @@
+"""
+Import cost of the operators module on top of ``airflow.sdk``, which every DAG file pays.
+
+Each sample is a fresh interpreter that imports ``airflow.sdk`` first (untimed), then times the
+import of one module. Modules are sampled round-robin so that drift in machine load spreads over
+all of them; the figure is the median. Baselines: the HTTP provider's operator module and the
+standard provider's PythonOperator module.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+
+from benchmarks._proc import PYTHON, REPO_ROOT, log, use_throwaway_airflow_home
+from benchmarks._results import Baseline, Row, at_most, emit_rows
+
+OURS = "airflow_provider_luma.operators.luma"
+BASELINES = {
+    "HTTP provider (`airflow.providers.http.operators.http`)": "airflow.providers.http.operators.http",
+    "PythonOperator (`airflow.providers.standard.operators.python`)": (
+        "airflow.providers.standard.operators.python"
+    ),
+}
+TARGET_MS = 15.0
+SNIPPET = (
+    "import time, airflow.sdk\n"
+    "t = time.perf_counter()\n"
+    "import {module}\n"
+    "print('IMPORT_SECONDS', time.perf_counter() - t)\n"
+)
+
+
+def sample_ms(module: str, timeout: float = 120.0) -> float:
+    """
+    Milliseconds one fresh interpreter takes to import ``module`` after ``airflow.sdk``.
+
+    :param module: the module to import.
+    :param timeout: seconds the interpreter may take in all.
+    """
+    done = subprocess.run(
+        [PYTHON, "-c", SNIPPET.format(module=module)],
+        cwd=REPO_ROOT,
+        env=os.environ.copy(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=True,
+    )
+    for line in reversed(done.stdout.splitlines()):
+        if line.startswith("IMPORT_SECONDS "):
+            return float(line.split()[1]) * 1000
+    raise RuntimeError(f"no timing from the import of {module}: {done.stdout[-300:]}{done.stderr[-300:]}")
+
+
+def measure(samples: int) -> dict[str, list[float]]:
+    """
+    Import times in ms of our module and the baselines, ``samples`` each, interleaved.
+
+    :param samples: fresh interpreters per module (after one discarded warm-up each).
+    """
+    modules = [OURS, *BASELINES.values()]
+    for module in modules:
+        sample_ms(module)  # warm-up: byte-code compiled, files in the page cache
+    times: dict[str, list[float]] = {module: [] for module in modules}
+    for index in range(samples):
+        for module in modules:
+            times[module].append(sample_ms(module))
+        log(f"import sample {index + 1}/{samples}: " + ", ".join(f"{t[-1]:.1f}" for t in times.values()))
+    return times
+
+
+def rows(times: dict[str, list[float]]) -> list[Row]:
+    """
+    The table row for the import times.
+
+    :param times: from :func:`measure`.
+    """
+    ours = statistics.median(times[OURS])
+    spread = ", ".join(
+        f"{name.split(' (')[0]} {min(times[m]):.1f}-{max(times[m]):.1f}"
+        for name, m in [("ours", OURS), *BASELINES.items()]
+    )
+    return [
+        Row(
+            figure="Import cost of the operators module after `airflow.sdk`",
+            unit="ms",
+            ours=ours,
+            baselines=[
+                Baseline(name, statistics.median(times[module])) for name, module in BASELINES.items()
+            ],
+            targets=[at_most(ours, TARGET_MS, "ms")],
+            note=f"median of {len(times[OURS])} fresh interpreters each, interleaved; range (ms): {spread}",
+        )
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """
+    Measure and emit the row.
+
+    :param argv: command-line arguments.
+    """
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--out", help="write the rows as JSON here (default: stdout)")
+    parser.add_argument("--samples", type=int, default=10, help="fresh interpreters per module")
+    args = parser.parse_args(argv)
+    use_throwaway_airflow_home()
+    emit_rows(rows(measure(args.samples)), args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
