@@ -77,10 +77,16 @@ def stack(airflow_home: Path, emulator: LumaEmulatorProcess) -> Iterator[Airflow
         extra_env={
             "LUMA_EXAMPLE_POLL_INTERVAL": "1",
             "LUMA_EXAMPLE_OUTPUT_DIR": str(airflow_home / "example-output"),
+            "LUMA_EXAMPLE_OUTPUT_URL": f"file://{airflow_home}/example-output/batch/",
         },
     )
     try:
         airflow.start(timeout=180)
+        # What example_luma_batch.py asks users to create once: Luma's Photon concurrency as a pool
+        # that deferred tasks keep holding.
+        airflow.api.request(
+            "POST", "/pools", json={"name": "luma_photon", "slots": 40, "include_deferred": True}
+        )
         airflow.wait_for_dag_files(timeout=120)
         yield airflow
     finally:

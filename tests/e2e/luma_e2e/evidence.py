@@ -68,7 +68,7 @@ def stack_processes(roots: Iterable[int]) -> list[ProcessInfo]:
     for pid, proc in sorted(candidates.items()):
         with contextlib.suppress(ProcessLookupError, psutil.Error):
             if proc.status() != psutil.STATUS_ZOMBIE:
-                found.append(ProcessInfo(pid, os.getpgid(pid), " ".join(proc.cmdline())))
+                found.append(ProcessInfo(pid, os.getpgid(pid), " ".join(proc.cmdline()).strip()))
     return found
 
 
