@@ -11,7 +11,7 @@ import os
 from datetime import datetime
 from pathlib import Path
 
-from airflow.sdk import DAG, task
+from airflow.providers.common.compat.sdk import DAG, task
 
 from airflow_provider_luma.operators.luma import LumaImageGenerateOperator
 from airflow_provider_luma.sensors.luma import LumaGenerationSensor

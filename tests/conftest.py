@@ -77,11 +77,22 @@ def emulator(session_emulator, monkeypatch):
     return session_emulator
 
 
-def logs(capfd) -> str:
-    """Everything the test printed so far: Airflow logs to stdout through structlog, not to caplog."""
-    out, err = capfd.readouterr()
-    capfd.luma_seen = getattr(capfd, "luma_seen", "") + out + err
-    return capfd.luma_seen
+@pytest.fixture
+def read_logs(capfd, caplog):
+    """
+    Everything logged or printed so far in the test, whatever route it took.
+
+    Airflow 3 prints through structlog (stdout), Airflow 2 and the task SDK also log through the
+    standard library (caplog): a secret or a message is searched for in both.
+    """
+    seen: list[str] = []
+
+    def read() -> str:
+        out, err = capfd.readouterr()
+        seen.append(out + err)
+        return "".join(seen) + caplog.text
+
+    return read
 
 
 class DagRunResult:
@@ -94,55 +105,50 @@ class DagRunResult:
     def task_state(self, task_id: str) -> str:
         from airflow.models.taskinstance import TaskInstance
         from airflow.utils.session import create_session
-        from sqlalchemy import select
 
         with create_session() as session:
-            states = session.scalars(
-                select(TaskInstance.state).where(
-                    TaskInstance.dag_id == self.dag_run.dag_id,
-                    TaskInstance.run_id == self.dag_run.run_id,
-                    TaskInstance.task_id == task_id,
-                )
-            ).all()
-        return ",".join(str(s) for s in states)
+            instances = session.query(TaskInstance).filter_by(
+                dag_id=self.dag_run.dag_id, run_id=self.dag_run.run_id, task_id=task_id
+            )
+            return ",".join(str(ti.state) for ti in instances)
+
+    def _xcom_values(self, **filters) -> list:
+        from airflow.utils.session import create_session
+
+        try:
+            from airflow.models.xcom import XComModel as model  # Airflow 3
+
+            def value(row):
+                return model.deserialize_value(row)
+        except ImportError:
+            from airflow.models.xcom import XCom as model  # Airflow 2: rows deserialize on load
+
+            def value(row):
+                return row.value
+
+        with create_session() as session:
+            run = {"dag_id": self.dag_run.dag_id, "run_id": self.dag_run.run_id}
+            return [value(row) for row in session.query(model).filter_by(**run, **filters)]
 
     def xcom(self, task_id: str, key: str = "return_value", map_index: int = -1):
-        from airflow.models.xcom import XComModel
-        from airflow.utils.session import create_session
-        from sqlalchemy import select
-
-        with create_session() as session:
-            row = session.execute(
-                select(XComModel.value).where(
-                    XComModel.dag_id == self.dag_run.dag_id,
-                    XComModel.run_id == self.dag_run.run_id,
-                    XComModel.task_id == task_id,
-                    XComModel.key == key,
-                    XComModel.map_index == map_index,
-                )
-            ).first()
-        return None if row is None else XComModel.deserialize_value(row)
+        values = self._xcom_values(task_id=task_id, key=key, map_index=map_index)
+        return values[0] if values else None
 
     def all_xcom_values(self) -> list:
-        from airflow.models.xcom import XComModel
-        from airflow.utils.session import create_session
-        from sqlalchemy import select
-
-        with create_session() as session:
-            rows = session.execute(
-                select(XComModel.value).where(
-                    XComModel.dag_id == self.dag_run.dag_id, XComModel.run_id == self.dag_run.run_id
-                )
-            ).all()
-        return [XComModel.deserialize_value(row) for row in rows]
+        return self._xcom_values()
 
 
 @pytest.fixture(scope="session")
 def dagbag(airflow_db):
     """Every DAG of the DAGs folder (examples and test DAGs), parsed once."""
-    from airflow.dag_processing.dagbag import DagBag
+    try:
+        from airflow.dag_processing.dagbag import DagBag  # Airflow 3
 
-    bag = DagBag(dag_folder=str(DAGS_FOLDER))
+        bag = DagBag(dag_folder=str(DAGS_FOLDER))
+    except ImportError:
+        from airflow.models.dagbag import DagBag  # Airflow 2
+
+        bag = DagBag(dag_folder=str(DAGS_FOLDER), include_examples=False)
     assert not bag.import_errors, bag.import_errors
     return bag
 

@@ -19,7 +19,7 @@ from airflow_provider_luma.exceptions import (
 )
 from airflow_provider_luma.hooks.luma import DEFAULT_BASE_URL, LumaHook
 from airflow_provider_luma.testing import FaultRule
-from tests.conftest import API_KEY, logs
+from tests.conftest import API_KEY
 
 IMAGE = {"generation_type": "image", "model": "photon-1", "prompt": "a lighthouse at dawn"}
 MISSING_ID = "00000000-0000-4000-8000-000000000000"
@@ -128,12 +128,12 @@ def test_not_found_fails_at_once(hook, emulator):
     assert emulator.stats.total_requests == 1
 
 
-def test_wrong_key_fails_at_once_and_never_shows_the_key(monkeypatch, emulator, capfd):
+def test_wrong_key_fails_at_once_and_never_shows_the_key(monkeypatch, emulator, read_logs):
     set_connection(monkeypatch, password="sk-wrong-key-123", host=emulator.base_url)
     with pytest.raises(LumaAuthenticationError) as error:
         LumaHook().get_credits()
     assert "password field" in str(error.value)
-    assert "sk-wrong-key-123" not in str(error.value) + repr(error.value) + logs(capfd)
+    assert "sk-wrong-key-123" not in str(error.value) + repr(error.value) + read_logs()
     assert emulator.stats.total_requests == 1
 
 
@@ -237,7 +237,7 @@ def test_ambiguous_create_gives_up_after_max_retries(hook, emulator):
     assert emulator.stats.creates == 0
 
 
-def test_create_is_retried_when_the_connection_never_opened(monkeypatch, capfd):
+def test_create_is_retried_when_the_connection_never_opened(monkeypatch, read_logs):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]  # closed again at once: nothing listens there
@@ -245,7 +245,7 @@ def test_create_is_retried_when_the_connection_never_opened(monkeypatch, capfd):
     with pytest.raises(LumaTransportError) as error:
         LumaHook(max_retries=2).create_image(IMAGE)
     assert error.value.request_sent is False
-    assert logs(capfd).count("trying again") == 2
+    assert read_logs().count("trying again") == 2
 
 
 def test_malformed_json_on_a_read_is_retried(hook, emulator):
@@ -254,7 +254,7 @@ def test_malformed_json_on_a_read_is_retried(hook, emulator):
     assert emulator.stats.requests["GET /credits"] == 2
 
 
-def test_the_key_never_appears_in_logs_or_errors(hook, emulator, capfd):
+def test_the_key_never_appears_in_logs_or_errors(hook, emulator, read_logs):
     emulator.configure(
         faults=[
             FaultRule(route="GET /credits", kind="503", times=10),
@@ -271,7 +271,7 @@ def test_the_key_never_appears_in_logs_or_errors(hook, emulator, capfd):
             call()
         texts += [str(error.value), repr(error.value), str(error.value.__cause__)]
     assert texts
-    assert API_KEY not in "\n".join(texts) + logs(capfd)
+    assert API_KEY not in "\n".join(texts) + read_logs()
 
 
 # -- async path -----------------------------------------------------------------------------------

@@ -17,7 +17,6 @@ from airflow_provider_luma.operators.luma import (
     LumaVideoReframeOperator,
     LumaVideoUpscaleOperator,
 )
-from tests.conftest import logs
 
 VIDEO_TASKS = ("video", "extend", "modify", "reframe_video", "upscale", "audio")
 
@@ -50,27 +49,48 @@ def test_every_operator_in_one_dag(run_dag, emulator, mode, tmp_path):
     assert emulator.stats.creates == 8
 
 
+def sync_dags_to_db(dagbag) -> None:
+    """Register every DAG as the DAG processor would, so asset consumers are known."""
+    try:
+        from airflow.dag_processing.dagbag import sync_bag_to_db  # Airflow 3
+    except ImportError:
+        dagbag.sync_to_db()  # Airflow 2
+    else:
+        sync_bag_to_db(dagbag, bundle_name="dags-folder", bundle_version=None)
+
+
+def asset_events_and_queued_consumers(uri: str) -> tuple[list[dict], list[str]]:
+    """The extras of every event of the asset, and the DAGs queued to run because of it."""
+    from airflow.utils.session import create_session
+
+    try:  # Airflow 3
+        from airflow.models.asset import AssetDagRunQueue as Queue
+        from airflow.models.asset import AssetEvent as Event
+        from airflow.models.asset import AssetModel as Model
+    except ImportError:  # Airflow 2 called assets datasets
+        from airflow.models.dataset import DatasetDagRunQueue as Queue
+        from airflow.models.dataset import DatasetEvent as Event
+        from airflow.models.dataset import DatasetModel as Model
+    key = "asset_id" if hasattr(Event, "asset_id") else "dataset_id"
+    with create_session() as session:
+        asset_id = session.query(Model).filter_by(uri=uri).one().id
+        extras = [event.extra for event in session.query(Event).filter_by(**{key: asset_id})]
+        queued = [row.target_dag_id for row in session.query(Queue).filter_by(**{key: asset_id})]
+    return extras, queued
+
+
 def test_storing_emits_an_asset_event_that_schedules_the_consumer(run_dag, dagbag, emulator, tmp_path):
-    from airflow.dag_processing.dagbag import sync_bag_to_db
-    from airflow.models.asset import AssetDagRunQueue, AssetEvent, AssetModel
     from airflow.models.dag import DagModel
     from airflow.utils.session import create_session
-    from sqlalchemy import select
 
-    sync_bag_to_db(dagbag, bundle_name="dags-folder", bundle_version=None)  # as the dag processor does
+    sync_dags_to_db(dagbag)
     with create_session() as session:
-        session.get(DagModel, "luma_test_asset_consumer").is_paused = False
+        session.query(DagModel).filter_by(dag_id="luma_test_asset_consumer").update({"is_paused": False})
 
     result = run_dag("luma_test_operators_worker", {"output_path": f"file://{tmp_path}/"})
     assert result.state == "success"
     generation = result.xcom("image", "generation")
-    with create_session() as session:
-        asset_id = session.scalar(select(AssetModel.id).where(AssetModel.uri == "luma://tests/images"))
-        events = session.scalars(select(AssetEvent).where(AssetEvent.asset_id == asset_id)).all()
-        extras = [event.extra for event in events]
-        queued = session.scalars(
-            select(AssetDagRunQueue.target_dag_id).where(AssetDagRunQueue.asset_id == asset_id)
-        ).all()
+    extras, queued = asset_events_and_queued_consumers("luma://tests/images")
     assert {
         "generation_id": generation["id"],
         "model": "photon-1",
@@ -135,9 +155,9 @@ def test_bad_input_of_every_operator_sends_nothing(emulator, operator, param):
     assert emulator.stats.total_requests == 0
 
 
-def test_video_example_dag(run_dag, emulator, capfd):
+def test_video_example_dag(run_dag, emulator, read_logs):
     result = run_dag("example_luma_video")
-    assert result.state == "success", logs(capfd)[-3000:]
+    assert result.state == "success", read_logs()[-3000:]
     stored = Path(result.xcom("upscale").removeprefix("file://"))
     assert stored.stat().st_size > 0
     assert result.xcom("extend", "generation")["request"]["keyframes"]["frame0"]["id"] == result.xcom(

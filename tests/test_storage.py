@@ -17,7 +17,7 @@ SIZE = 200 * 1024 * 1024
 COPY_AND_MEASURE = textwrap.dedent(
     """
     import resource, sys, tracemalloc
-    from airflow.sdk import ObjectStoragePath
+    from airflow.providers.common.compat.sdk import ObjectStoragePath
     from airflow_provider_luma.storage import copy_asset
 
     url, warmup_url, destination = sys.argv[1:]
