@@ -81,7 +81,6 @@ class EmulatorProcess:
         self.proc: subprocess.Popen[str] | None = None
         self.base_url = ""
         self.url = ""
-        self._admin: ApiClient | None = None
 
     def start(self, timeout: float = 30.0) -> EmulatorProcess:
         """
@@ -107,14 +106,10 @@ class EmulatorProcess:
         )
         self.base_url = LineReader(self.proc).expect("LUMA_EMULATOR_URL=", timeout)
         self.url = self.base_url.split("/dream-machine/", 1)[0]
-        self._admin = ApiClient(self.url)
         return self
 
     def stop(self) -> None:
         """Stop it (idempotent)."""
-        if self._admin is not None:
-            self._admin.close()
-            self._admin = None
         if self.proc is not None:
             stop(self.proc)
             self.proc = None
@@ -158,8 +153,12 @@ class EmulatorProcess:
         :param path: e.g. ``/_emulator/stats?generations=0``.
         :param body: JSON-ready body.
         """
-        assert self._admin is not None, "start the emulator first"
-        return self._admin.request(method, path, body, api_key=None)
+        assert self.url, "start the emulator first"
+        client = ApiClient(self.url)  # a new connection each time: an idle one may have been closed
+        try:
+            return client.request(method, path, body, api_key=None)
+        finally:
+            client.close()
 
     def stats(self) -> dict[str, Any]:
         """The emulator's counters (without the generations)."""

@@ -259,6 +259,17 @@ class MemoryWatch:
         return (status_kib("VmHWM") - self.baseline_kib) / 1024
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """
+    User + system CPU seconds of another process so far, from ``/proc/<pid>/stat``.
+
+    :param pid: its process id.
+    """
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_seconds() -> float:
     """CPU time of this process (all threads, user + system), in seconds."""
     return time.process_time()

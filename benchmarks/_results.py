@@ -86,15 +86,16 @@ def _fmt(value: float, unit: str) -> str:
     return f"{text} {unit}".rstrip()
 
 
-def at_most(value: float | None, limit: float, unit: str) -> Target:
+def at_most(value: float | None, limit: float, unit: str, label: str = "") -> Target:
     """
     ``value <= limit``.
 
     :param value: our value (None counts as missed).
     :param limit: the most allowed.
     :param unit: for the text.
+    :param label: what is checked, when not the row's own value, e.g. ``"at 5 s: "``.
     """
-    text = f"<= {_fmt(limit, unit)}"
+    text = f"{label}<= {_fmt(limit, unit)}"
     if value is None:
         return Target(text, False, "not measured")
     if value <= limit:
@@ -104,15 +105,16 @@ def at_most(value: float | None, limit: float, unit: str) -> Target:
     return Target(text, False, f"+{_fmt(over, unit)}{share}")
 
 
-def at_least(value: float | None, limit: float, unit: str) -> Target:
+def at_least(value: float | None, limit: float, unit: str, label: str = "") -> Target:
     """
     ``value >= limit``.
 
     :param value: our value (None counts as missed).
     :param limit: the least allowed.
     :param unit: for the text.
+    :param label: what is checked, when not the row's own value.
     """
-    text = f">= {_fmt(limit, unit)}"
+    text = f"{label}>= {_fmt(limit, unit)}"
     if value is None:
         return Target(text, False, "not measured")
     if value >= limit:

@@ -1,0 +1,217 @@
+"""
+Asset copy to storage: 1 GiB from the emulator's ``/assets/blob/{size}`` to a local file.
+
+Ours: the provider's ``copy_asset`` (``airflow_provider_luma.storage``: requests, 1 MiB chunks,
+written through an ``ObjectStoragePath``), in a fresh process whose peak RSS growth over the copy
+is measured (``VmHWM`` reset at the start). Baselines, same URL, same disk:
+
+* ``curl -o`` (its whole peak RSS, from ``wait4``; it has no start-up baseline to subtract);
+* plain ``requests`` ``iter_content(1 MiB)`` into ``open()``: the same HTTP client without
+  ``ObjectStoragePath``, to tell the helper's own cost from the HTTP client's.
+
+The emulator runs in its own process and is the same for all; each path is run ``--rounds``
+times, in rotating order, and the median throughput counts. Files are deleted after each copy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import tempfile
+import time
+from typing import Any
+
+from benchmarks._emulator import EmulatorProcess
+from benchmarks._proc import (
+    LineReader,
+    MemoryWatch,
+    log,
+    receive_message,
+    send_message,
+    spawn,
+    stop,
+    use_throwaway_airflow_home,
+)
+from benchmarks._results import Baseline, Row, at_most, emit_rows, ratio_at_least
+
+SIZE = 1 << 30
+CHUNK = 1 << 20
+ROUNDS = 3
+TARGET_RSS_MB = 30.0
+TARGET_SHARE_OF_CURL = 0.8
+PATHS = ("ours", "curl", "requests")
+
+
+def copy_in_child(path: str, url: str, destination: str) -> dict[str, Any]:
+    """
+    Be the measured process: import, reset the peak RSS, copy, report.
+
+    :param path: ``ours`` or ``requests``.
+    :param url: the blob URL.
+    :param destination: the local file to write.
+    """
+    import requests
+
+    helper = "copy_asset"
+    if path == "ours":
+        from airflow.providers.common.compat.sdk import ObjectStoragePath
+
+        try:
+            from airflow_provider_luma.storage import copy_asset
+        except ImportError:  # an older provider without the helper: the loop it would run
+            copy_asset, helper = None, "requests iter_content (no copy_asset in this provider)"
+        target: Any = ObjectStoragePath(f"file://{destination}")
+    memory = MemoryWatch()
+    started = time.perf_counter()
+    if path == "ours" and copy_asset is not None:
+        written = copy_asset(url, target, chunk_bytes=CHUNK)
+    else:
+        written = 0
+        with requests.get(url, stream=True, timeout=(5, 60)) as response, open(destination, "wb") as out:
+            response.raise_for_status()
+            for chunk in response.iter_content(chunk_size=CHUNK):
+                out.write(chunk)
+                written += len(chunk)
+    seconds = time.perf_counter() - started
+    return {
+        "seconds": seconds,
+        "bytes": written,
+        "rss_growth_mb": memory.growth_mib() * 1024 * 1024 / 1e6,
+        "peak_reset": memory.reset_ok,
+        "helper": helper,
+    }
+
+
+def _copy_python(path: str, url: str, destination: str) -> dict[str, Any]:
+    proc = spawn(
+        ["-m", "benchmarks.bench_asset_copy", "--child", path, "--url", url, "--destination", destination]
+    )
+    try:
+        result: dict[str, Any] = receive_message(LineReader(proc), "RESULT", 300)
+        proc.wait(30)
+        return result
+    finally:
+        stop(proc)
+
+
+def _copy_curl(url: str, destination: str) -> dict[str, Any]:
+    curl = shutil.which("curl")
+    if curl is None:
+        raise RuntimeError("curl is not installed")
+    started = time.perf_counter()
+    proc = spawn([curl, "-sS", "--fail", "-o", destination, url], python=False, stdout=None)
+    try:
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - started
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    finally:
+        stop(proc)
+    if proc.returncode != 0:
+        raise RuntimeError(f"curl exited {proc.returncode}")
+    return {
+        "seconds": seconds,
+        "bytes": os.path.getsize(destination),
+        "rss_peak_mb": usage.ru_maxrss * 1024 / 1e6,
+    }
+
+
+def measure(rounds: int) -> dict[str, list[dict[str, Any]]]:
+    """
+    Copy the blob ``rounds`` times with each path.
+
+    :param rounds: copies per path.
+    """
+    results: dict[str, list[dict[str, Any]]] = {path: [] for path in PATHS}
+    folder = tempfile.mkdtemp(prefix="luma-bench-copy-")
+    try:
+        with EmulatorProcess() as emulator:
+            url = f"{emulator.url}/assets/blob/{SIZE}"
+            for index in range(rounds):
+                order = PATHS[index % len(PATHS) :] + PATHS[: index % len(PATHS)]
+                for path in order:
+                    destination = os.path.join(folder, f"{path}.bin")
+                    if path == "curl":
+                        result = _copy_curl(url, destination)
+                    else:
+                        result = _copy_python(path, url, destination)
+                    os.remove(destination)
+                    if result["bytes"] != SIZE:
+                        raise RuntimeError(f"{path} copied {result['bytes']:,} bytes of {SIZE:,}")
+                    result["mb_per_s"] = SIZE / result["seconds"] / 1e6
+                    results[path].append(result)
+                    log(f"copy {index + 1}/{rounds} {path}: {result['mb_per_s']:,.0f} MB/s")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return results
+
+
+def rows(results: dict[str, list[dict[str, Any]]]) -> list[Row]:
+    """
+    Two rows: peak RSS growth and throughput.
+
+    :param results: from :func:`measure`.
+    """
+    speed = {path: statistics.median(r["mb_per_s"] for r in samples) for path, samples in results.items()}
+    ours_rss = max(r["rss_growth_mb"] for r in results["ours"])
+    requests_rss = max(r["rss_growth_mb"] for r in results["requests"])
+    curl_rss = max(r["rss_peak_mb"] for r in results["curl"])
+    helper = results["ours"][0]["helper"]
+    rounds = len(results["ours"])
+    return [
+        Row(
+            figure="Asset copy of 1 GiB: peak RSS growth",
+            unit="MB",
+            ours=ours_rss,
+            baselines=[
+                Baseline("curl -o (whole peak RSS of the process)", curl_rss),
+                Baseline("plain requests iter_content(1 MiB) to open()", requests_rss),
+            ],
+            targets=[at_most(ours_rss, TARGET_RSS_MB, "MB")],
+            note=f"ours: `{helper}` to an ObjectStoragePath file://; worst of {rounds} fresh processes",
+        ),
+        Row(
+            figure="Asset copy of 1 GiB: throughput",
+            unit="MB/s",
+            ours=speed["ours"],
+            baselines=[
+                Baseline("curl -o", speed["curl"]),
+                Baseline("plain requests iter_content(1 MiB) to open()", speed["requests"]),
+            ],
+            targets=[ratio_at_least(speed["ours"], speed["curl"], TARGET_SHARE_OF_CURL, "curl")],
+            digits=0,
+            note=(
+                f"median of {rounds} copies each, rotating order, emulator in its own process; MB/s: "
+                + "; ".join(
+                    f"{path} " + ", ".join(f"{r['mb_per_s']:.0f}" for r in samples)
+                    for path, samples in results.items()
+                )
+            ),
+        ),
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """
+    Measure and emit the rows (or, with ``--child``, be one measured copy).
+
+    :param argv: command-line arguments.
+    """
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--out", help="write the rows as JSON here (default: stdout)")
+    parser.add_argument("--rounds", type=int, default=ROUNDS, help="copies per path")
+    parser.add_argument("--child", choices=["ours", "requests"], help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--destination", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    use_throwaway_airflow_home()
+    if args.child:
+        send_message("RESULT", copy_in_child(args.child, args.url, args.destination))
+        return 0
+    emit_rows(rows(measure(args.rounds)), args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

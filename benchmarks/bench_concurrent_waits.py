@@ -1,0 +1,343 @@
+"""
+1,000 concurrent waits in one process: memory, event-loop lag and CPU per poll.
+
+Each mode runs in a fresh process against one emulator process (whose CPU is not counted). The
+parent creates 1,000 image generations that complete 5 to 20 s after creation, hands their ids to
+the child, and counts the child's status polls with the emulator's counters. The child measures,
+over the waits only:
+
+* peak RSS growth: ``VmHWM`` (reset when the waits start) minus ``VmRSS`` then, in MB;
+* lag p99: a probe sleeping 10 ms in a loop records how late it wakes up;
+* CPU per poll: the child's CPU time (all threads) divided by the polls the emulator served.
+
+Modes (each polls every 2 s until the generation is completed):
+
+* ``provider``: 1,000 ``LumaGenerationTrigger.run()`` on one event loop, first event each, as a
+  triggerer runs them (they share one aiohttp session);
+* ``session-per-poll``: a minimal loop in the HTTP provider's trigger style, a new
+  ``aiohttp.ClientSession`` for every poll;
+* ``threads``: one thread per wait, each polling with blocking ``requests`` (its own Session); the
+  probe is a thread sleeping 10 ms, so its lag is the GIL's scheduling delay, not an event loop's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import os
+import sys
+import threading
+import time
+from typing import Any
+
+from benchmarks._emulator import API_KEY, EmulatorProcess
+from benchmarks._proc import (
+    LineReader,
+    MemoryWatch,
+    cpu_seconds,
+    log,
+    percentile,
+    process_cpu_seconds,
+    receive_message,
+    send_message,
+    spawn,
+    stop,
+    use_throwaway_airflow_home,
+)
+from benchmarks._results import Baseline, Row, at_most, emit_rows, ratio_at_most
+
+MODES = ("provider", "session-per-poll", "threads")
+BASELINE_NAMES = {
+    "session-per-poll": "new aiohttp session per poll (HTTP provider trigger style)",
+    "threads": "1,000 threads polling with requests",
+}
+WAITS = 1000
+POLL_INTERVAL = 2.0
+QUEUED_SECONDS = 1.0
+DREAMING_SECONDS = (4.0, 19.0)  # so generations complete 5 to 20 s after creation
+WAIT_TIMEOUT = 120.0
+PROBE_SECONDS = 0.010
+TERMINAL = ("completed", "failed")
+TARGET_RSS_MB = 20.0
+TARGET_LAG_MS = 5.0
+TARGET_CPU_MS = 0.3
+TARGET_CPU_RATIO = 0.5
+
+
+# -- the child: one mode ---------------------------------------------------------------------------
+
+
+async def _probe(lags: list[float], done: asyncio.Event) -> None:
+    """Sleep 10 ms in a loop; record how late each wake-up is."""
+    loop = asyncio.get_running_loop()
+    while not done.is_set():
+        started = loop.time()
+        await asyncio.sleep(PROBE_SECONDS)
+        lags.append(loop.time() - started - PROBE_SECONDS)
+
+
+async def _wait_provider(generation_id: str) -> str:
+    """One wait the way a triggerer runs it: the trigger's first event."""
+    from airflow_provider_luma.triggers.luma import LumaGenerationTrigger
+
+    trigger = LumaGenerationTrigger(
+        generation_id=generation_id,
+        luma_conn_id="luma_default",
+        poll_interval=POLL_INTERVAL,
+        end_time=time.time() + WAIT_TIMEOUT,
+    )
+    events = trigger.run()
+    try:
+        event = await events.__anext__()
+    finally:
+        await events.aclose()
+    return str(event.payload["status"])
+
+
+async def _wait_session_per_poll(generation_id: str, base_url: str) -> str:
+    """One wait in the HTTP provider's trigger style: a new session (and connection) per poll."""
+    import aiohttp
+
+    url = f"{base_url}/generations/{generation_id}"
+    headers = {"Authorization": f"Bearer {API_KEY}", "Accept": "application/json"}
+    while True:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(url, headers=headers, timeout=aiohttp.ClientTimeout(total=60)) as response,
+        ):
+            response.raise_for_status()
+            generation = await response.json()
+        if generation["state"] in TERMINAL:
+            return str(generation["state"])
+        await asyncio.sleep(POLL_INTERVAL)
+
+
+async def _run_async(mode: str, ids: list[str], base_url: str) -> tuple[list[Any], list[float]]:
+    lags: list[float] = []
+    done = asyncio.Event()
+    probe = asyncio.create_task(_probe(lags, done))
+    if mode == "provider":
+        waits = [_wait_provider(generation_id) for generation_id in ids]
+    else:
+        waits = [_wait_session_per_poll(generation_id, base_url) for generation_id in ids]
+    try:
+        results = await asyncio.wait_for(asyncio.gather(*waits, return_exceptions=True), WAIT_TIMEOUT)
+    finally:
+        done.set()
+        await probe
+    return list(results), lags
+
+
+def _run_threads(ids: list[str], base_url: str) -> tuple[list[Any], list[float]]:
+    import requests
+
+    headers = {"Authorization": f"Bearer {API_KEY}", "Accept": "application/json"}
+    results: list[Any] = [None] * len(ids)
+
+    def wait(index: int, generation_id: str) -> None:
+        url = f"{base_url}/generations/{generation_id}"
+        deadline = time.monotonic() + WAIT_TIMEOUT
+        try:
+            with requests.Session() as session:
+                while time.monotonic() < deadline:
+                    answer = session.get(url, headers=headers, timeout=60)
+                    answer.raise_for_status()
+                    state = answer.json()["state"]
+                    if state in TERMINAL:
+                        results[index] = state
+                        return
+                    time.sleep(POLL_INTERVAL)
+                results[index] = TimeoutError("no final state before the deadline")
+        except Exception as exc:
+            results[index] = exc
+
+    threads = [
+        threading.Thread(target=wait, args=(index, generation_id), daemon=True)
+        for index, generation_id in enumerate(ids)
+    ]
+    for thread in threads:
+        thread.start()
+    lags: list[float] = []
+    deadline = time.monotonic() + WAIT_TIMEOUT + 5
+    while any(thread.is_alive() for thread in threads) and time.monotonic() < deadline:
+        started = time.perf_counter()
+        time.sleep(PROBE_SECONDS)
+        lags.append(time.perf_counter() - started - PROBE_SECONDS)
+    return results, lags
+
+
+def run_child(mode: str) -> dict[str, Any]:
+    """
+    Be the measured process of one mode: import, report READY, read the ids, wait on all of them.
+
+    :param mode: one of :data:`MODES`.
+    """
+    import aiohttp  # noqa: F401  (imported before the baseline, as in a running triggerer)
+    import requests  # noqa: F401
+
+    import airflow_provider_luma.hooks.luma
+    import airflow_provider_luma.triggers.luma  # noqa: F401
+
+    base_url = os.environ["LUMA_BENCH_BASE_URL"]
+    gc.collect()
+    memory = MemoryWatch()
+    send_message("READY", {"peak_reset": memory.reset_ok, "rss_mb": memory.baseline_kib * 1024 / 1e6})
+    ids = json.loads(sys.stdin.readline())
+    cpu_before, wall_before = cpu_seconds(), time.perf_counter()
+    if mode == "threads":
+        results, lags = _run_threads(ids, base_url)
+    else:
+        results, lags = asyncio.run(_run_async(mode, ids, base_url))
+    cpu, wall = cpu_seconds() - cpu_before, time.perf_counter() - wall_before
+    errors = [repr(r) for r in results if not isinstance(r, str)]
+    return {
+        "cpu_seconds": cpu,
+        "wall_seconds": wall,
+        "rss_growth_mb": memory.growth_mib() * 1024 * 1024 / 1e6,
+        "peak_reset": memory.reset_ok,
+        "lag_p50_ms": percentile(lags, 0.50) * 1000,
+        "lag_p99_ms": percentile(lags, 0.99) * 1000,
+        "lag_max_ms": max(lags) * 1000,
+        "completed": sum(1 for r in results if r == "completed"),
+        "errors": len(errors),
+        "first_errors": errors[:3],
+    }
+
+
+# -- the parent: emulator, generations, counting ----------------------------------------------------
+
+
+def run_mode(mode: str, emulator: EmulatorProcess, waits: int) -> dict[str, Any]:
+    """
+    Measure one mode in a fresh child process.
+
+    :param mode: one of :data:`MODES`.
+    :param emulator: the running emulator (reset here first).
+    :param waits: how many generations to wait on.
+    """
+    emulator.admin("POST", "/_emulator/reset")
+    env = {**os.environ, **emulator.connection_env(), "LUMA_BENCH_BASE_URL": emulator.base_url}
+    proc = spawn(["-m", "benchmarks.bench_concurrent_waits", "--child", mode], stdin=-1, env=env)
+    try:
+        reader = LineReader(proc)
+        ready = receive_message(reader, "READY", 120)
+        polls_before = emulator.polls()
+        generations = emulator.create_images(waits)
+        emulator_cpu_before = process_cpu_seconds(emulator.pid)
+        assert proc.stdin is not None
+        proc.stdin.write(json.dumps([g["id"] for g in generations]) + "\n")
+        proc.stdin.flush()
+        result: dict[str, Any] = receive_message(reader, "RESULT", WAIT_TIMEOUT + 60)
+        result["emulator_cpu_seconds"] = process_cpu_seconds(emulator.pid) - emulator_cpu_before
+        result["polls"] = emulator.polls() - polls_before
+        result["cpu_per_poll_ms"] = result["cpu_seconds"] / max(1, result["polls"]) * 1000
+        result["baseline_rss_mb"] = ready["rss_mb"]
+        proc.wait(30)
+    finally:
+        stop(proc)
+    log(
+        f"{mode}: {result['completed']}/{waits} completed in {result['wall_seconds']:.1f} s, "
+        f"{result['polls']} polls, CPU {result['cpu_per_poll_ms']:.3f} ms/poll, "
+        f"lag p99 {result['lag_p99_ms']:.1f} ms, RSS +{result['rss_growth_mb']:.1f} MB"
+    )
+    return result
+
+
+def measure(waits: int, modes: tuple[str, ...] = MODES) -> dict[str, dict[str, Any]]:
+    """
+    Run every mode, one after another, against one emulator process.
+
+    :param waits: concurrent waits per mode.
+    :param modes: which modes to run.
+    """
+    with EmulatorProcess(QUEUED_SECONDS, DREAMING_SECONDS) as emulator:
+        return {mode: run_mode(mode, emulator, waits) for mode in modes}
+
+
+def rows(results: dict[str, dict[str, Any]], waits: int) -> list[Row]:
+    """
+    Three rows: RSS growth, lag p99, CPU per poll.
+
+    :param results: per mode, from :func:`run_mode`.
+    :param waits: concurrent waits per mode.
+    """
+    ours = results["provider"]
+    baselines = [m for m in MODES[1:] if m in results]
+
+    def summary(key: str, fmt: str) -> str:
+        return "; ".join(f"{m} {fmt.format(results[m][key])}" for m in results)
+
+    shortest, longest = (QUEUED_SECONDS + d for d in DREAMING_SECONDS)
+    common = (
+        f"{waits:,} waits, {shortest:g}-{longest:g} s "
+        f"generations, poll every {POLL_INTERVAL:g} s; completed: {summary('completed', '{}')}"
+    )
+    errors = {m: r["errors"] for m, r in results.items() if r["errors"]}
+    if errors:
+        common += f"; errors: {errors} (first: {next(iter(results.values()))['first_errors'][:1]})"
+    new_session = results.get("session-per-poll", {}).get("cpu_per_poll_ms")
+    return [
+        Row(
+            figure=f"{waits:,} concurrent waits: peak RSS growth",
+            unit="MB",
+            ours=ours["rss_growth_mb"],
+            baselines=[Baseline(BASELINE_NAMES[m], results[m]["rss_growth_mb"]) for m in baselines],
+            targets=[at_most(ours["rss_growth_mb"], TARGET_RSS_MB, "MB")],
+            note=common + ("" if ours["peak_reset"] else "; VmHWM could not be reset: peak since start"),
+        ),
+        Row(
+            figure=f"{waits:,} concurrent waits: event-loop lag p99",
+            unit="ms",
+            ours=ours["lag_p99_ms"],
+            baselines=[Baseline(BASELINE_NAMES[m], results[m]["lag_p99_ms"]) for m in baselines],
+            targets=[at_most(ours["lag_p99_ms"], TARGET_LAG_MS, "ms")],
+            digits=2,
+            note=(
+                f"10 ms probe sleep overshoot; p50 {summary('lag_p50_ms', '{:.2f}')} ms; max "
+                f"{summary('lag_max_ms', '{:.1f}')} ms; threads: a probe thread (GIL delay)"
+            ),
+        ),
+        Row(
+            figure=f"{waits:,} concurrent waits: CPU per poll",
+            unit="ms",
+            ours=ours["cpu_per_poll_ms"],
+            baselines=[Baseline(BASELINE_NAMES[m], results[m]["cpu_per_poll_ms"]) for m in baselines],
+            targets=[
+                at_most(ours["cpu_per_poll_ms"], TARGET_CPU_MS, "ms"),
+                ratio_at_most(ours["cpu_per_poll_ms"], new_session, TARGET_CPU_RATIO, "new session per poll"),
+            ],
+            digits=3,
+            note=(
+                f"client process CPU / GETs counted by the emulator; polls {summary('polls', '{:,}')}; "
+                f"CPU s {summary('cpu_seconds', '{:.2f}')}; emulator CPU s (not counted) "
+                f"{summary('emulator_cpu_seconds', '{:.1f}')}"
+            ),
+        ),
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """
+    Measure and emit the rows (or, with ``--child``, be the measured process of one mode).
+
+    :param argv: command-line arguments.
+    """
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--out", help="write the rows as JSON here (default: stdout)")
+    parser.add_argument("--waits", type=int, default=WAITS, help="concurrent waits per mode")
+    parser.add_argument("--modes", default=",".join(MODES), help="comma-separated modes to run")
+    parser.add_argument("--child", choices=MODES, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    use_throwaway_airflow_home()
+    if args.child:
+        send_message("RESULT", run_child(args.child))
+        return 0
+    modes = tuple(m for m in args.modes.split(",") if m)
+    emit_rows(rows(measure(args.waits, modes), args.waits), args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,269 @@
+"""
+Detection lag and requests per generation: how late a wait notices a finished generation, and how
+many status requests it spends on the way.
+
+A generation's completion time is deterministic in the emulator: ``created_at`` plus the queued
+and dreaming seconds it was created with (set through the admin API before each create, so every
+generation has a known duration, spread over 5 to 20 s). The lag is the client's clock when it
+has the completed generation minus that time. GETs per generation are counted by the emulator
+(its ``last_requests``, grouped by id).
+
+Paths, run at the same time on the same durations in one process:
+
+* ours: ``LumaImageGenerateOperator(deferrable=True)``: ``execute`` (create, one status check,
+  deferral), then the trigger's first event; the check before deferring is counted. Polled every
+  3 s (same as the seed) and every 5 s (the operator's default);
+* the seed's loop: create, then ``GET`` every 3 s with ``requests`` until done (in threads).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import threading
+import time
+from collections import Counter
+from datetime import datetime
+from typing import Any
+
+from benchmarks._emulator import API_KEY, EmulatorProcess
+from benchmarks._proc import log, use_throwaway_airflow_home
+from benchmarks._results import Baseline, Row, Target, at_most, emit_rows
+
+QUEUED_SECONDS = 1.0
+SHORTEST, LONGEST = 5.0, 20.0
+GENERATIONS = 12
+SEED_INTERVAL = 3.0
+OURS = {"ours-3s": 3.0, "ours-5s": 5.0}
+PROMPT = "a lighthouse at dawn, oil painting"
+WAIT_TIMEOUT = 120.0
+
+
+def durations(count: int) -> list[float]:
+    """
+    Generation durations spread evenly over 5-20 s, with fractions so the poll phase varies.
+
+    :param count: how many.
+    """
+    step = (LONGEST - SHORTEST) / max(1, count - 1)
+    return [round(SHORTEST + i * step + (0.37 * i) % 1 * min(step, 1.0) * 0.5, 3) for i in range(count)]
+
+
+def _epoch(timestamp: str) -> float:
+    return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
+
+
+class _TaskInstance:
+    """Just enough of a task instance for the operator: ``xcom_push``."""
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        """
+        Drop the XCom.
+
+        :param key: the key.
+        :param value: the value.
+        """
+
+
+def _configure_duration(emulator: EmulatorProcess, seconds: float) -> None:
+    emulator.configure(queued_seconds=QUEUED_SECONDS, dreaming_seconds=seconds - QUEUED_SECONDS)
+
+
+def _start_ours(emulator: EmulatorProcess, seconds: float, interval: float) -> Any:
+    """Create one generation through the operator; return the trigger it deferred to."""
+    from airflow.providers.common.compat.sdk import TaskDeferred
+
+    from airflow_provider_luma.operators.luma import LumaImageGenerateOperator
+
+    operator = LumaImageGenerateOperator(
+        task_id="generate", prompt=PROMPT, deferrable=True, poll_interval=interval, timeout=WAIT_TIMEOUT
+    )
+    _configure_duration(emulator, seconds)
+    try:
+        operator.execute({"ti": _TaskInstance()})
+    except TaskDeferred as deferral:
+        return deferral.trigger
+    raise RuntimeError("the operator did not defer")
+
+
+async def _wait_ours(trigger: Any) -> tuple[str, float]:
+    events = trigger.run()
+    try:
+        event = await events.__anext__()
+    finally:
+        await events.aclose()
+    seen = time.time()
+    generation = event.payload["generation"]
+    return generation["id"], seen
+
+
+def _seed_create(emulator: EmulatorProcess, seconds: float) -> dict[str, Any]:
+    import requests
+
+    _configure_duration(emulator, seconds)
+    answer = requests.post(
+        f"{emulator.base_url}/generations/image",
+        json={"prompt": PROMPT, "model": "photon-1"},
+        headers={"Authorization": f"Bearer {API_KEY}"},
+        timeout=30,
+    )
+    answer.raise_for_status()
+    generation: dict[str, Any] = answer.json()
+    return generation
+
+
+def _seed_poll(base_url: str, generation: dict[str, Any], seen: dict[str, float]) -> None:
+    """The seed's loop after its create: GET every 3 s until done; note when it saw the end."""
+    import requests
+
+    headers = {"Authorization": f"Bearer {API_KEY}"}
+    deadline = time.monotonic() + WAIT_TIMEOUT
+    while generation["state"] not in ("completed", "failed") and time.monotonic() < deadline:
+        time.sleep(SEED_INTERVAL)
+        answer = requests.get(f"{base_url}/generations/{generation['id']}", headers=headers, timeout=30)
+        answer.raise_for_status()
+        generation = answer.json()
+    seen[generation["id"]] = time.time()
+
+
+async def _run(emulator: EmulatorProcess, count: int) -> tuple[dict[str, dict[str, float]], dict[str, Any]]:
+    """Start every generation (one at a time, each with its duration), then wait on all."""
+    created: dict[str, dict[str, Any]] = {}  # id -> {"mode", "duration"}
+    ours_tasks: dict[str, list[asyncio.Task[tuple[str, float]]]] = {mode: [] for mode in OURS}
+    seed_seen: dict[str, float] = {}
+    threads = []
+    for seconds in durations(count):
+        for mode, interval in OURS.items():
+            trigger = await asyncio.to_thread(_start_ours, emulator, seconds, interval)
+            created[trigger.generation_id] = {"mode": mode, "duration": seconds}
+            ours_tasks[mode].append(asyncio.create_task(_wait_ours(trigger)))
+        generation = await asyncio.to_thread(_seed_create, emulator, seconds)
+        created[generation["id"]] = {"mode": "seed", "duration": seconds}
+        thread = threading.Thread(
+            target=_seed_poll, args=(emulator.base_url, generation, seed_seen), daemon=True
+        )
+        thread.start()
+        threads.append(thread)
+    seen: dict[str, dict[str, float]] = {}
+    for mode, tasks in ours_tasks.items():
+        done = await asyncio.wait_for(asyncio.gather(*tasks), WAIT_TIMEOUT)
+        seen[mode] = dict(done)
+    deadline = time.monotonic() + WAIT_TIMEOUT
+    for thread in threads:
+        await asyncio.to_thread(thread.join, max(0.0, deadline - time.monotonic()))
+    seen["seed"] = dict(seed_seen)
+    return seen, created
+
+
+def measure(count: int) -> dict[str, list[dict[str, float]]]:
+    """
+    Per path, per generation: duration, lag and GETs.
+
+    :param count: generations per path.
+    """
+    with EmulatorProcess(QUEUED_SECONDS, SHORTEST - QUEUED_SECONDS) as emulator:
+        os.environ.update(emulator.connection_env())
+        seen, created = asyncio.run(_run(emulator, count))
+        records = emulator.admin("GET", "/_emulator/stats?generations=1")
+    gets = Counter(
+        r["path"].rsplit("/", 1)[1]
+        for r in records["last_requests"]
+        if r["method"] == "GET" and r["path"].startswith("/generations/")
+    )
+    created_at = {g["id"]: _epoch(g["created_at"]) for g in records["generations"]}
+    results: dict[str, list[dict[str, float]]] = {}
+    for generation_id, info in created.items():
+        completes = created_at[generation_id] + info["duration"]
+        when = seen[info["mode"]].get(generation_id)
+        results.setdefault(info["mode"], []).append(
+            {
+                "duration": info["duration"],
+                "lag": (when - completes) if when is not None else float("nan"),
+                "gets": gets[generation_id],
+            }
+        )
+    for mode, samples in results.items():
+        lags = [s["lag"] for s in samples]
+        log(
+            f"{mode}: lag mean {statistics.mean(lags):.2f} s, max {max(lags):.2f} s; GETs "
+            f"{statistics.mean(s['gets'] for s in samples):.1f} per generation"
+        )
+    return results
+
+
+def _request_target(samples: list[dict[str, float]], interval: float, label: str = "") -> Target:
+    """Every generation: GETs <= duration / interval + 2."""
+    excess = max(s["gets"] - (s["duration"] / interval + 2) for s in samples)
+    text = f"{label}each <= duration / {interval:g} s + 2"
+    return Target(text, True) if excess <= 0 else Target(text, False, f"+{excess:.1f} GETs on the worst")
+
+
+def rows(results: dict[str, list[dict[str, float]]]) -> list[Row]:
+    """
+    Two rows: worst detection lag and mean GETs per generation, ours at 3 s against the seed.
+
+    :param results: from :func:`measure`.
+    """
+    ours, seed, default = results["ours-3s"], results["seed"], results["ours-5s"]
+
+    def worst(samples: list[dict[str, float]]) -> float:
+        return max(s["lag"] for s in samples)
+
+    def mean(samples: list[dict[str, float]], key: str) -> float:
+        return statistics.mean(s[key] for s in samples)
+
+    spread = f"{len(ours)} generations of {SHORTEST:g}-{LONGEST:g} s per path, run together"
+    seed_name = f"seed loop (GET every {SEED_INTERVAL:g} s)"
+    return [
+        Row(
+            figure="Detection lag, worst generation (poll every 3 s)",
+            unit="s",
+            ours=worst(ours),
+            baselines=[Baseline(seed_name, worst(seed))],
+            targets=[
+                at_most(worst(ours), OURS["ours-3s"], "s"),
+                at_most(worst(default), OURS["ours-5s"], "s", label=f"at 5 s ({worst(default):.2f} s): "),
+            ],
+            digits=2,
+            note=(
+                f"{spread}; mean lag: ours {mean(ours, 'lag'):.2f} s, seed {mean(seed, 'lag'):.2f} s, "
+                f"ours at the 5 s default {mean(default, 'lag'):.2f} s"
+            ),
+        ),
+        Row(
+            figure="Status GETs per generation (poll every 3 s)",
+            unit="GETs",
+            ours=mean(ours, "gets"),
+            baselines=[Baseline(seed_name, mean(seed, "gets"))],
+            targets=[
+                _request_target(ours, OURS["ours-3s"]),
+                _request_target(default, OURS["ours-5s"], "at 5 s: "),
+            ],
+            note=(
+                f"mean over {len(ours)} generations (mean duration {mean(ours, 'duration'):.1f} s), counted "
+                f"by the emulator; ours includes the check before deferring; ours at the 5 s default: "
+                f"{mean(default, 'gets'):.1f}"
+            ),
+        ),
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """
+    Measure and emit the rows.
+
+    :param argv: command-line arguments.
+    """
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--out", help="write the rows as JSON here (default: stdout)")
+    parser.add_argument("--generations", type=int, default=GENERATIONS, help="generations per path")
+    args = parser.parse_args(argv)
+    use_throwaway_airflow_home()
+    emit_rows(rows(measure(args.generations)), args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
