@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -112,9 +111,14 @@ def image_run(
     observed_triggers: list[dict[str, Any]],
     facts: dict[str, Any],
 ) -> ImageRun:
-    """Trigger the example image DAG through the REST API, watch its deferral, wait for its end."""
+    """
+    Trigger the example image DAG through the REST API and watch its first task while deferred.
+
+    Returns once the watching is done; the run goes on (tests wait for its end themselves).
+    Nothing else runs meanwhile, so an idle LocalExecutor means idle for this run.
+    """
     from luma_e2e.scenarios import ImageRun, observe_deferral
-    from luma_e2e.settings import IMAGE_DAG, RUN_TIMEOUT
+    from luma_e2e.settings import IMAGE_DAG
 
     stack.api.unpause(IMAGE_DAG)
     run_id = stack.api.trigger(IMAGE_DAG)
@@ -122,12 +126,31 @@ def image_run(
     observed_triggers.extend(deferral.triggers)
     facts["deferred task: seconds until its worker let go"] = deferral.handoff_seconds
     facts["deferred task: process-table samples while deferred and dreaming"] = len(deferral.samples)
-    started = time.monotonic()
-    state = stack.api.wait_for_run(IMAGE_DAG, run_id, timeout=RUN_TIMEOUT)
-    facts[f"{IMAGE_DAG}: seconds from the end of sampling to the end of the run"] = round(
-        time.monotonic() - started, 1
-    )
-    return ImageRun(run_id, deferral, state)
+    return ImageRun(run_id, deferral)
+
+
+@pytest.fixture(scope="session")
+def example_runs(stack: AirflowStack, image_run: ImageRun) -> dict[str, dict[str, str]]:
+    """
+    One run of every DAG of every example file, ``{file name: {dag_id: run_id}}``.
+
+    The image DAG's run is ``image_run``'s; the others are triggered together once it has been
+    watched, and run alongside it.
+    """
+    from luma_e2e.settings import IMAGE_DAG
+
+    runs: dict[str, dict[str, str]] = {}
+    for file_name, dag_ids in stack.dag_ids_by_file().items():
+        if file_name not in {path.name for path in EXAMPLE_DAG_FILES}:
+            continue
+        for dag_id in dag_ids:
+            if dag_id == IMAGE_DAG:
+                run_id = image_run.run_id
+            else:
+                stack.api.unpause(dag_id)
+                run_id = stack.api.trigger(dag_id)
+            runs.setdefault(file_name, {})[dag_id] = run_id
+    return runs
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int) -> None:

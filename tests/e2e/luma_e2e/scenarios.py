@@ -218,12 +218,10 @@ class ImageRun:
 
     :param run_id: the run.
     :param deferral: what was seen while ``text_to_image`` was deferred.
-    :param state: the run's final state.
     """
 
     run_id: str
     deferral: DeferralObservation
-    state: str
 
 
 def processes_while_running(stack: AirflowStack, dag_id: str, run_id: str, task_id: str) -> list[ProcessInfo]:

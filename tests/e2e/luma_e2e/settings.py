@@ -8,7 +8,7 @@ API_KEY = "luma-e2e-FAKE-KEY-7f3a9c1d5b2e"
 WRONG_API_KEY = "luma-e2e-WRONG-KEY-0000"
 QUEUED_SECONDS = 1.0
 #: Long enough to watch a task sit deferred while its generation dreams.
-DREAMING_SECONDS = 12.0
+DREAMING_SECONDS = 15.0
 #: The example DAG watched while deferred.
 IMAGE_DAG = "example_luma_image"
 #: Bound on any single DAG run.
