@@ -26,8 +26,9 @@ if E2E_ENABLED:
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from luma_e2e.emulator import LumaEmulatorProcess
     from luma_e2e.scenarios import ImageRun
-    from luma_e2e.stack import AirflowStack, LumaEmulatorProcess
+    from luma_e2e.stack import AirflowStack
 
 ROOT = HERE.parents[1]
 EXAMPLE_DAG_FILES = sorted(ROOT.glob("example_dags/*.py"))
@@ -51,8 +52,8 @@ def emulator(
     tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config
 ) -> Iterator[LumaEmulatorProcess]:
     """The Luma emulator as a separate process on a free loopback port (log outside AIRFLOW_HOME)."""
+    from luma_e2e.emulator import LumaEmulatorProcess
     from luma_e2e.settings import API_KEY, DREAMING_SECONDS, QUEUED_SECONDS
-    from luma_e2e.stack import LumaEmulatorProcess
 
     log_dir = tmp_path_factory.mktemp("luma_emulator")
     pytestconfig.stash[_EMULATOR_LOG_KEY] = log_dir / "luma-emulator.log"

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 from luma_e2e.settings import API_KEY, WRONG_API_KEY
 
 if TYPE_CHECKING:
-    from luma_e2e.stack import AirflowStack, LumaEmulatorProcess
+    from luma_e2e.emulator import LumaEmulatorProcess
+    from luma_e2e.stack import AirflowStack
 
 
 def test_every_component_is_healthy_and_every_dag_file_imports(stack: AirflowStack) -> None:

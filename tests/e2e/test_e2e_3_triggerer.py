@@ -14,8 +14,9 @@ from luma_e2e.settings import DREAMING_SECONDS, RUN_TIMEOUT
 from luma_e2e.stack import FERNET_KEY
 
 if TYPE_CHECKING:
+    from luma_e2e.emulator import LumaEmulatorProcess
     from luma_e2e.rest import AirflowApi
-    from luma_e2e.stack import AirflowStack, LumaEmulatorProcess
+    from luma_e2e.stack import AirflowStack
 
 POLL_ROUTE = "GET /generations/{id}"
 

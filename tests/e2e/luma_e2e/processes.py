@@ -23,11 +23,16 @@ class WaitTimeout(AssertionError):
     """A bounded wait ran out; the message says what was awaited and what was seen last."""
 
 
+class GiveUp(AssertionError):
+    """Raised by a :func:`wait_until` check when waiting longer cannot help."""
+
+
 def wait_until(check: Callable[[], T | None], *, timeout: float, what: str, interval: float = 0.5) -> T:
     """
     Call ``check`` until it returns something truthy; return that, or raise after ``timeout`` s.
 
-    :param check: returns a truthy value when the wait is over; exceptions count as "not yet".
+    :param check: returns a truthy value when the wait is over; exceptions count as "not yet",
+        except :class:`GiveUp`, which ends the wait at once.
     :param timeout: the most seconds to wait.
     :param what: what is awaited, for the error message.
     :param interval: seconds between two checks.
@@ -37,6 +42,8 @@ def wait_until(check: Callable[[], T | None], *, timeout: float, what: str, inte
     while True:
         try:
             result = check()
+        except GiveUp:
+            raise
         except Exception as exc:  # a service still starting answers with errors
             result, last = None, exc
         else:
@@ -46,6 +53,20 @@ def wait_until(check: Callable[[], T | None], *, timeout: float, what: str, inte
         if time.monotonic() >= deadline:
             raise WaitTimeout(f"gave up after {timeout:.0f} s waiting for {what}; last seen: {last!r}")
         time.sleep(interval)
+
+
+def clean_environ() -> dict[str, str]:
+    """
+    This process's environment without Airflow, pytest or Luma settings.
+
+    ``tests/conftest.py`` points AIRFLOW_HOME and more at its own throwaway home when imported;
+    none of that may leak into the stack.
+    """
+    return {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("AIRFLOW", "_AIRFLOW", "PYTEST", "LUMA"))
+    }
 
 
 def free_port() -> int:

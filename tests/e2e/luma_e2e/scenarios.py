@@ -14,12 +14,13 @@ from luma_e2e.evidence import (
     stack_processes,
     trigger_rows,
 )
-from luma_e2e.processes import wait_until
+from luma_e2e.processes import GiveUp, wait_until
 from luma_e2e.stack import FERNET_KEY
 
 if TYPE_CHECKING:
+    from luma_e2e.emulator import LumaEmulatorProcess
     from luma_e2e.rest import AirflowApi
-    from luma_e2e.stack import AirflowStack, LumaEmulatorProcess
+    from luma_e2e.stack import AirflowStack
 
 
 def describe_run(api: AirflowApi, dag_id: str, run_id: str, log_lines: int = 40) -> str:
@@ -41,23 +42,6 @@ def describe_run(api: AirflowApi, dag_id: str, run_id: str, log_lines: int = 40)
                 log = f"(log unavailable: {exc})"
             lines += ["    " + line for line in log.splitlines()[-log_lines:]]
     return "\n".join(lines)
-
-
-def run_to_completion(
-    api: AirflowApi, dag_id: str, conf: dict[str, Any] | None = None, timeout: float = 180
-) -> str:
-    """
-    Unpause, trigger and wait for one run; assert it succeeded; return its run id.
-
-    :param api: the REST client.
-    :param dag_id: the DAG.
-    :param conf: the run's conf.
-    :param timeout: the most seconds the run may take.
-    """
-    api.unpause(dag_id)
-    run_id = api.trigger(dag_id, conf)
-    assert_run_succeeds(api, dag_id, run_id, timeout)
-    return run_id
 
 
 def assert_run_succeeds(api: AirflowApi, dag_id: str, run_id: str, timeout: float) -> None:
@@ -90,7 +74,7 @@ def wait_for_ti_state(
     def reached() -> dict[str, Any] | None:
         ti = api.task_instance(dag_id, run_id, task_id)
         if ti["state"] in ("success", "failed", "upstream_failed") and ti["state"] != state:
-            raise AssertionError(f"{task_id} ended {ti['state']} before being {state}")
+            raise GiveUp(f"{task_id} ended {ti['state']} before being {state}")
         return ti if ti["state"] == state else None
 
     try:

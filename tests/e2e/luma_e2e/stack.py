@@ -9,13 +9,12 @@ from __future__ import annotations
 import base64
 import json
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-from luma_e2e.processes import ManagedProcess, free_port, tail, wait_until
+from luma_e2e.processes import ManagedProcess, clean_environ, free_port, wait_until
 from luma_e2e.rest import AirflowApi, wait_for_api
 
 VENV_BIN = Path(sys.executable).parent
@@ -33,85 +32,6 @@ def _fixed_secret(label: str) -> str:
 
 
 FERNET_KEY = _fixed_secret("luma-e2e-fernet")
-
-
-def clean_environ() -> dict[str, str]:
-    """This process's environment without anything Airflow or pytest put there (the test suite does)."""
-    return {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("AIRFLOW", "_AIRFLOW", "PYTEST", "LUMA"))
-    }
-
-
-class LumaEmulatorProcess:
-    """
-    ``python -m airflow_provider_luma.testing`` on a free port, plus its admin endpoints.
-
-    :param log_dir: directory for its log (kept apart from Airflow's logs, which the secret scan
-        searches: the emulator is Luma's side and knows the key).
-    :param api_key: the only key it accepts.
-    :param queued_seconds: how long a new generation stays queued.
-    :param dreaming_seconds: how long it then dreams.
-    """
-
-    def __init__(self, log_dir: Path, api_key: str, queued_seconds: float, dreaming_seconds: float) -> None:
-        self.api_key = api_key
-        self.log_path = log_dir / "luma-emulator.log"
-        argv = [sys.executable, "-m", "airflow_provider_luma.testing", "--host", "127.0.0.1", "--port", "0"]
-        argv += ["--api-key", api_key, "--queued-seconds", str(queued_seconds)]
-        argv += ["--dreaming-seconds", str(dreaming_seconds)]
-        env = {**clean_environ(), "PYTHONUNBUFFERED": "1"}
-        self.process = ManagedProcess("luma-emulator", argv, env, self.log_path, cwd=log_dir)
-        self.base_url: str = wait_until(self._announced_url, timeout=30, what="the emulator's URL line")
-        self.root_url = self.base_url.split("/dream-machine/")[0]
-
-    def _announced_url(self) -> str | None:
-        self.process.check_running()
-        match = re.search(r"^LUMA_EMULATOR_URL=(\S+)$", self.log_path.read_text(errors="replace"), re.M)
-        return match.group(1) if match else None
-
-    # -- admin endpoints (no auth) ---------------------------------------------------------------
-
-    def stats(self) -> dict[str, Any]:
-        """``GET /_emulator/stats``: requests per route, creates, generations."""
-        import requests
-
-        response = requests.get(f"{self.root_url}/_emulator/stats", timeout=10)
-        response.raise_for_status()
-        return dict(response.json())
-
-    def configure(self, **changes: Any) -> None:
-        """
-        ``POST /_emulator/config`` with a partial config.
-
-        :param changes: e.g. ``dreaming_seconds=20``.
-        """
-        import requests
-
-        requests.post(f"{self.root_url}/_emulator/config", json=changes, timeout=10).raise_for_status()
-
-    def reset(self) -> None:
-        """``POST /_emulator/reset``: forget generations and counts."""
-        import requests
-
-        requests.post(f"{self.root_url}/_emulator/reset", timeout=10).raise_for_status()
-
-    def generation(self, generation_id: str) -> dict[str, Any]:
-        """
-        A generation as Luma reports it (``GET /generations/{id}`` with the key), for the harness.
-
-        :param generation_id: the id.
-        """
-        import requests
-
-        response = requests.get(
-            f"{self.base_url}/generations/{generation_id}",
-            headers={"Authorization": f"Bearer {self.api_key}"},
-            timeout=10,
-        )
-        response.raise_for_status()
-        return dict(response.json())
 
 
 class AirflowStack:
@@ -290,10 +210,4 @@ class AirflowStack:
             for folder in (self.home / "logs", self.process_logs)
             for path in folder.rglob("*")
             if path.is_file()
-        )
-
-    def describe_logs(self, lines: int = 40) -> str:
-        """The end of every process log, for a failure report."""
-        return "\n".join(
-            f"----- {path} -----\n{tail(path, lines)}" for path in sorted(self.process_logs.glob("*.log"))
         )
