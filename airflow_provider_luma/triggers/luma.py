@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,19 @@ if TYPE_CHECKING:
     import aiohttp
 
     from airflow_provider_luma.hooks.luma import LumaHook
+
+
+async def _import_hook_off_the_loop() -> type[LumaHook]:
+    """
+    The hook class, imported in a worker thread.
+
+    The first import of the hook and its HTTP stack (aiohttp, requests, tenacity) takes a good part
+    of a second; done on the triggerer's event loop it would stall every other trigger meanwhile.
+    """
+    module = await asyncio.to_thread(importlib.import_module, "airflow_provider_luma.hooks.luma")
+    await asyncio.to_thread(importlib.import_module, "aiohttp")
+    hook_class: type[LumaHook] = module.LumaHook
+    return hook_class
 
 
 class LumaGenerationTrigger(BaseTrigger):
@@ -72,8 +86,7 @@ class LumaGenerationTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll until the generation ends or the deadline passes; yield exactly one event."""
-        from airflow_provider_luma.hooks.luma import LumaHook
-
+        LumaHook = await _import_hook_off_the_loop()
         hook = LumaHook(luma_conn_id=self.luma_conn_id)
         async with LumaHook.async_session() as session:
             while True:
@@ -118,7 +131,6 @@ class LumaGenerationTrigger(BaseTrigger):
         """A user killed the deferred task: delete the generation if ``cancel_on_kill``."""
         if not self.cancel_on_kill:
             return
-        from airflow_provider_luma.hooks.luma import LumaHook
-
+        LumaHook = await _import_hook_off_the_loop()
         async with LumaHook.async_session() as session:
             await self._delete(LumaHook(luma_conn_id=self.luma_conn_id), session)
