@@ -245,7 +245,10 @@ def test_create_is_retried_when_the_connection_never_opened(monkeypatch, read_lo
     with pytest.raises(LumaTransportError) as error:
         LumaHook(max_retries=2).create_image(IMAGE)
     assert error.value.request_sent is False
-    assert read_logs().count("trying again") == 2
+    logged = read_logs()
+    assert "try 1 of 3 failed, trying again" in logged
+    assert "try 2 of 3 failed, trying again" in logged
+    assert "try 3 of 3" not in logged  # the last try's failure is raised, not retried
 
 
 def test_malformed_json_on_a_read_is_retried(hook, emulator):
