@@ -52,3 +52,9 @@ test: lint typecheck unit unit-airflow2
 
 clean:
 	rm -rf $(VENV) $(VENV2) .pytest_cache .mypy_cache .ruff_cache
+
+# Performance figures next to baselines measured in the same run (about 6 min on 2 cores):
+# prints the table and writes benchmarks/RESULTS.md. See benchmarks/__init__.py.
+.PHONY: bench
+bench: venv
+	$(BIN)/python -m benchmarks
