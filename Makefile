@@ -53,6 +53,12 @@ test: lint typecheck unit unit-airflow2
 clean:
 	rm -rf $(VENV) $(VENV2) .pytest_cache .mypy_cache .ruff_cache
 
+# The provider in a running Airflow: api-server, scheduler, dag-processor and triggerer as separate
+# processes (LocalExecutor, SQLite) against the Luma emulator. See tests/e2e/conftest.py.
+.PHONY: e2e
+e2e: venv
+	LUMA_E2E=1 $(BIN)/python -m pytest tests/e2e -q -p no:cacheprovider -rxX
+
 # Performance figures next to baselines measured in the same run (about 6 min on 2 cores):
 # prints the table and writes benchmarks/RESULTS.md. See benchmarks/__init__.py.
 .PHONY: bench
