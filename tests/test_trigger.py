@@ -141,3 +141,44 @@ async def test_cancellation_closes_the_session(emulator):
     await events.aclose()
     assert session.closed
     assert hook_module._shared_sessions._by_loop == {}
+
+
+def live_ids(emulator) -> set[str]:
+    return {generation["id"] for generation in emulator.generations}
+
+
+async def test_delete_on_timeout_deletes_the_generation(emulator):
+    emulator.configure(dreaming_seconds=60)
+    generation_id = create()
+    trigger = trigger_for(generation_id, deadline_in=0.3)
+    trigger.delete_on_timeout = True
+    event = await first_event(trigger)
+    assert event["status"] == "timeout"
+    assert "it was deleted" in event["message"]
+    assert generation_id not in live_ids(emulator)
+
+
+async def test_timeout_without_delete_keeps_the_generation(emulator):
+    emulator.configure(dreaming_seconds=60)
+    generation_id = create()
+    event = await first_event(trigger_for(generation_id, deadline_in=0.3))
+    assert event["status"] == "timeout"
+    assert generation_id in live_ids(emulator)
+
+
+@pytest.mark.parametrize("cancel_on_kill", [True, False])
+async def test_on_kill_deletes_only_when_asked(emulator, cancel_on_kill):
+    generation_id = create()
+    trigger = trigger_for(generation_id)
+    trigger.cancel_on_kill = cancel_on_kill
+    await trigger.on_kill()
+    assert (generation_id in live_ids(emulator)) is not cancel_on_kill
+
+
+async def test_cleanup_never_deletes(emulator):
+    """A triggerer restart calls cleanup(): the generation must survive it."""
+    generation_id = create()
+    trigger = trigger_for(generation_id)
+    trigger.cancel_on_kill = trigger.delete_on_timeout = True
+    await trigger.cleanup()
+    assert generation_id in live_ids(emulator)
