@@ -172,6 +172,16 @@ class LumaHook(BaseHook):
 
     # -- sync transport -------------------------------------------------------------------------
 
+    def _retry_policy(self, creates: bool) -> dict[str, Any]:
+        """Tenacity settings shared by the sync and async paths."""
+        return {
+            "stop": stop_after_attempt(self.max_retries + 1),
+            "wait": wait_before_retry,
+            "retry": retry_if_exception(lambda exc: is_retryable(exc, creates=creates)),
+            "before_sleep": self._retry_log,
+            "reraise": True,
+        }
+
     def _retry_log(self, retry_state: RetryCallState) -> None:
         exc = retry_state.outcome.exception() if retry_state.outcome else None
         sleep = retry_state.next_action.sleep if retry_state.next_action else 0.0
@@ -212,15 +222,8 @@ class LumaHook(BaseHook):
         params: dict[str, Any] | None = None,
         creates: bool = False,
     ) -> Any:
-        retrying = Retrying(
-            stop=stop_after_attempt(self.max_retries + 1),
-            wait=wait_before_retry,
-            retry=retry_if_exception(lambda exc: is_retryable(exc, creates=creates)),
-            before_sleep=self._retry_log,
-            reraise=True,
-        )
         try:
-            return retrying(self._send, method, path, json, params)
+            return Retrying(**self._retry_policy(creates))(self._send, method, path, json, params)
         except (LumaRetryableError, LumaTransportError) as exc:
             if creates and not is_retryable(exc, creates=True):
                 raise LumaAmbiguousCreateError(
@@ -412,13 +415,7 @@ class LumaHook(BaseHook):
 
     async def _acall(self, session: aiohttp.ClientSession, method: str, path: str) -> Any:
         credentials = await self.aget_credentials()
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.max_retries + 1),
-            wait=wait_before_retry,
-            retry=retry_if_exception(lambda exc: is_retryable(exc, creates=False)),
-            before_sleep=self._retry_log,
-            reraise=True,
-        )
+        retrying = AsyncRetrying(**self._retry_policy(creates=False))
         return await retrying(self._asend, session, credentials, method, path)
 
     async def _asend(
