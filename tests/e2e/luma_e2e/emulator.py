@@ -6,9 +6,7 @@ import re
 import sys
 from typing import TYPE_CHECKING, Any
 
-import requests
-
-from luma_e2e.processes import ManagedProcess, clean_environ, wait_until
+from luma_e2e.processes import ManagedProcess, clean_environ, loopback_session, wait_until
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -35,6 +33,7 @@ class LumaEmulatorProcess:
         self.process = ManagedProcess("luma-emulator", argv, env, self.log_path, cwd=log_dir)
         self.base_url: str = wait_until(self._announced_url, timeout=30, what="the emulator's URL line")
         self.root_url = self.base_url.split("/dream-machine/")[0]
+        self.http = loopback_session()
 
     def _announced_url(self) -> str | None:
         self.process.check_running()
@@ -45,7 +44,7 @@ class LumaEmulatorProcess:
 
     def stats(self) -> dict[str, Any]:
         """``GET /_emulator/stats``: requests per route, creates, generations."""
-        response = requests.get(f"{self.root_url}/_emulator/stats", timeout=10)
+        response = self.http.get(f"{self.root_url}/_emulator/stats", timeout=10)
         response.raise_for_status()
         return dict(response.json())
 
@@ -55,7 +54,7 @@ class LumaEmulatorProcess:
 
         :param changes: e.g. ``dreaming_seconds=20``.
         """
-        requests.post(f"{self.root_url}/_emulator/config", json=changes, timeout=10).raise_for_status()
+        self.http.post(f"{self.root_url}/_emulator/config", json=changes, timeout=10).raise_for_status()
 
     def generation(self, generation_id: str) -> dict[str, Any]:
         """
@@ -63,7 +62,7 @@ class LumaEmulatorProcess:
 
         :param generation_id: the id.
         """
-        response = requests.get(
+        response = self.http.get(
             f"{self.base_url}/generations/{generation_id}",
             headers={"Authorization": f"Bearer {self.api_key}"},
             timeout=10,

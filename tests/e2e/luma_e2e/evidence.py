@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import psutil
+from PIL import Image
+
+from luma_e2e.processes import loopback_session
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
     from pathlib import Path
-
-    from PIL import Image
 
 #: Title of an idle LocalExecutor worker; a busy one ends with the task instance's UUID instead.
 IDLE_WORKER_TITLE = "airflow worker -- LocalExecutor: <idle>"
@@ -186,10 +187,8 @@ def download_image(url: str) -> Image.Image:
 
     :param url: an asset URL from XCom.
     """
-    import requests
-    from PIL import Image
-
-    response = requests.get(url, timeout=30)
+    with loopback_session() as session:
+        response = session.get(url, timeout=30)
     response.raise_for_status()
     image = Image.open(io.BytesIO(response.content))
     image.load()

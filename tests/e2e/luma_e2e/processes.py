@@ -11,6 +11,7 @@ import time
 from typing import TYPE_CHECKING, TypeVar
 
 import psutil
+import requests
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -57,16 +58,26 @@ def wait_until(check: Callable[[], T | None], *, timeout: float, what: str, inte
 
 def clean_environ() -> dict[str, str]:
     """
-    This process's environment without Airflow, pytest or Luma settings.
+    This process's environment without Airflow, pytest or Luma settings, loopback never proxied.
 
     ``tests/conftest.py`` points AIRFLOW_HOME and more at its own throwaway home when imported;
-    none of that may leak into the stack.
+    none of that may leak into the stack (nor a real LUMAAI_API_KEY).
     """
-    return {
+    env = {
         name: value
         for name, value in os.environ.items()
         if not name.startswith(("AIRFLOW", "_AIRFLOW", "PYTEST", "LUMA"))
     }
+    for name in ("NO_PROXY", "no_proxy"):
+        env[name] = ",".join(filter(None, [env.get(name, ""), "127.0.0.1", "localhost"]))
+    return env
+
+
+def loopback_session() -> requests.Session:
+    """An HTTP session for the harness's own calls to loopback services (ignores proxy settings)."""
+    session = requests.Session()
+    session.trust_env = False
+    return session
 
 
 def free_port() -> int:

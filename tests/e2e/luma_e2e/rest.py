@@ -6,9 +6,7 @@ import json
 from typing import Any
 from urllib.parse import quote
 
-import requests
-
-from luma_e2e.processes import wait_until
+from luma_e2e.processes import loopback_session, wait_until
 
 TERMINAL_RUN_STATES = ("success", "failed")
 
@@ -26,7 +24,7 @@ class AirflowApi:
         self.base_url = base_url.rstrip("/")
         self.username = username
         self.password = password
-        self.session = requests.Session()
+        self.session = loopback_session()
 
     def login(self) -> None:
         """Get a token from ``POST /auth/token`` and send it with every later request."""
