@@ -129,10 +129,16 @@ def test_runs_survive_a_triggerer_killed_with_sigkill(
     ids = [gid for run_id in run_ids for gid in generation_ids(api, dag_id, run_id)]
     assert len(set(ids)) == tasks
     assert all(ti["try_number"] == 1 for run_id in run_ids for ti in api.task_instances(dag_id, run_id))
-    new_jobs = query(
-        stack.db_path, "SELECT id FROM job WHERE job_type = 'TriggererJob' AND state = 'running'"
-    )
-    assert {row["id"] for row in new_jobs} - old_owners, "the new triggerer never registered"
+    running = query(stack.db_path, "SELECT id FROM job WHERE job_type = 'TriggererJob' AND state = 'running'")
+    new_owners = {row["id"] for row in running} - old_owners
+    assert new_owners, "the new triggerer never registered"
+    # Every wait was polled by the killed triggerer first, then taken over by the new one.
+    for run_id in run_ids:
+        jobs_per_task = trigger_log_jobs(stack, dag_id, run_id)
+        assert len(jobs_per_task) == tasks // len(run_ids), jobs_per_task
+        for jobs in jobs_per_task:
+            assert jobs & old_owners, (jobs, old_owners)
+            assert jobs & new_owners, (jobs, new_owners)
     stack.wait_healthy(timeout=60)
 
 
