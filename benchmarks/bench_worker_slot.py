@@ -34,6 +34,7 @@ from benchmarks._proc import (
     spawn,
     stop,
     use_throwaway_airflow_home,
+    warm_bytecode_cache,
 )
 from benchmarks._results import Baseline, Row, Target, at_most, emit_rows
 
@@ -183,6 +184,15 @@ def measure(repeats: int) -> tuple[dict[int, list[dict[str, Any]]], dict[int, di
 
     :param repeats: deferrable samples per duration, each in a fresh process.
     """
+    warm_bytecode_cache(
+        [
+            "airflow_provider_luma.operators.luma",
+            "airflow_provider_luma.hooks.luma",
+            "airflow_provider_luma.triggers.luma",
+            "airflow.providers.standard.operators.python",
+            "aiohttp",
+        ]
+    )
     emulators = {
         duration: EmulatorProcess(QUEUED_SECONDS, duration - QUEUED_SECONDS).start() for duration in DURATIONS
     }
