@@ -117,6 +117,7 @@ def test_serialize_round_trips_and_carries_no_secret():
         "end_time",
         "delete_on_timeout",
         "cancel_on_kill",
+        "first_poll_at",
     }
 
 
@@ -182,3 +183,14 @@ async def test_cleanup_never_deletes(emulator):
     trigger.cancel_on_kill = trigger.delete_on_timeout = True
     await trigger.cleanup()
     assert generation_id in live_ids(emulator)
+
+
+async def test_first_poll_waits_until_first_poll_at(emulator):
+    generation_id = create()
+    trigger = trigger_for(generation_id)
+    trigger.first_poll_at = time.time() + 0.6
+    started = time.monotonic()
+    event = await first_event(trigger)
+    assert event["status"] == "completed"
+    assert time.monotonic() - started >= 0.6
+    assert emulator.stats.requests["GET /generations/{id}"] == 1  # done by then: one poll was enough

@@ -154,9 +154,9 @@ class LumaGenerationOperatorBase(BaseOperator):
         context["ti"].xcom_push(key=XCOM_GENERATION, value=generation)
         if not self.wait_for_completion:
             return generation_id
-        deadline = time.time() + timeout
-        if self.deferrable and generation.get("state") not in TERMINAL_STATES:
-            generation = hook.get_generation(generation_id)  # finished already? then no deferral
+        now = time.time()
+        deadline = now + timeout
+        # ``generation`` is fresh (the create's or the re-attach's answer): finished -> no deferral.
         if generation.get("state") in TERMINAL_STATES:
             return self._finish(context, generation)
         if self.deferrable:
@@ -170,6 +170,7 @@ class LumaGenerationOperatorBase(BaseOperator):
                     end_time=deadline,
                     delete_on_timeout=self.delete_on_timeout,
                     cancel_on_kill=self.cancel_on_kill,
+                    first_poll_at=now + poll_interval,
                 ),
                 method_name="execute_complete",
                 timeout=timedelta(seconds=timeout) + DEFERRAL_MARGIN,

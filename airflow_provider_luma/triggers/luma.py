@@ -48,6 +48,9 @@ class LumaGenerationTrigger(BaseTrigger):
     :param delete_on_timeout: delete the generation when the deadline passes (Luma has no cancel).
     :param cancel_on_kill: delete the generation when a user kills the deferred task (Airflow 3.3+
         calls ``on_kill``). A triggerer restart never deletes anything.
+    :param first_poll_at: epoch seconds of the first poll; None or a past time polls at once. A wait
+        that just created its generation sets it one interval ahead: polling a generation created
+        a moment ago only costs a request. A trigger restarted later polls at once.
     """
 
     def __init__(
@@ -58,6 +61,7 @@ class LumaGenerationTrigger(BaseTrigger):
         end_time: float,
         delete_on_timeout: bool = False,
         cancel_on_kill: bool = False,
+        first_poll_at: float | None = None,
     ) -> None:
         super().__init__()
         self.generation_id = generation_id
@@ -66,6 +70,7 @@ class LumaGenerationTrigger(BaseTrigger):
         self.end_time = end_time
         self.delete_on_timeout = delete_on_timeout
         self.cancel_on_kill = cancel_on_kill
+        self.first_poll_at = first_poll_at
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Class path and kwargs, as stored in Airflow's trigger table."""
@@ -78,6 +83,7 @@ class LumaGenerationTrigger(BaseTrigger):
                 "end_time": self.end_time,
                 "delete_on_timeout": self.delete_on_timeout,
                 "cancel_on_kill": self.cancel_on_kill,
+                "first_poll_at": self.first_poll_at,
             },
         )
 
@@ -88,6 +94,8 @@ class LumaGenerationTrigger(BaseTrigger):
         """Poll until the generation ends or the deadline passes; yield exactly one event."""
         LumaHook = await _import_hook_off_the_loop()
         hook = LumaHook(luma_conn_id=self.luma_conn_id)
+        if self.first_poll_at is not None:
+            await asyncio.sleep(max(0.0, min(self.first_poll_at, self.end_time) - time.time()))
         async with LumaHook.async_session() as session:
             while True:
                 try:
