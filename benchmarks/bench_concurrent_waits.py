@@ -276,7 +276,8 @@ def rows(results: dict[str, dict[str, Any]], waits: int) -> list[Row]:
     )
     errors = {m: r["errors"] for m, r in results.items() if r["errors"]}
     if errors:
-        common += f"; errors: {errors} (first: {next(iter(results.values()))['first_errors'][:1]})"
+        first = next(r["first_errors"][0] for r in results.values() if r["errors"])
+        common += f"; errors: {errors} (first: {first})"
     new_session = results.get("session-per-poll", {}).get("cpu_per_poll_ms")
     return [
         Row(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -63,11 +64,10 @@ def run_one(name: str, module: str, limit: float, folder: str) -> list[Row]:
         proc = spawn(["-m", module, "--out", out], stdout=log_file)
         try:
             code = proc.wait(limit)
-        except Exception:  # TimeoutExpired, or KeyboardInterrupt
-            stop(proc)
+        except subprocess.TimeoutExpired:
             raise RuntimeError(f"{name} did not finish within {limit:.0f} s") from None
         finally:
-            stop(proc)
+            stop(proc)  # also on Ctrl-C: the child and its emulator go with it
     if code != 0 or not os.path.exists(out):
         with open(log_path) as log_file:
             tail = "".join(log_file.readlines()[-15:])
