@@ -135,20 +135,24 @@ def _version(package: str) -> str:
 
 
 def _git_commit() -> str:
+    """The commit measured, and the provider files that differed from it (the working tree counts)."""
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10
         ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+        changed = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", "airflow_provider_luma"],
             cwd=REPO_ROOT,
             capture_output=True,
             text=True,
             timeout=10,
-        ).stdout.strip()
+        ).stdout.split("\n")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
-    return f"{commit}{' (with uncommitted changes)' if dirty else ''}" if commit else "unknown"
+    paths = [line[3:] for line in changed if line.strip()]
+    if not commit:
+        return "unknown"
+    return f"{commit}, plus uncommitted changes to {', '.join(paths)}" if paths else commit
 
 
 def machine() -> dict[str, str]:
