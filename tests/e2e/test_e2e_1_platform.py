@@ -18,7 +18,12 @@ def test_every_component_is_healthy_and_every_dag_file_imports(stack: AirflowSta
     assert stack.api.import_errors() == []
     by_file = stack.dag_ids_by_file()
     assert "example_luma_image" in by_file["example_luma_image.py"]
-    assert set(by_file["e2e_luma_dags.py"]) == {"e2e_luma_mapped", "e2e_luma_batch", "e2e_luma_worker_mode"}
+    assert set(by_file["e2e_luma_dags.py"]) == {
+        "e2e_luma_mapped",
+        "e2e_luma_batch",
+        "e2e_luma_worker_mode",
+        "e2e_luma_worker_crash",
+    }
 
 
 def test_airflow_providers_list_and_hooks_show_the_provider(stack: AirflowStack) -> None:

@@ -144,6 +144,28 @@ class AirflowApi:
         path = f"/dags/{dag_id}/dagRuns/{quote(run_id)}/taskInstances/{task_id}/xcomEntries/{key}"
         return self.request("GET", path, params={"map_index": map_index, "deserialize": True})["value"]
 
+    def task_tries(self, dag_id: str, run_id: str, task_id: str) -> list[dict[str, Any]]:
+        """
+        Every try of one (unmapped) task instance, earlier tries from its history, oldest first.
+
+        :param dag_id: the DAG.
+        :param run_id: the run.
+        :param task_id: the task.
+        """
+        path = f"/dags/{dag_id}/dagRuns/{quote(run_id)}/taskInstances/{task_id}/tries"
+        return sorted(self.request("GET", path)["task_instances"], key=lambda ti: ti["try_number"])
+
+    def task_state(self, dag_id: str, run_id: str, task_id: str) -> dict[str, Any]:
+        """
+        The task state store of one (unmapped) task instance (Airflow 3.3+), ``{key: value}``.
+
+        :param dag_id: the DAG.
+        :param run_id: the run.
+        :param task_id: the task.
+        """
+        path = f"/dags/{dag_id}/dagRuns/{quote(run_id)}/taskInstances/{task_id}/state-store"
+        return {entry["key"]: entry["value"] for entry in self.request("GET", path)["task_state_store"]}
+
     def task_log(
         self, dag_id: str, run_id: str, task_id: str, try_number: int = 1, map_index: int = -1
     ) -> str:

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
+
+import psutil
 
 from luma_e2e.evidence import (
     IDLE_WORKER_TITLE,
+    WORKER_TITLE_PREFIX,
     ProcessInfo,
     busy_executor_workers,
     processes_running,
@@ -18,9 +24,15 @@ from luma_e2e.processes import GiveUp, wait_until
 from luma_e2e.stack import FERNET_KEY
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from luma_e2e.emulator import LumaEmulatorProcess
     from luma_e2e.rest import AirflowApi
     from luma_e2e.stack import AirflowStack
+
+#: Where the provider's operators keep the created generation's id in the task state store
+#: (``STATE_STORE_GENERATION_ID`` in ``airflow_provider_luma/operators/base.py``).
+STATE_STORE_KEY = "luma_generation_id"
 
 
 def describe_run(api: AirflowApi, dag_id: str, run_id: str, log_lines: int = 40) -> str:
@@ -224,3 +236,125 @@ def processes_while_running(stack: AirflowStack, dag_id: str, run_id: str, task_
         return processes_running(str(ti["id"]), stack_processes(roots))
 
     return wait_until(found, timeout=10, interval=0.1, what=f"a process running {task_id} ({ti['id']})")
+
+
+def generations_of_run(emulator: LumaEmulatorProcess, run_id: str) -> list[dict[str, Any]]:
+    """
+    The generations the emulator holds whose prompt names ``run_id`` (harness DAGs template it in).
+
+    Read through the admin endpoint, which fault rules never touch.
+
+    :param emulator: the emulator.
+    :param run_id: the run.
+    """
+    generations = emulator.stats()["generations"]
+    return [g for g in generations if run_id in str((g.get("request") or {}).get("prompt"))]
+
+
+def task_and_supervisor(stack: AirflowStack, ti_id: str) -> tuple[ProcessInfo, ProcessInfo]:
+    """
+    The task process of a running try and the LocalExecutor worker supervising it (its parent).
+
+    :param stack: the running stack.
+    :param ti_id: the task instance's UUID.
+    """
+    roots = [process.pid for process in stack.processes.values()]
+    found = processes_running(ti_id, stack_processes(roots))
+    supervisors = [proc for proc in found if proc.title == f"{WORKER_TITLE_PREFIX} {ti_id}"]
+    tasks = [proc for proc in found if proc.title == f"airflow worker -- {ti_id}"]
+    assert len(supervisors) == 1, found
+    assert len(tasks) == 1, found
+    assert psutil.Process(tasks[0].pid).ppid() == supervisors[0].pid, found
+    return tasks[0], supervisors[0]
+
+
+@dataclass
+class WorkerCrash:
+    """
+    A task process killed with SIGKILL after its create, and what was seen up to the kill.
+
+    :param run_id: the run.
+    :param first_try: the task instance (REST API) right before the kill.
+    :param generation_id: the one generation created for the run before the kill (emulator).
+    :param stored: the task's state store right before the kill.
+    :param killed: the task process that got SIGKILL.
+    :param supervisor: its parent, the LocalExecutor worker supervising the try (not signalled).
+    :param seconds_create_to_kill: from the create (the emulator's ``created_at``) to the SIGKILL.
+    """
+
+    run_id: str
+    first_try: dict[str, Any]
+    generation_id: str
+    stored: dict[str, Any]
+    killed: ProcessInfo
+    supervisor: ProcessInfo
+    seconds_create_to_kill: float
+
+
+def kill_task_after_create(
+    stack: AirflowStack,
+    emulator: LumaEmulatorProcess,
+    dag_id: str,
+    task_id: str,
+    in_window: Callable[[], bool],
+    window: str,
+) -> WorkerCrash:
+    """
+    Trigger ``dag_id``, wait for its create, then SIGKILL the task process while ``in_window()``.
+
+    The kill waits until the generation id is in the task state store: a kill between Luma's
+    answer and ``store.set`` (a few milliseconds) would leave the retry nothing to re-attach to.
+    Only the task process is killed, as by the kernel's OOM killer; its supervisor (the
+    LocalExecutor worker) lives on, writes "Process terminated by signal" into the task log and
+    ends the workload. On Airflow 3.3.2 it does not send the ``up_for_retry`` it computes (that
+    state is among those it expects the task itself to have sent); the scheduler then finds the
+    workload over while the task instance is still ``running`` and fails the try, with its retry.
+
+    :param stack: the running stack.
+    :param emulator: the emulator.
+    :param dag_id: a harness DAG with one task whose prompt contains ``{{ run_id }}``.
+    :param task_id: the task.
+    :param in_window: true once the task is where the kill should land (e.g. polling).
+    :param window: what ``in_window`` waits for, for messages.
+    """
+    api = stack.api
+    creates_before = emulator.stats()["creates"]
+    api.unpause(dag_id)
+    run_id = api.trigger(dag_id)
+    generation = wait_until(
+        lambda: generations_of_run(emulator, run_id),
+        timeout=90,
+        interval=0.1,
+        what=f"the create of {dag_id} (run {run_id})",
+    )[0]
+    assert emulator.stats()["creates"] == creates_before + 1
+    stored = wait_until(
+        lambda: (state := api.task_state(dag_id, run_id, task_id)).get(STATE_STORE_KEY) and state,
+        timeout=10,
+        interval=0.1,
+        what=f"{STATE_STORE_KEY} in the task state store of {task_id}",
+    )
+    wait_until(in_window, timeout=15, interval=0.05, what=window)
+    first_try = api.task_instance(dag_id, run_id, task_id)
+    assert (first_try["state"], first_try["try_number"]) == ("running", 1), first_try
+    task, supervisor = task_and_supervisor(stack, str(first_try["id"]))
+    os.kill(task.pid, signal.SIGKILL)
+    killed_at = datetime.now(timezone.utc)
+    created_at = datetime.fromisoformat(generation["created_at"])
+
+    def gone() -> bool:
+        try:
+            return psutil.Process(task.pid).status() == psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return True
+
+    wait_until(gone, timeout=10, interval=0.05, what=f"task process {task.pid} to die")
+    return WorkerCrash(
+        run_id=run_id,
+        first_try=first_try,
+        generation_id=str(generation["id"]),
+        stored=stored,
+        killed=task,
+        supervisor=supervisor,
+        seconds_create_to_kill=round((killed_at - created_at).total_seconds(), 2),
+    )
