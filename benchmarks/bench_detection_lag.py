@@ -10,9 +10,9 @@ has the completed generation minus that time. GETs per generation are counted by
 
 Paths, run at the same time on the same durations in one process:
 
-* ours: ``LumaImageGenerateOperator(deferrable=True)``: ``execute`` (create, one status check,
-  deferral), then the trigger's first event; the check before deferring is counted. Polled every
-  3 s (same as the seed) and every 5 s (the operator's default);
+* ours: ``LumaImageGenerateOperator(deferrable=True)``: ``execute`` (create, any status check it
+  makes, deferral), then the trigger's first event; every GET of both is counted. Polled every 3 s
+  (same as the seed) and every 5 s (the operator's default);
 * the seed's loop: create, then ``GET`` every 3 s with ``requests`` until done (in threads).
 """
 
@@ -243,7 +243,7 @@ def rows(results: dict[str, list[dict[str, float]]]) -> list[Row]:
             ],
             note=(
                 f"mean over {len(ours)} generations (mean duration {mean(ours, 'duration'):.1f} s), counted "
-                f"by the emulator; ours includes the check before deferring; ours at the 5 s default: "
+                f"by the emulator, operator and trigger together; ours at the 5 s default: "
                 f"{mean(default, 'gets'):.1f}"
             ),
         ),

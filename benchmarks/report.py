@@ -29,9 +29,10 @@ less (time, memory, CPU, requests), except for throughput, where above 1 means w
 runs in a process of its own, and each measured client runs in a fresh process, so neither one's
 CPU or memory is counted against the other. Every module is loaded from a byte-code cache (kept
 outside the source tree), as in an installed deployment. Times are medians unless the row says
-otherwise; the notes under the table say how each figure was taken and what it leaves out. This machine is
-small (2 cores) and may be shared: compare the ratios more than the absolute values, and look at
-the load average below before trusting a single run."""
+otherwise; the notes under the table say how each figure was taken and what it leaves out. The
+machine is small (2 cores) and may be shared: compare ratios more than absolute values, and check
+the load average below before trusting a single run (event-loop lag and copy throughput move
+most with it)."""
 
 HEADERS = ("Figure", "Luma provider", "Baseline", "Baseline value", "Ratio", "Target", "Result")
 
