@@ -90,6 +90,7 @@ class LumaGenerationSensor(BaseSensorOperator):
                 luma_conn_id=self.luma_conn_id,
                 poll_interval=float(self.poke_interval),
                 end_time=time.time() + timeout,
+                first_poll_at=time.time() + float(self.poke_interval),  # it was just checked
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=timeout) + DEFERRAL_MARGIN,
