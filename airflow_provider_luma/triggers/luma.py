@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-import random
-import sys
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -29,11 +27,8 @@ async def _import_hook_off_the_loop() -> type[LumaHook]:
     The first import of the hook and its HTTP stack (aiohttp, requests, tenacity) takes a good part
     of a second; done on the triggerer's event loop it would stall every other trigger meanwhile.
     """
-    name = "airflow_provider_luma.hooks.luma"
-    module = sys.modules.get(name)
-    if module is None or "aiohttp" not in sys.modules:  # the first wait of this process
-        module = await asyncio.to_thread(importlib.import_module, name)
-        await asyncio.to_thread(importlib.import_module, "aiohttp")
+    module = await asyncio.to_thread(importlib.import_module, "airflow_provider_luma.hooks.luma")
+    await asyncio.to_thread(importlib.import_module, "aiohttp")
     hook_class: type[LumaHook] = module.LumaHook
     return hook_class
 
@@ -92,28 +87,15 @@ class LumaGenerationTrigger(BaseTrigger):
             },
         )
 
-    def _first_wait(self) -> float:
-        """
-        Seconds until the first poll: until ``first_poll_at``, or else a random part of one interval.
-
-        Waits restarted together (a triggerer restart hands over hundreds at once) would otherwise
-        start and then poll in lockstep, stalling the event loop at every interval; a random phase
-        spreads them and still sees a completion within one interval.
-        """
-        now = time.time()
-        remaining = max(0.0, self.end_time - now)
-        if self.first_poll_at is not None and self.first_poll_at > now:
-            return min(self.first_poll_at - now, remaining)
-        return random.uniform(0.0, min(self.poll_interval, remaining))
-
     def _event(self, status: EventStatus, **payload: Any) -> TriggerEvent:
         return TriggerEvent({"status": status.value, "generation_id": self.generation_id, **payload})
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll until the generation ends or the deadline passes; yield exactly one event."""
-        await asyncio.sleep(self._first_wait())  # before any set-up: spreads a burst of starts
         LumaHook = await _import_hook_off_the_loop()
         hook = LumaHook(luma_conn_id=self.luma_conn_id)
+        if self.first_poll_at is not None:
+            await asyncio.sleep(max(0.0, min(self.first_poll_at, self.end_time) - time.time()))
         async with LumaHook.async_session() as session:
             while True:
                 try:
