@@ -185,15 +185,19 @@ def run_child(mode: str) -> dict[str, Any]:
     memory = MemoryWatch()
     send_message("READY", {"peak_reset": memory.reset_ok, "rss_mb": memory.baseline_kib * 1024 / 1e6})
     ids = json.loads(sys.stdin.readline())
+    times_before = os.times()
     cpu_before, wall_before = cpu_seconds(), time.perf_counter()
     if mode == "threads":
         results, lags = _run_threads(ids, base_url)
     else:
         results, lags = asyncio.run(_run_async(mode, ids, base_url))
     cpu, wall = cpu_seconds() - cpu_before, time.perf_counter() - wall_before
+    times_after = os.times()
     errors = [repr(r) for r in results if not isinstance(r, str)]
     return {
         "cpu_seconds": cpu,
+        "cpu_user_seconds": times_after.user - times_before.user,
+        "cpu_system_seconds": times_after.system - times_before.system,
         "wall_seconds": wall,
         "rss_growth_mb": memory.growth_mib() * 1024 * 1024 / 1e6,
         "peak_reset": memory.reset_ok,
@@ -240,7 +244,8 @@ def run_mode(mode: str, emulator: EmulatorProcess, waits: int) -> dict[str, Any]
     log(
         f"{mode}: {result['completed']}/{waits} completed in {result['wall_seconds']:.1f} s, "
         f"{result['polls']} polls, CPU {result['cpu_per_poll_ms']:.3f} ms/poll, "
-        f"lag p99 {result['lag_p99_ms']:.1f} ms, RSS +{result['rss_growth_mb']:.1f} MB"
+        f"lag p99 {result['lag_p99_ms']:.1f} ms, RSS +{result['rss_growth_mb']:.1f} MB, "
+        f"user {result['cpu_user_seconds']:.2f} s, system {result['cpu_system_seconds']:.2f} s"
     )
     return result
 

@@ -12,7 +12,7 @@ import pytest
 from airflow_provider_luma.hooks import luma as hook_module
 from airflow_provider_luma.hooks.luma import LumaHook
 from airflow_provider_luma.testing import FaultRule
-from airflow_provider_luma.triggers.luma import LumaGenerationTrigger
+from airflow_provider_luma.triggers.luma import POLL_GRID_SECONDS, LumaGenerationTrigger, _sleep_until
 from tests.conftest import API_KEY
 
 MISSING_ID = "00000000-0000-4000-8000-000000000000"
@@ -44,6 +44,7 @@ async def first_event(trigger: LumaGenerationTrigger) -> dict:
 
 
 async def test_completed_generation_yields_its_object(emulator):
+    emulator.configure(dreaming_seconds=1.0)  # still dreaming at the first poll, however slow this machine
     generation_id = create()
     event = await first_event(trigger_for(generation_id))
     assert event["status"] == "completed"
@@ -192,5 +193,47 @@ async def test_first_poll_waits_until_first_poll_at(emulator):
     started = time.monotonic()
     event = await first_event(trigger)
     assert event["status"] == "completed"
-    assert time.monotonic() - started >= 0.6
+    assert time.monotonic() - started >= 0.6 - POLL_GRID_SECONDS  # polls wake on a shared grid
     assert emulator.stats.requests["GET /generations/{id}"] == 1  # done by then: one poll was enough
+
+
+async def test_waits_started_together_poll_at_spread_moments(emulator):
+    """Without first_poll_at (a restarted triggerer), the first polls spread over one interval."""
+    generation_ids = [create(f"a lighthouse number {n}") for n in range(30)]
+    for generation_id in generation_ids:  # all done before the waits start: each ends at its first poll
+        while LumaHook().get_generation(generation_id)["state"] != "completed":
+            await asyncio.sleep(0.05)
+    polls_before = emulator.stats.requests["GET /generations/{id}"]
+    started = time.monotonic()
+
+    async def seconds_to_event(generation_id: str) -> float:
+        assert (await first_event(trigger_for(generation_id, poll_interval=1.0)))["status"] == "completed"
+        return time.monotonic() - started
+
+    moments = await asyncio.gather(*(seconds_to_event(g) for g in generation_ids))
+    assert max(moments) <= 1.5  # each polled within one interval
+    assert max(moments) - min(moments) >= 0.3  # and not all at once
+    assert emulator.stats.requests["GET /generations/{id}"] - polls_before == 30  # one poll each
+
+
+async def test_polls_due_within_one_grid_tick_wake_in_one_pass_of_the_event_loop():
+    """Waits due a few milliseconds apart are served together: one wake-up, not one each."""
+    loop = asyncio.get_running_loop()
+    next_tick = (int(loop.time() / POLL_GRID_SECONDS) + 3) * POLL_GRID_SECONDS
+    due = [next_tick + 0.001 + n * 0.0015 for n in range(10)]  # all within the tick after next_tick
+    woken: list[object] = []
+
+    async def sleeper(when: float) -> None:
+        await _sleep_until(when)
+        if not woken:  # the first one awake marks the end of this pass
+            loop.call_soon(woken.append, "next pass")
+        woken.append(loop.time())
+
+    await asyncio.gather(*(sleeper(when) for when in due))
+    assert woken[-1] == "next pass"  # nobody woke in a later pass
+    wake_times = [t for t in woken if isinstance(t, float)]
+    assert len(wake_times) == 10
+    assert min(wake_times) >= next_tick  # on the grid tick at or before each due time...
+    assert (
+        max(wake_times) < next_tick + POLL_GRID_SECONDS
+    )  # ...not the one after: gaps stay within the interval

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -18,18 +17,21 @@ from tenacity import AsyncRetrying, RetryCallState, Retrying, retry_if_exception
 from airflow_provider_luma import CONNECTION_FORM
 from airflow_provider_luma.exceptions import (
     LumaAmbiguousCreateError,
+    LumaAuthenticationError,
     LumaConnectionConfigError,
     LumaError,
     LumaRetryableError,
     LumaTransportError,
 )
 from airflow_provider_luma.hooks._http import is_retryable, parse_response, wait_before_retry
+from airflow_provider_luma.hooks._shared import SharedLookups, SharedSessions
 from airflow_provider_luma.validation import check_generation_id
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    import contextlib
 
     import aiohttp
+    import yarl
     from airflow.providers.common.compat.sdk import Connection
 
 DEFAULT_BASE_URL = "https://api.lumalabs.ai/dream-machine/v1"
@@ -126,8 +128,8 @@ class LumaHook(BaseHook):
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.max_retries = max_retries
-        self._async_credentials: LumaCredentials | None = None
         self._async_timeout: aiohttp.ClientTimeout | None = None
+        self._async_urls: dict[str, yarl.URL] = {}
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
@@ -142,13 +144,18 @@ class LumaHook(BaseHook):
         return LumaCredentials.from_connection(self.get_connection(self.luma_conn_id))
 
     async def aget_credentials(self) -> LumaCredentials:
-        """The connection's base URL and API key, fetched without blocking the event loop."""
-        if self._async_credentials is None:
-            from airflow.providers.common.compat.connection import get_async_connection
+        """
+        The connection's base URL and API key, fetched without blocking the event loop.
 
-            conn = await get_async_connection(self.luma_conn_id, hook=type(self))
-            self._async_credentials = LumaCredentials.from_connection(conn)
-        return self._async_credentials
+        Waits on one event loop share one lookup per connection for up to a minute.
+        """
+        return await _shared_credentials.get(self.luma_conn_id, self._alook_up_credentials)
+
+    async def _alook_up_credentials(self) -> LumaCredentials:
+        from airflow.providers.common.compat.connection import get_async_connection
+
+        conn = await get_async_connection(self.luma_conn_id, hook=type(self))
+        return LumaCredentials.from_connection(conn)
 
     @cached_property
     def session(self) -> requests.Session:
@@ -420,6 +427,13 @@ class LumaHook(BaseHook):
             # Nearly every poll succeeds at once: building a retry loop for it would be about a
             # third of a poll's CPU, so the loop starts only after a failure.
             return await self._asend(session, credentials, method, path)
+        except LumaAuthenticationError:
+            # The shared credentials may predate a key rotation: look the connection up again once.
+            _shared_credentials.forget(self.luma_conn_id)
+            fresh = await self.aget_credentials()
+            if fresh == credentials:
+                raise
+            return await self._asend(session, fresh, method, path)
         except LumaError as exc:
             if not is_retryable(exc, creates=False):
                 raise
@@ -436,13 +450,18 @@ class LumaHook(BaseHook):
         self, session: aiohttp.ClientSession, credentials: LumaCredentials, method: str, path: str
     ) -> Any:
         import aiohttp
+        import yarl
 
         if self._async_timeout is None:
             self._async_timeout = aiohttp.ClientTimeout(total=self.read_timeout, connect=self.connect_timeout)
+        url = f"{credentials.base_url}{path}"
+        parsed_url = self._async_urls.get(url)
+        if parsed_url is None:  # parsed once: a wait polls the same URL again and again
+            parsed_url = self._async_urls[url] = yarl.URL(url)
         try:
             async with session.request(
                 method,
-                f"{credentials.base_url}{path}",
+                parsed_url,
                 headers=credentials.headers,
                 timeout=self._async_timeout,
             ) as response:
@@ -476,36 +495,7 @@ def _never_connected(exc: requests.ConnectionError) -> bool:
     return isinstance(reason, NewConnectionError)
 
 
-class _SharedSessions:
-    """
-    One aiohttp session per event loop, shared by every wait running on it.
-
-    A triggerer runs all its triggers on one loop: sharing one connection pool among them is what
-    keeps a thousand waits cheap (see DESIGN.md). The session closes when its last user leaves.
-    """
-
-    def __init__(self) -> None:
-        self._by_loop: dict[asyncio.AbstractEventLoop, tuple[aiohttp.ClientSession, list[int]]] = {}
-
-    @contextlib.asynccontextmanager
-    async def use(self) -> AsyncIterator[aiohttp.ClientSession]:
-        import aiohttp
-
-        loop = asyncio.get_running_loop()
-        entry = self._by_loop.get(loop)
-        if entry is None or entry[0].closed:
-            entry = (aiohttp.ClientSession(raise_for_status=False), [0])
-            self._by_loop[loop] = entry
-        session, users = entry
-        users[0] += 1
-        try:
-            yield session
-        finally:
-            users[0] -= 1
-            if users[0] == 0:
-                if self._by_loop.get(loop) is entry:
-                    del self._by_loop[loop]
-                await session.close()
-
-
-_shared_sessions = _SharedSessions()
+_shared_sessions = SharedSessions()
+#: A triggerer restart starts hundreds of waits at once: one connection lookup serves them all,
+#: and a rotated key reaches running waits within a minute (sooner after a 401, see ``_acall``).
+_shared_credentials: SharedLookups[LumaCredentials] = SharedLookups(max_age_seconds=60.0)
