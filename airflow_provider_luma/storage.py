@@ -8,6 +8,8 @@ links on another host.
 
 from __future__ import annotations
 
+import http.client
+import logging
 import posixpath
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -16,6 +18,8 @@ from airflow_provider_luma.exceptions import LumaError
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import ObjectStoragePath
+
+log = logging.getLogger(__name__)
 
 CHUNK_BYTES = 4 << 20
 #: (connect, read) seconds for asset downloads.
@@ -52,7 +56,17 @@ def copy_asset(source_url: str, destination: ObjectStoragePath, chunk_bytes: int
     :param chunk_bytes: size of each chunk read and written.
     """
     import requests
+    from urllib3.exceptions import HTTPError as Urllib3Error
 
+    # What a connection that breaks off mid-body raises, whichever layer notices; a full disk
+    # (a plain OSError) is not one of them and says so itself.
+    broken_download = (
+        ConnectionError,
+        TimeoutError,
+        http.client.HTTPException,
+        Urllib3Error,
+        requests.RequestException,
+    )
     with requests.get(source_url, stream=True, timeout=DOWNLOAD_TIMEOUT) as response:
         if response.status_code != 200:
             raise LumaAssetCopyError(
@@ -62,13 +76,27 @@ def copy_asset(source_url: str, destination: ObjectStoragePath, chunk_bytes: int
         announced = _content_length(response.headers)
         if destination.protocol in ("", "file", "local"):
             destination.parent.mkdir(parents=True, exist_ok=True)  # object stores have no folders
-        with destination.open("wb") as out:
-            written = _stream(response, out, chunk_bytes)
-    if announced is not None and written != announced:
-        raise LumaAssetCopyError(
-            f"Copied {written:,} bytes of {source_url} to {destination}, but Luma announced {announced:,}"
-        )
+        try:
+            with destination.open("wb") as out:
+                written = _stream(response, out, chunk_bytes)
+            if announced is not None and written != announced:
+                raise LumaAssetCopyError(
+                    f"Copied {written:,} bytes of {source_url} to {destination}, but Luma announced "
+                    f"{announced:,}"
+                )
+        except (LumaAssetCopyError, *broken_download) as exc:
+            _remove_partial_copy(destination)  # a partial file must not pass for the asset
+            if isinstance(exc, LumaAssetCopyError):
+                raise
+            raise LumaAssetCopyError(f"Downloading {source_url} to {destination} broke off: {exc}") from exc
     return written
+
+
+def _remove_partial_copy(destination: ObjectStoragePath) -> None:
+    try:
+        destination.unlink(missing_ok=True)
+    except OSError:
+        log.warning("Could not remove the partial copy at %s", destination, exc_info=True)
 
 
 def _stream(response: Any, out: Any, chunk_bytes: int) -> int:
@@ -79,8 +107,13 @@ def _stream(response: Any, out: Any, chunk_bytes: int) -> int:
             out.write(chunk)
             written += len(chunk)
         return written
+    # urllib3's readinto reads each chunk into a new bytes object and copies it (for 4 MiB chunks,
+    # a fresh allocation each time); http.client's fills our buffer straight from the socket, about
+    # 1.5x faster. The attribute is urllib3's, hence the fallback.
+    raw_body = getattr(response.raw, "_fp", None)
+    readinto = raw_body.readinto if isinstance(raw_body, http.client.HTTPResponse) else response.raw.readinto
     buffer = memoryview(bytearray(chunk_bytes))
-    while size := response.raw.readinto(buffer):
+    while size := readinto(buffer):
         out.write(buffer[:size])
         written += size
     return written

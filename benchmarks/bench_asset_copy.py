@@ -1,7 +1,7 @@
 """
 Asset copy to storage: 1 GiB from the emulator's ``/assets/blob/{size}`` to a local file.
 
-Ours: the provider's ``copy_asset`` (``airflow_provider_luma.storage``: requests, 1 MiB chunks,
+Ours: the provider's ``copy_asset`` (``airflow_provider_luma.storage``: requests, its default chunks,
 written through an ``ObjectStoragePath``), in a fresh process whose peak RSS growth over the copy
 is measured (``VmHWM`` reset at the start). Baselines, same URL, same disk:
 
@@ -69,7 +69,7 @@ def copy_in_child(path: str, url: str, destination: str) -> dict[str, Any]:
     memory = MemoryWatch()
     started = time.perf_counter()
     if path == "ours" and copy_asset is not None:
-        written = copy_asset(url, target, chunk_bytes=CHUNK)
+        written = copy_asset(url, target)  # as the operators call it
     else:
         written = 0
         with requests.get(url, stream=True, timeout=(5, 60)) as response, open(destination, "wb") as out:

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import socket
 import subprocess
 import sys
 import textwrap
+import threading
+from typing import TYPE_CHECKING
 
 import pytest
 import requests
 
 from airflow_provider_luma.storage import LumaAssetCopyError, copy_asset, destination_for
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 SIZE = 200 * 1024 * 1024
 # Runs in a fresh interpreter so that its peak RSS says what the copy itself cost.
@@ -77,3 +84,57 @@ def test_expired_or_missing_asset_fails_clearly(emulator, tmp_path):
     destination = destination_for(f"file://{tmp_path}/x.png", "", "g")
     with pytest.raises(LumaAssetCopyError, match="HTTP 404"):
         copy_asset(f"{emulator.url}/assets/00000000-0000-4000-8000-000000000000.png", destination)
+
+
+@contextlib.contextmanager
+def one_answer_server(answer: bytes) -> Iterator[str]:
+    """A real HTTP server on loopback that sends ``answer`` (head and body) to one client, then hangs up."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        connection, _ = listener.accept()
+        with connection:
+            connection.recv(65536)  # the request
+            connection.sendall(answer)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/asset.png"
+    finally:
+        thread.join(10)
+        listener.close()
+
+
+def test_download_that_breaks_off_fails_clearly(tmp_path):
+    """The CDN promised 1 MB and hung up after 300 kB: no partial file passes for a whole one."""
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: 1000000\r\n\r\n"
+    destination = destination_for(f"file://{tmp_path}/x.png", "", "g")
+    with (
+        one_answer_server(head + b"x" * 300_000) as url,
+        pytest.raises(LumaAssetCopyError, match="300,000 bytes .* announced 1,000,000"),
+    ):
+        copy_asset(url, destination, chunk_bytes=64 * 1024)
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_chunked_download_is_copied_whole(tmp_path):
+    body = bytes(range(256)) * 4000  # ~1 MB, not a multiple of the chunk size below
+    pieces = [body[i : i + 70_000] for i in range(0, len(body), 70_000)]
+    chunked = b"".join(b"%x\r\n%s\r\n" % (len(piece), piece) for piece in pieces) + b"0\r\n\r\n"
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nTransfer-Encoding: chunked\r\n\r\n"
+    destination = destination_for(f"file://{tmp_path}/x.png", "", "g")
+    with one_answer_server(head + chunked) as url:
+        assert copy_asset(url, destination, chunk_bytes=64 * 1024) == len(body)
+    assert (tmp_path / "x.png").read_bytes() == body
+
+
+def test_chunked_download_that_breaks_off_fails_clearly(tmp_path):
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nTransfer-Encoding: chunked\r\n\r\n"
+    destination = destination_for(f"file://{tmp_path}/x.png", "", "g")
+    with (
+        one_answer_server(head + b"100000\r\n" + b"x" * 5000) as url,  # a 1 MiB chunk cut at 5 kB
+        pytest.raises(LumaAssetCopyError, match="broke off"),
+    ):
+        copy_asset(url, destination, chunk_bytes=64 * 1024)
+    assert not (tmp_path / "x.png").exists()
