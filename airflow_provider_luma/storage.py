@@ -21,7 +21,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CHUNK_BYTES = 4 << 20
+#: Read and write size. Small enough to stay in the CPU cache between the socket read and the file
+#: write: 256 KiB copied 1 GiB at ~1.9 GB/s here, 1 MiB at ~0.9 and 4 MiB at ~0.85 (curl: ~1.7).
+CHUNK_BYTES = 256 << 10
 #: (connect, read) seconds for asset downloads.
 DOWNLOAD_TIMEOUT = (5.0, 60.0)
 
@@ -107,9 +109,8 @@ def _stream(response: Any, out: Any, chunk_bytes: int) -> int:
             out.write(chunk)
             written += len(chunk)
         return written
-    # urllib3's readinto reads each chunk into a new bytes object and copies it (for 4 MiB chunks,
-    # a fresh allocation each time); http.client's fills our buffer straight from the socket, about
-    # 1.5x faster. The attribute is urllib3's, hence the fallback.
+    # urllib3's readinto reads each chunk into a new bytes object and copies it; http.client's
+    # fills our buffer straight from the socket. The attribute is urllib3's, hence the fallback.
     raw_body = getattr(response.raw, "_fp", None)
     readinto = raw_body.readinto if isinstance(raw_body, http.client.HTTPResponse) else response.raw.readinto
     buffer = memoryview(bytearray(chunk_bytes))

@@ -112,7 +112,7 @@ def test_download_that_breaks_off_fails_clearly(tmp_path):
     destination = destination_for(f"file://{tmp_path}/x.png", "", "g")
     with (
         one_answer_server(head + b"x" * 300_000) as url,
-        pytest.raises(LumaAssetCopyError, match="300,000 bytes .* announced 1,000,000"),
+        pytest.raises(LumaAssetCopyError, match=r"300,000 bytes .* announced 1,000,000"),
     ):
         copy_asset(url, destination, chunk_bytes=64 * 1024)
     assert not (tmp_path / "x.png").exists()
