@@ -12,7 +12,8 @@ import pytest
 from airflow_provider_luma.hooks import luma as hook_module
 from airflow_provider_luma.hooks.luma import LumaHook
 from airflow_provider_luma.testing import FaultRule
-from airflow_provider_luma.triggers.luma import POLL_GRID_SECONDS, LumaGenerationTrigger, _sleep_until
+from airflow_provider_luma.triggers._event_loop import POLL_GRID_SECONDS, sleep_until_tick
+from airflow_provider_luma.triggers.luma import LumaGenerationTrigger
 from tests.conftest import API_KEY
 
 MISSING_ID = "00000000-0000-4000-8000-000000000000"
@@ -224,7 +225,7 @@ async def test_polls_due_within_one_grid_tick_wake_in_one_pass_of_the_event_loop
     woken: list[object] = []
 
     async def sleeper(when: float) -> None:
-        await _sleep_until(when)
+        await sleep_until_tick(when)
         if not woken:  # the first one awake marks the end of this pass
             loop.call_soon(woken.append, "next pass")
         woken.append(loop.time())

@@ -78,9 +78,15 @@ class SharedLookups(Generic[T]):
         :param look_up: fetches a fresh value.
         """
         loop = asyncio.get_running_loop()
-        entries = self._by_loop.setdefault(loop, {})
+        entries = self._by_loop.get(loop)
+        if entries is None:
+            entries = self._by_loop[loop] = {}
         entry = entries.get(key)
-        if entry is None or time.monotonic() - entry[1] > self.max_age_seconds:
+        if entry is not None and time.monotonic() - entry[1] <= self.max_age_seconds:
+            kept = entry[0]
+            if kept.done() and not kept.cancelled() and kept.exception() is None:
+                return kept.result()  # the common case: no shield, no await
+        else:
             lookup: asyncio.Future[T] = asyncio.ensure_future(look_up())
             # Read the outcome even if every waiter is cancelled: no "exception never retrieved".
             lookup.add_done_callback(lambda done: done.cancelled() or done.exception())
