@@ -10,7 +10,11 @@ from typing import TYPE_CHECKING, Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_luma.exceptions import LumaError, LumaRetryableError, LumaTransportError
-from airflow_provider_luma.triggers._event_loop import import_hook_off_the_loop, sleep_until_tick
+from airflow_provider_luma.triggers._event_loop import (
+    POLL_GRID_SECONDS,
+    import_hook_off_the_loop,
+    sleep_until_tick,
+)
 from airflow_provider_luma.waiting import EventStatus, GenerationState
 
 if TYPE_CHECKING:
@@ -127,8 +131,10 @@ class LumaGenerationTrigger(BaseTrigger):
                         message += await self._delete(hook, session)
                     yield self._event(EventStatus.TIMEOUT, message=message)
                     return
-                # Fixed rate: a slow answer does not push the next poll later.
-                await sleep_until_tick(min(polled_at + self.poll_interval, loop.time() + remaining))
+                # Fixed rate, a tick early: the next answer arrives within one interval of this
+                # poll, so a completion is seen within one interval; a slow answer adds nothing.
+                next_poll = polled_at + self.poll_interval - POLL_GRID_SECONDS
+                await sleep_until_tick(min(next_poll, loop.time() + remaining))
 
     async def _delete(self, hook: LumaHook, session: aiohttp.ClientSession) -> str:
         """Delete the generation; say how that went, for the event's message."""
