@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 from benchmarks._proc import REPO_ROOT
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from benchmarks._results import Row
 
 HOW_TO_READ = """\
@@ -220,3 +222,34 @@ def markdown(
     if failures:
         parts += ["", "## Benchmarks that failed to run", "", *(f"- {f}" for f in failures)]
     return "\n".join(parts) + "\n"
+
+
+README_START = "<!-- bench-table: written by make bench -->"
+README_END = "<!-- /bench-table -->"
+
+
+def readme_block(rows: list[Row], machine_info: dict[str, str]) -> str:
+    """
+    The results table and the machine in one line, for README.md.
+
+    :param rows: the rows.
+    :param machine_info: from :func:`machine`.
+    """
+    keys = ("Date (UTC)", "CPUs (nproc)", "CPU model", "Memory", "Python", "Airflow", "Provider")
+    facts = "; ".join(f"{key}: {machine_info[key]}" for key in keys if key in machine_info)
+    return "\n".join([README_START, "", f"Measured on {facts}.", "", markdown_table(rows), "", README_END])
+
+
+def update_readme(readme: Path, block: str) -> bool:
+    """
+    Replace the block between the README's markers; return False when it has none.
+
+    :param readme: path of README.md.
+    :param block: from :func:`readme_block`.
+    """
+    text = readme.read_text()
+    start, end = text.find(README_START), text.find(README_END)
+    if start < 0 or end < start:
+        return False
+    readme.write_text(text[:start] + block + text[end + len(README_END) :])
+    return True

@@ -1,7 +1,8 @@
 """
 The runner: every benchmark in a fresh process, one after another, then the table.
 
-``python -m benchmarks`` (``make bench``) prints the table and writes ``benchmarks/RESULTS.md``.
+``python -m benchmarks`` (``make bench``) prints the table and writes ``benchmarks/RESULTS.md`` (and
+the table, with the machine, into README.md).
 Benchmarks run one at a time, since they measure CPU and wall time; each has a time limit, and a
 benchmark that fails or overruns is reported and the others still run. ``--only NAME`` runs some
 of them (the file is then not written unless ``--write`` is given).
@@ -31,6 +32,8 @@ BENCHMARKS = (
     ("emulator-capacity", "benchmarks.bench_emulator_capacity", 120),
 )
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+#: A full run also writes its table into the README, between markers (see ``report.update_readme``).
+README = Path(__file__).resolve().parent.parent / "README.md"
 #: Everything the benchmarks import, compiled to byte-code before anything is timed.
 MODULES = (
     "airflow.sdk",
@@ -117,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.only or args.write:
         args.output.write_text(report.markdown(rows, machine, runtime, failures))
         print(f"written to {args.output}")
+    if not args.only and not failures and report.update_readme(README, report.readme_block(rows, machine)):
+        print(f"table written to {README}")
     sys.stdout.flush()
     return 1 if failures else 0
 
