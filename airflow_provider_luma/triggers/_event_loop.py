@@ -61,9 +61,11 @@ async def import_hook_off_the_loop() -> type[LumaHook]:
 
 async def sleep_until_tick(when: float) -> None:
     """
-    Sleep until the grid tick at or just before ``when`` (loop time), or the next tick if it passed.
+    Sleep until the grid tick at or just before ``when``, or the next tick if that one has passed.
 
     Rounding down keeps every gap between two polls within the poll interval.
+
+    :param when: the event loop's time (``loop.time()``) the caller is due at.
     """
     loop = asyncio.get_running_loop()
     tick = math.floor(when / POLL_GRID_SECONDS)
