@@ -84,13 +84,14 @@ class LumaGenerationSensor(BaseSensorOperator):
         from airflow_provider_luma.triggers.luma import LumaGenerationTrigger
 
         timeout = float(self.timeout.total_seconds() if isinstance(self.timeout, timedelta) else self.timeout)
+        poll_interval, now = float(self.poke_interval), time.time()
         self.defer(
             trigger=LumaGenerationTrigger(
                 generation_id=generation["id"],
                 luma_conn_id=self.luma_conn_id,
-                poll_interval=float(self.poke_interval),
-                end_time=time.time() + timeout,
-                first_poll_at=time.time() + float(self.poke_interval),  # it was just checked
+                poll_interval=poll_interval,
+                end_time=now + timeout,
+                first_poll_at=now + poll_interval,  # it was just checked
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=timeout) + DEFERRAL_MARGIN,
