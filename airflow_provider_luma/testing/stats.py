@@ -37,6 +37,9 @@ class StatsSnapshot:
     :param faults: injected faults per kind.
     :param callbacks_sent: callback POSTs answered 200.
     :param callbacks_failed: callback deliveries given up after all tries.
+    :param answers: answers per ``"METHOD STATUS"``, e.g. ``"POST 429"`` (0: dropped connection).
+    :param requests_by_path: answered requests per ``"METHOD path"``, e.g. the polls of one
+        generation under ``"GET /generations/<id>"``.
     """
 
     requests: Counter[str] = field(default_factory=Counter)
@@ -46,6 +49,8 @@ class StatsSnapshot:
     faults: Counter[str] = field(default_factory=Counter)
     callbacks_sent: int = 0
     callbacks_failed: int = 0
+    answers: Counter[str] = field(default_factory=Counter)
+    requests_by_path: Counter[str] = field(default_factory=Counter)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the snapshot as JSON-ready data."""
@@ -57,6 +62,8 @@ class StatsSnapshot:
             "faults": dict(self.faults),
             "callbacks_sent": self.callbacks_sent,
             "callbacks_failed": self.callbacks_failed,
+            "answers": dict(self.answers),
+            "requests_by_path": dict(self.requests_by_path),
         }
 
 
@@ -77,6 +84,8 @@ class StatsRecorder:
             self._faults: Counter[str] = Counter()
             self._callbacks_sent = 0
             self._callbacks_failed = 0
+            self._answers: Counter[str] = Counter()
+            self._by_path: Counter[str] = Counter()
 
     def count(self, route_key: str) -> None:
         """
@@ -99,6 +108,8 @@ class StatsRecorder:
         """
         with self._lock:
             self._last.append(RequestRecord(method, path, status))
+            self._answers[f"{method} {status}"] += 1
+            self._by_path[f"{method} {path}"] += 1
 
     def created(self) -> None:
         """Count one generation created."""
@@ -137,4 +148,6 @@ class StatsRecorder:
                 faults=Counter(self._faults),
                 callbacks_sent=self._callbacks_sent,
                 callbacks_failed=self._callbacks_failed,
+                answers=Counter(self._answers),
+                requests_by_path=Counter(self._by_path),
             )

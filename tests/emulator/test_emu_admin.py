@@ -23,6 +23,17 @@ def test_stats_count_api_requests_but_not_admin_ones(api, emu):
     assert emu.stats.total_requests == 2
 
 
+def test_stats_count_answers_by_status_and_requests_by_path(api, emu):
+    first, second = api.image(), api.image()
+    api.get(f"/generations/{first['id']}")
+    api.get(f"/generations/{first['id']}")
+    api.get("/generations/00000000-0000-4000-8000-000000000000")
+    stats = admin(emu, "GET", "stats", params={"generations": "0"}).json()
+    assert stats["answers"] == {"POST 201": 2, "GET 200": 2, "GET 404": 1}
+    assert stats["requests_by_path"][f"GET /generations/{first['id']}"] == 2
+    assert f"GET /generations/{second['id']}" not in stats["requests_by_path"]
+
+
 def test_config_changes_faults_timings_and_words(api, emu):
     changes = {
         "dreaming_seconds": [1, 2],

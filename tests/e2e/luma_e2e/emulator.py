@@ -21,12 +21,20 @@ class LumaEmulatorProcess:
     :param api_key: the only key it accepts.
     :param queued_seconds: how long a new generation stays queued.
     :param dreaming_seconds: how long it then dreams.
+    :param host: the address to listen on.
     """
 
-    def __init__(self, log_dir: Path, api_key: str, queued_seconds: float, dreaming_seconds: float) -> None:
+    def __init__(
+        self,
+        log_dir: Path,
+        api_key: str,
+        queued_seconds: float,
+        dreaming_seconds: float,
+        host: str = "127.0.0.1",
+    ) -> None:
         self.api_key = api_key
         self.log_path = log_dir / "luma-emulator.log"
-        argv = [sys.executable, "-m", "airflow_provider_luma.testing", "--host", "127.0.0.1", "--port", "0"]
+        argv = [sys.executable, "-m", "airflow_provider_luma.testing", "--host", host, "--port", "0"]
         argv += ["--api-key", api_key, "--queued-seconds", str(queued_seconds)]
         argv += ["--dreaming-seconds", str(dreaming_seconds)]
         env = {**clean_environ(), "PYTHONUNBUFFERED": "1"}

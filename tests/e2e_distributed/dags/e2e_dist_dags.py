@@ -1,0 +1,112 @@
+"""
+DAGs of the distributed end-to-end harness (CeleryExecutor, two triggerers, S3 on moto).
+
+- ``e2e_dist_batch``: ``LUMA_DIST_BATCH_SIZE`` images from one mapped task, in a pool sized to
+  Luma's concurrency that deferred tasks keep holding, each stored in S3; the crash scenarios run
+  while it does.
+- ``e2e_dist_rate_provider``: ``LUMA_DIST_RATE_IMAGES`` images under the emulator's rate limits,
+  no ``output_path``: the provider's way.
+- ``e2e_dist_rate_sdk``: the same images the way a team does without the provider: a
+  PythonOperator running the official ``lumaai`` SDK's create-and-poll loop, one worker slot held
+  per image.
+
+Every process (core and workers) gets the same environment, so every parse sees the same DAGs.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import datetime, timedelta
+
+from airflow.providers.common.compat.sdk import DAG, BaseHook
+from airflow.providers.standard.operators.python import PythonOperator
+
+from airflow_provider_luma.operators.luma import LumaImageGenerateOperator
+
+BATCH_SIZE = int(os.environ.get("LUMA_DIST_BATCH_SIZE", "100"))
+BATCH_POOL = os.environ.get("LUMA_DIST_BATCH_POOL", "luma_photon_batch")
+BATCH_OUTPUT = os.environ.get("LUMA_DIST_BATCH_OUTPUT", "s3://luma-dist/batch/")
+RATE_IMAGES = int(os.environ.get("LUMA_DIST_RATE_IMAGES", "40"))
+RATE_POOL = os.environ.get("LUMA_DIST_RATE_POOL", "luma_photon_rate")
+POLL_INTERVAL = float(os.environ.get("LUMA_DIST_POLL_INTERVAL", "2"))
+SUBJECTS = ("fox", "heron", "lighthouse", "glacier", "orchard", "windmill", "canyon", "tram", "kite", "owl")
+
+
+def prompts(style: str, count: int) -> list[str]:
+    """``count`` distinct prompts in one style (the style tells the emulator's generations apart)."""
+    return [f"A {style} {SUBJECTS[i % len(SUBJECTS)]}, study {i}" for i in range(count)]
+
+
+with DAG(
+    dag_id="e2e_dist_batch",
+    schedule=None,
+    start_date=datetime(2025, 1, 1),
+    catchup=False,
+    max_active_tasks=BATCH_SIZE,
+    tags=["e2e", "luma"],
+):
+    LumaImageGenerateOperator.partial(
+        task_id="generate",
+        model="photon-flash-1",
+        aspect_ratio="1:1",
+        format="png",
+        output_path=BATCH_OUTPUT,
+        pool=BATCH_POOL,
+        deferrable=True,
+        poll_interval=POLL_INTERVAL,
+        timeout=900,
+        retries=3,
+        retry_delay=timedelta(seconds=3),
+    ).expand(prompt=prompts("gouache", BATCH_SIZE))
+
+with DAG(
+    dag_id="e2e_dist_rate_provider",
+    schedule=None,
+    start_date=datetime(2025, 1, 1),
+    catchup=False,
+    max_active_tasks=RATE_IMAGES,
+    tags=["e2e", "luma"],
+):
+    LumaImageGenerateOperator.partial(
+        task_id="generate",
+        aspect_ratio="1:1",
+        pool=RATE_POOL,
+        deferrable=True,
+        poll_interval=POLL_INTERVAL,
+        timeout=900,
+        retries=3,
+        retry_delay=timedelta(seconds=5),
+    ).expand(prompt=prompts("woodcut", RATE_IMAGES))
+
+
+def generate_with_sdk(prompt: str) -> str:
+    """Create one image with the official SDK and poll until it is done, in this worker slot."""
+    from lumaai import LumaAI
+
+    connection = BaseHook.get_connection("luma_default")
+    with LumaAI(auth_token=connection.password, base_url=connection.host) as client:
+        generation = client.generations.image.create(prompt=prompt, aspect_ratio="1:1", model="photon-1")
+        while generation.state not in ("completed", "failed"):
+            time.sleep(POLL_INTERVAL)
+            generation = client.generations.get(generation.id)
+    if generation.state == "failed":
+        raise RuntimeError(f"generation {generation.id} failed: {generation.failure_reason}")
+    return str(generation.assets.image)
+
+
+with DAG(
+    dag_id="e2e_dist_rate_sdk",
+    schedule=None,
+    start_date=datetime(2025, 1, 1),
+    catchup=False,
+    max_active_tasks=RATE_IMAGES,
+    tags=["e2e", "luma"],
+):
+    PythonOperator.partial(
+        task_id="generate",
+        python_callable=generate_with_sdk,
+        pool=RATE_POOL,
+        retries=5,
+        retry_delay=timedelta(seconds=5),
+    ).expand(op_args=[[prompt] for prompt in prompts("etching", RATE_IMAGES)])

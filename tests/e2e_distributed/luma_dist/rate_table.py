@@ -1,0 +1,158 @@
+"""
+Part of the harness that measures a batch at Luma's rate limits and prints it as a table:
+makespan against its bound, worker-slot seconds, 429 answers, retries and task-process launches
+per image, for the provider's way and for the SDK-in-a-PythonOperator way, in the same run.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from luma_dist.observe import TaskProcessWatch, task_instances
+
+if TYPE_CHECKING:
+    from luma_e2e.emulator import LumaEmulatorProcess
+
+    from luma_dist.cluster import DistributedAirflow
+    from luma_dist.servers import PostgresServer
+
+
+@dataclass(frozen=True)
+class RateLimits:
+    """
+    The emulator's limits for the measured batch.
+
+    :param creates_per_minute: R, create requests per minute.
+    :param concurrent: C, generations running at once (also the pool's size).
+    :param generation_seconds: how long one generation takes (queued + dreaming).
+    """
+
+    creates_per_minute: int
+    concurrent: int
+    generation_seconds: float
+
+    def bound(self, images: int) -> float:
+        """The least makespan for ``images``: max(N / R, N / C x generation time), in seconds."""
+        return max(
+            images / self.creates_per_minute * 60.0, images / self.concurrent * self.generation_seconds
+        )
+
+
+@dataclass(frozen=True)
+class BatchFigures:
+    """
+    One measured batch.
+
+    :param way: which way the images were made.
+    :param run_state: the run's final state.
+    :param images: N.
+    :param succeeded: task instances that succeeded.
+    :param creates: generations the emulator created.
+    :param makespan: seconds from the trigger to the last task's end.
+    :param bound: :meth:`RateLimits.bound`.
+    :param slot_seconds: seconds task processes (each holding a worker slot) lived, in all.
+    :param answers_429: 429 answers the emulator gave.
+    :param retries: task tries beyond the first, in all.
+    :param launches: task processes started, in all.
+    """
+
+    way: str
+    run_state: str
+    images: int
+    succeeded: int
+    creates: int
+    makespan: float
+    bound: float
+    slot_seconds: float
+    answers_429: int
+    retries: int
+    launches: int
+
+    def row(self) -> str:
+        """The figures as one Markdown table row."""
+        n = self.images
+        return (
+            f"| {self.way} | {n} | {self.succeeded} | {self.creates} | {self.makespan:.0f} s "
+            f"| {self.bound:.0f} s | {self.makespan / self.bound:.2f} | {self.slot_seconds / n:.2f} s "
+            f"| {self.answers_429} | {self.retries} | {self.launches / n:.2f} |"
+        )
+
+
+HEADER = (
+    "| way | images | succeeded | creates | makespan | bound | makespan / bound | worker-slot s per image "
+    "| 429 answers | task retries | task-process launches per image |\n"
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+)
+
+
+def measure(
+    stack: DistributedAirflow,
+    database: PostgresServer,
+    emulator: LumaEmulatorProcess,
+    dag_id: str,
+    way: str,
+    images: int,
+    limits: RateLimits,
+    timeout: float,
+) -> BatchFigures:
+    """
+    Run one DAG of ``images`` mapped tasks against a freshly reset, rate-limited emulator.
+
+    :param stack: the core host.
+    :param database: PostgreSQL, for the task instances.
+    :param emulator: the Luma emulator.
+    :param dag_id: the DAG to run.
+    :param way: its label in the table.
+    :param images: its number of mapped tasks.
+    :param limits: the emulator's limits.
+    :param timeout: the most seconds for the run.
+    """
+    emulator.http.post(f"{emulator.root_url}/_emulator/reset", timeout=10).raise_for_status()
+    emulator.configure(
+        rate_limits=True,
+        concurrency_limits={"image": limits.concurrent},
+        creates_per_minute={"image": limits.creates_per_minute},
+        queued_seconds=1.0,
+        dreaming_seconds=limits.generation_seconds - 1.0,
+    )
+    watch = TaskProcessWatch()
+    try:
+        stack.api.unpause(dag_id)
+        started = time.time()
+        run_id = stack.api.trigger(dag_id)
+        state = stack.api.wait_for_run(dag_id, run_id, timeout=timeout)
+        # The last task process may still be exiting when the run's state flips.
+        time.sleep(1.0)
+    finally:
+        watch.stop()
+    tis = task_instances(database, dag_id, run_id)
+    lives = watch.per_task_instance({ti["id"] for ti in tis})
+    stats = emulator.stats()
+    return BatchFigures(
+        way=way,
+        run_state=state,
+        images=images,
+        succeeded=sum(ti["state"] == "success" for ti in tis),
+        creates=int(stats["creates"]),
+        makespan=max(ti["end_date"].timestamp() for ti in tis if ti["end_date"]) - started,
+        bound=limits.bound(images),
+        slot_seconds=sum(sum(seconds) for seconds in lives.values()),
+        answers_429=int(stats["answers"].get("POST 429", 0)),
+        retries=sum(max(0, ti["try_number"] - 1) for ti in tis),
+        launches=sum(len(seconds) for seconds in lives.values()),
+    )
+
+
+def machine() -> str:
+    """The machine the figures were measured on, in one line."""
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            model = next(line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{os.cpu_count()} cores ({model}), Python {platform.python_version()}, {platform.system()}"

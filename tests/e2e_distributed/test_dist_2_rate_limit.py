@@ -1,0 +1,69 @@
+"""
+A batch at Luma's rate limits, the provider's way and the SDK-in-a-PythonOperator way, measured
+in the same run and printed as a table (figures, not timed asserts).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from conftest import DAG_ENV
+from luma_dist.cluster import WORKER_CONCURRENCY
+from luma_dist.rate_table import HEADER, RateLimits, machine, measure
+
+if TYPE_CHECKING:
+    from luma_dist.cluster import CeleryWorkerHost, DistributedAirflow
+    from luma_dist.rate_table import BatchFigures
+    from luma_dist.servers import PostgresServer
+    from luma_e2e.emulator import LumaEmulatorProcess
+
+IMAGES = int(DAG_ENV["LUMA_DIST_RATE_IMAGES"])
+LIMITS = RateLimits(
+    creates_per_minute=int(os.environ.get("LUMA_DIST_RATE_PER_MINUTE", "20")),
+    concurrent=int(os.environ.get("LUMA_DIST_RATE_CONCURRENT", "10")),
+    generation_seconds=float(os.environ.get("LUMA_DIST_RATE_GENERATION_SECONDS", "20")),
+)
+WAYS = (
+    ("e2e_dist_rate_provider", "provider: deferrable, pool with include_deferred"),
+    ("e2e_dist_rate_sdk", "lumaai SDK loop in a PythonOperator"),
+)
+
+
+@pytest.fixture(scope="module")
+def figures(
+    cluster: tuple[DistributedAirflow, list[CeleryWorkerHost]],
+    database: PostgresServer,
+    emulator: LumaEmulatorProcess,
+    summary: dict[str, Any],
+) -> dict[str, BatchFigures]:
+    """Both ways, one after the other, each against a freshly reset emulator."""
+    stack, workers = cluster
+    assert all(worker.is_running() for worker in workers)
+    measured = {
+        dag_id: measure(stack, database, emulator, dag_id, way, IMAGES, LIMITS, timeout=900)
+        for dag_id, way in WAYS
+    }
+    summary["tables"].append(
+        f"Batch at the rate limit: N={IMAGES} images, R={LIMITS.creates_per_minute} creates/min, "
+        f"C={LIMITS.concurrent} concurrent (pool of {LIMITS.concurrent}), {LIMITS.generation_seconds:.0f} s "
+        f"per generation, poll every {DAG_ENV['LUMA_DIST_POLL_INTERVAL']} s, 2 Celery workers x "
+        f"{WORKER_CONCURRENCY} slots; bound = max(N/R, N/C x generation time); {machine()}\n\n"
+        + "\n".join([HEADER, *(row.row() for row in measured.values())])
+    )
+    return measured
+
+
+def test_the_providers_way_makes_every_image_once(figures: dict[str, BatchFigures]) -> None:
+    provider = figures["e2e_dist_rate_provider"]
+    assert provider.run_state == "success"
+    assert provider.succeeded == IMAGES
+    assert provider.creates == IMAGES
+
+
+def test_the_sdk_way_ran_as_the_baseline(figures: dict[str, BatchFigures]) -> None:
+    """The baseline is measured, not judged: it ran its tasks and each held its slot while polling."""
+    sdk = figures["e2e_dist_rate_sdk"]
+    assert sdk.launches >= sdk.images
+    assert sdk.slot_seconds / sdk.images >= LIMITS.generation_seconds * 0.5
