@@ -59,8 +59,9 @@ make_namespaces() {
     done
 }
 trap cleanup EXIT
+trap "exit 143" INT TERM
 
-PYTEST=("$PYTHON" -m pytest tests/e2e_distributed -q -p no:cacheprovider -rxX)
+PYTEST=("$PYTHON" -m pytest tests/e2e_distributed -q -p no:cacheprovider -rxX --timeout=1800)
 if make_namespaces 2>/tmp/"$TAG"-netns.err; then
     echo "e2e-distributed: core in netns $CORE (10.111.0.1), workers in $TAG-w1 and $TAG-w2"
     ip netns exec "$CORE" env LUMA_E2E_DISTRIBUTED=1 LUMA_DIST_CORE_ADDRESS=10.111.0.1 \

@@ -25,9 +25,10 @@ LIMITS = RateLimits(
     concurrent=int(os.environ.get("LUMA_DIST_RATE_CONCURRENT", "10")),
     generation_seconds=float(os.environ.get("LUMA_DIST_RATE_GENERATION_SECONDS", "20")),
 )
+#: ``(DAG, label, the style word of its prompts)``.
 WAYS = (
-    ("e2e_dist_rate_provider", "provider: deferrable, pool with include_deferred"),
-    ("e2e_dist_rate_sdk", "lumaai SDK loop in a PythonOperator"),
+    ("e2e_dist_rate_provider", "provider: deferrable, pool with include_deferred", "woodcut"),
+    ("e2e_dist_rate_sdk", "lumaai SDK loop in a PythonOperator", "etching"),
 )
 
 
@@ -42,8 +43,8 @@ def figures(
     stack, workers = cluster
     assert all(worker.is_running() for worker in workers)
     measured = {
-        dag_id: measure(stack, database, emulator, dag_id, way, IMAGES, LIMITS, timeout=900)
-        for dag_id, way in WAYS
+        dag_id: measure(stack, database, emulator, dag_id, way, word, IMAGES, LIMITS, timeout=900)
+        for dag_id, way, word in WAYS
     }
     summary["tables"].append(
         f"Batch at the rate limit: N={IMAGES} images, R={LIMITS.creates_per_minute} creates/min, "

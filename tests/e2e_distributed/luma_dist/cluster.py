@@ -13,7 +13,7 @@ import signal
 from typing import TYPE_CHECKING, Any
 
 import psutil
-from luma_e2e.processes import ManagedProcess, free_port, tail, wait_until
+from luma_e2e.processes import GiveUp, ManagedProcess, free_port, tail, wait_until
 from luma_e2e.rest import AirflowApi
 from luma_e2e.stack import AIRFLOW, PASSWORD, USERNAME, AirflowStack
 
@@ -83,7 +83,7 @@ class DistributedAirflow(AirflowStack):
                 "AIRFLOW__CORE__PARALLELISM": "64",
                 "AIRFLOW__CORE__HOSTNAME_CALLABLE": "socket.gethostname",
                 "AIRFLOW__CELERY__BROKER_URL": broker_url,
-                "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + database_url.replace("+psycopg2", ""),
+                "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{database_url}",
                 "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(WORKER_CONCURRENCY),
                 # A dead worker's unstarted tasks go back to the queue soon, not after a day.
                 "AIRFLOW__CELERY__WORKER_PREFETCH_MULTIPLIER": "1",
@@ -139,6 +139,14 @@ class DistributedAirflow(AirflowStack):
             self.start_component(name)
         wait_for_api(self.api, timeout=timeout)
         self.wait_healthy(timeout=timeout)
+
+    def health(self) -> dict[str, Any]:
+        """``GET /api/v2/monitor/health``; waiting ends at once if a component has exited."""
+        try:
+            self.check_processes()
+        except AssertionError as exited:
+            raise GiveUp(str(exited)) from None
+        return dict(self.api.request("GET", "/monitor/health"))
 
     def restart_exited(self, keep_down: set[str]) -> None:
         """
@@ -203,7 +211,8 @@ class CeleryWorkerHost:
 
         def is_ready() -> bool:
             assert self.process is not None
-            self.process.check_running()
+            if not self.process.is_running():
+                raise GiveUp(f"{self.hostname} exited; end of its log:\n{self.log_tail()}")
             with self.log_path.open("rb") as log:
                 log.seek(start)
                 return bool(ready.search(log.read().decode(errors="replace")))

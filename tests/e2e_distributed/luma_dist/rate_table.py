@@ -95,6 +95,7 @@ def measure(
     emulator: LumaEmulatorProcess,
     dag_id: str,
     way: str,
+    prompt_word: str,
     images: int,
     limits: RateLimits,
     timeout: float,
@@ -107,6 +108,7 @@ def measure(
     :param emulator: the Luma emulator.
     :param dag_id: the DAG to run.
     :param way: its label in the table.
+    :param prompt_word: a word only this DAG's prompts have (tells its generations apart).
     :param images: its number of mapped tasks.
     :param limits: the emulator's limits.
     :param timeout: the most seconds for the run.
@@ -137,7 +139,7 @@ def measure(
         run_state=state,
         images=images,
         succeeded=sum(ti["state"] == "success" for ti in tis),
-        creates=int(stats["creates"]),
+        creates=sum(prompt_word in (g["request"].get("prompt") or "") for g in stats["generations"]),
         makespan=max(ti["end_date"].timestamp() for ti in tis if ti["end_date"]) - started,
         bound=limits.bound(images),
         slot_seconds=sum(sum(seconds) for seconds in lives.values()),

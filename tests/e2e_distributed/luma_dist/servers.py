@@ -37,15 +37,18 @@ class PostgresServer:
         self.address = address
         self.port = free_port()
         # Not under pytest's tmp dir: the postgres user cannot enter root's 0700 folders there.
-        self.data_dir = Path(tempfile.mkdtemp(prefix="luma-dist-pg-"))
+        self.root = Path(tempfile.mkdtemp(prefix="luma-dist-pg-"))
+        self.data_dir = self.root / "data"
+        self.server_log = self.root / "postgresql.log"
+        #: Where the server log is copied when the server is destroyed.
         self.log_path = log_dir / "postgresql.log"
         entry = pwd.getpwnam(POSTGRES_USER)
-        os.chown(self.data_dir, entry.pw_uid, entry.pw_gid)
-        self.log_path.touch()
-        os.chown(self.log_path, entry.pw_uid, entry.pw_gid)
+        os.chown(self.root, entry.pw_uid, entry.pw_gid)
         self._as_postgres(
             "initdb", "-D", str(self.data_dir), "-A", "trust", "-U", POSTGRES_USER, "-E", "UTF8"
         )
+        # Clients come from the core and from the worker hosts, all on the subnets the server is on.
+        (self.data_dir / "pg_hba.conf").write_text("local all all trust\nhost all all samenet trust\n")
 
     @property
     def url(self) -> str:
@@ -56,7 +59,7 @@ class PostgresServer:
         result = subprocess.run(
             ["runuser", "-u", POSTGRES_USER, "--", *argv],
             env=clean_environ(),
-            cwd=self.data_dir,
+            cwd=self.root,
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -72,7 +75,7 @@ class PostgresServer:
             "-c max_connections=400 -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         )
         self._as_postgres(
-            "pg_ctl", "-D", str(self.data_dir), "-l", str(self.log_path), "-o", options, "-w", "start"
+            "pg_ctl", "-D", str(self.data_dir), "-l", str(self.server_log), "-o", options, "-w", "start"
         )
         import psycopg2
 
@@ -103,10 +106,12 @@ class PostgresServer:
         return conn
 
     def destroy(self) -> None:
-        """Stop (if running) and remove the data directory."""
+        """Stop (if running), keep a copy of the server log, remove the data directory."""
         with contextlib.suppress(AssertionError, subprocess.TimeoutExpired):
             self.stop("immediate")
-        shutil.rmtree(self.data_dir, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            shutil.copy(self.server_log, self.log_path)
+        shutil.rmtree(self.root, ignore_errors=True)
 
 
 class RedisServer:
