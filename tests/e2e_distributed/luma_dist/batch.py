@@ -91,12 +91,13 @@ def run_batch_with_faults(
     # 1. A triggerer dies while both hold waits.
     def both_triggerers_busy() -> list[dict[str, Any]] | None:
         supervise()
-        done = sum(ti["state"] == "success" for ti in tis())
         found = trigger_assignments(database, BATCH_DAG, record.run_id)
         holders = {row["triggerer_id"] for row in found} - {None}
-        return found if done >= 5 and len(holders) >= 2 else None
+        return found if len(holders) >= 2 else None
 
-    assignments = wait_until(both_triggerers_busy, timeout=timeout / 2, what="both triggerers to hold waits")
+    assignments = wait_until(
+        both_triggerers_busy, timeout=timeout / 2, interval=0.2, what="both triggerers to hold waits"
+    )
     victim_job = max(job for job, host in triggerer_hostnames(database).items() if host == "luma-triggerer-1")
     record.killed_triggerer_job = victim_job
     record.triggers_on_killed_triggerer = {
