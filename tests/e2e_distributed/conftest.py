@@ -39,7 +39,8 @@ BATCH_CONCURRENCY = 20
 #: Environment every Airflow process (core and workers) parses the DAG files with.
 DAG_ENV = {
     "LUMA_DIST_BATCH_SIZE": os.environ.get("LUMA_DIST_BATCH_SIZE", "100"),
-    "LUMA_DIST_BATCH_OUTPUT": f"s3://{BUCKET}/batch/",
+    # The connection goes in the URL: without one, ObjectStoragePath's S3 would use boto's defaults.
+    "LUMA_DIST_BATCH_OUTPUT": f"s3://aws_default@{BUCKET}/batch/",
     "LUMA_DIST_RATE_IMAGES": os.environ.get("LUMA_DIST_RATE_IMAGES", "40"),
     "LUMA_DIST_POLL_INTERVAL": "2",
 }
@@ -146,7 +147,8 @@ def cluster(
             "luma_default": {"conn_type": "luma", "password": API_KEY, "host": emulator.base_url},
             "aws_default": s3.connection(),
         },
-        extra_env=DAG_ENV,
+        # boto's own fallback too points at moto, so nothing here can reach a real AWS endpoint.
+        extra_env={**DAG_ENV, "AWS_ENDPOINT_URL": s3.endpoint_url},
     )
     workers = [
         CeleryWorkerHost(index, tmp_path_factory.mktemp(f"worker{index + 1}_airflow_home"), stack, DAG_FILES)

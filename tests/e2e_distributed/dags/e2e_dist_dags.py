@@ -26,7 +26,7 @@ from airflow_provider_luma.operators.luma import LumaImageGenerateOperator
 
 BATCH_SIZE = int(os.environ.get("LUMA_DIST_BATCH_SIZE", "100"))
 BATCH_POOL = os.environ.get("LUMA_DIST_BATCH_POOL", "luma_photon_batch")
-BATCH_OUTPUT = os.environ.get("LUMA_DIST_BATCH_OUTPUT", "s3://luma-dist/batch/")
+BATCH_OUTPUT = os.environ.get("LUMA_DIST_BATCH_OUTPUT", "s3://aws_default@luma-dist/batch/")
 RATE_IMAGES = int(os.environ.get("LUMA_DIST_RATE_IMAGES", "40"))
 RATE_POOL = os.environ.get("LUMA_DIST_RATE_POOL", "luma_photon_rate")
 POLL_INTERVAL = float(os.environ.get("LUMA_DIST_POLL_INTERVAL", "2"))

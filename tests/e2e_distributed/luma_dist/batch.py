@@ -134,8 +134,18 @@ def run_batch_with_faults(
     database.start()
     note("PostgreSQL started")
 
+    def bring_back_victim() -> None:
+        """The dead host comes back once each task it ran has ended elsewhere (the batch is long)."""
+        if victim.is_running():
+            return
+        states = {ti["map_index"]: ti["state"] for ti in tis()}
+        if all(states[index] == "success" for index in record.tasks_on_killed_worker):
+            victim.start()
+            note(f"{victim.hostname} back")
+
     def finished() -> str | None:
         supervise()
+        bring_back_victim()
         state = stack.api.run_state(BATCH_DAG, record.run_id)
         return state if state in ("success", "failed") else None
 
@@ -143,6 +153,6 @@ def run_batch_with_faults(
     note(f"run {record.state}")
     record.triggers.stop()
     record.restarts = list(stack.restarts)
-    # The dead worker host comes back for what follows.
-    victim.start()
+    if not victim.is_running():  # for what follows
+        victim.start()
     return record
