@@ -81,7 +81,7 @@ bench: venv
 
 # The provider in a distributed Airflow: PostgreSQL, Redis and CeleryExecutor, two Celery workers
 # in network namespaces of their own, two triggerers, moto as S3, the Luma emulator with rate
-# limits; crash scenarios and the rate-limit table (about 15 min on 2 cores; run as root: it
+# limits; crash scenarios and the rate-limit table (about 17 min on 2 cores; run as root: it
 # installs missing Debian packages and makes network namespaces). See tests/e2e_distributed/.
 .PHONY: e2e-distributed
 e2e-distributed: venv-distributed
