@@ -64,8 +64,14 @@ def other_host() -> Iterator[CountingServer]:
         thread.join(10)
 
 
-def nothing_written(folder) -> bool:
-    return not folder.exists() or not any(folder.iterdir())
+def run_refused(run_dag, mode: str, out, read_logs) -> str:
+    """Run the copying DAG into ``out``; check it failed, wrote nothing, leaked no key; return the logs."""
+    result = run_dag(f"luma_test_image_copy_{mode}", {"output_path": f"file://{out}/"})
+    assert result.state == "failed"
+    assert not out.exists() or not any(out.iterdir())
+    logs = read_logs()
+    assert API_KEY not in logs
+    return logs
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -74,7 +80,8 @@ def nothing_written(folder) -> bool:
     [
         ("file:///etc/passwd", "scheme 'file' is not allowed"),
         ("http://169.254.169.254/latest/meta-data/iam/", "scheme 'http' is not allowed"),
-        ("https://169.254.169.254/latest/meta-data/iam/", "link-local address"),
+        # Link-local over https: fe80::1 without a zone cannot be reached, should the check ever slip.
+        ("https://[fe80::1]/latest/meta-data/iam/", "fe80::1, a link-local address"),
         ("https://[::ffff:127.0.0.1]:{other}/x.png", "IPv4-mapped form of a loopback address"),
         ("http://127.0.0.1:{other}/x.png", "scheme 'http' is not allowed"),
         ("https://127.0.0.1:{other}/x.png", "127.0.0.1, a loopback address"),
@@ -86,14 +93,9 @@ def test_hostile_asset_url_fails_the_task_and_fetches_nothing(
 ):
     url = asset_url.format(other=other_host.port)
     emulator.configure(faults=[FaultRule(route="GET /generations/*", kind="asset_url", url=url)])
-    out = tmp_path / "out"
-    result = run_dag(f"luma_test_image_copy_{mode}", {"output_path": f"file://{out}/"})
-    assert result.state == "failed"
-    logs = read_logs()
+    logs = run_refused(run_dag, mode, tmp_path / "out", read_logs)
     assert f"Refused to download the asset URL {url}: " in logs
     assert reason in logs
-    assert API_KEY not in logs
-    assert nothing_written(out)
     assert other_host.connections == 0
     assert emulator.stats.creates == 1
 
@@ -105,14 +107,9 @@ def test_asset_redirect_to_another_host_is_refused(
 ):
     url = target.format(other=other_host.port)
     emulator.configure(faults=[FaultRule(route="GET /assets/*", kind="asset_redirect", url=url)])
-    out = tmp_path / "out"
-    result = run_dag(f"luma_test_image_copy_{mode}", {"output_path": f"file://{out}/"})
-    assert result.state == "failed"
-    logs = read_logs()
+    logs = run_refused(run_dag, mode, tmp_path / "out", read_logs)
+    assert f"Refused to download the redirect from {emulator.url}/assets/" in logs
     assert f"to {url}: " in logs
-    assert "Refused to download the redirect from http://127.0.0.1:" in logs
-    assert API_KEY not in logs
-    assert nothing_written(out)
     assert other_host.connections == 0
     assert emulator.stats.requests["GET /assets/{name}"] == 1  # the asset URL itself was fetched
 

@@ -190,15 +190,15 @@ def test_every_redirect_is_checked_before_it_is_followed(tmp_path, emulator):
     emulator.configure(
         faults=[
             FaultRule(route="GET /assets/blob/10", kind="asset_redirect", url="/assets/blob/11"),
-            FaultRule(route="GET /assets/blob/11", kind="asset_redirect", url="https://169.254.169.254/x"),
+            FaultRule(route="GET /assets/blob/11", kind="asset_redirect", url="https://[fe80::1]/x"),
         ]
     )
     destination = destination_for(f"file://{tmp_path}/x.bin", "", "g")
     with pytest.raises(LumaAssetUrlRefusedError) as caught:
         copy_asset(f"{emulator.url}/assets/blob/10", destination, trusted_origin=emulator.base_url)
     assert str(caught.value) == (
-        f"Refused to download the redirect from {emulator.url}/assets/blob/11 to https://169.254.169.254/x: "
-        "169.254.169.254, a link-local address (where cloud metadata services answer); only public hosts "
+        f"Refused to download the redirect from {emulator.url}/assets/blob/11 to https://[fe80::1]/x: "
+        "fe80::1, a link-local address (where cloud metadata services answer); only public hosts "
         "(or the connection's own origin) may serve assets"
     )
     assert emulator.stats.requests["GET /assets/blob/{size}"] == 2
