@@ -55,7 +55,7 @@ class Origin:
         The origin of ``url``.
 
         :param url: an absolute URL.
-        :raises ValueError: when the port is not a number.
+        :raises ValueError: when the port is not a number or an IPv6 literal is malformed.
         """
         parts = urlsplit(url)
         scheme = parts.scheme.lower()
@@ -77,11 +77,11 @@ def refusal(url: str, trusted_origin: str | None, resolve: Resolver = resolve_ad
     :param resolve: looks up a host's addresses; IP literals are never looked up.
     :raises OSError: when the host does not resolve (a network problem, not a verdict).
     """
-    parts = urlsplit(url)
     try:
+        parts = urlsplit(url)
         origin = Origin.of(url)
-    except ValueError:
-        return "its port is not a number"
+    except ValueError as exc:  # a bad port or IPv6 literal
+        return f"it is not a valid URL ({exc})"
     if parts.username is not None or parts.password is not None:
         return "it carries credentials, and no credentials are ever sent to an asset host"
     trusted = Origin.of(trusted_origin) if trusted_origin else None
