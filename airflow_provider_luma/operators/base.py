@@ -397,7 +397,7 @@ class LumaGenerationOperatorBase(BaseOperator):
             from airflow_provider_luma.storage import copy_asset, destination_for
 
             destination = destination_for(self.output_path, url, str(generation.get("id")))
-            size = copy_asset(url, destination)
+            size = copy_asset(url, destination, trusted_origin=self.hook.credentials.base_url)
             self.log.info("Stored %s (%d bytes) at %s", url, size, destination)
             result = extra["path"] = str(destination)
         for outlet in self.outlets or ():
