@@ -128,3 +128,36 @@ def test_identical_siblings_never_take_each_others_generation(run_dag, emulator,
     assert emulator.stats.creates == SIBLINGS  # none paid twice
     assert sorted(ids) == sorted(generation["id"] for generation in emulator.generations)
     assert "adopting generation" in read_logs()
+
+
+def test_a_rate_limited_deferrable_create_waits_on_the_triggerer(run_dag, emulator, read_logs):
+    emulator.configure(
+        faults=[FaultRule(route="POST /generations/image", kind="429", times=2, retry_after=0.2)]
+    )
+    result = run_dag("luma_test_rate_limited_create")
+    assert result.state == "success"
+    logs = read_logs()
+    assert logs.count("holding no worker slot") == 2  # deferred twice, never slept in the worker
+    assert "trying again in" not in logs  # the hook did not wait the 429s out itself
+    assert emulator.stats.requests["POST /generations/image"] == 3
+    assert emulator.stats.creates == 1
+
+
+def test_a_hung_luma_times_out_near_the_deadline_in_the_worker(run_dag, emulator):
+    import time
+
+    emulator.configure(dreaming_seconds=600)
+    emulator.configure(faults=[FaultRule(route="GET /generations/{id}", kind="slow", delay=300)])
+    started = time.monotonic()
+    result = run_dag("luma_test_hung_poll_in_worker")
+    elapsed = time.monotonic() - started
+    assert result.state == "failed"
+    assert emulator.generations == []  # delete_on_timeout deleted it
+    assert elapsed < 60, elapsed  # not the minutes a held answer takes
+
+
+def test_an_error_retrying_cannot_fix_while_deferred_fails_without_retries(run_dag, emulator, read_logs):
+    result = run_dag("luma_test_deleted_while_deferred")
+    assert result.state == "failed"
+    assert emulator.stats.creates == 1  # retries=2, none used
+    assert "404" in read_logs()

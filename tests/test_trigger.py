@@ -334,3 +334,31 @@ async def test_polls_due_within_one_grid_tick_wake_in_one_pass_of_the_event_loop
     assert (
         max(wake_times) < next_tick + POLL_GRID_SECONDS
     )  # ...not the one after: gaps stay within the interval
+
+
+@pytest.mark.parametrize("push_return_value", [True, False])
+async def test_end_from_trigger_ends_the_task_with_its_xcoms(emulator, push_return_value):
+    from airflow.triggers.base import TaskSuccessEvent
+
+    generation_id = create()
+    emulator.complete(generation_id)
+    trigger = trigger_for(generation_id)
+    trigger.end_from_trigger, trigger.push_return_value = True, push_return_value
+    events = trigger.run()
+    try:
+        event = await asyncio.wait_for(events.__anext__(), timeout=30)
+    finally:
+        await events.aclose()
+    assert isinstance(event, TaskSuccessEvent)
+    assert event.xcoms["generation"]["id"] == generation_id
+    url = event.xcoms["generation"]["assets"]["image"]
+    assert event.xcoms.get("return_value") == (url if push_return_value else None)
+
+
+async def test_end_from_trigger_still_resumes_the_task_on_failure(emulator):
+    generation_id = create()
+    emulator.fail(generation_id, "Job failed")
+    trigger = trigger_for(generation_id)
+    trigger.end_from_trigger = True
+    event = await first_event(trigger)
+    assert event["status"] == "failed"

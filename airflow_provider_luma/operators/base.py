@@ -193,12 +193,15 @@ class LumaGenerationOperatorBase(BaseOperator):
             raise
         return self._finish(context, generation, memory)
 
-    def execute_after_rate_limit(self, context: Context, rate_limited_since: float, event: Any = None) -> Any:
+    def execute_after_rate_limit(
+        self, context: Context, rate_limited_since: float | None = None, event: Any = None
+    ) -> Any:
         """
         Resume after waiting out Luma's rate limit on the triggerer: start over.
 
         :param context: the task context.
-        :param rate_limited_since: epoch seconds of the first 429 (``timeout`` bounds the waiting).
+        :param rate_limited_since: epoch seconds of the first 429 (``timeout`` bounds the waiting;
+            ``dag.test()`` does not pass it back).
         :param event: the timer's event (unused).
         """
         self._rate_limited_since = rate_limited_since

@@ -24,8 +24,8 @@ class FirstTryDiesOperator(LumaImageGenerateOperator):
     """
     Its first try creates, leaves the generation as ``leaves`` says, then dies before waiting.
 
-    :param first_try_leaves: ``running`` (untouched), ``failed`` (the emulator fails it) or ``gone``
-        (deleted through the API).
+    :param first_try_leaves: ``running`` (untouched), ``failed`` (the emulator fails it), ``gone``
+        (deleted through the API), or ``gone_while_deferred`` (deleted, and the try goes on to wait).
     """
 
     def __init__(self, *, first_try_leaves: str, **kwargs: Any) -> None:
@@ -39,8 +39,10 @@ class FirstTryDiesOperator(LumaImageGenerateOperator):
         emulator_root = hook.credentials.base_url.removesuffix("/dream-machine/v1")
         if self.first_try_leaves == "failed":
             requests.post(f"{emulator_root}/_emulator/generations/{generation['id']}/fail", timeout=5)
-        elif self.first_try_leaves == "gone":
+        elif self.first_try_leaves.startswith("gone"):
             hook.delete_generation(generation["id"])
+        if self.first_try_leaves == "gone_while_deferred":
+            return generation  # the wait goes on, and finds it gone
         raise RuntimeError(f"simulated worker crash after creating {generation['id']}")
 
 
@@ -91,4 +93,32 @@ with _dag("luma_test_identical_siblings"):
     # Variants of one prompt: identical requests, made at about the same time.
     LumaImageGenerateOperator.partial(task_id="variant", deferrable=True, **RETRY_ONCE).expand(
         prompt=["a lighthouse in the fog"] * SIBLINGS
+    )
+
+with _dag("luma_test_rate_limited_create"):
+    # Deferrable: a 429 on the create is waited out on the triggerer, not in a worker's sleep.
+    LumaImageGenerateOperator(
+        task_id="generate", prompt="a lighthouse, once the queue moves", deferrable=True, **RETRY_ONCE
+    )
+
+with _dag("luma_test_hung_poll_in_worker"):
+    LumaImageGenerateOperator(
+        task_id="generate",
+        prompt="a lighthouse that never answers",
+        deferrable=False,
+        poll_interval=0.2,
+        timeout=2,
+        delete_on_timeout=True,
+    )
+
+with _dag("luma_test_deleted_while_deferred"):
+    FirstTryDiesOperator(
+        task_id="generate",
+        prompt="a lighthouse deleted by someone else",
+        first_try_leaves="gone_while_deferred",
+        deferrable=True,
+        retries=2,
+        retry_delay=timedelta(0),
+        poll_interval=0.1,
+        timeout=30,
     )
