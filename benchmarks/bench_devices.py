@@ -1,0 +1,379 @@
+"""
+The provider's performance devices, each against its plain form, measured interleaved in one run.
+
+A device stays in the product only where its row here shows what it buys. Each row puts the
+device (**Luma provider**) next to its plain form (**Baseline**), both measured in fresh processes
+within the same rounds; the plain forms are swapped in by :mod:`benchmarks._plain` in the measured
+child only. A round runs every side once, in rotating order; the table shows the median of the
+rounds. A device's target is that it wins in every round by more than the run-to-run noise: the
+larger relative spread (max - min over the median) of its two sides' rounds.
+
+Parts (``--parts``):
+
+* ``polls``: 1,000 concurrent waits as in :mod:`benchmarks.bench_concurrent_waits` (shorter
+  generations, 5-12 s), CPU per poll of the provider against each plain form of a poll: every wait
+  on its own ``asyncio.sleep`` timer instead of the shared grid; a tenacity loop around every
+  poll instead of one started after a failure; the URL parsed at every poll instead of once a wait.
+* ``import``: in a process that has Airflow and the trigger module imported (as a triggerer that
+  is about to run its first Luma wait), the longest event-loop stall (lag probe max) while that
+  first wait imports the hook and polls once: import in a thread against import on the loop.
+* ``copy``: 1 GiB asset copy throughput of ``copy_asset``: reading with ``http.client``'s
+  ``readinto`` (through urllib3's private ``response.raw._fp``) against urllib3's public
+  ``readinto`` and against requests' ``iter_content``, same chunk size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+from typing import Any
+
+from benchmarks import bench_asset_copy, bench_concurrent_waits
+from benchmarks._emulator import ApiClient, EmulatorProcess
+from benchmarks._proc import (
+    LineReader,
+    log,
+    receive_message,
+    send_message,
+    spawn,
+    stop,
+    use_throwaway_airflow_home,
+)
+from benchmarks._results import Baseline, Row, Target, emit_rows
+
+PARTS = ("polls", "import", "copy")
+ROUNDS = 3
+IMPORT_ROUNDS = 5
+WAITS = 1000
+DREAMING_SECONDS = (4.0, 11.0)  # with 1 s queued: generations complete 5 to 12 s after creation
+#: The device's side of each A/B, and what the plain side is called.
+DEVICE = "device"
+POLL_VARIANTS = {
+    "plain-sleep": ("CPU per poll, poll grid", "plain asyncio.sleep per wait"),
+    "plain-retry": (
+        "CPU per poll, retry loop built only after a failure",
+        "tenacity loop around every poll",
+    ),
+    "plain-urls": ("CPU per poll, URL parsed once per wait", "URL parsed at every poll"),
+}
+COPY_VARIANTS = {
+    "urllib3-readinto": "urllib3's public readinto, same buffer",
+    "iter-content": "requests iter_content, same chunk size",
+}
+PROBE_SECONDS = 0.010
+
+
+# -- judging a device ------------------------------------------------------------------------------
+
+
+def spread(values: list[float]) -> float:
+    """
+    Run-to-run noise of one side: (max - min) / median of its rounds.
+
+    :param values: one value per round.
+    """
+    middle = statistics.median(values)
+    return (max(values) - min(values)) / middle if middle else float("inf")
+
+
+def device_pays(device: list[float], plain: list[float], *, lower_is_better: bool = True) -> Target:
+    """
+    The device wins in every round, and its median gain is larger than the noise of either side.
+
+    :param device: the device's value in each round.
+    :param plain: the plain form's value in the same rounds.
+    :param lower_is_better: a cost (CPU, stall); False for a throughput.
+    """
+    text = "wins every round, by more than the noise"
+    ratios = [d / p if p else float("inf") for d, p in zip(device, plain, strict=True)]
+    gains = [1 - r if lower_is_better else r - 1 for r in ratios]
+    gain = statistics.median(gains)
+    noise = max(spread(device), spread(plain))
+    if min(gains) > 0 and gain > noise:
+        return Target(text, True)
+    return Target(text, False, f"median gain {gain:+.0%}, noise {noise:.0%}, worst round {min(gains):+.0%}")
+
+
+def ab_note(device: list[float], plain: list[float], digits: int) -> str:
+    """
+    Every round of both sides, the ratio per round and the noise, for a row's note.
+
+    :param device: the device's value in each round.
+    :param plain: the plain form's value in the same rounds.
+    :param digits: decimals of the values.
+    """
+
+    def each(values: list[float]) -> str:
+        return "/".join(f"{v:.{digits}f}" for v in values)
+
+    ratios = "/".join(f"{d / p:.2f}x" for d, p in zip(device, plain, strict=True) if p)
+    return (
+        f"{len(device)} rounds: device {each(device)}, plain {each(plain)}; ratio per round {ratios}; "
+        f"noise (max - min over median) device {spread(device):.0%}, plain {spread(plain):.0%}"
+    )
+
+
+# -- polls: CPU per poll --------------------------------------------------------------------------
+
+
+def measure_polls(rounds: int, waits: int) -> dict[str, list[float]]:
+    """
+    CPU per poll (ms) of the provider and of each plain form, one run each per round.
+
+    :param rounds: rounds.
+    :param waits: concurrent waits per run.
+    """
+    sides = [DEVICE, *POLL_VARIANTS]
+    cpu: dict[str, list[float]] = {side: [] for side in sides}
+    with EmulatorProcess(bench_concurrent_waits.QUEUED_SECONDS, DREAMING_SECONDS) as emulator:
+        for index in range(rounds):
+            for side in sides[index % len(sides) :] + sides[: index % len(sides)]:
+                variant = None if side == DEVICE else side
+                result = bench_concurrent_waits.run_mode("provider", emulator, waits, variant)
+                if result["errors"] or result["completed"] != waits:
+                    done = f"{result['completed']}/{waits} completed"
+                    raise RuntimeError(f"{side}: {done}, errors: {result['first_errors']}")
+                cpu[side].append(result["cpu_per_poll_ms"])
+    return cpu
+
+
+def poll_rows(cpu: dict[str, list[float]], waits: int) -> list[Row]:
+    """
+    One row per poll device.
+
+    :param cpu: from :func:`measure_polls`.
+    :param waits: concurrent waits per run.
+    """
+    device = cpu[DEVICE]
+    rows = []
+    for variant, (figure, plain_name) in POLL_VARIANTS.items():
+        plain = cpu[variant]
+        rows.append(
+            Row(
+                figure=f"A/B: {figure}",
+                unit="ms",
+                ours=statistics.median(device),
+                baselines=[Baseline(plain_name, statistics.median(plain))],
+                targets=[device_pays(device, plain)],
+                digits=3,
+                note=(
+                    f"{waits:,} concurrent waits, 5-12 s generations, poll every "
+                    f"{bench_concurrent_waits.POLL_INTERVAL:g} s, CPU per poll as in the concurrent-waits "
+                    f"rows; {ab_note(device, plain, 3)}"
+                ),
+            )
+        )
+    return rows
+
+
+# -- import: the first wait's stall ---------------------------------------------------------------
+
+
+def import_stall_child(generation_id: str, variant: str | None) -> dict[str, Any]:
+    """
+    Be a triggerer about to run its first Luma wait: Airflow and the trigger module imported, the
+    hook and its HTTP stack not. Run one wait (a completed generation: one poll) next to a lag
+    probe; report the probe's longest stall.
+
+    :param generation_id: a completed generation.
+    :param variant: ``plain-import``, or None for the provider as it is.
+    """
+    import airflow.sdk
+    import airflow.triggers.base  # noqa: F401
+
+    from airflow_provider_luma.triggers.luma import LumaGenerationTrigger
+    from benchmarks import _plain
+
+    _plain.use(variant)
+    not_yet = [m for m in ("aiohttp", "airflow_provider_luma.hooks.luma") if m not in sys.modules]
+
+    async def first_wait() -> tuple[list[float], str, float]:
+        lags: list[float] = []
+        done = asyncio.Event()
+        probe = asyncio.create_task(bench_concurrent_waits._probe(lags, done))
+        await asyncio.sleep(0.2)  # the probe runs steadily before the wait starts
+        now = time.time()
+        trigger = LumaGenerationTrigger(
+            generation_id=generation_id,
+            luma_conn_id="luma_default",
+            poll_interval=1.0,
+            end_time=now + 60,
+            first_poll_at=now + 0.05,
+        )
+        started = time.perf_counter()
+        events = trigger.run()
+        try:
+            event = await events.__anext__()
+        finally:
+            await events.aclose()
+        seconds = time.perf_counter() - started
+        await asyncio.sleep(0.2)
+        done.set()
+        await probe
+        return lags, str(event.payload["status"]), seconds
+
+    lags, status, seconds = asyncio.run(first_wait())
+    return {
+        "lag_max_ms": max(lags) * 1000,
+        "status": status,
+        "wait_seconds": seconds,
+        "not_imported_before": not_yet,
+    }
+
+
+def measure_import(rounds: int) -> dict[str, list[dict[str, Any]]]:
+    """
+    The first wait's longest stall, import in a thread against on the loop, fresh processes.
+
+    :param rounds: processes per side.
+    """
+    sides = [DEVICE, "plain-import"]
+    results: dict[str, list[dict[str, Any]]] = {side: [] for side in sides}
+    with EmulatorProcess(queued_seconds=0.0, dreaming_seconds=0.0) as emulator:
+        generation = emulator.create_images(1)[0]
+        client = ApiClient(emulator.url)
+        try:
+            while generation["state"] != "completed":
+                time.sleep(0.05)
+                generation = client.request("GET", emulator.api_path(f"/generations/{generation['id']}"))
+        finally:
+            client.close()
+        env = {**os.environ, **emulator.connection_env()}
+        for index in range(rounds):
+            for side in sides[index % 2 :] + sides[: index % 2]:
+                args = ["-m", "benchmarks.bench_devices", "--child", "import"]
+                args += ["--generation", generation["id"]]
+                if side != DEVICE:
+                    args += ["--variant", side]
+                proc = spawn(args, env=env)
+                try:
+                    result: dict[str, Any] = receive_message(LineReader(proc), "RESULT", 120)
+                    proc.wait(30)
+                finally:
+                    stop(proc)
+                if result["status"] != "completed" or result["not_imported_before"] != [
+                    "aiohttp",
+                    "airflow_provider_luma.hooks.luma",
+                ]:
+                    raise RuntimeError(f"{side}: not a first wait, or it did not complete: {result}")
+                results[side].append(result)
+                log(f"import {index + 1}/{rounds} {side}: stall {result['lag_max_ms']:.1f} ms")
+    return results
+
+
+def import_rows(results: dict[str, list[dict[str, Any]]]) -> list[Row]:
+    """
+    One row: the first wait's longest stall.
+
+    :param results: from :func:`measure_import`.
+    """
+    device = [r["lag_max_ms"] for r in results[DEVICE]]
+    plain = [r["lag_max_ms"] for r in results["plain-import"]]
+    return [
+        Row(
+            figure="A/B: first wait's event-loop stall, hook imported in a thread",
+            unit="ms",
+            ours=statistics.median(device),
+            baselines=[Baseline("imported on the event loop", statistics.median(plain))],
+            targets=[device_pays(device, plain)],
+            note=(
+                "longest overshoot of a 10 ms probe sleep while one wait imports the hook and its "
+                "HTTP stack and polls once, in a fresh process with airflow.sdk and the trigger module "
+                f"imported; {ab_note(device, plain, 1)}"
+            ),
+        )
+    ]
+
+
+# -- copy: asset copy throughput ------------------------------------------------------------------
+
+
+def measure_copy(rounds: int) -> dict[str, list[float]]:
+    """
+    1 GiB copy throughput (MB/s) of ``copy_asset`` and of each plain read loop.
+
+    :param rounds: copies per side.
+    """
+    sides = [DEVICE, *COPY_VARIANTS]
+    speed: dict[str, list[float]] = {side: [] for side in sides}
+    size = bench_asset_copy.SIZE
+    with tempfile.TemporaryDirectory(prefix="luma-bench-devices-") as folder, EmulatorProcess() as emulator:
+        url = f"{emulator.url}/assets/blob/{size}"
+        warm_up = os.path.join(folder, "warm-up.bin")
+        bench_asset_copy._copy_curl(url, warm_up)  # not counted: first use of the blob path and disk
+        os.remove(warm_up)
+        for index in range(rounds):
+            for side in sides[index % len(sides) :] + sides[: index % len(sides)]:
+                destination = os.path.join(folder, f"{side}.bin")
+                variant = None if side == DEVICE else side
+                result = bench_asset_copy._copy_python("ours", url, destination, variant)
+                os.remove(destination)
+                if result["bytes"] != size:
+                    raise RuntimeError(f"{side} copied {result['bytes']:,} bytes of {size:,}")
+                speed[side].append(size / result["seconds"] / 1e6)
+                log(f"copy {index + 1}/{rounds} {side}: {speed[side][-1]:,.0f} MB/s")
+    return speed
+
+
+def copy_rows(speed: dict[str, list[float]]) -> list[Row]:
+    """
+    One row: copy throughput, against each plain read loop.
+
+    :param speed: from :func:`measure_copy`.
+    """
+    device = speed[DEVICE]
+    notes = "; ".join(f"against {name}: {ab_note(device, speed[v], 0)}" for v, name in COPY_VARIANTS.items())
+    return [
+        Row(
+            figure="A/B: asset copy throughput, reading through http.client (response.raw._fp)",
+            unit="MB/s",
+            ours=statistics.median(device),
+            baselines=[Baseline(name, statistics.median(speed[v])) for v, name in COPY_VARIANTS.items()],
+            targets=[device_pays(device, speed["urllib3-readinto"], lower_is_better=False)],
+            digits=0,
+            note=f"1 GiB from the emulator to an ObjectStoragePath file://, fresh process each; {notes}",
+        )
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """
+    Measure and emit the rows (or, with ``--child``, be one measured first wait).
+
+    :param argv: command-line arguments.
+    """
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--out", help="write the rows as JSON here (default: stdout)")
+    parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated, of {', '.join(PARTS)}")
+    parser.add_argument("--rounds", type=int, default=ROUNDS, help="rounds of the polls and copy parts")
+    parser.add_argument("--import-rounds", type=int, default=IMPORT_ROUNDS, help="rounds of the import part")
+    parser.add_argument("--waits", type=int, default=WAITS, help="concurrent waits in the polls part")
+    parser.add_argument("--child", choices=["import"], help=argparse.SUPPRESS)
+    parser.add_argument("--generation", help=argparse.SUPPRESS)
+    parser.add_argument("--variant", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    use_throwaway_airflow_home()
+    if args.child:
+        send_message("RESULT", import_stall_child(args.generation, args.variant))
+        return 0
+    parts = [p for p in args.parts.split(",") if p]
+    rows: list[Row] = []
+    if "polls" in parts:
+        rows += poll_rows(measure_polls(args.rounds, args.waits), args.waits)
+    if "import" in parts:
+        rows += import_rows(measure_import(args.import_rounds))
+    if "copy" in parts:
+        rows += copy_rows(measure_copy(args.rounds))
+    emit_rows(rows, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
