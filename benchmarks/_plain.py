@@ -27,12 +27,12 @@ def plain_sleep() -> None:
     luma.POLL_GRID_SECONDS = 0.0  # type: ignore[misc]  # no tick to be early by
 
 
-def plain_retry() -> None:
-    """Every async call runs inside a tenacity loop from its first try."""
+def plain_retry_transport() -> type:
+    """The async transport with every call inside a tenacity loop from its first try."""
     from tenacity import AsyncRetrying
 
     from airflow_provider_luma.exceptions import LumaAuthenticationError
-    from airflow_provider_luma.hooks import _async, luma
+    from airflow_provider_luma.hooks import _async
     from airflow_provider_luma.hooks._http import retry_policy
 
     class PlainRetryTransport(_async.AsyncTransport):
@@ -48,7 +48,14 @@ def plain_retry() -> None:
                     raise
                 return await self._send(session, fresh, method, path, deadline)
 
-    luma.AsyncTransport = PlainRetryTransport  # type: ignore[misc]
+    return PlainRetryTransport
+
+
+def plain_retry() -> None:
+    """Every async call runs inside a tenacity loop from its first try."""
+    from airflow_provider_luma.hooks import luma
+
+    luma.AsyncTransport = plain_retry_transport()  # type: ignore[misc]
 
 
 class _KeepsNothing(dict):  # type: ignore[type-arg]
@@ -58,16 +65,23 @@ class _KeepsNothing(dict):  # type: ignore[type-arg]
         pass
 
 
-def plain_urls() -> None:
-    """Every async call parses its URL again (what aiohttp does with a ``str`` URL)."""
-    from airflow_provider_luma.hooks import _async, luma
+def plain_url_transport() -> type:
+    """The async transport parsing its URL at every call (what aiohttp does with a ``str`` URL)."""
+    from airflow_provider_luma.hooks import _async
 
     class PlainUrlTransport(_async.AsyncTransport):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self._parsed_urls = _KeepsNothing()
 
-    luma.AsyncTransport = PlainUrlTransport  # type: ignore[misc]
+    return PlainUrlTransport
+
+
+def plain_urls() -> None:
+    """Every async call parses its URL again (what aiohttp does with a ``str`` URL)."""
+    from airflow_provider_luma.hooks import luma
+
+    luma.AsyncTransport = plain_url_transport()  # type: ignore[misc]
 
 
 def plain_import() -> None:
@@ -114,6 +128,11 @@ def iter_content() -> None:
     storage._stream = _copy_loop(lambda response, size: response.iter_content(chunk_size=size))
 
 
+#: Variant name -> the plain async transport class (for A/B runs within one process).
+TRANSPORTS: dict[str, Callable[[], type]] = {
+    "plain-retry": plain_retry_transport,
+    "plain-urls": plain_url_transport,
+}
 #: Variant name -> the function that puts the plain form in place.
 VARIANTS: dict[str, Callable[[], None]] = {
     "plain-sleep": plain_sleep,
