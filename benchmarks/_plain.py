@@ -9,22 +9,10 @@ never changed: the swap lives in the child process only.
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-
-
-def plain_sleep() -> None:
-    """Polls sleep with ``asyncio.sleep`` until they are due, each on its own timer (no grid)."""
-    from airflow_provider_luma.triggers import luma
-
-    async def sleep_until(when: float) -> None:
-        await asyncio.sleep(max(0.0, when - asyncio.get_running_loop().time()))
-
-    luma.sleep_until_tick = sleep_until  # type: ignore[assignment]
-    luma.POLL_GRID_SECONDS = 0.0  # type: ignore[misc]  # no tick to be early by
 
 
 def plain_retry_transport() -> type:
@@ -56,32 +44,6 @@ def plain_retry() -> None:
     from airflow_provider_luma.hooks import luma
 
     luma.AsyncTransport = plain_retry_transport()  # type: ignore[misc]
-
-
-class _KeepsNothing(dict):  # type: ignore[type-arg]
-    """A URL cache that never keeps a URL: every call parses its URL again."""
-
-    def __setitem__(self, key: Any, value: Any) -> None:
-        pass
-
-
-def plain_url_transport() -> type:
-    """The async transport parsing its URL at every call (what aiohttp does with a ``str`` URL)."""
-    from airflow_provider_luma.hooks import _async
-
-    class PlainUrlTransport(_async.AsyncTransport):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            self._parsed_urls = _KeepsNothing()
-
-    return PlainUrlTransport
-
-
-def plain_urls() -> None:
-    """Every async call parses its URL again (what aiohttp does with a ``str`` URL)."""
-    from airflow_provider_luma.hooks import luma
-
-    luma.AsyncTransport = plain_url_transport()  # type: ignore[misc]
 
 
 def plain_import() -> None:
@@ -129,15 +91,10 @@ def iter_content() -> None:
 
 
 #: Variant name -> the plain async transport class (for A/B runs within one process).
-TRANSPORTS: dict[str, Callable[[], type]] = {
-    "plain-retry": plain_retry_transport,
-    "plain-urls": plain_url_transport,
-}
+TRANSPORTS: dict[str, Callable[[], type]] = {"plain-retry": plain_retry_transport}
 #: Variant name -> the function that puts the plain form in place.
 VARIANTS: dict[str, Callable[[], None]] = {
-    "plain-sleep": plain_sleep,
     "plain-retry": plain_retry,
-    "plain-urls": plain_urls,
     "plain-import": plain_import,
     "urllib3-readinto": urllib3_readinto,
     "iter-content": iter_content,

@@ -203,22 +203,18 @@ def _probe_alone_cpu_per_second(mode: str) -> float:
     return (cpu_seconds() - started) / PROBE_ALONE_SECONDS
 
 
-def run_child(mode: str, variant: str | None = None) -> dict[str, Any]:
+def run_child(mode: str) -> dict[str, Any]:
     """
     Be the measured process of one mode: import, report READY, read the ids, wait on all of them.
 
     :param mode: one of :data:`MODES`.
-    :param variant: a plain form to put in place of one of the provider's devices
-        (:data:`benchmarks._plain.VARIANTS`), or None.
     """
     import aiohttp  # noqa: F401  (imported before the baseline, as in a running triggerer)
     import requests  # noqa: F401
 
     import airflow_provider_luma.hooks.luma
     import airflow_provider_luma.triggers.luma  # noqa: F401
-    from benchmarks import _plain
 
-    _plain.use(variant)
     base_url = os.environ["LUMA_BENCH_BASE_URL"]
     probe_cpu_per_second = _probe_alone_cpu_per_second(mode)
     gc.collect()
@@ -263,20 +259,17 @@ def waits_cpu_seconds(result: dict[str, Any]) -> float:
     return max(0.0, result["cpu_seconds"] - result["probe_cpu_seconds"])
 
 
-def run_mode(mode: str, emulator: EmulatorProcess, waits: int, variant: str | None = None) -> dict[str, Any]:
+def run_mode(mode: str, emulator: EmulatorProcess, waits: int) -> dict[str, Any]:
     """
     Measure one mode in a fresh child process.
 
     :param mode: one of :data:`MODES`.
     :param emulator: the running emulator (reset here first).
     :param waits: how many generations to wait on.
-    :param variant: see :func:`run_child`.
     """
     emulator.admin("POST", "/_emulator/reset")
     env = {**os.environ, **emulator.connection_env(), "LUMA_BENCH_BASE_URL": emulator.base_url}
-    variant_args = ["--variant", variant] if variant else []
-    args = ["-m", "benchmarks.bench_concurrent_waits", "--child", mode, *variant_args]
-    proc = spawn(args, stdin=-1, env=env)
+    proc = spawn(["-m", "benchmarks.bench_concurrent_waits", "--child", mode], stdin=-1, env=env)
     try:
         reader = LineReader(proc)
         ready = receive_message(reader, "READY", 120)
@@ -295,8 +288,7 @@ def run_mode(mode: str, emulator: EmulatorProcess, waits: int, variant: str | No
     finally:
         stop(proc)
     log(
-        f"{mode} ({variant or 'as it is'}): {result['completed']}/{waits} completed in "
-        f"{result['wall_seconds']:.1f} s, "
+        f"{mode}: {result['completed']}/{waits} completed in {result['wall_seconds']:.1f} s, "
         f"{result['polls']} polls, CPU {result['cpu_per_poll_ms']:.3f} ms/poll "
         f"(probe's own {result['probe_cpu_seconds']:.2f} s subtracted), "
         f"lag p99 {result['lag_p99_ms']:.1f} ms, RSS +{result['rss_growth_mb']:.1f} MB, "
@@ -432,11 +424,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--modes", default=",".join(MODES), help="comma-separated modes to run")
     parser.add_argument("--rounds", type=int, default=ROUNDS, help="runs per mode, interleaved")
     parser.add_argument("--child", choices=MODES, help=argparse.SUPPRESS)
-    parser.add_argument("--variant", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     use_throwaway_airflow_home()
     if args.child:
-        send_message("RESULT", run_child(args.child, args.variant))
+        send_message("RESULT", run_child(args.child))
         return 0
     modes = tuple(m for m in args.modes.split(",") if m)
     emit_rows(rows(measure(args.waits, modes, args.rounds), args.waits), args.out)

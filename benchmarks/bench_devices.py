@@ -1,28 +1,29 @@
 """
 The provider's performance devices, each against its plain form, measured interleaved in one run.
 
-A device stays in the product only where its row here shows what it buys. Each row puts the
-device (**Luma provider**) next to its plain form (**Baseline**), both measured in fresh processes
-within the same rounds; the plain forms are swapped in by :mod:`benchmarks._plain` in the measured
-child only. A round runs every side once, in rotating order; the table shows the median of the
-rounds. A device's target is a median gain larger than the run-to-run noise of the comparison:
-the width of the middle half of its per-round ratios (all of them with fewer than 5 rounds).
+A device stays in the product only where its row here shows what it buys. Each row puts the device
+(**Luma provider**) next to its plain form (**Baseline**), measured in the same rounds; the plain
+forms are swapped in by :mod:`benchmarks._plain` in the measured child only. A round runs every side
+once, in rotating order; the table shows the median of the rounds. A device's target is a median
+gain larger than the run-to-run noise of the comparison: the width of the middle half of its
+per-round ratios (all of them with fewer than 5 rounds).
 
 Parts (``--parts``):
 
-* ``polls``: 1,000 concurrent waits as in :mod:`benchmarks.bench_concurrent_waits` (shorter
-  generations, 5-12 s), CPU per poll of the provider against every wait on its own
-  ``asyncio.sleep`` timer instead of the shared poll grid.
 * ``calls``: one process polling one completed generation through the async transport, CPU per
   poll call of the provider's transport against a tenacity loop around every call (instead of one
-  started after a failure) and against the URL parsed at every call (instead of once a wait); the
-  sides take turns in one process, so a busy machine slows all of them alike.
+  started only after a failure); the sides take turns in one process, so a busy machine slows
+  them alike.
 * ``import``: in a process that has Airflow and the trigger module imported (as a triggerer that
   is about to run its first Luma wait), the longest event-loop stall (lag probe max) while that
   first wait imports the hook and polls once: import in a thread against import on the loop.
 * ``copy``: 1 GiB asset copy throughput of ``copy_asset``: reading with ``http.client``'s
   ``readinto`` (through urllib3's private ``response.raw._fp``) against urllib3's public
   ``readinto`` and against requests' ``iter_content``, same chunk size.
+
+Two devices were measured here and removed, showing no gain beyond the noise: polls waking on a
+shared 20 ms grid (against ``asyncio.sleep``, CPU per poll of 1,000 concurrent waits) and a
+per-wait cache of parsed URLs (yarl caches its own parsing).
 """
 
 from __future__ import annotations
@@ -49,20 +50,16 @@ from benchmarks._proc import (
 )
 from benchmarks._results import Baseline, Row, Target, emit_rows
 
-PARTS = ("polls", "calls", "import", "copy")
+PARTS = ("calls", "import", "copy")
 ROUNDS = 3
 IMPORT_ROUNDS = 5
-WAITS = 1000
-DREAMING_SECONDS = (4.0, 11.0)  # with 1 s queued: generations complete 5 to 12 s after creation
 #: The device's side of each A/B, and what the plain side is called.
 DEVICE = "device"
-POLL_VARIANTS = {"plain-sleep": ("CPU per poll, poll grid", "plain asyncio.sleep per wait")}
 CALL_VARIANTS = {
     "plain-retry": (
         "CPU per poll call, retry loop built only after a failure",
         "tenacity loop around every call",
     ),
-    "plain-urls": ("CPU per poll call, URL parsed once per wait", "URL parsed at every call"),
 }
 CALL_ROUNDS = 15
 CALLS_PER_ROUND = 300
@@ -137,59 +134,6 @@ def ab_note(device: list[float], plain: list[float], digits: int) -> str:
         f"spread of the rounds (max - min over median): device {spread(device):.0%}, "
         f"plain {spread(plain):.0%}"
     )
-
-
-# -- polls: CPU per poll --------------------------------------------------------------------------
-
-
-def measure_polls(rounds: int, waits: int) -> dict[str, list[float]]:
-    """
-    CPU per poll (ms) of the provider and of each plain form, one run each per round.
-
-    :param rounds: rounds.
-    :param waits: concurrent waits per run.
-    """
-    sides = [DEVICE, *POLL_VARIANTS]
-    cpu: dict[str, list[float]] = {side: [] for side in sides}
-    with EmulatorProcess(bench_concurrent_waits.QUEUED_SECONDS, DREAMING_SECONDS) as emulator:
-        for index in range(rounds):
-            for side in sides[index % len(sides) :] + sides[: index % len(sides)]:
-                variant = None if side == DEVICE else side
-                result = bench_concurrent_waits.run_mode("provider", emulator, waits, variant)
-                if result["errors"] or result["completed"] != waits:
-                    done = f"{result['completed']}/{waits} completed"
-                    raise RuntimeError(f"{side}: {done}, errors: {result['first_errors']}")
-                cpu[side].append(result["cpu_per_poll_ms"])
-    return cpu
-
-
-def poll_rows(cpu: dict[str, list[float]], waits: int) -> list[Row]:
-    """
-    One row per poll device.
-
-    :param cpu: from :func:`measure_polls`.
-    :param waits: concurrent waits per run.
-    """
-    device = cpu[DEVICE]
-    rows = []
-    for variant, (figure, plain_name) in POLL_VARIANTS.items():
-        plain = cpu[variant]
-        rows.append(
-            Row(
-                figure=f"A/B: {figure}",
-                unit="ms",
-                ours=statistics.median(device),
-                baselines=[Baseline(plain_name, statistics.median(plain))],
-                targets=[device_pays(device, plain)],
-                digits=3,
-                note=(
-                    f"{waits:,} concurrent waits, 5-12 s generations, poll every "
-                    f"{bench_concurrent_waits.POLL_INTERVAL:g} s, CPU per poll as in the concurrent-waits "
-                    f"rows; {ab_note(device, plain, 3)}"
-                ),
-            )
-        )
-    return rows
 
 
 # -- calls: CPU of one poll call ------------------------------------------------------------------
@@ -470,9 +414,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", help="write the rows as JSON here (default: stdout)")
     parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated, of {', '.join(PARTS)}")
-    parser.add_argument("--rounds", type=int, default=ROUNDS, help="rounds of the polls and copy parts")
+    parser.add_argument("--rounds", type=int, default=ROUNDS, help="rounds of the copy part")
     parser.add_argument("--import-rounds", type=int, default=IMPORT_ROUNDS, help="rounds of the import part")
-    parser.add_argument("--waits", type=int, default=WAITS, help="concurrent waits in the polls part")
     parser.add_argument("--call-rounds", type=int, default=CALL_ROUNDS, help="rounds of the calls part")
     parser.add_argument("--calls", type=int, default=CALLS_PER_ROUND, help="polls per side and round")
     parser.add_argument("--child", choices=["import", "calls"], help=argparse.SUPPRESS)
@@ -488,8 +431,6 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     parts = [p for p in args.parts.split(",") if p]
     rows: list[Row] = []
-    if "polls" in parts:
-        rows += poll_rows(measure_polls(args.rounds, args.waits), args.waits)
     if "calls" in parts:
         rows += call_rows(measure_calls(args.call_rounds, args.calls), args.calls)
     if "import" in parts:
