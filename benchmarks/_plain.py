@@ -39,13 +39,6 @@ def plain_retry_transport() -> type:
     return PlainRetryTransport
 
 
-def plain_retry() -> None:
-    """Every async call runs inside a tenacity loop from its first try."""
-    from airflow_provider_luma.hooks import luma
-
-    luma.AsyncTransport = plain_retry_transport()  # type: ignore[misc]
-
-
 def plain_import() -> None:
     """A trigger's first wait imports the hook and its HTTP stack on the event loop."""
     from airflow_provider_luma.triggers import _imports, luma
@@ -94,7 +87,6 @@ def iter_content() -> None:
 TRANSPORTS: dict[str, Callable[[], type]] = {"plain-retry": plain_retry_transport}
 #: Variant name -> the function that puts the plain form in place.
 VARIANTS: dict[str, Callable[[], None]] = {
-    "plain-retry": plain_retry,
     "plain-import": plain_import,
     "urllib3-readinto": urllib3_readinto,
     "iter-content": iter_content,
