@@ -6,6 +6,8 @@ import asyncio
 import http.server
 import importlib
 import json
+import subprocess
+import sys
 import threading
 import time
 
@@ -15,7 +17,6 @@ from airflow_provider_luma.deferral import MIN_POLL_SECONDS
 from airflow_provider_luma.hooks import _async as hook_module
 from airflow_provider_luma.hooks.luma import LumaHook
 from airflow_provider_luma.testing import FaultRule
-from airflow_provider_luma.triggers._poll_grid import POLL_GRID_SECONDS, sleep_until_tick
 from airflow_provider_luma.triggers.luma import LumaGenerationTrigger
 from tests.conftest import API_KEY
 
@@ -290,7 +291,7 @@ async def test_first_poll_waits_until_first_poll_at(emulator):
     started = time.monotonic()
     event = await first_event(trigger)
     assert event["status"] == "completed"
-    assert time.monotonic() - started >= 0.6 - POLL_GRID_SECONDS  # polls wake on a shared grid
+    assert time.monotonic() - started >= 0.6
     assert emulator.stats.requests["GET /generations/{id}"] == 1  # done by then: one poll was enough
 
 
@@ -313,27 +314,32 @@ async def test_waits_started_together_poll_at_spread_moments(emulator):
     assert emulator.stats.requests["GET /generations/{id}"] - polls_before == 30  # one poll each
 
 
-async def test_polls_due_within_one_grid_tick_wake_in_one_pass_of_the_event_loop():
-    """Waits due a few milliseconds apart are served together: one wake-up, not one each."""
-    loop = asyncio.get_running_loop()
-    next_tick = (int(loop.time() / POLL_GRID_SECONDS) + 3) * POLL_GRID_SECONDS
-    due = [next_tick + 0.001 + n * 0.0015 for n in range(10)]  # all within the tick after next_tick
-    woken: list[object] = []
+IMPORT_THREAD_PROBE = """
+import asyncio, importlib.abc, sys, threading
 
-    async def sleeper(when: float) -> None:
-        await sleep_until_tick(when)
-        if not woken:  # the first one awake marks the end of this pass
-            loop.call_soon(woken.append, "next pass")
-        woken.append(loop.time())
+from airflow_provider_luma.triggers._imports import import_hook_off_the_loop
 
-    await asyncio.gather(*(sleeper(when) for when in due))
-    assert woken[-1] == "next pass"  # nobody woke in a later pass
-    wake_times = [t for t in woken if isinstance(t, float)]
-    assert len(wake_times) == 10
-    assert min(wake_times) >= next_tick  # on the grid tick at or before each due time...
-    assert (
-        max(wake_times) < next_tick + POLL_GRID_SECONDS
-    )  # ...not the one after: gaps stay within the interval
+assert "airflow_provider_luma.hooks.luma" not in sys.modules, "imported before the first wait"
+threads = []
+
+class Watch(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name in ("airflow_provider_luma.hooks.luma", "aiohttp"):
+            threads.append(threading.current_thread() is threading.main_thread())
+        return None
+
+sys.meta_path.insert(0, Watch())
+hook_class = asyncio.run(import_hook_off_the_loop())
+print(hook_class.__name__, threads)
+"""
+
+
+def test_first_wait_imports_the_hook_and_aiohttp_off_the_event_loop():
+    """A fresh triggerer process: the hook's first import runs in a thread, not the loop's."""
+    done = subprocess.run(
+        [sys.executable, "-c", IMPORT_THREAD_PROBE], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert done.stdout.split()[-3:] == ["LumaHook", "[False,", "False]"]  # both, neither on the loop
 
 
 @pytest.mark.parametrize("push_return_value", [True, False])

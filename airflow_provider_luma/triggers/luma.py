@@ -21,7 +21,6 @@ from airflow_provider_luma.exceptions import (
 from airflow_provider_luma.generations import GenerationState, asset_url
 from airflow_provider_luma.results import XCOM_GENERATION
 from airflow_provider_luma.triggers._imports import import_hook_off_the_loop
-from airflow_provider_luma.triggers._poll_grid import POLL_GRID_SECONDS, sleep_until_tick
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -114,7 +113,7 @@ class LumaGenerationTrigger(BaseTrigger):
 
     async def _wait(self) -> TriggerEvent:
         loop = asyncio.get_running_loop()
-        await sleep_until_tick(loop.time() + self._first_wait())  # before any set-up: spreads a burst
+        await asyncio.sleep(self._first_wait())  # before any set-up: spreads a burst
         LumaHook = await import_hook_off_the_loop()
         hook = LumaHook(luma_conn_id=self.luma_conn_id)
         async with LumaHook.async_session() as session:
@@ -133,10 +132,9 @@ class LumaGenerationTrigger(BaseTrigger):
                     if self.delete_on_timeout:
                         message += await self._delete(hook, session)
                     return self._event(EventStatus.TIMEOUT, message=message)
-                # Fixed rate, a tick early: the next answer arrives within one interval of this
-                # poll, so a completion is seen within one interval; a slow answer adds nothing.
-                next_poll = polled_at + self.poll_interval - POLL_GRID_SECONDS
-                await sleep_until_tick(min(next_poll, loop.time() + remaining))
+                # Fixed rate: a slow answer does not push the next poll back.
+                next_poll = min(polled_at + self.poll_interval, loop.time() + remaining)
+                await asyncio.sleep(max(0.0, next_poll - loop.time()))
 
     async def _poll(self, hook: LumaHook, session: aiohttp.ClientSession) -> dict[str, Any] | None:
         """The generation, or None when Luma could not be asked in time (the wait goes on)."""
