@@ -153,8 +153,6 @@ def test_serialize_round_trips_and_carries_no_secret():
         "delete_on_timeout",
         "cancel_on_kill",
         "first_poll_at",
-        "end_from_trigger",
-        "push_return_value",
     }
 
 
@@ -340,31 +338,3 @@ def test_first_wait_imports_the_hook_and_aiohttp_off_the_event_loop():
         [sys.executable, "-c", IMPORT_THREAD_PROBE], capture_output=True, text=True, timeout=120, check=True
     )
     assert done.stdout.split()[-3:] == ["LumaHook", "[False,", "False]"]  # both, neither on the loop
-
-
-@pytest.mark.parametrize("push_return_value", [True, False])
-async def test_end_from_trigger_ends_the_task_with_its_xcoms(emulator, push_return_value):
-    from airflow.triggers.base import TaskSuccessEvent
-
-    generation_id = create()
-    emulator.complete(generation_id)
-    trigger = trigger_for(generation_id)
-    trigger.end_from_trigger, trigger.push_return_value = True, push_return_value
-    events = trigger.run()
-    try:
-        event = await asyncio.wait_for(events.__anext__(), timeout=30)
-    finally:
-        await events.aclose()
-    assert isinstance(event, TaskSuccessEvent)
-    assert event.xcoms["generation"]["id"] == generation_id
-    url = event.xcoms["generation"]["assets"]["image"]
-    assert event.xcoms.get("return_value") == (url if push_return_value else None)
-
-
-async def test_end_from_trigger_still_resumes_the_task_on_failure(emulator):
-    generation_id = create()
-    emulator.fail(generation_id, "Job failed")
-    trigger = trigger_for(generation_id)
-    trigger.end_from_trigger = True
-    event = await first_event(trigger)
-    assert event["status"] == "failed"

@@ -27,7 +27,6 @@ from airflow_provider_luma.deferral import DEFERRAL_MARGIN, MIN_POLL_SECONDS, re
 from airflow_provider_luma.events import generation_from_event
 from airflow_provider_luma.exceptions import (
     LumaDeadlineError,
-    LumaError,
     LumaInsufficientCreditsError,
     LumaNotFoundError,
     LumaRetryableError,
@@ -51,8 +50,6 @@ DEFAULT_TIMEOUT_SECONDS = 30 * 60
 #: Added to Luma's Retry-After before a rate-limited create is sent again, so that the tasks
 #: turned away together do not all come back at the same instant.
 RATE_LIMIT_JITTER_SECONDS = 1.0
-#: The payload of Airflow's TaskSuccessEvent, all that ``dag.test()`` hands the resumed task.
-TASK_END_SUCCESS_PAYLOAD = "success"
 #: How long to wait after a 429 that gives no Retry-After.
 RATE_LIMIT_DEFAULT_PAUSE_SECONDS = 5.0
 
@@ -166,7 +163,7 @@ class LumaGenerationOperatorBase(BaseOperator):
         now = time.time()
         deadline = now + timeout
         if self.deferrable:
-            self._defer_wait(memory, request, generation_id, poll_interval, now, deadline)
+            self._defer_wait(generation_id, poll_interval, now, deadline)
         generation = self._poll_in_worker(hook, generation_id, poll_interval, deadline)
         return self._finish(context, generation, memory)
 
@@ -178,20 +175,7 @@ class LumaGenerationOperatorBase(BaseOperator):
         :param event: the trigger's event, ``{status, generation_id, generation | message}``.
         """
         memory = TaskMemory.of(context, reattach=self.reattach, log=None)
-        if event == TASK_END_SUCCESS_PAYLOAD:
-            # The trigger ended the task itself, and ``dag.test()``, which runs triggers inline,
-            # resumed it anyway with the event's bare payload: fetch the generation again.
-            ti = context["ti"]
-            generation_id = ti.xcom_pull(
-                task_ids=self.task_id, key=XCOM_GENERATION_ID, map_indexes=ti.map_index
-            )
-            return self._finish(context, self.hook.get_generation(generation_id), memory)
-        try:
-            generation = generation_from_event(event)
-        except LumaError:
-            memory.resumed_on_worker()
-            raise
-        return self._finish(context, generation, memory)
+        return self._finish(context, generation_from_event(event), memory)
 
     def execute_after_rate_limit(
         self, context: Context, rate_limited_since: float | None = None, event: Any = None
@@ -241,12 +225,6 @@ class LumaGenerationOperatorBase(BaseOperator):
         if state == GenerationState.FAILED:
             self.log.info(
                 "Generation %s of an earlier try failed; creating a new one", remembered.generation_id
-            )
-            return None
-        if state == GenerationState.COMPLETED and remembered.ends_on_triggerer:
-            self.log.info(
-                "Generation %s completed and ended an earlier try successfully: creating a new one",
-                remembered.generation_id,
             )
             return None
         self.log.info(
@@ -327,26 +305,12 @@ class LumaGenerationOperatorBase(BaseOperator):
 
     # -- step 3: wait ---------------------------------------------------------------------------------
 
-    @property
-    def _ends_on_triggerer(self) -> bool:
-        """The triggerer ends the task on completion: nothing is left for a worker to do."""
-        return self.deferrable and not self.output_path and not self.outlets
-
-    def _defer_wait(
-        self,
-        memory: TaskMemory,
-        request: GenerationRequest,
-        generation_id: str,
-        poll_interval: float,
-        now: float,
-        deadline: float,
-    ) -> None:
+    def _defer_wait(self, generation_id: str, poll_interval: float, now: float, deadline: float) -> None:
         from airflow_provider_luma.triggers.luma import LumaGenerationTrigger
 
-        if self._ends_on_triggerer:
-            # Written only now: a try that dies before deferring did not succeed, whatever the
-            # generation does meanwhile, and its retry must re-attach.
-            memory.created(request, generation_id, ends_on_triggerer=True)
+        # The task resumes on a worker to finish, even when nothing is left to do there but XCom:
+        # Airflow 3.3's TaskSuccessEvent(xcoms=...) stores its values JSON-encoded twice, so a
+        # downstream task would read the asset URL with quotes and the generation as a string.
         self.defer(
             trigger=LumaGenerationTrigger(
                 generation_id=generation_id,
@@ -356,8 +320,6 @@ class LumaGenerationOperatorBase(BaseOperator):
                 delete_on_timeout=self.delete_on_timeout,
                 cancel_on_kill=self.cancel_on_kill,
                 first_poll_at=now + poll_interval,
-                end_from_trigger=self._ends_on_triggerer,
-                push_return_value=self.do_xcom_push,
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=deadline - now) + DEFERRAL_MARGIN,

@@ -18,8 +18,7 @@ from airflow_provider_luma.exceptions import (
     LumaRetryableError,
     LumaTransportError,
 )
-from airflow_provider_luma.generations import GenerationState, asset_url
-from airflow_provider_luma.results import XCOM_GENERATION
+from airflow_provider_luma.generations import GenerationState
 from airflow_provider_luma.triggers._imports import import_hook_off_the_loop
 
 if TYPE_CHECKING:
@@ -52,10 +51,6 @@ class LumaGenerationTrigger(BaseTrigger):
         sets it one interval ahead: polling a generation created a moment ago only costs a request.
         None or a past time (a trigger restarted later) polls at a random moment within one
         interval, so that waits taken over together do not poll in lockstep.
-    :param end_from_trigger: on completion, end the task here as a success, pushing the
-        ``generation`` XCom (and ``return_value``, the asset URL, when ``push_return_value``),
-        instead of resuming it on a worker. Failures, timeouts and errors always resume the task.
-    :param push_return_value: with ``end_from_trigger``, also push the asset URL as ``return_value``.
     """
 
     def __init__(
@@ -67,8 +62,6 @@ class LumaGenerationTrigger(BaseTrigger):
         delete_on_timeout: bool = False,
         cancel_on_kill: bool = False,
         first_poll_at: float | None = None,
-        end_from_trigger: bool = False,
-        push_return_value: bool = True,
     ) -> None:
         super().__init__()
         self.generation_id = generation_id
@@ -78,8 +71,6 @@ class LumaGenerationTrigger(BaseTrigger):
         self.delete_on_timeout = delete_on_timeout
         self.cancel_on_kill = cancel_on_kill
         self.first_poll_at = first_poll_at
-        self.end_from_trigger = end_from_trigger
-        self.push_return_value = push_return_value
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Class path and kwargs, as stored in Airflow's trigger table."""
@@ -93,8 +84,6 @@ class LumaGenerationTrigger(BaseTrigger):
                 "delete_on_timeout": self.delete_on_timeout,
                 "cancel_on_kill": self.cancel_on_kill,
                 "first_poll_at": self.first_poll_at,
-                "end_from_trigger": self.end_from_trigger,
-                "push_return_value": self.push_return_value,
             },
         )
 
@@ -123,7 +112,7 @@ class LumaGenerationTrigger(BaseTrigger):
                 if generation is not None:
                     state = GenerationState.known(generation)
                     if state is GenerationState.COMPLETED:
-                        return self._completed(generation)
+                        return self._event(EventStatus.COMPLETED, generation=generation)
                     if state is GenerationState.FAILED:
                         return self._event(EventStatus.FAILED, generation=generation)
                 remaining = self.end_time - time.time()
@@ -145,18 +134,6 @@ class LumaGenerationTrigger(BaseTrigger):
             # The hook already retried within the time left; the deadline still bounds us.
             self.log.warning("Polling generation %s failed, will poll again: %s", self.generation_id, exc)
             return None
-
-    def _completed(self, generation: dict[str, Any]) -> TriggerEvent:
-        url = asset_url(generation)
-        if not (self.end_from_trigger and url):
-            return self._event(EventStatus.COMPLETED, generation=generation)
-        from airflow.triggers.base import TaskSuccessEvent
-
-        xcoms: dict[str, Any] = {XCOM_GENERATION: generation}
-        if self.push_return_value:
-            xcoms["return_value"] = url
-        self.log.info("Luma generation %s completed: %s", self.generation_id, url)
-        return TaskSuccessEvent(xcoms=xcoms)
 
     def _first_wait(self) -> float:
         """
