@@ -30,9 +30,10 @@ if TYPE_CHECKING:
     from luma_e2e.rest import AirflowApi
     from luma_e2e.stack import AirflowStack
 
-#: Where the provider's operators keep the created generation's id in the task state store
-#: (``STATE_STORE_GENERATION_ID`` in ``airflow_provider_luma/operators/base.py``).
-STATE_STORE_KEY = "luma_generation_id"
+#: Where the provider's operators keep their record in the task state store, a dict with the
+#: ``generation_id`` once Luma answered the create (``STATE_STORE_KEY`` in
+#: ``airflow_provider_luma/operators/_memory.py``).
+STATE_STORE_KEY = "luma_generation"
 
 
 def describe_run(api: AirflowApi, dag_id: str, run_id: str, log_lines: int = 40) -> str:
@@ -302,8 +303,9 @@ def kill_task_after_create(
     """
     Trigger ``dag_id``, wait for its create, then SIGKILL the task process while ``in_window()``.
 
-    The kill waits until the generation id is in the task state store: a kill between Luma's
-    answer and ``store.set`` (a few milliseconds) would leave the retry nothing to re-attach to.
+    The kill waits until the generation id is in the task state store's record: a kill while the
+    create is only recorded "in doubt" would have the retry look for the generation among Luma's
+    (adoption) instead of re-attaching to a known id.
     Only the task process is killed, as by the kernel's OOM killer; its supervisor (the
     LocalExecutor worker) lives on, writes "Process terminated by signal" into the task log and
     ends the workload. On Airflow 3.3.2 it does not send the ``up_for_retry`` it computes (that
@@ -328,11 +330,16 @@ def kill_task_after_create(
         what=f"the create of {dag_id} (run {run_id})",
     )[0]
     assert emulator.stats()["creates"] == creates_before + 1
+
+    def recorded() -> dict[str, Any] | None:
+        state = api.task_state(dag_id, run_id, task_id)
+        return state if state.get(STATE_STORE_KEY, {}).get("generation_id") else None
+
     stored = wait_until(
-        lambda: (state := api.task_state(dag_id, run_id, task_id)).get(STATE_STORE_KEY) and state,
+        recorded,
         timeout=10,
         interval=0.1,
-        what=f"{STATE_STORE_KEY} in the task state store of {task_id}",
+        what=f"a generation_id in {STATE_STORE_KEY} in the task state store of {task_id}",
     )
     wait_until(in_window, timeout=15, interval=0.05, what=window)
     first_try = api.task_instance(dag_id, run_id, task_id)
