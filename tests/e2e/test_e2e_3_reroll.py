@@ -10,7 +10,8 @@ Which generation a try waits on, cleared or retried through the REST API of the 
   says why.
 
 Evidence: the emulator's create count and generations, XCom, the task state store and the task
-logs served by the REST API. Generations dream a few seconds only here.
+logs served by the REST API. To keep it quick, each generation is completed through the
+emulator's admin endpoint as soon as the scheduler has seen its try defer.
 """
 
 from __future__ import annotations
@@ -21,8 +22,15 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from luma_e2e.evidence import download_image
-from luma_e2e.scenarios import STATE_STORE_KEY, assert_run_succeeds, describe_run, generations_of_run
-from luma_e2e.settings import DREAMING_SECONDS, E2E_OUTPUT_DIR, RUN_TIMEOUT
+from luma_e2e.processes import wait_until
+from luma_e2e.scenarios import (
+    STATE_STORE_KEY,
+    assert_run_succeeds,
+    describe_run,
+    generations_of_run,
+    wait_for_deferral_exit,
+)
+from luma_e2e.settings import E2E_OUTPUT_DIR, RUN_TIMEOUT
 from PIL import Image
 
 if TYPE_CHECKING:
@@ -34,21 +42,9 @@ if TYPE_CHECKING:
     from luma_e2e.stack import AirflowStack
 
 TASK = "generate"
-#: Long enough to tell "still dreaming" from "completed", short to keep the run quick.
-REROLL_DREAMING_SECONDS = 2.0
 #: The Variable the stored DAGs' prompts read (``tests/e2e/dags/e2e_luma_reroll_dags.py``).
 SUBJECT_VARIABLE = "e2e_luma_reroll_subject"
 REATTACHED = "Re-attaching to generation {} created by an earlier try (completed)"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def quick_generations(emulator: LumaEmulatorProcess) -> Iterator[None]:
-    """Generations of this module dream briefly (each takes its timing when created)."""
-    emulator.configure(dreaming_seconds=REROLL_DREAMING_SECONDS)
-    try:
-        yield
-    finally:
-        emulator.configure(dreaming_seconds=DREAMING_SECONDS)
 
 
 @dataclass(frozen=True)
@@ -130,11 +126,9 @@ def assert_run_fails(api: AirflowApi, dag_id: str, run_id: str) -> None:
     assert state == "failed", describe_run(api, dag_id, run_id)
 
 
-def clear_and_wait(api: AirflowApi, dag_id: str, run_id: str) -> dict[str, Any]:
+def clear(api: AirflowApi, dag_id: str, run_id: str) -> None:
     """
-    Clear the run's ``generate`` task through the REST API; wait for the run to succeed again.
-
-    Returns the task instance at the end: try 2, success.
+    Clear the run's ``generate`` task through the REST API, as a user does in the UI.
 
     :param api: the REST client.
     :param dag_id: the DAG.
@@ -142,10 +136,48 @@ def clear_and_wait(api: AirflowApi, dag_id: str, run_id: str) -> dict[str, Any]:
     """
     cleared = api.clear_task(dag_id, run_id, TASK)
     assert [ti["task_id"] for ti in cleared] == [TASK], cleared
+
+
+def assert_second_try_succeeds(api: AirflowApi, dag_id: str, run_id: str) -> None:
+    """
+    Wait for the run; it succeeds, with the ``generate`` task on its second try.
+
+    :param api: the REST client.
+    :param dag_id: the DAG.
+    :param run_id: the run.
+    """
     assert_run_succeeds(api, dag_id, run_id, timeout=RUN_TIMEOUT)
     ti = api.task_instance(dag_id, run_id, TASK)
     assert (ti["state"], ti["try_number"]) == ("success", 2), ti
-    return ti
+
+
+def complete_once_deferred(
+    stack: AirflowStack,
+    emulator: LumaEmulatorProcess,
+    dag_id: str,
+    run_id: str,
+    try_number: int = 1,
+    earlier: frozenset[str] = frozenset(),
+) -> str:
+    """
+    Wait for the try's new generation and for its deferral, then have Luma complete it; return its id.
+
+    :param stack: the running stack.
+    :param emulator: the emulator.
+    :param dag_id: the DAG.
+    :param run_id: the run.
+    :param try_number: the try that creates and defers.
+    :param earlier: the generations earlier tries of the run made.
+    """
+    (generation_id,) = wait_until(
+        lambda: ids_of_run(emulator, run_id) - earlier,
+        timeout=RUN_TIMEOUT,
+        interval=0.2,
+        what=f"the create of try {try_number} of {dag_id} (run {run_id})",
+    )
+    wait_for_deferral_exit(stack, dag_id, run_id, TASK, try_number)
+    emulator.complete(generation_id)
+    return generation_id
 
 
 @contextlib.contextmanager
@@ -200,9 +232,11 @@ def test_a_clear_after_success_makes_a_new_generation_and_url(
     api = stack.api
     creates_before = creates(emulator)
     run_id = start_run(api, dag_id)
+    first_id = complete_once_deferred(stack, emulator, dag_id, run_id)
     assert_run_succeeds(api, dag_id, run_id, timeout=RUN_TIMEOUT)
     first = TryResult.read(api, dag_id, run_id)
-    assert ids_of_run(emulator, run_id) == {first.generation_id}
+    assert first.generation_id == first_id
+    assert ids_of_run(emulator, run_id) == {first_id}
     record = record_of(api, dag_id, run_id)
     if ends_on_triggerer:
         # The triggerer ended the task: no worker ran after the wait to forget the record, which
@@ -214,9 +248,12 @@ def test_a_clear_after_success_makes_a_new_generation_and_url(
         assert record is None  # forgotten by the worker once the copy was done
         assert first.return_value == str(stored_file(stack, dag_id, first.generation_id))
 
-    clear_and_wait(api, dag_id, run_id)
+    clear(api, dag_id, run_id)
+    second_id = complete_once_deferred(stack, emulator, dag_id, run_id, 2, frozenset({first_id}))
+    assert_second_try_succeeds(api, dag_id, run_id)
 
     second = TryResult.read(api, dag_id, run_id)
+    assert second.generation_id == second_id
     assert creates(emulator) - creates_before == 2
     assert ids_of_run(emulator, run_id) == {first.generation_id, second.generation_id}
     assert second.generation_id != first.generation_id
@@ -240,11 +277,11 @@ def test_a_clear_after_success_makes_a_new_generation_and_url(
 # -- a failed copy: the next try re-attaches ---------------------------------------------------
 
 
-def assert_copy_failed_on(
+def first_try_failed_copying(
     stack: AirflowStack, emulator: LumaEmulatorProcess, dag_id: str, run_id: str
 ) -> str:
     """
-    The first try created one generation and failed copying its asset (HTTP 500); return its id.
+    Try 1 created one generation, which completed, and failed copying its asset; return its id.
 
     :param stack: the running stack.
     :param emulator: the emulator.
@@ -253,11 +290,24 @@ def assert_copy_failed_on(
     """
     (generation_id,) = ids_of_run(emulator, run_id)
     assert emulator.generation(generation_id)["state"] == "completed"
-    assert asset_downloads(emulator, generation_id) == [500]
-    assert not stored_file(stack, dag_id, generation_id).exists()  # no partial file left
     log = stack.api.task_log(dag_id, run_id, TASK, try_number=1)
     assert "answered HTTP 500" in log, log[-3000:]
     return generation_id
+
+
+def assert_nothing_stored_yet(
+    stack: AirflowStack, emulator: LumaEmulatorProcess, dag_id: str, generation_id: str
+) -> None:
+    """
+    The one download of the generation's asset was answered 500, and no file (not even a part) is left.
+
+    :param stack: the running stack.
+    :param emulator: the emulator.
+    :param dag_id: a stored DAG.
+    :param generation_id: the generation.
+    """
+    assert asset_downloads(emulator, generation_id) == [500]
+    assert not stored_file(stack, dag_id, generation_id).exists()
 
 
 def assert_reattached(
@@ -292,15 +342,18 @@ def test_a_clear_after_a_failed_copy_reattaches_without_a_new_create(
     creates_before = creates(emulator)
     with first_asset_download_fails(emulator):
         run_id = start_run(api, dag_id)
+        complete_once_deferred(stack, emulator, dag_id, run_id)
         assert_run_fails(api, dag_id, run_id)
     ti = api.task_instance(dag_id, run_id, TASK)
     assert (ti["state"], ti["try_number"]) == ("failed", 1), ti
-    generation_id = assert_copy_failed_on(stack, emulator, dag_id, run_id)
+    generation_id = first_try_failed_copying(stack, emulator, dag_id, run_id)
+    assert_nothing_stored_yet(stack, emulator, dag_id, generation_id)
     record = record_of(api, dag_id, run_id)  # kept: the task instance did not succeed
     assert record is not None
     assert (record["generation_id"], record["ends_on_triggerer"]) == (generation_id, False)
 
-    clear_and_wait(api, dag_id, run_id)
+    clear(api, dag_id, run_id)
+    assert_second_try_succeeds(api, dag_id, run_id)  # no deferral: the generation is completed
 
     assert creates(emulator) - creates_before == 1
     assert_reattached(stack, emulator, dag_id, run_id, generation_id)
@@ -313,12 +366,11 @@ def test_an_automatic_retry_after_a_failed_copy_reattaches_without_a_new_create(
     creates_before = creates(emulator)
     with first_asset_download_fails(emulator):
         run_id = start_run(api, dag_id)
-        assert_run_succeeds(api, dag_id, run_id, timeout=RUN_TIMEOUT)
-    ti = api.task_instance(dag_id, run_id, TASK)
-    assert (ti["state"], ti["try_number"]) == ("success", 2), ti
+        complete_once_deferred(stack, emulator, dag_id, run_id)
+        assert_second_try_succeeds(api, dag_id, run_id)
     tries = [(t["try_number"], t["state"]) for t in api.task_tries(dag_id, run_id, TASK)]
     assert tries == [(1, "failed"), (2, "success")], tries
-    generation_id = assert_copy_failed_on(stack, emulator, dag_id, run_id)
+    generation_id = first_try_failed_copying(stack, emulator, dag_id, run_id)
     assert creates(emulator) - creates_before == 1
     assert_reattached(stack, emulator, dag_id, run_id, generation_id)
 
@@ -336,19 +388,23 @@ def test_a_prompt_changed_before_the_clear_of_a_failed_try_creates_anew_and_says
     try:
         with first_asset_download_fails(emulator):
             run_id = start_run(api, dag_id)
+            complete_once_deferred(stack, emulator, dag_id, run_id)
             assert_run_fails(api, dag_id, run_id)
-        first_id = assert_copy_failed_on(stack, emulator, dag_id, run_id)
+        first_id = first_try_failed_copying(stack, emulator, dag_id, run_id)
+        assert_nothing_stored_yet(stack, emulator, dag_id, first_id)
         assert "a red kite" in emulator.generation(first_id)["request"]["prompt"]
         api.set_variable(SUBJECT_VARIABLE, "a blue kite")  # the user fixes the prompt
 
-        clear_and_wait(api, dag_id, run_id)
+        clear(api, dag_id, run_id)
+        second_id = complete_once_deferred(stack, emulator, dag_id, run_id, 2, frozenset({first_id}))
+        assert_second_try_succeeds(api, dag_id, run_id)
     finally:
         api.delete_variable(SUBJECT_VARIABLE)
 
     result = TryResult.read(api, dag_id, run_id)
     assert creates(emulator) - creates_before == 2
-    assert ids_of_run(emulator, run_id) == {first_id, result.generation_id}
-    assert result.generation_id != first_id
+    assert ids_of_run(emulator, run_id) == {first_id, second_id}
+    assert result.generation_id == second_id != first_id
     assert "a blue kite" in result.generation["request"]["prompt"]
     assert result.return_value == str(stored_file(stack, dag_id, result.generation_id))
     assert asset_downloads(emulator, first_id) == [500]  # the old image was not fetched again

@@ -365,3 +365,33 @@ def kill_task_after_create(
         supervisor=supervisor,
         seconds_create_to_kill=round((killed_at - created_at).total_seconds(), 2),
     )
+
+
+def wait_for_deferral_exit(
+    stack: AirflowStack, dag_id: str, run_id: str, task_id: str, try_number: int
+) -> None:
+    """
+    Wait until the scheduler has processed the exit of the workload that deferred a try.
+
+    A trigger that fires before that, on Airflow 3.3.2, gets the resumed try failed: the scheduler
+    takes the deferring workload's late "success" for the resumed try's and calls it a state
+    changed externally (apache/airflow#71580). Real generations take longer than that hand-off;
+    a scenario that completes its generation early waits for this first.
+
+    :param stack: the running stack.
+    :param dag_id: the DAG.
+    :param run_id: the run.
+    :param task_id: the deferred task (not mapped).
+    :param try_number: the try that deferred.
+    """
+    key = (
+        f"TaskInstanceKey(dag_id='{dag_id}', task_id='{task_id}', run_id='{run_id}', try_number={try_number},"
+    )
+    line = f"Received executor event with state success for task instance TaskInstanceKey({key}"
+    log = stack.process_logs / "scheduler.log"
+    wait_until(
+        lambda: line in log.read_text(errors="replace"),
+        timeout=60,
+        interval=0.2,
+        what=f"the scheduler to process the deferral of {task_id} try {try_number} (run {run_id})",
+    )
