@@ -11,7 +11,7 @@ Which generation a try waits on, cleared or retried through the REST API of the 
 
 Evidence: the emulator's create count and generations, XCom, the task state store and the task
 logs served by the REST API. To keep it quick, each generation is completed through the
-emulator's admin endpoint as soon as the scheduler has seen its try defer.
+emulator's admin endpoint as soon as the worker that deferred its try has let go.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from luma_e2e.scenarios import (
     assert_run_succeeds,
     describe_run,
     generations_of_run,
-    wait_for_deferral_exit,
+    wait_for_deferral_handoff,
 )
 from luma_e2e.settings import E2E_OUTPUT_DIR, RUN_TIMEOUT
 from PIL import Image
@@ -175,7 +175,7 @@ def complete_once_deferred(
         interval=0.2,
         what=f"the create of try {try_number} of {dag_id} (run {run_id})",
     )
-    wait_for_deferral_exit(stack, dag_id, run_id, TASK, try_number)
+    wait_for_deferral_handoff(stack, dag_id, run_id, TASK)
     emulator.complete(generation_id)
     return generation_id
 

@@ -367,31 +367,28 @@ def kill_task_after_create(
     )
 
 
-def wait_for_deferral_exit(
-    stack: AirflowStack, dag_id: str, run_id: str, task_id: str, try_number: int
-) -> None:
+def wait_for_deferral_handoff(stack: AirflowStack, dag_id: str, run_id: str, task_id: str) -> None:
     """
-    Wait until the scheduler has processed the exit of the workload that deferred a try.
+    Wait until ``task_id`` is deferred and the worker that deferred it has let go.
 
-    A trigger that fires before that, on Airflow 3.3.2, gets the resumed try failed: the scheduler
-    takes the deferring workload's late "success" for the resumed try's and calls it a state
-    changed externally (apache/airflow#71580). Real generations take longer than that hand-off;
-    a scenario that completes its generation early waits for this first.
+    A trigger that fires before the scheduler has taken in the deferring workload's exit gets the
+    resumed try failed on Airflow 3.3.2, if the resumed try is already running by then: the late
+    "success" of the deferring workload is taken for the resumed try's (apache/airflow#71580).
+    The LocalExecutor worker reports that exit before it turns idle, and a trigger that fires
+    later has the resumed try only scheduled or queued when the scheduler reads it, which Airflow
+    handles. Real generations take longer than this hand-off; a scenario that completes its
+    generation early waits for this first.
 
     :param stack: the running stack.
     :param dag_id: the DAG.
     :param run_id: the run.
-    :param task_id: the deferred task (not mapped).
-    :param try_number: the try that deferred.
+    :param task_id: the deferrable task (not mapped).
     """
-    key = (
-        f"TaskInstanceKey(dag_id='{dag_id}', task_id='{task_id}', run_id='{run_id}', try_number={try_number},"
-    )
-    line = f"Received executor event with state success for task instance TaskInstanceKey({key}"
-    log = stack.process_logs / "scheduler.log"
+    ti = wait_for_ti_state(stack.api, dag_id, run_id, task_id, "deferred", timeout=120)
+    roots = [process.pid for process in stack.processes.values()]
     wait_until(
-        lambda: line in log.read_text(errors="replace"),
+        lambda: not processes_running(str(ti["id"]), stack_processes(roots)),
         timeout=60,
         interval=0.2,
-        what=f"the scheduler to process the deferral of {task_id} try {try_number} (run {run_id})",
+        what=f"the worker of {task_id} to let go after deferring (run {run_id})",
     )
