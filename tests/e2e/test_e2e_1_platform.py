@@ -25,7 +25,7 @@ def test_every_component_is_healthy_and_every_dag_file_imports(stack: AirflowSta
         "e2e_luma_worker_crash",
     }
     assert set(by_file["e2e_luma_reroll_dags.py"]) == {
-        "e2e_luma_reroll_on_triggerer",
+        "e2e_luma_reroll_url",
         "e2e_luma_reroll_stored",
         "e2e_luma_reroll_retried",
     }

@@ -222,12 +222,12 @@ def stored_file(stack: AirflowStack, dag_id: str, generation_id: str) -> Path:
 
 
 @pytest.mark.parametrize(
-    ("dag_id", "ends_on_triggerer"),
-    [("e2e_luma_reroll_on_triggerer", True), ("e2e_luma_reroll_stored", False)],
-    ids=["ended-on-triggerer", "finished-by-worker-with-output-path"],
+    ("dag_id", "stores"),
+    [("e2e_luma_reroll_url", False), ("e2e_luma_reroll_stored", True)],
+    ids=["deferred-url-only", "deferred-with-output-path"],
 )
 def test_a_clear_after_success_makes_a_new_generation_and_url(
-    stack: AirflowStack, emulator: LumaEmulatorProcess, dag_id: str, ends_on_triggerer: bool
+    stack: AirflowStack, emulator: LumaEmulatorProcess, dag_id: str, stores: bool
 ) -> None:
     api = stack.api
     creates_before = creates(emulator)
@@ -237,16 +237,11 @@ def test_a_clear_after_success_makes_a_new_generation_and_url(
     first = TryResult.read(api, dag_id, run_id)
     assert first.generation_id == first_id
     assert ids_of_run(emulator, run_id) == {first_id}
-    record = record_of(api, dag_id, run_id)
-    if ends_on_triggerer:
-        # The triggerer ended the task: no worker ran after the wait to forget the record, which
-        # says so instead (a completed generation then means that try succeeded).
-        assert record is not None
-        assert (record["generation_id"], record["ends_on_triggerer"]) == (first.generation_id, True)
-        assert first.return_value == first.generation["assets"]["image"]
-    else:
-        assert record is None  # forgotten by the worker once the copy was done
+    assert record_of(api, dag_id, run_id) is None  # forgotten once the task instance succeeded
+    if stores:
         assert first.return_value == str(stored_file(stack, dag_id, first.generation_id))
+    else:
+        assert first.return_value == first.generation["assets"]["image"]
 
     clear(api, dag_id, run_id)
     second_id = complete_once_deferred(stack, emulator, dag_id, run_id, 2, frozenset({first_id}))
@@ -262,13 +257,11 @@ def test_a_clear_after_success_makes_a_new_generation_and_url(
     assert second.generation["request"]["prompt"] == first.generation["request"]["prompt"]
     log = api.task_log(dag_id, run_id, TASK, try_number=2)
     assert "Re-attaching" not in log, log[-3000:]
-    if ends_on_triggerer:
-        reason = f"Generation {first.generation_id} completed and ended an earlier try successfully"
-        assert reason in log, log[-3000:]
-        assert record_of(api, dag_id, run_id)["generation_id"] == second.generation_id
+    assert "earlier try" not in log, log[-3000:]  # nothing remembered: a plain new create
+    assert record_of(api, dag_id, run_id) is None
+    if not stores:
         download_image(second.return_value)
     else:
-        assert record_of(api, dag_id, run_id) is None
         assert second.return_value == str(stored_file(stack, dag_id, second.generation_id))
         for result in (first, second):  # both images are kept: each was paid for
             assert Image.open(result.return_value).format == "PNG"
@@ -350,7 +343,7 @@ def test_a_clear_after_a_failed_copy_reattaches_without_a_new_create(
     assert_nothing_stored_yet(stack, emulator, dag_id, generation_id)
     record = record_of(api, dag_id, run_id)  # kept: the task instance did not succeed
     assert record is not None
-    assert (record["generation_id"], record["ends_on_triggerer"]) == (generation_id, False)
+    assert record["generation_id"] == generation_id
 
     clear(api, dag_id, run_id)
     assert_second_try_succeeds(api, dag_id, run_id)  # no deferral: the generation is completed

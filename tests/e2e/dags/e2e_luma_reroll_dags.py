@@ -1,9 +1,9 @@
 """
 DAGs of the re-roll scenarios: which generation a try waits on after a clear or a retry.
 
-- ``e2e_luma_reroll_on_triggerer``: deferrable, nothing for a worker to do at the end, so the
-  triggerer ends the task itself; cleared after its success, it must make a new generation.
-- ``e2e_luma_reroll_stored``: deferrable with ``output_path``, so a worker finishes (the copy);
+- ``e2e_luma_reroll_url``: deferrable, returns the asset URL; cleared after its success, it must
+  make a new generation.
+- ``e2e_luma_reroll_stored``: deferrable with ``output_path`` (a worker copies the asset);
   cleared after a success it makes a new generation, cleared after a failed copy it re-attaches,
   cleared after the prompt changed it creates anew.
 - ``e2e_luma_reroll_retried``: the same with one automatic retry: a failed copy is retried on the
@@ -31,7 +31,7 @@ SUBJECT = "{{ var.value.get('" + SUBJECT_VARIABLE + "', 'a paper crane') }}"
 STORED_PROMPT = f"A gouache painting of {SUBJECT} (run {{{{ run_id }}}})"
 
 with DAG(
-    dag_id="e2e_luma_reroll_on_triggerer",
+    dag_id="e2e_luma_reroll_url",
     schedule=None,
     start_date=datetime(2025, 1, 1),
     catchup=False,
