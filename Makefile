@@ -49,6 +49,8 @@ $(STAMP2): pyproject.toml $(CONSTRAINTS2)
 constraints: venv
 	$(BIN)/uv pip compile --quiet --no-header --no-annotate --python $(PYTHON_NEW) \
 		pyproject.toml $(addprefix --extra ,$(subst $(comma), ,$(EXTRAS))) -o $(CONSTRAINTS)
+	@# From scratch: an existing output file would be taken as preferences over the floors.
+	rm -f $(CONSTRAINTS2)
 	$(BIN)/uv pip compile --quiet --no-header --no-annotate --python $(PYTHON_OLD) \
 		--resolution lowest-direct pyproject.toml --extra dev -o $(CONSTRAINTS2)
 
@@ -88,3 +90,19 @@ e2e: venv
 .PHONY: bench
 bench: venv
 	$(BIN)/python -m benchmarks
+
+# The release artefacts as a user meets them: build the sdist and wheel, `twine check` them, look
+# for LICENSE, NOTICE and py.typed, install the wheel into a fresh Airflow venv and find the
+# provider in `airflow providers list`. See scripts/check_dist.py.
+.PHONY: dist dist-check
+dist: venv
+	rm -rf dist
+	$(BIN)/uv build --quiet --out-dir dist
+dist-check: dist
+	$(BIN)/twine check --strict dist/*
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/check_dist.py dist $(PYTHON_NEW) $(CONSTRAINTS)
+
+# The documentation site (Sphinx, warnings are errors): docs/_build/html/index.html.
+.PHONY: docs
+docs: venv
+	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
