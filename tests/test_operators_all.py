@@ -169,7 +169,8 @@ def test_edit_example_dag(run_dag, emulator, read_logs):
     result = run_dag("example_luma_edit")
     assert result.state == "success", read_logs()[-3000:]
     video_id = result.xcom("waves", "generation_id")
-    assert result.xcom("with_sound", "generation")["generation_type"] == "add_audio"
+    audio_request = result.xcom("with_sound", "generation")["request"]
+    assert (audio_request["generation_type"], audio_request["negative_prompt"]) == ("add_audio", "music")
     assert result.xcom("restyled", "generation")["request"]["media"]["url"] == result.xcom("waves")
     assert result.xcom("square", "generation")["request"]["aspect_ratio"] == "1:1"
     assert result.xcom("tall_harbour", "generation")["request"]["aspect_ratio"] == "9:16"
