@@ -15,7 +15,7 @@ from airflow_provider_luma import __version__  # noqa: E402
 
 project = "airflow-provider-luma"
 author = "airflow-provider-luma developers"
-copyright = "2026, airflow-provider-luma developers"  # noqa: A001
+copyright = "2026, airflow-provider-luma developers"
 version = release = __version__
 
 extensions = ["sphinx.ext.autodoc", "sphinx.ext.viewcode"]

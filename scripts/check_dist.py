@@ -74,11 +74,9 @@ def check_install(wheel: Path, python: str, constraints: Path) -> None:
     with tempfile.TemporaryDirectory(prefix="luma-dist-check-") as tmp:
         venv = Path(tmp, "venv")
         subprocess.run(["uv", "venv", "--quiet", "--python", python, str(venv)], check=True)
-        subprocess.run(
-            ["uv", "pip", "install", "--quiet", "--python", str(venv / "bin" / "python")]
-            + ["-c", str(constraints), str(wheel)],
-            check=True,
-        )
+        python_in_venv = str(venv / "bin" / "python")
+        install = ["uv", "pip", "install", "--quiet", "--python", python_in_venv, "-c", str(constraints)]
+        subprocess.run([*install, str(wheel)], check=True)
         env = {**os.environ, "AIRFLOW_HOME": str(Path(tmp, "airflow-home"))}
         env.pop("AIRFLOW__CORE__DAGS_FOLDER", None)
         listed = subprocess.run(

@@ -88,6 +88,12 @@ class LumaGenerationOperatorBase(BaseOperator):
 
     operator_extra_links = (LumaGenerationLink(),)
     ui_color = "#f3e8ff"
+    #: Dict and list fields show as JSON in the UI's "Rendered Template" view (names a subclass
+    #: does not template are ignored by Airflow).
+    template_fields_renderers = dict.fromkeys(
+        ("image_ref", "style_ref", "character_ref", "modify_image_ref", "keyframes", "concepts", "geometry"),
+        "json",
+    )
 
     def __init__(
         self,
@@ -116,6 +122,23 @@ class LumaGenerationOperatorBase(BaseOperator):
         self.output_path = output_path
         self.min_credits = min_credits
         self._generation_id: str | None = None  # for on_kill
+        self._finished: tuple[dict[str, Any], str | None] | None = None  # generation, stored path
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """
+        OpenLineage: the stored file out, the reference images in, the generation as a run facet.
+
+        Called by the OpenLineage provider's listener; returns None when that provider is not
+        installed. See :mod:`airflow_provider_luma.lineage`.
+
+        :param task_instance: the finished task instance.
+        """
+        try:
+            from airflow_provider_luma.lineage import generation_lineage
+        except ImportError:
+            return None
+        generation, stored_path = self._finished or (None, None)
+        return generation_lineage(generation, stored_path)
 
     # -- what to create: subclasses --------------------------------------------------------------
 
@@ -265,4 +288,5 @@ class LumaGenerationOperatorBase(BaseOperator):
         for outlet in self.outlets or ():
             if isinstance(outlet, Asset):
                 context["outlet_events"][outlet].extra.update(extra)
+        self._finished = (generation, extra.get("path"))  # for get_openlineage_facets_on_complete
         return result

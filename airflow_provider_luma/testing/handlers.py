@@ -1,5 +1,6 @@
 """
-The 13 Dream Machine API endpoints (14 routes: video creates also on ``POST /generations``), as Starlette routes under ``/dream-machine/v1``.
+The 13 Dream Machine API endpoints as Starlette routes under ``/dream-machine/v1`` (and video
+creates also on ``POST /generations``, the older path).
 
 Every endpoint checks ``Authorization: Bearer <key>`` first (401 otherwise; the answer never
 repeats the key), then validates the request (422/400, see :mod:`.validation`), then acts on the

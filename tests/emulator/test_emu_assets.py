@@ -109,7 +109,8 @@ def test_pictures_have_the_asked_size_and_format(aspect_ratio, fmt):
 
 
 def _band_differs(first: bytes, second: bytes, width: int, rows: range) -> bool:
-    return any(first[3 * width * y : 3 * width * (y + 1)] != second[3 * width * y : 3 * width * (y + 1)] for y in rows)
+    row = 3 * width
+    return any(first[row * y : row * (y + 1)] != second[row * y : row * (y + 1)] for y in rows)
 
 
 def test_pictures_show_the_prompt_at_the_top_and_the_id_at_the_bottom():
