@@ -59,5 +59,5 @@ def get_provider_info() -> dict[str, Any]:
                 "conn-fields": {},
             }
         ],
-        "extra-links": ["airflow_provider_luma.operators.base.LumaGenerationLink"],
+        "extra-links": ["airflow_provider_luma.operators.links.LumaGenerationLink"],
     }

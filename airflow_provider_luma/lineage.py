@@ -25,7 +25,7 @@ import attrs
 from airflow.providers.common.compat.openlineage.facet import Dataset, RunFacet
 from airflow.providers.openlineage.extractors import OperatorLineage
 
-from airflow_provider_luma.waiting import asset_url
+from airflow_provider_luma.generations import asset_url
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
