@@ -49,7 +49,7 @@ POLL_INTERVAL = 2.0
 SEED_POLL_SECONDS = 3.0
 #: Ours against the seed loop on the same generation: a deferrable task holds its slot for a
 #: create and a deferral, the loop for the whole generation.
-TARGET_RATIO = 0.05
+TARGET_RATIO = 0.1
 #: Flat: the 30 s figure against the 10 s one, round by round.
 TARGET_FLAT_RATIO = 1.5
 #: How far apart the figures for short and long generations may be and still count as flat.

@@ -5,6 +5,8 @@ Check the built sdist and wheel the way a user meets them (``make dist-check``).
    modules (and no tests in the wheel); ``twine check --strict`` runs before this script.
 2. The wheel goes into a fresh virtual environment with Airflow (pinned by ``constraints.txt``),
    and ``airflow providers list`` there shows the provider at the version the wheel carries.
+3. That environment has no OpenLineage provider: the operators import and work there, and their
+   ``get_openlineage_facets_on_complete`` answers None (lineage is optional).
 
 Usage: ``python scripts/check_dist.py DIST_DIR PYTHON CONSTRAINTS``.
 """
@@ -21,6 +23,14 @@ import zipfile
 from pathlib import Path
 
 PACKAGE = "airflow-provider-luma"
+NO_OPENLINEAGE_CHECK = """
+import importlib.util
+assert importlib.util.find_spec("airflow.providers.openlineage") is None, "OpenLineage is installed"
+from airflow_provider_luma.operators.luma import LumaImageGenerateOperator
+operator = LumaImageGenerateOperator(task_id="t", prompt="a lighthouse at dawn", style_ref=["https://x/a.png"])
+assert operator.get_openlineage_facets_on_complete(None) is None
+print("LINEAGE-NONE")
+"""
 
 
 def _one(dist: Path, pattern: str) -> Path:
@@ -93,6 +103,15 @@ def check_install(wheel: Path, python: str, constraints: Path) -> None:
             [str(venv / "bin" / "airflow"), "version"], env=env, capture_output=True, text=True, check=True
         ).stdout.strip()
         print(f"fresh venv (Airflow {airflow}): airflow providers list shows {PACKAGE} {version}")
+        without_openlineage = subprocess.run(
+            [str(venv / "bin" / "python"), "-c", NO_OPENLINEAGE_CHECK],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        if without_openlineage.returncode != 0 or "LINEAGE-NONE" not in without_openlineage.stdout:
+            sys.exit(f"without the OpenLineage provider: {without_openlineage.stderr[-2000:]}")
+        print("fresh venv: no OpenLineage provider; operators import, lineage answers None")
 
 
 def main() -> None:
