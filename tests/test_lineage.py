@@ -156,18 +156,6 @@ def _dict_and_list_fields(operator) -> set[str]:
             concepts=["dolly_zoom"],
             keyframes={"frame0": "https://x.example/a.png"},
         ),
-        operators.LumaImageReframeOperator(
-            task_id="reframe_image",
-            media_url="https://x.example/a.png",
-            aspect_ratio="1:1",
-            geometry={"x_start": 0},
-        ),
-        operators.LumaVideoReframeOperator(
-            task_id="reframe_video",
-            media_url="https://x.example/a.mp4",
-            aspect_ratio="1:1",
-            geometry={"x_start": 0},
-        ),
     ],
     ids=lambda operator: operator.task_id,
 )

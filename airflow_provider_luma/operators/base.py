@@ -103,7 +103,7 @@ class LumaGenerationOperatorBase(BaseOperator):
     #: Dict and list fields show as JSON in the UI's "Rendered Template" view (names a subclass
     #: does not template are ignored by Airflow).
     template_fields_renderers = dict.fromkeys(
-        ("image_ref", "style_ref", "character_ref", "modify_image_ref", "keyframes", "concepts", "geometry"),
+        ("image_ref", "style_ref", "character_ref", "modify_image_ref", "keyframes", "concepts"),
         "json",
     )
 
