@@ -98,7 +98,9 @@ async def _wait_ours(trigger: Any) -> tuple[str, float]:
     finally:
         await events.aclose()
     seen = time.time()
-    generation = event.payload["generation"]
+    # A TaskSuccessEvent (the trigger ended the task itself) carries the generation in its XComs.
+    xcoms = getattr(event, "xcoms", None)
+    generation = xcoms["generation"] if xcoms else event.payload["generation"]
     return generation["id"], seen
 
 
