@@ -47,13 +47,15 @@ TARGET_SHARE_OF_CURL = 0.8
 PATHS = ("ours", "curl", "requests")
 
 
-def copy_in_child(path: str, url: str, destination: str) -> dict[str, Any]:
+def copy_in_child(path: str, url: str, destination: str, variant: str | None = None) -> dict[str, Any]:
     """
     Be the measured process: import, reset the peak RSS, copy, report.
 
     :param path: ``ours`` or ``requests``.
     :param url: the blob URL.
     :param destination: the local file to write.
+    :param variant: with ``ours``, a plain form of the copy loop
+        (:data:`benchmarks._plain.VARIANTS`), or None.
     """
     import airflow.sdk  # noqa: F401  (a task process has Airflow loaded, whichever way it copies)
     import requests
@@ -66,6 +68,9 @@ def copy_in_child(path: str, url: str, destination: str) -> dict[str, Any]:
             from airflow_provider_luma.storage import copy_asset
         except ImportError:  # an older provider without the helper: the loop it would run
             copy_asset, helper = None, "requests iter_content (no copy_asset in this provider)"
+        from benchmarks import _plain
+
+        _plain.use(variant)
         target: Any = ObjectStoragePath(f"file://{destination}")
         # A task process has Airflow's listeners and plugins loaded when it starts; a fresh process
         # loads them at its first ObjectStoragePath close (hook lineage), ~0.4 s that is not the copy.
@@ -75,7 +80,8 @@ def copy_in_child(path: str, url: str, destination: str) -> dict[str, Any]:
     memory = MemoryWatch()
     started = time.perf_counter()
     if path == "ours" and copy_asset is not None:
-        written = copy_asset(url, target)  # as the operators call it
+        # As the operators call it: the emulator is the connection's origin, so its http URL passes.
+        written = copy_asset(url, target, trusted_origin=url)
     else:
         written = 0
         with requests.get(url, stream=True, timeout=(5, 60)) as response, open(destination, "wb") as out:
@@ -93,9 +99,20 @@ def copy_in_child(path: str, url: str, destination: str) -> dict[str, Any]:
     }
 
 
-def _copy_python(path: str, url: str, destination: str) -> dict[str, Any]:
+def _copy_python(path: str, url: str, destination: str, variant: str | None = None) -> dict[str, Any]:
+    variant_args = ["--variant", variant] if variant else []
     proc = spawn(
-        ["-m", "benchmarks.bench_asset_copy", "--child", path, "--url", url, "--destination", destination]
+        [
+            "-m",
+            "benchmarks.bench_asset_copy",
+            "--child",
+            path,
+            "--url",
+            url,
+            "--destination",
+            destination,
+            *variant_args,
+        ]
     )
     try:
         result: dict[str, Any] = receive_message(LineReader(proc), "RESULT", 300)
@@ -227,10 +244,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--child", choices=["ours", "requests"], help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--destination", help=argparse.SUPPRESS)
+    parser.add_argument("--variant", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     use_throwaway_airflow_home()
     if args.child:
-        send_message("RESULT", copy_in_child(args.child, args.url, args.destination))
+        send_message("RESULT", copy_in_child(args.child, args.url, args.destination, args.variant))
         return 0
     emit_rows(rows(measure(args.rounds)), args.out)
     return 0

@@ -30,6 +30,7 @@ BENCHMARKS = (
     ("detection-lag", "benchmarks.bench_detection_lag", 240),
     ("asset-copy", "benchmarks.bench_asset_copy", 240),
     ("emulator-capacity", "benchmarks.bench_emulator_capacity", 120),
+    ("devices", "benchmarks.bench_devices", 600),
 )
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 #: A full run also writes its table into the README, between markers (see ``report.update_readme``).

@@ -13,8 +13,17 @@ from typing import TYPE_CHECKING
 
 import pytest
 import requests
+from airflow.providers.common.compat.sdk import AirflowFailException
 
-from airflow_provider_luma.storage import LumaAssetCopyError, copy_asset, destination_for
+from airflow_provider_luma.storage import (
+    MAX_REDIRECTS,
+    LumaAssetCopyError,
+    LumaAssetUrlRefusedError,
+    copy_asset,
+    destination_for,
+)
+from airflow_provider_luma.testing import FaultRule
+from tests.conftest import API_KEY
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -28,10 +37,10 @@ COPY_AND_MEASURE = textwrap.dedent(
     from airflow_provider_luma.storage import copy_asset
 
     url, warmup_url, destination = sys.argv[1:]
-    copy_asset(warmup_url, ObjectStoragePath(destination))  # imports, pools, buffers
+    copy_asset(warmup_url, ObjectStoragePath(destination), trusted_origin=url)  # imports, pools, buffers
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     tracemalloc.start()
-    written = copy_asset(url, ObjectStoragePath(destination))
+    written = copy_asset(url, ObjectStoragePath(destination), trusted_origin=url)
     traced_peak = tracemalloc.get_traced_memory()[1]
     after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(written, (after - before) / 1024, traced_peak / 2**20)
@@ -83,18 +92,28 @@ def test_folder_destination_is_named_after_the_generation(tmp_path):
 def test_expired_or_missing_asset_fails_clearly(emulator, tmp_path):
     destination = destination_for(f"file://{tmp_path}/x.png", "", "g")
     with pytest.raises(LumaAssetCopyError, match="HTTP 404"):
-        copy_asset(f"{emulator.url}/assets/00000000-0000-4000-8000-000000000000.png", destination)
+        copy_asset(
+            f"{emulator.url}/assets/00000000-0000-4000-8000-000000000000.png",
+            destination,
+            trusted_origin=emulator.base_url,
+        )
 
 
 @contextlib.contextmanager
-def one_answer_server(answer: bytes) -> Iterator[str]:
-    """A real HTTP server on loopback that sends ``answer`` (head and body) to one client, then hangs up."""
+def one_answer_server(answer: bytes, received: list[bytes] | None = None) -> Iterator[str]:
+    """
+    A real HTTP server on loopback that sends ``answer`` (head and body) to one client, then hangs up.
+
+    The request's bytes are appended to ``received``, when given.
+    """
     listener = socket.create_server(("127.0.0.1", 0))
 
     def serve() -> None:
         connection, _ = listener.accept()
         with connection:
-            connection.recv(65536)  # the request
+            request = connection.recv(65536)
+            if received is not None:
+                received.append(request)
             connection.sendall(answer)
 
     thread = threading.Thread(target=serve, daemon=True)
@@ -114,7 +133,7 @@ def test_download_that_breaks_off_fails_clearly(tmp_path):
         one_answer_server(head + b"x" * 300_000) as url,
         pytest.raises(LumaAssetCopyError, match=r"300,000 bytes .* announced 1,000,000"),
     ):
-        copy_asset(url, destination, chunk_bytes=64 * 1024)
+        copy_asset(url, destination, chunk_bytes=64 * 1024, trusted_origin=url)
     assert not (tmp_path / "x.png").exists()
 
 
@@ -125,7 +144,7 @@ def test_chunked_download_is_copied_whole(tmp_path):
     head = b"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nTransfer-Encoding: chunked\r\n\r\n"
     destination = destination_for(f"file://{tmp_path}/x.png", "", "g")
     with one_answer_server(head + chunked) as url:
-        assert copy_asset(url, destination, chunk_bytes=64 * 1024) == len(body)
+        assert copy_asset(url, destination, chunk_bytes=64 * 1024, trusted_origin=url) == len(body)
     assert (tmp_path / "x.png").read_bytes() == body
 
 
@@ -136,5 +155,60 @@ def test_chunked_download_that_breaks_off_fails_clearly(tmp_path):
         one_answer_server(head + b"100000\r\n" + b"x" * 5000) as url,  # a 1 MiB chunk cut at 5 kB
         pytest.raises(LumaAssetCopyError, match="broke off"),
     ):
-        copy_asset(url, destination, chunk_bytes=64 * 1024)
+        copy_asset(url, destination, chunk_bytes=64 * 1024, trusted_origin=url)
     assert not (tmp_path / "x.png").exists()
+
+
+def test_no_credentials_reach_the_asset_host(tmp_path, monkeypatch, emulator):
+    """Not the API key, and not a ~/.netrc entry requests would otherwise add for the asset host."""
+    netrc = tmp_path / "netrc"
+    netrc.write_text(f"machine 127.0.0.1 login luma password {API_KEY}\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    received: list[bytes] = []
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: 5\r\n\r\n"
+    destination = destination_for(f"file://{tmp_path}/x.png", "", "g")
+    with one_answer_server(head + b"hello", received) as url:
+        assert copy_asset(url, destination, trusted_origin=url) == 5
+    [request] = received
+    assert request.startswith(b"GET /asset.png HTTP/1.1\r\n")
+    assert b"authorization:" not in request.lower()
+    assert API_KEY.encode() not in request
+
+
+def test_refused_asset_url_is_final_and_writes_nothing(tmp_path, emulator):
+    destination = destination_for(f"file://{tmp_path}/out/x.png", "", "g")
+    with pytest.raises(LumaAssetUrlRefusedError, match="scheme 'http' is not allowed") as caught:
+        copy_asset(f"{emulator.url}/assets/blob/10", destination, trusted_origin=None)
+    assert isinstance(caught.value, AirflowFailException)  # the same URL would be refused again
+    assert isinstance(caught.value, LumaAssetCopyError)
+    assert not (tmp_path / "out").exists()
+    assert emulator.stats.total_requests == 0
+
+
+def test_every_redirect_is_checked_before_it_is_followed(tmp_path, emulator):
+    emulator.configure(
+        faults=[
+            FaultRule(route="GET /assets/blob/10", kind="asset_redirect", url="/assets/blob/11"),
+            FaultRule(route="GET /assets/blob/11", kind="asset_redirect", url="https://[fe80::1]/x"),
+        ]
+    )
+    destination = destination_for(f"file://{tmp_path}/x.bin", "", "g")
+    with pytest.raises(LumaAssetUrlRefusedError) as caught:
+        copy_asset(f"{emulator.url}/assets/blob/10", destination, trusted_origin=emulator.base_url)
+    assert str(caught.value) == (
+        f"Refused to download the redirect from {emulator.url}/assets/blob/11 to https://[fe80::1]/x: "
+        "fe80::1, a link-local address (where cloud metadata services answer); only public hosts "
+        "(or the connection's own origin) may serve assets"
+    )
+    assert emulator.stats.requests["GET /assets/blob/{size}"] == 2
+    assert not destination.exists()
+
+
+def test_redirects_are_followed_a_few_times_only(tmp_path, emulator):
+    emulator.configure(faults=[FaultRule(route="GET /assets/blob/10", kind="asset_redirect", url="10")])
+    destination = destination_for(f"file://{tmp_path}/x.bin", "", "g")
+    with pytest.raises(LumaAssetCopyError, match=f"redirected more than {MAX_REDIRECTS} times"):
+        copy_asset(f"{emulator.url}/assets/blob/10", destination, trusted_origin=emulator.base_url)
+    assert emulator.stats.requests["GET /assets/blob/{size}"] == MAX_REDIRECTS + 1
+    assert not destination.exists()

@@ -32,16 +32,12 @@ class Remembered:
     :param generation_id: the generation it made; None while its create is in doubt.
     :param sent_at: epoch seconds when the create was sent (for finding it when in doubt).
     :param body: the body it sent (for finding it when in doubt, and for people reading the store).
-    :param ends_on_triggerer: the wait was to end the task on the triggerer once the generation
-        completed, where nothing can forget the record: a completed generation then means that try
-        succeeded.
     """
 
     request: str
     generation_id: str | None = None
     sent_at: float | None = None
     body: dict[str, Any] | None = None
-    ends_on_triggerer: bool = False
 
     @classmethod
     def parse(cls, value: Any) -> Remembered | None:
@@ -98,21 +94,14 @@ class TaskMemory:
         """
         self._write(Remembered(request.fingerprint, sent_at=sent_at, body=request.body))
 
-    def created(self, request: GenerationRequest, generation_id: str, *, ends_on_triggerer: bool) -> None:
+    def created(self, request: GenerationRequest, generation_id: str) -> None:
         """
         Record the generation a request made.
 
         :param request: the request.
         :param generation_id: the generation's id.
-        :param ends_on_triggerer: the wait will end the task on the triggerer when it completes.
         """
-        self._write(Remembered(request.fingerprint, generation_id, ends_on_triggerer=ends_on_triggerer))
-
-    def resumed_on_worker(self) -> None:
-        """The wait came back to a worker after all: a completed generation no longer means success."""
-        remembered = self.recall()
-        if remembered is not None and remembered.ends_on_triggerer:
-            self._write(Remembered(remembered.request, remembered.generation_id))
+        self._write(Remembered(request.fingerprint, generation_id))
 
     def forget(self) -> None:
         """The task instance succeeded: a clear of it is a request for a new generation."""

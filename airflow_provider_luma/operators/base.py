@@ -27,7 +27,6 @@ from airflow_provider_luma.deferral import DEFERRAL_MARGIN, MIN_POLL_SECONDS, re
 from airflow_provider_luma.events import generation_from_event
 from airflow_provider_luma.exceptions import (
     LumaDeadlineError,
-    LumaError,
     LumaInsufficientCreditsError,
     LumaNotFoundError,
     LumaRetryableError,
@@ -51,8 +50,6 @@ DEFAULT_TIMEOUT_SECONDS = 30 * 60
 #: Added to Luma's Retry-After before a rate-limited create is sent again, so that the tasks
 #: turned away together do not all come back at the same instant.
 RATE_LIMIT_JITTER_SECONDS = 1.0
-#: The payload of Airflow's TaskSuccessEvent, all that ``dag.test()`` hands the resumed task.
-TASK_END_SUCCESS_PAYLOAD = "success"
 #: How long to wait after a 429 that gives no Retry-After.
 RATE_LIMIT_DEFAULT_PAUSE_SECONDS = 5.0
 
@@ -201,24 +198,17 @@ class LumaGenerationOperatorBase(BaseOperator):
         :param event: the trigger's event, ``{status, generation_id, generation | message}``.
         """
         memory = TaskMemory.of(context, reattach=self.reattach, log=None)
-        if event == TASK_END_SUCCESS_PAYLOAD:
-            # The trigger ended the task itself, and ``dag.test()``, which runs triggers inline,
-            # resumed it anyway with the event's bare payload: fetch the generation again.
-            generation_id = context["ti"].xcom_pull(task_ids=self.task_id, key=XCOM_GENERATION_ID)
-            return self._finish(context, self.hook.get_generation(generation_id), memory)
-        try:
-            generation = generation_from_event(event)
-        except LumaError:
-            memory.resumed_on_worker()
-            raise
-        return self._finish(context, generation, memory)
+        return self._finish(context, generation_from_event(event), memory)
 
-    def execute_after_rate_limit(self, context: Context, rate_limited_since: float, event: Any = None) -> Any:
+    def execute_after_rate_limit(
+        self, context: Context, rate_limited_since: float | None = None, event: Any = None
+    ) -> Any:
         """
         Resume after waiting out Luma's rate limit on the triggerer: start over.
 
         :param context: the task context.
-        :param rate_limited_since: epoch seconds of the first 429 (``timeout`` bounds the waiting).
+        :param rate_limited_since: epoch seconds of the first 429 (``timeout`` bounds the waiting;
+            ``dag.test()`` does not pass it back).
         :param event: the timer's event (unused).
         """
         self._rate_limited_since = rate_limited_since
@@ -260,16 +250,10 @@ class LumaGenerationOperatorBase(BaseOperator):
                 "Generation %s of an earlier try failed; creating a new one", remembered.generation_id
             )
             return None
-        if state == GenerationState.COMPLETED and remembered.ends_on_triggerer:
-            self.log.info(
-                "Generation %s completed and ended an earlier try successfully: creating a new one",
-                remembered.generation_id,
-            )
-            return None
         self.log.info(
             "Re-attaching to generation %s created by an earlier try (%s)", remembered.generation_id, state
         )
-        memory.created(request, generation["id"], ends_on_triggerer=self._ends_on_triggerer)
+        memory.created(request, generation["id"])
         return generation
 
     def _find_create_in_doubt(
@@ -291,7 +275,7 @@ class LumaGenerationOperatorBase(BaseOperator):
             self.log.info("Luma lists no generation made by it: creating one")
             return None
         self.log.info("Adopting generation %s, made by the earlier try's create", found["id"])
-        memory.created(request, found["id"], ends_on_triggerer=self._ends_on_triggerer)
+        memory.created(request, found["id"])
         return found
 
     def _create(
@@ -317,7 +301,7 @@ class LumaGenerationOperatorBase(BaseOperator):
                 raise
             memory.forget()  # a 429 created nothing
             self._defer_until_rate_limit_passes(exc.retry_after, timeout)
-        memory.created(request, generation["id"], ends_on_triggerer=self._ends_on_triggerer)
+        memory.created(request, generation["id"])
         return generation
 
     def _ids_taken_by_others(self, context: Context) -> set[str]:
@@ -344,14 +328,12 @@ class LumaGenerationOperatorBase(BaseOperator):
 
     # -- step 3: wait ---------------------------------------------------------------------------------
 
-    @property
-    def _ends_on_triggerer(self) -> bool:
-        """The triggerer ends the task on completion: nothing is left for a worker to do."""
-        return self.deferrable and not self.output_path and not self.outlets
-
     def _defer_wait(self, generation_id: str, poll_interval: float, now: float, deadline: float) -> None:
         from airflow_provider_luma.triggers.luma import LumaGenerationTrigger
 
+        # The task resumes on a worker to finish, even when nothing is left to do there but XCom:
+        # Airflow 3.3's TaskSuccessEvent(xcoms=...) stores its values JSON-encoded twice, so a
+        # downstream task would read the asset URL with quotes and the generation as a string.
         self.defer(
             trigger=LumaGenerationTrigger(
                 generation_id=generation_id,
@@ -361,8 +343,6 @@ class LumaGenerationOperatorBase(BaseOperator):
                 delete_on_timeout=self.delete_on_timeout,
                 cancel_on_kill=self.cancel_on_kill,
                 first_poll_at=now + poll_interval,
-                end_from_trigger=self._ends_on_triggerer,
-                push_return_value=self.do_xcom_push,
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=deadline - now) + DEFERRAL_MARGIN,
@@ -405,7 +385,7 @@ class LumaGenerationOperatorBase(BaseOperator):
             from airflow_provider_luma.storage import copy_asset, destination_for
 
             destination = destination_for(self.output_path, url, str(generation.get("id")))
-            size = copy_asset(url, destination)
+            size = copy_asset(url, destination, trusted_origin=self.hook.credentials.base_url)
             self.log.info("Stored %s (%d bytes) at %s", url, size, destination)
             result = extra["path"] = str(destination)
         for outlet in self.outlets or ():

@@ -24,7 +24,11 @@ FAULT_KINDS = (
     "reset_after_create",
     "slow",
     "malformed_json",
+    "asset_url",
+    "asset_redirect",
 )
+#: The kinds that need a :attr:`FaultRule.url`.
+URL_FAULT_KINDS = ("asset_url", "asset_redirect")
 
 
 @dataclass
@@ -34,8 +38,9 @@ class FaultRule:
 
     A rule fires on a request whose ``"METHOD /path"`` (path relative to ``/dream-machine/v1``, or
     ``/assets/...`` for asset downloads) or route template (``"GET /generations/{id}"``) matches
-    ``route``. Without ``times`` and ``rate`` it fires on every match; ``times`` caps how often it
-    fires in all; ``rate`` makes each match fire with that probability (seeded, reproducible).
+    ``route``. Without ``times`` and ``rate`` it fires on every match; ``after`` lets that many
+    matches pass first; ``times`` caps how often it fires in all; ``rate`` makes each match fire
+    with that probability (seeded, reproducible).
     The first rule that fires wins.
 
     :param route: ``"*"``, or ``"METHOD pattern"`` / ``"pattern"`` with shell wildcards, e.g.
@@ -47,27 +52,41 @@ class FaultRule:
         created; ``"reset_after_create"``: the request is processed (a create creates), then the
         connection is reset without an answer; ``"slow"``: the answer waits ``delay`` seconds (a
         POST is processed first, so a create creates; other methods wait first);
-        ``"malformed_json"``: the request is processed, then answered 200 with a broken JSON body.
+        ``"malformed_json"``: the request is processed, then answered 200 with a broken JSON body;
+        ``"asset_url"``: the request is processed, then every asset URL in the answer (a
+        generation, or a list of them) is replaced by ``url``, e.g. ``"file:///etc/passwd"`` or
+        ``"http://169.254.169.254/latest/meta-data/"``, as a hostile or broken API might;
+        ``"asset_redirect"``: answered ``302 Found`` with ``Location: <url>`` and nothing else,
+        for asset downloads (``"GET /assets/*"``) that redirect somewhere they must not.
     :param rate: probability in [0, 1] that a matching request triggers the fault.
     :param times: the rule fires for at most this many matching requests.
+    :param after: the first this many matching requests pass untouched (e.g. ``after=2`` hits the
+        third create).
     :param retry_after: seconds sent in ``Retry-After`` by ``"429"``.
     :param delay: seconds ``"slow"`` waits.
+    :param url: the URL ``"asset_url"`` puts in the answer and ``"asset_redirect"`` redirects to.
     """
 
     route: str = "*"
     kind: str = "500"
     rate: float | None = None
     times: int | None = None
+    after: int = 0
     retry_after: float = 1.0
     delay: float = 5.0
+    url: str = ""
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
             raise ValueError(f"FaultRule.kind must be one of {', '.join(FAULT_KINDS)}; got {self.kind!r}")
+        if self.kind in URL_FAULT_KINDS and not self.url:
+            raise ValueError(f"FaultRule.url is required for kind {self.kind!r}")
         if self.rate is not None and not 0.0 <= self.rate <= 1.0:
             raise ValueError(f"FaultRule.rate must be within [0, 1]; got {self.rate!r}")
         if self.times is not None and self.times < 0:
             raise ValueError(f"FaultRule.times must be >= 0; got {self.times!r}")
+        if self.after < 0:
+            raise ValueError(f"FaultRule.after must be >= 0; got {self.after!r}")
         if self.retry_after < 0 or self.delay < 0:
             raise ValueError("FaultRule.retry_after and FaultRule.delay must be >= 0")
         method, _, pattern = self.route.strip().partition(" ")

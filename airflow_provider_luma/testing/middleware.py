@@ -107,6 +107,20 @@ def _broken_json(body: bytes) -> bytes:
     return cut + b"\x00{"
 
 
+def _with_asset_urls(body: bytes, url: str) -> bytes:
+    """Return the JSON answer ``body`` with every asset URL of its generation(s) replaced by ``url``."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return body
+    generations = data.get("generations", [data]) if isinstance(data, dict) else []
+    for generation in generations:
+        assets = generation.get("assets") if isinstance(generation, dict) else None
+        if isinstance(assets, dict):
+            assets.update({name: url for name, value in assets.items() if value})
+    return json.dumps(data, separators=(",", ":")).encode()
+
+
 class EmulatorMiddleware:
     """
     Wraps the web app with request counting and fault injection.
@@ -158,6 +172,9 @@ class EmulatorMiddleware:
             body = json.dumps({"detail": _ERROR_DETAIL[kind]}).encode()
             await _send_simple(passing, int(kind[:3]), body, b"application/json", extra)
             return
+        if kind == "asset_redirect":
+            await _send_simple(passing, 302, b"", b"text/plain", [(b"location", rule.url.encode())])
+            return
         if kind == "slow" and scope["method"] != "POST":
             await asyncio.sleep(rule.delay)
             await self.app(scope, receive, passing)
@@ -170,5 +187,9 @@ class EmulatorMiddleware:
         elif kind == "slow":
             await asyncio.sleep(rule.delay)
             await buffer.replay(passing)
+        elif kind == "asset_url":
+            status = int(buffer.start["status"]) if buffer.start is not None else 500
+            body = _with_asset_urls(b"".join(buffer.body), rule.url)
+            await _send_simple(passing, status, body, b"application/json", [])
         else:  # malformed_json
             await _send_simple(passing, 200, _broken_json(b"".join(buffer.body)), b"application/json", [])

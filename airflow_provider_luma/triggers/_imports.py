@@ -33,15 +33,16 @@ async def import_hook_off_the_loop() -> type[LumaHook]:
     """
     The hook class, imported in a worker thread the first time.
 
-    The first import of the hook and its HTTP stack (aiohttp, requests, tenacity) takes a good part
-    of a second; done on the triggerer's event loop it would stall every other trigger meanwhile.
-    Only a finished import is remembered: a wait starting while another one's import is still
-    running in its thread waits in a thread too, never on the module lock from the event loop.
+    The first import of the hook and its HTTP stack (aiohttp, requests, tenacity) is slow; done on
+    the triggerer's event loop it would stall every other trigger meanwhile (see the "A/B: first
+    wait's event-loop stall, hook imported in a thread" row of make bench). Only a finished import
+    is remembered: a wait starting while another one's import is still running in its thread waits
+    in a thread too, never on the module lock from the event loop.
 
-    One stall remains, outside our reach: the import's allocations usually set off the process's
-    first full garbage collection, which holds the GIL while it scans every object the triggerer
-    inherited (~0.2 s for ~266k objects, measured on Airflow 3.3). Only ``gc.freeze()`` after the
-    triggerer forks would avoid it, and that is the triggerer's decision, not a provider's.
+    One shorter stall remains, outside our reach: the import's allocations usually set off the
+    process's first full garbage collection, which holds the GIL while it scans every object the
+    triggerer inherited. Only ``gc.freeze()`` after the triggerer forks would avoid it, and that is
+    the triggerer's decision, not a provider's.
     """
     global _hook_class
     if _hook_class is None:

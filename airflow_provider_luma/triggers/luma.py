@@ -18,10 +18,8 @@ from airflow_provider_luma.exceptions import (
     LumaRetryableError,
     LumaTransportError,
 )
-from airflow_provider_luma.generations import GenerationState, asset_url
-from airflow_provider_luma.results import XCOM_GENERATION
+from airflow_provider_luma.generations import GenerationState
 from airflow_provider_luma.triggers._imports import import_hook_off_the_loop
-from airflow_provider_luma.triggers._poll_grid import POLL_GRID_SECONDS, sleep_until_tick
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -53,10 +51,6 @@ class LumaGenerationTrigger(BaseTrigger):
         sets it one interval ahead: polling a generation created a moment ago only costs a request.
         None or a past time (a trigger restarted later) polls at a random moment within one
         interval, so that waits taken over together do not poll in lockstep.
-    :param end_from_trigger: on completion, end the task here as a success, pushing the
-        ``generation`` XCom (and ``return_value``, the asset URL, when ``push_return_value``),
-        instead of resuming it on a worker. Failures, timeouts and errors always resume the task.
-    :param push_return_value: with ``end_from_trigger``, also push the asset URL as ``return_value``.
     """
 
     def __init__(
@@ -68,8 +62,6 @@ class LumaGenerationTrigger(BaseTrigger):
         delete_on_timeout: bool = False,
         cancel_on_kill: bool = False,
         first_poll_at: float | None = None,
-        end_from_trigger: bool = False,
-        push_return_value: bool = True,
     ) -> None:
         super().__init__()
         self.generation_id = generation_id
@@ -79,8 +71,6 @@ class LumaGenerationTrigger(BaseTrigger):
         self.delete_on_timeout = delete_on_timeout
         self.cancel_on_kill = cancel_on_kill
         self.first_poll_at = first_poll_at
-        self.end_from_trigger = end_from_trigger
-        self.push_return_value = push_return_value
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Class path and kwargs, as stored in Airflow's trigger table."""
@@ -94,8 +84,6 @@ class LumaGenerationTrigger(BaseTrigger):
                 "delete_on_timeout": self.delete_on_timeout,
                 "cancel_on_kill": self.cancel_on_kill,
                 "first_poll_at": self.first_poll_at,
-                "end_from_trigger": self.end_from_trigger,
-                "push_return_value": self.push_return_value,
             },
         )
 
@@ -114,7 +102,7 @@ class LumaGenerationTrigger(BaseTrigger):
 
     async def _wait(self) -> TriggerEvent:
         loop = asyncio.get_running_loop()
-        await sleep_until_tick(loop.time() + self._first_wait())  # before any set-up: spreads a burst
+        await asyncio.sleep(self._first_wait())  # before any set-up: spreads a burst
         LumaHook = await import_hook_off_the_loop()
         hook = LumaHook(luma_conn_id=self.luma_conn_id)
         async with LumaHook.async_session() as session:
@@ -124,7 +112,7 @@ class LumaGenerationTrigger(BaseTrigger):
                 if generation is not None:
                     state = GenerationState.known(generation)
                     if state is GenerationState.COMPLETED:
-                        return self._completed(generation)
+                        return self._event(EventStatus.COMPLETED, generation=generation)
                     if state is GenerationState.FAILED:
                         return self._event(EventStatus.FAILED, generation=generation)
                 remaining = self.end_time - time.time()
@@ -133,10 +121,9 @@ class LumaGenerationTrigger(BaseTrigger):
                     if self.delete_on_timeout:
                         message += await self._delete(hook, session)
                     return self._event(EventStatus.TIMEOUT, message=message)
-                # Fixed rate, a tick early: the next answer arrives within one interval of this
-                # poll, so a completion is seen within one interval; a slow answer adds nothing.
-                next_poll = polled_at + self.poll_interval - POLL_GRID_SECONDS
-                await sleep_until_tick(min(next_poll, loop.time() + remaining))
+                # Fixed rate: a slow answer does not push the next poll back.
+                next_poll = min(polled_at + self.poll_interval, loop.time() + remaining)
+                await asyncio.sleep(max(0.0, next_poll - loop.time()))
 
     async def _poll(self, hook: LumaHook, session: aiohttp.ClientSession) -> dict[str, Any] | None:
         """The generation, or None when Luma could not be asked in time (the wait goes on)."""
@@ -147,18 +134,6 @@ class LumaGenerationTrigger(BaseTrigger):
             # The hook already retried within the time left; the deadline still bounds us.
             self.log.warning("Polling generation %s failed, will poll again: %s", self.generation_id, exc)
             return None
-
-    def _completed(self, generation: dict[str, Any]) -> TriggerEvent:
-        url = asset_url(generation)
-        if not (self.end_from_trigger and url):
-            return self._event(EventStatus.COMPLETED, generation=generation)
-        from airflow.triggers.base import TaskSuccessEvent
-
-        xcoms: dict[str, Any] = {XCOM_GENERATION: generation}
-        if self.push_return_value:
-            xcoms["return_value"] = url
-        self.log.info("Luma generation %s completed: %s", self.generation_id, url)
-        return TaskSuccessEvent(xcoms=xcoms)
 
     def _first_wait(self) -> float:
         """

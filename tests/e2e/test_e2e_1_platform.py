@@ -24,6 +24,11 @@ def test_every_component_is_healthy_and_every_dag_file_imports(stack: AirflowSta
         "e2e_luma_worker_mode",
         "e2e_luma_worker_crash",
     }
+    assert set(by_file["e2e_luma_reroll_dags.py"]) == {
+        "e2e_luma_reroll_url",
+        "e2e_luma_reroll_stored",
+        "e2e_luma_reroll_retried",
+    }
 
 
 def test_airflow_providers_list_and_hooks_show_the_provider(stack: AirflowStack) -> None:

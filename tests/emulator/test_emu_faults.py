@@ -181,3 +181,39 @@ async def test_aiohttp_sees_slow_as_a_timeout_and_malformed_as_bad_json(emu):
         assert answer.status == 200
         with pytest.raises(json.JSONDecodeError):
             await answer.json()
+
+
+def test_asset_url_replaces_every_asset_url_of_completed_generations(api, emu):
+    hostile = "http://169.254.169.254/latest/meta-data/"
+    video = api.video()
+    image = api.image()
+    api.wait(image["id"])
+    api.wait(video["id"])
+    fault(emu, route="GET /generations*", kind="asset_url", url=hostile)
+    assert api.get(f"/generations/{image['id']}").json()["assets"] == {
+        "image": hostile,
+        "video": None,
+        "progress_video": None,
+    }
+    listed = api.get("/generations").json()["generations"]
+    assert [g["assets"]["image"] for g in listed] == [hostile, hostile]
+    assert [g["assets"]["video"] for g in listed] == [None, hostile]  # newest first; null stays null
+    running = api.image()
+    assert api.get(f"/generations/{running['id']}").json()["assets"] is None  # nothing to replace yet
+    assert emu.stats.faults["asset_url"] == 3  # one per GET above
+
+
+def test_asset_redirect_answers_302_to_the_url(api, emu):
+    generation = api.wait(api.image()["id"])
+    fault(emu, route="GET /assets/*", kind="asset_redirect", url="file:///etc/passwd", times=1)
+    answer = requests.get(generation["assets"]["image"], allow_redirects=False, timeout=10)
+    assert answer.status_code == 302
+    assert answer.headers["Location"] == "file:///etc/passwd"
+    assert answer.content == b""
+    assert requests.get(generation["assets"]["image"], timeout=10).status_code == 200  # times=1
+
+
+@pytest.mark.parametrize("kind", ["asset_url", "asset_redirect"])
+def test_url_faults_need_a_url(kind):
+    with pytest.raises(ValueError, match=f"FaultRule.url is required for kind '{kind}'"):
+        FaultRule(route="*", kind=kind)

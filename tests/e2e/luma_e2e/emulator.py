@@ -69,3 +69,12 @@ class LumaEmulatorProcess:
         )
         response.raise_for_status()
         return dict(response.json())
+
+    def complete(self, generation_id: str) -> None:
+        """
+        ``POST /_emulator/generations/{id}/complete``: the generation completes now.
+
+        :param generation_id: the id.
+        """
+        url = f"{self.root_url}/_emulator/generations/{generation_id}/complete"
+        self.http.post(url, timeout=10).raise_for_status()

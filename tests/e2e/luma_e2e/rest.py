@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from luma_e2e.processes import loopback_session, wait_until
+
+if TYPE_CHECKING:
+    import requests
 
 TERMINAL_RUN_STATES = ("success", "failed")
 
@@ -44,10 +47,22 @@ class AirflowApi:
         :param path: path below ``/api/v2``.
         :param kwargs: passed to ``requests`` (``json``, ``params``).
         """
-        response = self.session.request(method, f"{self.base_url}/api/v2{path}", timeout=30, **kwargs)
-        if response.status_code >= 400:
-            raise AssertionError(f"{method} /api/v2{path} -> {response.status_code}: {response.text[:500]}")
+        response = self.call(method, path, **kwargs)
         return response.json() if response.content else None
+
+    def call(self, method: str, path: str, allowed: tuple[int, ...] = (), **kwargs: Any) -> requests.Response:
+        """
+        One call to ``/api/v2{path}``; raise on an error status other than ``allowed``.
+
+        :param method: HTTP method.
+        :param path: path below ``/api/v2``.
+        :param allowed: error statuses the caller handles itself, e.g. ``(404,)``.
+        :param kwargs: passed to ``requests`` (``json``, ``params``).
+        """
+        response = self.session.request(method, f"{self.base_url}/api/v2{path}", timeout=30, **kwargs)
+        if response.status_code >= 400 and response.status_code not in allowed:
+            raise AssertionError(f"{method} /api/v2{path} -> {response.status_code}: {response.text[:500]}")
+        return response
 
     # -- DAGs and runs ----------------------------------------------------------------------------
 
@@ -101,7 +116,40 @@ class AirflowApi:
 
         return wait_until(finished, timeout=timeout, interval=1.0, what=f"run {run_id} of {dag_id} to end")
 
+    def set_variable(self, key: str, value: str) -> None:
+        """
+        Create a Variable, or change its value if it exists.
+
+        :param key: the Variable's key.
+        :param value: its new value.
+        """
+        body = {"key": key, "value": value}
+        if self.call("PATCH", f"/variables/{quote(key)}", allowed=(404,), json=body).status_code == 404:
+            self.request("POST", "/variables", json=body)
+
+    def delete_variable(self, key: str) -> None:
+        """
+        Delete a Variable (a missing one is fine).
+
+        :param key: the Variable's key.
+        """
+        self.call("DELETE", f"/variables/{quote(key)}", allowed=(404,))
+
     # -- task instances and XCom ------------------------------------------------------------------
+
+    def clear_task(self, dag_id: str, run_id: str, task_id: str) -> list[dict[str, Any]]:
+        """
+        Clear one task of one run, whatever its state, as the UI's "Clear" does; return what was cleared.
+
+        ``POST /dags/{dag_id}/clearTaskInstances`` with the run id; the run goes back to queued.
+
+        :param dag_id: the DAG.
+        :param run_id: the run.
+        :param task_id: the task.
+        """
+        body = {"dry_run": False, "dag_run_id": run_id, "task_ids": [task_id], "only_failed": False}
+        answer = self.request("POST", f"/dags/{dag_id}/clearTaskInstances", json=body)
+        return list(answer["task_instances"])
 
     def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
         """

@@ -30,9 +30,10 @@ if TYPE_CHECKING:
     from luma_e2e.rest import AirflowApi
     from luma_e2e.stack import AirflowStack
 
-#: Where the provider's operators keep the created generation's id in the task state store
-#: (``STATE_STORE_GENERATION_ID`` in ``airflow_provider_luma/operators/base.py``).
-STATE_STORE_KEY = "luma_generation_id"
+#: Where the provider's operators keep their record in the task state store, a dict with the
+#: ``generation_id`` once Luma answered the create (``STATE_STORE_KEY`` in
+#: ``airflow_provider_luma/operators/_memory.py``).
+STATE_STORE_KEY = "luma_generation"
 
 
 def describe_run(api: AirflowApi, dag_id: str, run_id: str, log_lines: int = 40) -> str:
@@ -302,8 +303,9 @@ def kill_task_after_create(
     """
     Trigger ``dag_id``, wait for its create, then SIGKILL the task process while ``in_window()``.
 
-    The kill waits until the generation id is in the task state store: a kill between Luma's
-    answer and ``store.set`` (a few milliseconds) would leave the retry nothing to re-attach to.
+    The kill waits until the generation id is in the task state store's record: a kill while the
+    create is only recorded "in doubt" would have the retry look for the generation among Luma's
+    (adoption) instead of re-attaching to a known id.
     Only the task process is killed, as by the kernel's OOM killer; its supervisor (the
     LocalExecutor worker) lives on, writes "Process terminated by signal" into the task log and
     ends the workload. On Airflow 3.3.2 it does not send the ``up_for_retry`` it computes (that
@@ -328,11 +330,16 @@ def kill_task_after_create(
         what=f"the create of {dag_id} (run {run_id})",
     )[0]
     assert emulator.stats()["creates"] == creates_before + 1
+
+    def recorded() -> dict[str, Any] | None:
+        state = api.task_state(dag_id, run_id, task_id)
+        return state if state.get(STATE_STORE_KEY, {}).get("generation_id") else None
+
     stored = wait_until(
-        lambda: (state := api.task_state(dag_id, run_id, task_id)).get(STATE_STORE_KEY) and state,
+        recorded,
         timeout=10,
         interval=0.1,
-        what=f"{STATE_STORE_KEY} in the task state store of {task_id}",
+        what=f"a generation_id in {STATE_STORE_KEY} in the task state store of {task_id}",
     )
     wait_until(in_window, timeout=15, interval=0.05, what=window)
     first_try = api.task_instance(dag_id, run_id, task_id)
@@ -357,4 +364,31 @@ def kill_task_after_create(
         killed=task,
         supervisor=supervisor,
         seconds_create_to_kill=round((killed_at - created_at).total_seconds(), 2),
+    )
+
+
+def wait_for_deferral_handoff(stack: AirflowStack, dag_id: str, run_id: str, task_id: str) -> None:
+    """
+    Wait until ``task_id`` is deferred and the worker that deferred it has let go.
+
+    A trigger that fires before the scheduler has taken in the deferring workload's exit gets the
+    resumed try failed on Airflow 3.3.2, if the resumed try is already running by then: the late
+    "success" of the deferring workload is taken for the resumed try's (apache/airflow#71580).
+    The LocalExecutor worker reports that exit before it turns idle, and a trigger that fires
+    later has the resumed try only scheduled or queued when the scheduler reads it, which Airflow
+    handles. Real generations take longer than this hand-off; a scenario that completes its
+    generation early waits for this first.
+
+    :param stack: the running stack.
+    :param dag_id: the DAG.
+    :param run_id: the run.
+    :param task_id: the deferrable task (not mapped).
+    """
+    ti = wait_for_ti_state(stack.api, dag_id, run_id, task_id, "deferred", timeout=120)
+    roots = [process.pid for process in stack.processes.values()]
+    wait_until(
+        lambda: not processes_running(str(ti["id"]), stack_processes(roots)),
+        timeout=60,
+        interval=0.2,
+        what=f"the worker of {task_id} to let go after deferring (run {run_id})",
     )

@@ -13,3 +13,5 @@ DREAMING_SECONDS = 15.0
 IMAGE_DAG = "example_luma_image"
 #: Bound on any single DAG run.
 RUN_TIMEOUT = 240.0
+#: Folder of AIRFLOW_HOME the harness DAGs copy assets to (``LUMA_E2E_OUTPUT_DIR``).
+E2E_OUTPUT_DIR = "e2e-output"

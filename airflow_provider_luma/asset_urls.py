@@ -1,0 +1,146 @@
+"""
+Which asset URLs may be downloaded: a generation's asset URL is untrusted input.
+
+A URL passes when it is ``https`` on a host whose every address is public, or when it has
+exactly the scheme, host and port of the connection's base URL (the emulator, or a proxy in
+front of Luma, which may well live on loopback or a private network). Everything else is
+refused: ``file:``, ``ftp:`` and other schemes, plain ``http`` elsewhere, credentials in the URL,
+and hosts that resolve to loopback, private, link-local (cloud metadata services), unspecified,
+multicast or reserved addresses, IPv4-mapped IPv6 forms included. The standard library's
+``ipaddress`` knows the special-purpose ranges; what is written here is only the rule.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+#: Looks up the addresses of ``(host, port)``; injectable so that tests need no DNS.
+Resolver = Callable[[str, int], Iterable[str]]
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def resolve_addresses(host: str, port: int) -> list[str]:
+    """
+    Return every address ``host`` resolves to (what a connection to it could reach).
+
+    :param host: a host name or an IP literal.
+    :param port: the port, passed to the resolver as a connection would.
+    :raises OSError: when the name does not resolve.
+    """
+    return [str(info[4][0]) for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
+
+
+@dataclass(frozen=True)
+class Origin:
+    """
+    The scheme, host and port of a URL, normalised (lower case, default ports filled in).
+
+    :param scheme: ``http``, ``https``...
+    :param host: the host name or IP literal, without brackets or a trailing dot.
+    :param port: the explicit port, or the scheme's default (None when the scheme has none).
+    """
+
+    scheme: str
+    host: str
+    port: int | None
+
+    @classmethod
+    def of(cls, url: str) -> Origin:
+        """
+        The origin of ``url``.
+
+        :param url: an absolute URL.
+        :raises ValueError: when the port is not a number or an IPv6 literal is malformed.
+        """
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        host = (parts.hostname or "").rstrip(".")
+        return cls(scheme, host, parts.port or _DEFAULT_PORTS.get(scheme))
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.scheme}://{host}" + (f":{self.port}" if self.port else "")
+
+
+def refusal(url: str, trusted_origin: str | None, resolve: Resolver = resolve_addresses) -> str | None:
+    """
+    Say why ``url`` may not be downloaded, or return None when it may.
+
+    :param url: the asset URL (or a redirect's target), absolute.
+    :param trusted_origin: the connection's base URL (only its scheme, host and port count), or
+        None to allow public ``https`` only.
+    :param resolve: looks up a host's addresses; IP literals are never looked up.
+    :raises OSError: when the host does not resolve (a network problem, not a verdict).
+    """
+    try:
+        parts = urlsplit(url)
+        origin = Origin.of(url)
+    except ValueError as exc:  # a bad port or IPv6 literal
+        return f"it is not a valid URL ({exc})"
+    if parts.username is not None or parts.password is not None:
+        return "it carries credentials, and no credentials are ever sent to an asset host"
+    trusted = Origin.of(trusted_origin) if trusted_origin else None
+    if origin == trusted:
+        return None
+    if origin.scheme != "https":
+        allowed = "https" + (f" or the connection's own origin {trusted}" if trusted else "")
+        return f"its scheme {origin.scheme or '(none)'!r} is not allowed for assets (allowed: {allowed})"
+    if not origin.host:
+        return "it has no host"
+    for address in _addresses(origin, resolve):
+        reason = non_public_reason(address)
+        if reason:
+            shown = origin.host if origin.host == address else f"{origin.host} resolves to {address}"
+            return f"{shown}, {reason}; only public hosts (or the connection's own origin) may serve assets"
+    return None
+
+
+def _addresses(origin: Origin, resolve: Resolver) -> list[str]:
+    try:
+        return [str(ipaddress.ip_address(origin.host))]
+    except ValueError:
+        return list(resolve(origin.host, origin.port or 443))
+
+
+def redacted(url: str) -> str:
+    """
+    ``url`` as it may be shown in an error: any ``user:password@`` part is replaced by ``***@``.
+
+    :param url: a URL.
+    """
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]).geturl()
+
+
+def non_public_reason(address: str) -> str | None:
+    """
+    Say what kind of non-public address ``address`` is, or None when it is a public one.
+
+    :param address: an IPv4 or IPv6 address (an IPv6 zone suffix such as ``%eth0`` is ignored).
+    """
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        mapped = non_public_reason(str(ip.ipv4_mapped))
+        return f"an IPv4-mapped form of {mapped}" if mapped else None
+    if ip.is_loopback:
+        return "a loopback address"
+    if ip.is_link_local:
+        return "a link-local address (where cloud metadata services answer)"
+    if ip.is_unspecified:
+        return "the unspecified address"
+    if ip.is_multicast:
+        return "a multicast address"
+    if ip.is_reserved:
+        return "a reserved address"
+    if ip.is_private:
+        return "a private address"
+    if not ip.is_global:
+        return "a reserved address"
+    return None

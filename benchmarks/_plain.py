@@ -1,0 +1,103 @@
+"""
+The plain forms of the provider's performance devices, for A/B runs in a benchmark's child process.
+
+Each device is measured against the form a reader would write without it. :data:`VARIANTS` maps a
+variant name to a function that swaps one device of the loaded provider for its plain form; a
+benchmark child calls it after importing the provider and before measuring. The product code is
+never changed: the swap lives in the child process only.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+
+def plain_retry_transport() -> type:
+    """The async transport with every call inside a tenacity loop from its first try."""
+    from tenacity import AsyncRetrying
+
+    from airflow_provider_luma.exceptions import LumaAuthenticationError
+    from airflow_provider_luma.hooks import _async
+    from airflow_provider_luma.hooks._http import retry_policy
+
+    class PlainRetryTransport(_async.AsyncTransport):
+        async def call(self, session: Any, method: str, path: str, *, deadline: float | None = None) -> Any:
+            credentials = await self.credentials()
+            policy = retry_policy(self.settings, creates=False, log=self.log, deadline=deadline)
+            try:
+                return await AsyncRetrying(**policy)(self._send, session, credentials, method, path, deadline)
+            except LumaAuthenticationError:
+                _async._shared_credentials.forget(self.settings.conn_id)
+                fresh = await self.credentials()
+                if fresh == credentials:
+                    raise
+                return await self._send(session, fresh, method, path, deadline)
+
+    return PlainRetryTransport
+
+
+def plain_import() -> None:
+    """A trigger's first wait imports the hook and its HTTP stack on the event loop."""
+    from airflow_provider_luma.triggers import _imports, luma
+
+    async def import_hook_on_the_loop() -> Any:
+        _imports._import_modules_off_the_loop()
+        from airflow_provider_luma.hooks.luma import LumaHook
+
+        return LumaHook
+
+    luma.import_hook_off_the_loop = import_hook_on_the_loop
+
+
+def _copy_loop(read_chunks: Callable[[Any, int], Any]) -> Callable[[Any, Any, int], int]:
+    def stream(response: Any, out: Any, chunk_bytes: int) -> int:
+        written = 0
+        for chunk in read_chunks(response, chunk_bytes):
+            out.write(chunk)
+            written += len(chunk)
+        return written
+
+    return stream
+
+
+def _urllib3_readinto(response: Any, chunk_bytes: int) -> Any:
+    buffer = memoryview(bytearray(chunk_bytes))
+    while size := response.raw.readinto(buffer):
+        yield buffer[:size]
+
+
+def urllib3_readinto() -> None:
+    """The asset copy reads into its buffer through urllib3's public ``readinto``."""
+    from airflow_provider_luma import storage
+
+    storage._stream = _copy_loop(_urllib3_readinto)
+
+
+def iter_content() -> None:
+    """The asset copy writes what requests' ``iter_content`` yields, in the same chunk size."""
+    from airflow_provider_luma import storage
+
+    storage._stream = _copy_loop(lambda response, size: response.iter_content(chunk_size=size))
+
+
+#: Variant name -> the plain async transport class (for A/B runs within one process).
+TRANSPORTS: dict[str, Callable[[], type]] = {"plain-retry": plain_retry_transport}
+#: Variant name -> the function that puts the plain form in place.
+VARIANTS: dict[str, Callable[[], None]] = {
+    "plain-import": plain_import,
+    "urllib3-readinto": urllib3_readinto,
+    "iter-content": iter_content,
+}
+
+
+def use(variant: str | None) -> None:
+    """
+    Put the plain form ``variant`` in place (None: the provider as it is).
+
+    :param variant: a key of :data:`VARIANTS`, or None.
+    """
+    if variant:
+        VARIANTS[variant]()

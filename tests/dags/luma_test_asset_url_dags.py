@@ -1,0 +1,27 @@
+"""A generation copied to ``output_path``, in both waiting modes: where hostile asset URLs are tried."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from airflow.providers.common.compat.sdk import DAG
+
+from airflow_provider_luma.operators.luma import LumaImageGenerateOperator
+
+for mode, deferrable in (("deferrable", True), ("worker", False)):
+    with DAG(
+        dag_id=f"luma_test_image_copy_{mode}",
+        schedule=None,
+        start_date=datetime(2025, 1, 1),
+        params={"output_path": "file:///tmp/luma-test-output/"},
+    ):
+        LumaImageGenerateOperator(
+            task_id="generate",
+            prompt="a harbour at night",
+            format="png",
+            output_path="{{ params.output_path }}",
+            deferrable=deferrable,
+            poll_interval=0.2,
+            timeout=20,
+            retries=0,
+        )
