@@ -1,6 +1,16 @@
 # Two set-up commands: `make demo` and `make test`. Both create their environments when needed,
-# from PyPI only. .venv runs Airflow 3.3 (everything); .venv-airflow2 runs the suite on Airflow 2.11.
-PYTHON ?= python3
+# from PyPI only, with the Pythons that pyenv provides (`pyenv install 3.13 3.10` on a new machine).
+# The supported matrix is Python 3.10-3.13 x Airflow 2.11-3.3; CI runs its two corners:
+#   .venv           Python 3.13, Airflow 3.3, pinned by constraints.txt: everything (tests, e2e,
+#                   docs, bench, dist-check, demo).
+#   .venv-airflow2  Python 3.10, Airflow 2.11, every direct dependency at its declared floor
+#                   (uv's lowest-direct resolution), pinned by constraints-airflow2.txt.
+# `make constraints` re-resolves both files from pyproject.toml.
+
+# The interpreter for a Python version: pyenv's if it has one, else pythonX.Y on PATH.
+find_python = $(or $(addsuffix /bin/python,$(firstword $(shell pyenv prefix $(1) 2>/dev/null))),$(shell command -v python$(1) 2>/dev/null))
+PYTHON_NEW ?= $(call find_python,3.13)
+PYTHON_OLD ?= $(call find_python,3.10)
 VENV := .venv
 BIN := $(VENV)/bin
 VENV2 := .venv-airflow2
@@ -8,8 +18,10 @@ BIN2 := $(VENV2)/bin
 # The pinned sets we test with (Airflow's own constraint files are not reachable from here).
 CONSTRAINTS := constraints.txt
 CONSTRAINTS2 := constraints-airflow2.txt
+EXTRAS := dev,docs,bench,dist
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(CONSTRAINTS) | cksum | cut -d' ' -f1)
 STAMP2 := $(VENV2)/.installed-$(shell cat pyproject.toml $(CONSTRAINTS2) | cksum | cut -d' ' -f1)
+export UV_PYTHON_DOWNLOADS := never
 # .venv-distributed: Airflow 3.3 with Celery, PostgreSQL drivers, the Amazon provider and moto.
 VENV3 := .venv-distributed
 CONSTRAINTS3 := constraints-distributed.txt
@@ -17,33 +29,46 @@ STAMP3 := $(VENV3)/.installed-$(shell cat pyproject.toml $(CONSTRAINTS) $(CONSTR
 DISTRIBUTED_PACKAGES := apache-airflow-providers-celery "apache-airflow-providers-amazon[s3fs]" \
 	psycopg2-binary asyncpg "moto[server]"
 
-.PHONY: venv venv-airflow2 venv-distributed demo test lint typecheck unit unit-airflow2 clean
+.PHONY: venv venv-airflow2 venv-distributed demo test lint typecheck unit unit-airflow2 clean constraints
 
 venv: $(STAMP)
 venv-airflow2: $(STAMP2)
 venv-distributed: $(STAMP3)
 
-# $(1): venv folder, $(2): constraints file, $(3): extra requirement pinning Airflow.
+# $(1): venv folder, $(2): interpreter, $(3): its version, $(4): uv pip install arguments.
+# A venv left from another Python version is made again.
 define make_venv
-	@test -x $(1)/bin/python || $(PYTHON) -m venv $(1)
+	@test -n "$(2)" && test -x "$(2)" || { echo "error: no Python $(3) found (tried 'pyenv prefix $(3)' and python$(3) on PATH); install it with 'pyenv install $(3)' or pass PYTHON_$(if $(filter 3.10,$(3)),OLD,NEW)=/path/to/python$(3)" >&2; exit 1; }
+	@$(1)/bin/python -c 'import sys; sys.exit(sys.version_info[:2] != tuple(map(int, "$(3)".split("."))))' 2>/dev/null || { rm -rf $(1) && $(2) -m venv $(1); }
 	$(1)/bin/python -m pip install --quiet --upgrade pip uv
-	$(1)/bin/uv pip install --quiet --python $(1)/bin/python -c $(2) -e ".[dev]" $(3)
+	$(1)/bin/uv pip install --quiet --python $(1)/bin/python $(4)
 	@rm -f $(1)/.installed-*
 	@touch $@
 endef
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
-	$(call make_venv,$(VENV),$(CONSTRAINTS),)
+	$(call make_venv,$(VENV),$(PYTHON_NEW),3.13,-c $(CONSTRAINTS) -e ".[$(EXTRAS)]")
 
 $(STAMP2): pyproject.toml $(CONSTRAINTS2)
-	$(call make_venv,$(VENV2),$(CONSTRAINTS2),"apache-airflow==2.11.2")
+	$(call make_venv,$(VENV2),$(PYTHON_OLD),3.10,--resolution lowest-direct -c $(CONSTRAINTS2) -e ".[dev]")
+
+# Re-resolve the two pinned sets (after changing a dependency or a floor in pyproject.toml).
+constraints: venv
+	$(BIN)/uv pip compile --quiet --no-header --no-annotate --python $(PYTHON_NEW) \
+		pyproject.toml $(addprefix --extra ,$(subst $(comma), ,$(EXTRAS))) -o $(CONSTRAINTS)
+	@# From scratch: an existing output file would be taken as preferences over the floors.
+	rm -f $(CONSTRAINTS2)
+	$(BIN)/uv pip compile --quiet --no-header --no-annotate --python $(PYTHON_OLD) \
+		--resolution lowest-direct pyproject.toml --extra dev -o $(CONSTRAINTS2)
+
+comma := ,
 
 # constraints.txt with its python-dateutil pin replaced by constraints-distributed.txt's (botocore
 # needs python-dateutil<3), plus the pins of the distributed run's extra packages.
 $(STAMP3): pyproject.toml $(CONSTRAINTS) $(CONSTRAINTS3)
-	@mkdir -p $(VENV3)
-	grep -v '^python-dateutil==' $(CONSTRAINTS) | cat - $(CONSTRAINTS3) > $(VENV3)/constraints.txt
-	$(call make_venv,$(VENV3),$(VENV3)/constraints.txt,$(DISTRIBUTED_PACKAGES))
+	@mkdir -p build
+	grep -v '^python-dateutil==' $(CONSTRAINTS) | cat - $(CONSTRAINTS3) > build/constraints-distributed-all.txt
+	$(call make_venv,$(VENV3),$(PYTHON_NEW),3.13,-c build/constraints-distributed-all.txt -e ".[dev]" $(DISTRIBUTED_PACKAGES))
 
 demo: venv
 	$(BIN)/python scripts/demo.py
@@ -58,7 +83,8 @@ typecheck: venv
 unit: venv
 	$(BIN)/python -m pytest -q
 
-# The oldest Airflow we support; the slow chaos and 200 MB runs are left to the 3.3 run.
+# The oldest corner (Python 3.10, Airflow 2.11, dependency floors); the slow chaos and 200 MB
+# runs are left to the 3.3 run.
 unit-airflow2: venv-airflow2
 	$(BIN2)/python -m pytest -q -m "not slow" -p no:cacheprovider
 
@@ -86,3 +112,19 @@ bench: venv
 .PHONY: e2e-distributed
 e2e-distributed: venv-distributed
 	bash scripts/e2e_distributed.sh $(VENV3)/bin/python
+
+# The release artefacts as a user meets them: build the sdist and wheel, `twine check` them, look
+# for LICENSE, NOTICE and py.typed, install the wheel into a fresh Airflow venv and find the
+# provider in `airflow providers list`. See scripts/check_dist.py.
+.PHONY: dist dist-check
+dist: venv
+	rm -rf dist
+	$(BIN)/uv build --quiet --out-dir dist
+dist-check: dist
+	$(BIN)/twine check --strict dist/*
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/check_dist.py dist $(PYTHON_NEW) $(CONSTRAINTS)
+
+# The documentation site (Sphinx, warnings are errors): docs/_build/html/index.html.
+.PHONY: docs
+docs: venv
+	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html

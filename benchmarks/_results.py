@@ -2,12 +2,17 @@
 Rows of the results table and their targets, as plain data that crosses process boundaries as JSON.
 
 A :class:`Row` is one figure: our value, the baselines measured in the same run, and the targets
-it is held to. Ratios are always ``ours / baseline``.
+it is held to. Ratios are always ``ours / baseline``. Targets are ratios (:func:`median_ratio`):
+the median over at least three rounds, each round measuring ours and the baseline side by side, so
+a busy machine that slows both does not flip the verdict. Absolute figures stay in the table as
+information.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import statistics
 import sys
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -157,6 +162,58 @@ def ratio_at_least(ours: float | None, baseline: float | None, limit: float, bas
     if ratio >= limit:
         return Target(text, True)
     return Target(text, False, f"{ratio:.0%}, {limit - ratio:.0%} short")
+
+
+#: Rounds a ratio target needs: fewer and one unlucky round decides the verdict.
+MIN_ROUNDS = 3
+
+
+def paired_ratios(ours: list[float], baseline: list[float]) -> list[float]:
+    """
+    ``ours[i] / baseline[i]`` for each round: each pair was measured side by side, so a load spike
+    that slows one round slows both of its sides.
+
+    :param ours: our value in each round.
+    :param baseline: the baseline's value in the same rounds.
+    """
+    if len(ours) != len(baseline):
+        raise ValueError(f"{len(ours)} rounds of ours against {len(baseline)} of the baseline")
+    return [o / b if b else math.inf for o, b in zip(ours, baseline, strict=True)]
+
+
+def median_ratio(
+    ours: list[float], baseline: list[float], limit: float, baseline_name: str, *, at_most: bool = True
+) -> Target:
+    """
+    The median over rounds of ``ours / baseline`` held to ``limit`` (at most, or at least).
+
+    Needs :data:`MIN_ROUNDS` rounds: with fewer the target counts as missed.
+
+    :param ours: our value in each round.
+    :param baseline: the baseline's value in the same rounds, measured interleaved with ours.
+    :param limit: the largest (``at_most``) or smallest ratio allowed.
+    :param baseline_name: for the text.
+    :param at_most: whether ``limit`` is an upper bound (else a lower one).
+    """
+    text = f"{'<=' if at_most else '>='} {limit:g}x {baseline_name} (median of {len(ours)} rounds)"
+    if len(ours) < MIN_ROUNDS:
+        return Target(text, False, f"{len(ours)} rounds, {MIN_ROUNDS} needed")
+    ratios = paired_ratios(ours, baseline)
+    median = statistics.median(ratios)
+    spread = f"rounds {min(ratios):.2f}x-{max(ratios):.2f}x"
+    if (median <= limit) if at_most else (median >= limit):
+        return Target(text, True, "")
+    return Target(text, False, f"median {median:.2f}x ({spread})")
+
+
+def ratios_note(ours: list[float], baseline: list[float]) -> str:
+    """
+    The per-round ratios, for a row's note: ``"0.31x/0.29x/0.35x"``.
+
+    :param ours: our value in each round.
+    :param baseline: the baseline's value in the same rounds.
+    """
+    return "/".join(f"{r:.2f}x" for r in paired_ratios(ours, baseline))
 
 
 def emit_rows(rows: list[Row], out: str | None) -> None:

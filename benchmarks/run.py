@@ -25,8 +25,8 @@ from benchmarks._results import Row, load_rows
 #: (name, module, time limit in seconds), in the order they run.
 BENCHMARKS = (
     ("import-cost", "benchmarks.bench_import_cost", 360),
-    ("worker-slot", "benchmarks.bench_worker_slot", 300),
-    ("concurrent-waits", "benchmarks.bench_concurrent_waits", 480),
+    ("worker-slot", "benchmarks.bench_worker_slot", 480),
+    ("concurrent-waits", "benchmarks.bench_concurrent_waits", 600),
     ("detection-lag", "benchmarks.bench_detection_lag", 240),
     ("asset-copy", "benchmarks.bench_asset_copy", 240),
     ("emulator-capacity", "benchmarks.bench_emulator_capacity", 120),

@@ -59,6 +59,7 @@ with DAG(
     catchup=False,
     tags=["example", "luma"],
 ) as dag:
+    # [START howto_operator_luma_image_mapped]
     shots = LumaImageGenerateOperator.partial(
         task_id="product_shot",
         model="photon-flash-1",
@@ -73,6 +74,7 @@ with DAG(
     ).expand(
         prompt=[f"Studio product photo of {subject}, soft light, white background" for subject in SUBJECTS]
     )
+    # [END howto_operator_luma_image_mapped]
 
     @task
     def collect(paths: list[str]) -> list[str]:

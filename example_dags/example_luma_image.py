@@ -28,6 +28,7 @@ with DAG(
     tags=["example", "luma"],
     params={"prompt": "A lighthouse on a basalt cliff at dawn, oil painting"},
 ) as dag:
+    # [START howto_operator_luma_image_generate]
     # Text to image. Deferrable: the wait runs on the triggerer, not in a worker slot.
     text_to_image = LumaImageGenerateOperator(
         task_id="text_to_image",
@@ -38,7 +39,9 @@ with DAG(
         deferrable=True,
         poll_interval=POLL_INTERVAL,
     )
+    # [END howto_operator_luma_image_generate]
 
+    # [START howto_operator_luma_image_references]
     # A variant that takes its style from the first image (the URL comes from XCom).
     styled_variant = LumaImageGenerateOperator(
         task_id="styled_variant",
@@ -50,7 +53,9 @@ with DAG(
         deferrable=True,
         poll_interval=POLL_INTERVAL,
     )
+    # [END howto_operator_luma_image_references]
 
+    # [START howto_sensor_luma_generation]
     # Wait on a generation by id: here the first one's, as another system's would be.
     wait_for_first = LumaGenerationSensor(
         task_id="wait_for_first",
@@ -59,6 +64,7 @@ with DAG(
         poke_interval=POLL_INTERVAL,
         timeout=30 * 60,
     )
+    # [END howto_sensor_luma_generation]
 
     @task
     def download(url: str, name: str) -> str:

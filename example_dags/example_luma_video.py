@@ -25,6 +25,7 @@ with DAG(
     catchup=False,
     tags=["example", "luma"],
 ) as dag:
+    # [START howto_operator_luma_video_generate]
     first_shot = LumaVideoGenerateOperator(
         task_id="first_shot",
         prompt="A paper boat drifting down a rain-soaked street at dusk",
@@ -35,7 +36,9 @@ with DAG(
         deferrable=True,
         poll_interval=POLL_INTERVAL,
     )
+    # [END howto_operator_luma_video_generate]
 
+    # [START howto_operator_luma_video_extend]
     # frame0 is the first generation: Luma continues that video instead of starting anew.
     extension = LumaVideoGenerateOperator(
         task_id="extend",
@@ -45,7 +48,9 @@ with DAG(
         deferrable=True,
         poll_interval=POLL_INTERVAL,
     )
+    # [END howto_operator_luma_video_extend]
 
+    # [START howto_operator_luma_video_upscale]
     upscaled = LumaVideoUpscaleOperator(
         task_id="upscale",
         generation_id="{{ ti.xcom_pull(task_ids='extend', key='generation_id') }}",
@@ -54,5 +59,6 @@ with DAG(
         deferrable=True,
         poll_interval=POLL_INTERVAL,
     )
+    # [END howto_operator_luma_video_upscale]
 
     first_shot >> extension >> upscaled

@@ -163,3 +163,19 @@ def test_video_example_dag(run_dag, emulator, read_logs):
     assert result.xcom("extend", "generation")["request"]["keyframes"]["frame0"]["id"] == result.xcom(
         "first_shot", "generation_id"
     )
+
+
+def test_edit_example_dag(run_dag, emulator, read_logs):
+    result = run_dag("example_luma_edit")
+    assert result.state == "success", read_logs()[-3000:]
+    video_id = result.xcom("waves", "generation_id")
+    audio_request = result.xcom("with_sound", "generation")["request"]
+    assert (audio_request["generation_type"], audio_request["negative_prompt"]) == ("add_audio", "music")
+    assert result.xcom("restyled", "generation")["request"]["media"]["url"] == result.xcom("waves")
+    assert result.xcom("square", "generation")["request"]["aspect_ratio"] == "1:1"
+    assert result.xcom("tall_harbour", "generation")["request"]["aspect_ratio"] == "9:16"
+    original = result.xcom("harbour", "generation_id")
+    live = {g["id"] for g in emulator.generations}
+    assert original not in live  # deleted once the portrait existed
+    assert {video_id, result.xcom("tall_harbour", "generation_id")} <= live
+    assert emulator.stats.creates == 6

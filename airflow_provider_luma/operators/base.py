@@ -97,6 +97,12 @@ class LumaGenerationOperatorBase(BaseOperator):
 
     operator_extra_links = (LumaGenerationLink(),)
     ui_color = "#f3e8ff"
+    #: Dict and list fields show as JSON in the UI's "Rendered Template" view (names a subclass
+    #: does not template are ignored by Airflow).
+    template_fields_renderers = dict.fromkeys(
+        ("image_ref", "style_ref", "character_ref", "modify_image_ref", "keyframes", "concepts"),
+        "json",
+    )
 
     def __init__(
         self,
@@ -126,6 +132,23 @@ class LumaGenerationOperatorBase(BaseOperator):
         self.min_credits = min_credits
         self._generation_id: str | None = None  # for on_kill
         self._rate_limited_since: float | None = None
+        self._finished: tuple[dict[str, Any], str | None] | None = None  # generation, stored path
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """
+        OpenLineage: the stored file out, the reference images in, the generation as a run facet.
+
+        Called by the OpenLineage provider's listener; returns None when that provider is not
+        installed. See :mod:`airflow_provider_luma.lineage`.
+
+        :param task_instance: the finished task instance.
+        """
+        try:
+            from airflow_provider_luma.lineage import generation_lineage
+        except ImportError:
+            return None
+        generation, stored_path = self._finished or (None, None)
+        return generation_lineage(generation, stored_path)
 
     def build_request(self) -> GenerationRequest:
         """Validate the (rendered) parameters and return the create call; no API call here."""
@@ -369,6 +392,7 @@ class LumaGenerationOperatorBase(BaseOperator):
             if isinstance(outlet, Asset):
                 context["outlet_events"][outlet].extra.update(extra)
         memory.forget()
+        self._finished = (generation, extra.get("path"))  # for get_openlineage_facets_on_complete
         return result
 
 

@@ -1,8 +1,8 @@
 """
 The files behind asset URLs: pictures, placeholder videos and sized blobs.
 
-* Pictures are real PNG/JPEG files drawn from the prompt (see :mod:`.imaging.picture`), cached
-  by generation id and format.
+* Pictures are real PNG/JPEG files that show the prompt and the generation id (see
+  :mod:`.picture`), cached by generation id and format.
 * Videos are a placeholder, NOT a playable MP4: a 24-byte ISO-BMFF ``ftyp`` box followed by a
   ``free`` box naming the generation, served as ``video/mp4``. Enough to download, store and
   checksum; do not hand it to a video decoder.
@@ -18,7 +18,7 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING
 
 from airflow_provider_luma.testing import catalog
-from airflow_provider_luma.testing.imaging.picture import render_picture
+from airflow_provider_luma.testing.picture import render_picture
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -78,8 +78,8 @@ class PictureCache:
         """
         Return the picture of a generation, rendering it on first use.
 
-        :param generation_id: the cache key.
-        :param seed_text: the text the pixels derive from (the prompt).
+        :param generation_id: the cache key, also written on the picture.
+        :param seed_text: the prompt: picks the colours and is written on the picture.
         :param aspect_ratio: ``"W:H"``.
         :param fmt: ``"png"`` or ``"jpg"``.
         :param long_side: the long side in pixels.
@@ -91,7 +91,7 @@ class PictureCache:
                 self._items.move_to_end(key)
                 return data
         width, height = catalog.picture_size(aspect_ratio, long_side)
-        data = render_picture(seed_text, width, height, fmt)
+        data = render_picture(seed_text, generation_id, width, height, fmt)
         with self._lock:
             self._items[key] = data
             while len(self._items) > self._capacity:

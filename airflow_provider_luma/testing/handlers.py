@@ -1,5 +1,6 @@
 """
-The 13 Dream Machine API endpoints, as Starlette routes under ``/dream-machine/v1``.
+The 13 Dream Machine API endpoints as Starlette routes under ``/dream-machine/v1`` (and video
+creates also on ``POST /generations``, the older path).
 
 Every endpoint checks ``Authorization: Bearer <key>`` first (401 otherwise; the answer never
 repeats the key), then validates the request (422/400, see :mod:`.validation`), then acts on the
@@ -35,7 +36,6 @@ if TYPE_CHECKING:
 
 JSON = "application/json"
 LIST_LIMIT_DEFAULT = 100
-LIST_LIMIT_MAX = 1000
 _CONCEPTS_BODY = json.dumps(list(catalog.CONCEPTS)).encode()
 _PING_BODY = b'{"message":"pong"}'
 
@@ -105,11 +105,13 @@ class ApiHandlers:
         self.core = core
 
     def routes(self) -> list[Route]:
-        """Return the 13 API routes, in :data:`~.routes.API_ROUTES` order."""
+        """Return the API routes, in :data:`~.routes.API_ROUTES` order."""
         endpoints: dict[tuple[str, str], Endpoint] = {
             ("POST", "/generations/image"): self._creator(validation.validate_image),
             ("POST", "/generations/image/reframe"): self._creator(validation.validate_image_reframe),
             ("POST", "/generations/video"): self._creator(validation.validate_video),
+            # Luma's docs' curl examples and the SDKs before mid-2025 post video creates here.
+            ("POST", "/generations"): self._creator(validation.validate_video),
             ("POST", "/generations/video/modify"): self._creator(validation.validate_video_modify),
             ("POST", "/generations/video/reframe"): self._creator(validation.validate_video_reframe),
             ("POST", "/generations/{id}/upscale"): self._creator(
@@ -156,7 +158,9 @@ class ApiHandlers:
             spec = validate(body)
             record = self.core.create(spec, source_id)
             if spec.sync:
-                await self._wait_until_done(record, spec.sync_timeout or self.core.config.sync_timeout)
+                await self._wait_until_done(
+                    record, self.core.config.sync_timeout if spec.sync_timeout is None else spec.sync_timeout
+                )
             return self._generation_response(request, record, 201)
 
         return create
@@ -178,8 +182,13 @@ class ApiHandlers:
         return Response(status_code=204)
 
     async def list_generations(self, request: Request) -> Response:
-        """``GET /generations?limit=&offset=``: newest first."""
-        limit = _int_param(request, "limit", LIST_LIMIT_DEFAULT, 1, LIST_LIMIT_MAX)
+        """
+        ``GET /generations?limit=&offset=``: newest first.
+
+        Only what cannot mean anything is refused (a non-integer, a negative number); the API
+        documents no upper bound and ``limit=0`` answers an empty page with the right ``has_more``.
+        """
+        limit = _int_param(request, "limit", LIST_LIMIT_DEFAULT, 0)
         offset = _int_param(request, "offset", 0, 0)
         records, has_more = self.core.store.page(limit, offset)
         now = time.monotonic()

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from airflow_provider_luma.testing.catalog import API_PREFIX
 
-#: ``(method, template)`` of the 13 API endpoints.
+#: ``(method, template)`` of the 13 API endpoints, plus ``POST /generations``: the older path of
+#: video creates (Luma's docs' curl examples, SDKs before mid-2025).
 API_ROUTES = (
+    ("POST", "/generations"),
     ("POST", "/generations/image"),
     ("POST", "/generations/image/reframe"),
     ("POST", "/generations/video"),

@@ -50,7 +50,7 @@ class CreateSpec:
     :param resolution: the video resolution, if any.
     :param duration: the video duration, if any.
     :param sync: answer only when the image is done.
-    :param sync_timeout: the most to wait in ``sync`` mode, in seconds.
+    :param sync_timeout: the most to wait in ``sync`` mode, in seconds (0 or less: answer at once).
     """
 
     kind: str
@@ -128,8 +128,6 @@ def validate_image(body: dict[str, Any]) -> CreateSpec:
         )
     for i, url in enumerate(identity_images):
         check_url(f"character_ref.identity0.images[{i}]", url)
-    if sync_timeout is not None and sync_timeout <= 0:
-        raise bad("sync_timeout must be positive")
     return CreateSpec(
         kind="image",
         request=echo(body, "image", _IMAGE_FIELDS),
@@ -319,7 +317,7 @@ _VIDEO_FIELDS = (
 
 def validate_video(body: dict[str, Any]) -> CreateSpec:
     """
-    Validate ``POST /generations/video`` (also the SDK's ``generations.create``).
+    Validate ``POST /generations/video`` (the SDK's ``generations.create``) and ``POST /generations``.
 
     :param body: the decoded JSON body.
     """

@@ -204,11 +204,37 @@ def test_list_pages_newest_first(api):
     assert len(everything["generations"]) == 5
 
 
-@pytest.mark.parametrize("params", [{"limit": 0}, {"limit": "ten"}, {"offset": -1}, {"limit": 1001}])
+@pytest.mark.parametrize("params", [{"limit": "ten"}, {"limit": -1}, {"offset": -1}, {"offset": "x"}])
 def test_list_rejects_bad_paging(api, params):
     answer = api.get("/generations", params=params)
     assert answer.status_code == 422
     assert answer.json()["detail"][0]["loc"][0] == "query"
+
+
+def test_list_takes_any_limit_the_api_does_not_bound(api):
+    for _ in range(3):
+        api.image()
+    empty = api.get("/generations", params={"limit": 0}).json()
+    assert (empty["generations"], empty["count"], empty["has_more"], empty["limit"]) == ([], 0, True, 0)
+    big = api.get("/generations", params={"limit": 5000}).json()
+    assert (big["count"], big["has_more"], big["limit"]) == (3, False, 5000)
+
+
+def test_video_create_on_the_older_path(api):
+    """``POST /generations``: the path of the video curl examples in Luma's docs and older SDKs."""
+    answer = api.post("/generations", json={"model": "ray-2", "prompt": "a paper boat in the rain"})
+    assert answer.status_code == 201
+    generation = answer.json()
+    assert generation["generation_type"] == "video"
+    assert api.wait(generation["id"])["assets"]["video"].endswith(".mp4")
+    bad = api.post("/generations", json={"model": "photon-1", "prompt": "a paper boat"})
+    assert bad.status_code == 422  # validated as a video request
+
+
+def test_sync_timeout_zero_answers_at_once(api, emu):
+    emu.configure(queued_seconds=0, dreaming_seconds=30)
+    generation = api.image(sync=True, sync_timeout=0)
+    assert generation["state"] in ("queued", "dreaming")
 
 
 def test_unknown_paths_and_methods_answer_json(api):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import aiohttp
@@ -170,7 +171,7 @@ async def test_aiohttp_sees_slow_as_a_timeout_and_malformed_as_bad_json(emu):
         ]
     )
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=0.3)) as session:
-        with pytest.raises(TimeoutError):
+        with pytest.raises(asyncio.TimeoutError):  # builtin TimeoutError only from Python 3.11 on
             async with session.get(emu.base_url + "/credits", headers=headers) as answer:
                 await answer.read()
     async with (
