@@ -98,10 +98,7 @@ async def _wait_ours(trigger: Any) -> tuple[str, float]:
     finally:
         await events.aclose()
     seen = time.time()
-    # A TaskSuccessEvent (the trigger ended the task itself) carries the generation in its XComs.
-    xcoms = getattr(event, "xcoms", None)
-    generation = xcoms["generation"] if xcoms else event.payload["generation"]
-    return generation["id"], seen
+    return event.payload["generation"]["id"], seen
 
 
 def _seed_create(emulator: EmulatorProcess, seconds: float) -> dict[str, Any]:
