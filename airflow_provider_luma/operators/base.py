@@ -74,8 +74,7 @@ class LumaGenerationOperatorBase(BaseOperator):
         generation id as soon as it is created.
     :param deferrable: wait on the triggerer, holding no worker slot; also wait out Luma's rate
         limit there instead of sleeping in the worker. Defaults to Airflow's
-        ``[operators] default_deferrable``. Without ``output_path`` or outlets, the triggerer ends
-        the task itself once the generation completes (no second worker start).
+        ``[operators] default_deferrable``.
     :param poll_interval: seconds between two status checks.
     :param timeout: longest wait for the generation, in seconds or as a timedelta.
     :param reattach: a try that follows one that did not succeed (a crash, a failed copy, a kill)
@@ -307,7 +306,8 @@ class LumaGenerationOperatorBase(BaseOperator):
     def _ids_taken_by_others(self, context: Context) -> set[str]:
         """The generation ids the other tasks of this DAG run hold (their ``generation_id`` XCom)."""
         pulled = context["ti"].xcom_pull(task_ids=list(self.dag.task_ids), key=XCOM_GENERATION_ID)
-        values = pulled if isinstance(pulled, list) else [pulled]
+        # A list on Airflow 3, a lazy sequence on Airflow 2; a single value for a one-task DAG.
+        values = [pulled] if pulled is None or isinstance(pulled, str) else list(pulled)
         return {value for value in values if isinstance(value, str)}
 
     def _defer_until_rate_limit_passes(self, retry_after: float | None, timeout: float) -> None:
