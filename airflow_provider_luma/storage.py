@@ -27,7 +27,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: Read and write size. Small enough to stay in the CPU cache between the socket read and the file
-#: write: 256 KiB copied 1 GiB at ~1.9 GB/s here, 1 MiB at ~0.9 and 4 MiB at ~0.85 (curl: ~1.7).
+#: write: a 1 GiB copy ran about twice as fast as with 1 MiB or 4 MiB chunks, on a par with curl
+#: (the "asset copy" rows of ``make bench``).
 CHUNK_BYTES = 256 << 10
 #: (connect, read) seconds for asset downloads.
 DOWNLOAD_TIMEOUT = (5.0, 60.0)
@@ -183,7 +184,8 @@ def _stream(response: Any, out: Any, chunk_bytes: int) -> int:
             written += len(chunk)
         return written
     # urllib3's readinto reads each chunk into a new bytes object and copies it; http.client's
-    # fills our buffer straight from the socket. The attribute is urllib3's, hence the fallback.
+    # fills our buffer straight from the socket (the "A/B: asset copy throughput" row of
+    # ``make bench``). The attribute is urllib3's, hence the fallback.
     raw_body = getattr(response.raw, "_fp", None)
     readinto = raw_body.readinto if isinstance(raw_body, http.client.HTTPResponse) else response.raw.readinto
     buffer = memoryview(bytearray(chunk_bytes))
