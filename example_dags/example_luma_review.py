@@ -84,7 +84,10 @@ def build_review_dag() -> Any:
             subject="Which image goes out?",
             body=review_body(variants_task, conf.get("api", "base_url", fallback="")),
             options=[*VARIANTS, REJECT_ALL],
-            params={"note": Param("", type="string", description="When rejecting all: what to change")},
+            # Optional (null allowed), so picking a variant needs no note.
+            params={
+                "note": Param(None, type=["null", "string"], description="When rejecting all: what to change")
+            },
             response_timeout=REVIEW_TIMEOUT,
         )
 

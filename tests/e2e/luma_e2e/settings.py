@@ -13,3 +13,7 @@ DREAMING_SECONDS = 15.0
 IMAGE_DAG = "example_luma_image"
 #: Bound on any single DAG run.
 RUN_TIMEOUT = 240.0
+#: The review example's DAG, and how long its reviewer has (each round): short enough for the
+#: unanswered run to time out within the session, long enough to answer the others in time.
+REVIEW_DAG = "example_luma_review"
+REVIEW_TIMEOUT_SECONDS = 120
