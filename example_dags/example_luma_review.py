@@ -43,9 +43,10 @@ def review_body(variants_task: str, base_url: str) -> str:
     """
     return (
         "Pick the image to publish, or reject all and say what to change.\n\n"
+        "**Variants 1 to 3, left to right:**\n\n"
         f"{{% for url in ti.xcom_pull(task_ids='{variants_task}') %}}"
-        "**Variant {{ loop.index }}**\n\n![Variant {{ loop.index }}]({{ url }})\n\n"
-        "{% endfor %}"
+        "![Variant {{ loop.index }}]({{ url }}) "
+        "{% endfor %}\n\n"
         "All of them, with prompts and models, in the run's **Luma** tab: "
         f"[gallery]({base_url.rstrip('/')}/luma/runs/{{{{ dag.dag_id }}}}/{{{{ run_id }}}})"
     )

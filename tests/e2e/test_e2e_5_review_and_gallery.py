@@ -129,7 +129,7 @@ def test_run_gallery_shows_every_stored_generation_in_the_browser(
         if ti["task_id"] == "product_shot"
     }
 
-    page.goto(f"{stack.api_url}/dags/{BATCH_DAG}/runs/{quote(run_id)}/plugin/luma_run_gallery")
+    page.goto(f"{stack.api_url}/dags/{BATCH_DAG}/runs/{run_id}/plugin/luma_run_gallery")
     frame = plugin_frame(page, "/luma/runs/")
     images = rendered_images(frame, expected=len(stored))
     assert len(images) == len(stored) == 20
@@ -157,9 +157,7 @@ def test_task_gallery_shows_the_asset_url_thumbnail(
     run_id = image_run.run_id
     assert_run_succeeds(stack.api, IMAGE_DAG, run_id, timeout=RUN_TIMEOUT)
     url = stack.api.xcom(IMAGE_DAG, run_id, "text_to_image")
-    page.goto(
-        f"{stack.api_url}/dags/{IMAGE_DAG}/runs/{quote(run_id)}/tasks/text_to_image/plugin/luma_task_gallery"
-    )
+    page.goto(f"{stack.api_url}/dags/{IMAGE_DAG}/runs/{run_id}/tasks/text_to_image/plugin/luma_task_gallery")
     frame = plugin_frame(page, "/tasks/text_to_image/")
     (image,) = rendered_images(frame, expected=1)
     assert image["src"] == url  # no stored copy: the asset URL itself
@@ -175,7 +173,7 @@ def open_review(page: Page, stack: AirflowStack, run_id: str, task_id: str, vari
     """Open a waiting review in the UI, check every variant's image rendered; return their URLs."""
     wait_for_ti_state(stack.api, REVIEW_DAG, run_id, task_id, "awaiting_input", timeout=ASKED_WITHIN)
     urls = [stack.api.xcom(REVIEW_DAG, run_id, variants_task, map_index=i) for i in range(VARIANTS)]
-    page.goto(f"{stack.api_url}/dags/{REVIEW_DAG}/runs/{quote(run_id)}/tasks/{task_id}/required_actions")
+    page.goto(f"{stack.api_url}/dags/{REVIEW_DAG}/runs/{run_id}/tasks/{task_id}/required_actions")
     page.get_by_role("button", name="Reject all").wait_for(timeout=30_000)
     images = rendered_images(page, expected=VARIANTS)
     shown = [image for image in images if image["src"] in urls]
@@ -196,6 +194,7 @@ def test_review_shows_the_variants_and_the_pick_made_in_the_ui_is_published(
 ) -> None:
     run_id = review_runs["pick"]
     urls = open_review(page, stack, run_id, "review", "generate_variants")
+    page.get_by_role("button", name="Reject all").scroll_into_view_if_needed()
     page.screenshot(path=str(screenshots / "review-task.png"))
     page.get_by_role("button", name="Variant 2").click()
 
