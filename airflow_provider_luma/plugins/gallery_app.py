@@ -19,7 +19,6 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, StreamingResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from airflow_provider_luma.plugins.gallery import URL_PREFIX
 from airflow_provider_luma.plugins.gallery_data import read_generations, stored_media_type
 
 if TYPE_CHECKING:
@@ -48,12 +47,7 @@ def _stored_url(request: Request, card: GenerationCard) -> str | None:
 def _card_view(request: Request, card: GenerationCard) -> dict[str, Any]:
     """What the template and the JSON answer show of one card (never the whole generation)."""
     stored_url = _stored_url(request, card)
-    # The task instance's page in Airflow's UI, from the api-server root this app is mounted under.
-    airflow_root = request.scope.get("root_path", "").removesuffix(URL_PREFIX)
-    run = f"{quote(request.path_params['dag_id'])}/runs/{quote(request.path_params['run_id'])}"
-    mapped = f"/mapped/{card.map_index}" if card.map_index >= 0 else ""
     return {
-        "airflow_url": f"{airflow_root}/dags/{run}/tasks/{quote(card.task_id)}{mapped}",
         "task_id": card.task_id,
         "map_index": card.map_index,
         "label": card.label,

@@ -130,7 +130,7 @@ def test_run_gallery_shows_every_stored_generation_in_the_browser(
     }
 
     page.goto(f"{stack.api_url}/dags/{BATCH_DAG}/runs/{run_id}/plugin/luma_run_gallery")
-    frame = plugin_frame(page, "/luma/runs/")
+    frame = plugin_frame(page, "luma/runs/")
     images = rendered_images(frame, expected=len(stored))
     assert len(images) == len(stored) == 20
     assert all(image["naturalWidth"] > 0 for image in images), images

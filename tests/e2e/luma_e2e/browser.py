@@ -79,16 +79,15 @@ def rendered_images(frame: Page | Frame, expected: int, timeout: float = 30) -> 
 
 def plugin_frame(page: Page, src_part: str, timeout: float = 30) -> Frame:
     """
-    The frame in ``page`` whose URL contains ``src_part`` (the UI shows plugin pages in a frame).
+    The frame in which the UI shows a plugin page whose address contains ``src_part``.
 
     :param page: the UI page.
-    :param src_part: e.g. ``"/luma/runs/"``.
+    :param src_part: e.g. ``"luma/runs/"`` (the UI keeps a plugin's relative ``href`` as it is).
     :param timeout: the most seconds to wait.
     """
-
-    def found() -> Frame | None:
-        return next((frame for frame in page.frames if src_part in frame.url), None)
-
-    frame = wait_until(found, timeout=timeout, interval=0.5, what=f"a frame showing {src_part}")
+    # Playwright's own wait: it handles the page's events meanwhile (a sleep would not).
+    handle = page.wait_for_selector(f'iframe[src*="{src_part}"]', timeout=timeout * 1000)
+    frame = handle.content_frame()
+    assert frame is not None, f"the frame showing {src_part} has no document"
     frame.wait_for_load_state()
     return frame
