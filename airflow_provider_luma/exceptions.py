@@ -98,11 +98,35 @@ class LumaTransportError(LumaError):
         super().__init__(message)
 
 
+class LumaDeadlineError(LumaError):
+    """A call gave up because the wait it belongs to reached its deadline."""
+
+
 class LumaAmbiguousCreateError(LumaError):
     """
     A create request failed after it may have reached Luma; it was not re-sent blindly.
 
     :param message: what happened and how to check for the generation it may have made.
+    """
+
+
+class LumaAdoptionError(LumaAmbiguousCreateError, AirflowFailException):
+    """
+    A create may have made a generation, but the evidence does not single out which one.
+
+    Final: trying again could pay for yet another generation, or take one that belongs to an
+    identical sibling task. The candidates are named so that a person can decide.
+
+    :param message: what happened and the candidate generation ids.
+    """
+
+
+class LumaFinalError(LumaError, AirflowFailException):
+    """
+    An error met while deferred that retrying cannot fix (a bad key, a deleted generation).
+
+    Raised when the task resumes, so that it fails without using its retries, as the same error
+    does in the worker.
     """
 
 

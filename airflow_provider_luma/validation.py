@@ -3,7 +3,7 @@ Request building and validation for the Dream Machine API.
 
 Everything a user passes is checked here before any request is sent, and every error names the
 parameter and what is allowed. The functions return plain JSON-ready dicts in the API's own shape
-(see ``shared/LUMA_API.md``), leaving out what the user did not set so Luma's defaults apply.
+(as Luma documents them), leaving out what the user did not set so Luma's defaults apply.
 """
 
 from __future__ import annotations

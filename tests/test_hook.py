@@ -18,6 +18,7 @@ from airflow_provider_luma.exceptions import (
     LumaRetryableError,
     LumaTransportError,
 )
+from airflow_provider_luma.hooks._async import AsyncTransport
 from airflow_provider_luma.hooks.luma import DEFAULT_BASE_URL, LumaCredentials, LumaHook
 from airflow_provider_luma.testing import FaultRule
 from tests.conftest import API_KEY
@@ -302,13 +303,13 @@ async def test_async_path_retries_and_classifies(hook, emulator):
 async def test_async_waits_on_one_loop_share_one_connection_lookup(hook, monkeypatch):
     generation_ids = [hook.create_image(IMAGE)["id"] for _ in range(20)]
     lookups: list[str] = []
-    look_up = LumaHook._alook_up_credentials
+    look_up = AsyncTransport._look_up_credentials
 
-    async def counted_look_up(self: LumaHook) -> LumaCredentials:
-        lookups.append(self.luma_conn_id)
+    async def counted_look_up(self: AsyncTransport) -> LumaCredentials:
+        lookups.append(self.settings.conn_id)
         return await look_up(self)
 
-    monkeypatch.setattr(LumaHook, "_alook_up_credentials", counted_look_up)
+    monkeypatch.setattr(AsyncTransport, "_look_up_credentials", counted_look_up)
     async with LumaHook.async_session() as session:
         generations = await asyncio.gather(*(LumaHook().aget_generation(g, session) for g in generation_ids))
     assert [g["id"] for g in generations] == generation_ids

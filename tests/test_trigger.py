@@ -9,10 +9,10 @@ import time
 
 import pytest
 
-from airflow_provider_luma.hooks import luma as hook_module
+from airflow_provider_luma.hooks import _async as hook_module
 from airflow_provider_luma.hooks.luma import LumaHook
 from airflow_provider_luma.testing import FaultRule
-from airflow_provider_luma.triggers._event_loop import POLL_GRID_SECONDS, sleep_until_tick
+from airflow_provider_luma.triggers._poll_grid import POLL_GRID_SECONDS, sleep_until_tick
 from airflow_provider_luma.triggers.luma import LumaGenerationTrigger
 from tests.conftest import API_KEY
 
@@ -120,6 +120,8 @@ def test_serialize_round_trips_and_carries_no_secret():
         "delete_on_timeout",
         "cancel_on_kill",
         "first_poll_at",
+        "end_from_trigger",
+        "push_return_value",
     }
 
 

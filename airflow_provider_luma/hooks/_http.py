@@ -1,10 +1,10 @@
 """
 How the hook reads Luma's answers and decides what to retry; shared by the sync and async paths.
 
-The rules (see ``shared/DESIGN.md``): 408/409/429/5xx and connection errors are retried with
-exponential backoff and jitter, honouring ``retry-after-ms`` / ``Retry-After`` and
-``x-should-retry``; other 4xx fail at once with a message that says what to fix. A create is
-retried only when it surely created nothing: a 429, or a connection that never opened.
+The rules: 408/409/429/5xx and connection errors are retried with exponential backoff and jitter,
+honouring ``retry-after-ms`` / ``Retry-After`` and ``x-should-retry``; other 4xx fail at once with
+a message that says what to fix. A create is retried only when it surely created nothing: a 429,
+or a connection that never opened. A call given a deadline never runs past it, retries included.
 """
 
 from __future__ import annotations
@@ -13,18 +13,31 @@ import email.utils
 import json
 import time
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from tenacity import RetryCallState, wait_exponential, wait_random
+from tenacity import (
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_any,
+    wait_exponential,
+    wait_random,
+)
+from tenacity.stop import stop_base
 
 from airflow_provider_luma.exceptions import (
     LumaApiError,
     LumaAuthenticationError,
     LumaBadRequestError,
+    LumaDeadlineError,
     LumaNotFoundError,
     LumaRetryableError,
     LumaTransportError,
 )
+
+if TYPE_CHECKING:
+    from airflow.sdk.types import Logger
 
 RETRYABLE_STATUSES = frozenset({408, 409, 429})
 #: Never sleep longer than this between two tries, whatever Retry-After asks.
@@ -137,3 +150,96 @@ def wait_before_retry(retry_state: RetryCallState) -> float:
     if retry_after is not None:
         return min(float(retry_after), MAX_RETRY_AFTER_SECONDS)
     return float(_backoff(retry_state))
+
+
+@dataclass(frozen=True)
+class TransportSettings:
+    """
+    How one hook talks to Luma; the same for its sync and async calls.
+
+    :param conn_id: the Airflow connection, named in hints about credentials.
+    :param connect_timeout: seconds to wait for a connection to open.
+    :param read_timeout: seconds to wait for an answer.
+    :param max_retries: how many times a failed call is tried again.
+    """
+
+    conn_id: str
+    connect_timeout: float
+    read_timeout: float
+    max_retries: int
+
+    def read_timeout_until(self, deadline: float | None) -> float:
+        """
+        The read timeout of one try: ``read_timeout``, cut to the time left before ``deadline``.
+
+        :param deadline: epoch seconds the whole call must end by, or None.
+        """
+        if deadline is None:
+            return self.read_timeout
+        left = deadline - time.time()
+        if left <= 0:
+            raise LumaDeadlineError("the wait's deadline passed before Luma answered")
+        return min(self.read_timeout, left)
+
+
+def retry_policy(
+    settings: TransportSettings,
+    *,
+    creates: bool,
+    log: Logger,
+    deadline: float | None = None,
+    retry_rate_limits: bool = True,
+) -> dict[str, Any]:
+    """
+    Tenacity settings for one call: which failures to retry, how long to wait, when to stop.
+
+    :param settings: the hook's transport settings.
+    :param creates: the call creates a generation (re-sent only when it surely created nothing).
+    :param log: where each retry is logged.
+    :param deadline: epoch seconds the call must end by, retries and their waits included.
+    :param retry_rate_limits: wait out a 429 here; False raises it at once, for callers that
+        have a cheaper way to wait (a deferred task holds no worker slot).
+    """
+
+    def retry(exc: BaseException) -> bool:
+        if not retry_rate_limits and getattr(exc, "http_status", None) == 429:
+            return False
+        return is_retryable(exc, creates=creates)
+
+    attempts = settings.max_retries + 1
+
+    def wait(retry_state: RetryCallState) -> float:
+        pause = wait_before_retry(retry_state)
+        return pause if deadline is None else max(0.0, min(pause, deadline - time.time()))
+
+    def log_retry(retry_state: RetryCallState) -> None:
+        exc = retry_state.outcome.exception() if retry_state.outcome else None
+        sleep = retry_state.next_action.sleep if retry_state.next_action else 0.0
+        log.warning(
+            "%s; try %d of %d failed, trying again in %.1f s",
+            exc,
+            retry_state.attempt_number,
+            attempts,
+            sleep,
+        )
+
+    stop: stop_base = stop_after_attempt(attempts)
+    if deadline is not None:
+        stop = stop_any(stop, _StopAt(deadline))
+    return {
+        "stop": stop,
+        "wait": wait,
+        "retry": retry_if_exception(retry),
+        "before_sleep": log_retry,
+        "reraise": True,
+    }
+
+
+class _StopAt(stop_base):
+    """Tenacity stop: the deadline (epoch seconds) has passed."""
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        return time.time() >= self.deadline

@@ -2,9 +2,9 @@
 What the waits on one event loop share: one aiohttp session, and each connection's credentials.
 
 A triggerer runs all its triggers on one event loop. Sharing the connection pool and the
-connection lookup among them is what keeps a thousand waits cheap (see DESIGN.md): a triggerer
-restart hands over hundreds of waits at once, and each would otherwise open its own connections
-and ask Airflow for the same connection.
+connection lookup among them is what keeps a thousand waits cheap: a triggerer restart hands over
+hundreds of waits at once, and each would otherwise open its own connections and ask Airflow for
+the same connection.
 """
 
 from __future__ import annotations

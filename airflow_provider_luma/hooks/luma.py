@@ -2,90 +2,33 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
-import requests
 from airflow.providers.common.compat.sdk import BaseHook
-from tenacity import AsyncRetrying, RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
 from airflow_provider_luma import CONNECTION_FORM
-from airflow_provider_luma.exceptions import (
-    LumaAmbiguousCreateError,
-    LumaAuthenticationError,
-    LumaConnectionConfigError,
-    LumaError,
-    LumaRetryableError,
-    LumaTransportError,
+from airflow_provider_luma.exceptions import LumaAmbiguousCreateError, LumaError
+from airflow_provider_luma.hooks._adoption import (
+    MAX_SEARCHED_PAGES,
+    RECENT_GENERATIONS_PAGE,
+    generation_made_by,
 )
-from airflow_provider_luma.hooks._http import is_retryable, parse_response, wait_before_retry
-from airflow_provider_luma.hooks._shared import SharedLookups, SharedSessions
+from airflow_provider_luma.hooks._async import AsyncTransport, shared_session
+from airflow_provider_luma.hooks._credentials import DEFAULT_BASE_URL, LumaCredentials
+from airflow_provider_luma.hooks._http import TransportSettings
+from airflow_provider_luma.hooks._sync import SyncTransport
 from airflow_provider_luma.validation import check_generation_id
 
 if TYPE_CHECKING:
     import contextlib
+    from collections.abc import Callable, Collection, Iterator
 
     import aiohttp
-    import yarl
-    from airflow.providers.common.compat.sdk import Connection
+    import requests
 
-DEFAULT_BASE_URL = "https://api.lumalabs.ai/dream-machine/v1"
-#: How many of the newest generations are searched for one made by an ambiguous create.
-RECENT_GENERATIONS_PAGE = 100
-
-
-@dataclass(frozen=True)
-class LumaCredentials:
-    """
-    Where and how to reach Luma, read from an Airflow connection.
-
-    :param base_url: API base URL, without a trailing slash.
-    :param api_key: the API key; left out of ``repr`` so it cannot leak through logs.
-    """
-
-    base_url: str
-    api_key: str = field(repr=False)
-
-    @classmethod
-    def from_connection(cls, conn: Connection) -> LumaCredentials:
-        """
-        Read the API key from the password and the optional base URL from the host.
-
-        :param conn: the Airflow connection.
-        """
-        if not conn.password:
-            raise LumaConnectionConfigError(
-                f"Airflow connection {conn.conn_id!r} has no API key: put your Luma API key in its "
-                "password field (get one at https://lumalabs.ai/dream-machine/api/keys)"
-            )
-        return cls(base_url=_base_url(conn), api_key=conn.password)
-
-    @cached_property
-    def headers(self) -> dict[str, str]:
-        """Headers every API request carries (built once: the trigger sends them on every poll)."""
-        return {"Authorization": f"Bearer {self.api_key}", "Accept": "application/json"}
-
-
-def _base_url(conn: Connection) -> str:
-    host = (conn.host or "").strip()
-    if not host:
-        return DEFAULT_BASE_URL
-    if "://" not in host:
-        host = f"https://{host}"
-    parts = urlsplit(host)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise LumaConnectionConfigError(
-            f"Airflow connection {conn.conn_id!r} has an unusable host {conn.host!r}: leave it empty for "
-            f"{DEFAULT_BASE_URL}, or give an http(s) base URL such as http://127.0.0.1:8765/dream-machine/v1"
-        )
-    if conn.port and not parts.port:
-        host = f"{parts.scheme}://{parts.hostname}:{conn.port}{parts.path}"
-    return host.rstrip("/")
+__all__ = ["DEFAULT_BASE_URL", "LumaCredentials", "LumaHook"]
 
 
 class LumaHook(BaseHook):
@@ -93,7 +36,9 @@ class LumaHook(BaseHook):
     Talks to Luma's Dream Machine API with the API key of an Airflow ``luma`` connection.
 
     Every method returns Luma's JSON as plain dicts and lists. Failed calls raise the errors of
-    :mod:`airflow_provider_luma.exceptions`; transient ones are retried first.
+    :mod:`airflow_provider_luma.exceptions`; transient ones are retried first. A create is never
+    sent twice blindly: after a failure that may have reached Luma, the generation it made is
+    looked for and adopted instead.
 
     :param luma_conn_id: Airflow connection with the API key in its password and, optionally, another
         base URL in its host.
@@ -108,8 +53,6 @@ class LumaHook(BaseHook):
     conn_type = "luma"
     hook_name = "Luma AI"
     #: How far Luma's clock may be behind ours when matching an ambiguous create to a generation.
-    #: Kept small: an identical request made by someone else within this window could be taken
-    #: for ours.
     clock_skew_seconds = 10.0
     #: After a create failed in a way that may have created a generation, how long to wait before
     #: looking for it among the recent generations.
@@ -125,11 +68,7 @@ class LumaHook(BaseHook):
     ) -> None:
         super().__init__()
         self.luma_conn_id = luma_conn_id
-        self.connect_timeout = connect_timeout
-        self.read_timeout = read_timeout
-        self.max_retries = max_retries
-        self._async_timeout: aiohttp.ClientTimeout | None = None
-        self._async_urls: dict[str, yarl.URL] = {}
+        self.settings = TransportSettings(luma_conn_id, connect_timeout, read_timeout, max_retries)
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
@@ -144,31 +83,25 @@ class LumaHook(BaseHook):
         return LumaCredentials.from_connection(self.get_connection(self.luma_conn_id))
 
     async def aget_credentials(self) -> LumaCredentials:
-        """
-        The connection's base URL and API key, fetched without blocking the event loop.
-
-        Waits on one event loop share one lookup per connection for up to a minute.
-        """
-        return await _shared_credentials.get(self.luma_conn_id, self._alook_up_credentials)
-
-    async def _alook_up_credentials(self) -> LumaCredentials:
-        from airflow.providers.common.compat.connection import get_async_connection
-
-        conn = await get_async_connection(self.luma_conn_id, hook=type(self))
-        return LumaCredentials.from_connection(conn)
+        """The connection's base URL and API key, fetched without blocking the event loop."""
+        return await self._async.credentials()
 
     @cached_property
+    def _sync(self) -> SyncTransport:
+        return SyncTransport(self.settings, lambda: self.credentials, self.log)
+
+    @cached_property
+    def _async(self) -> AsyncTransport:
+        return AsyncTransport(self.settings, type(self), self.log)
+
+    @property
     def session(self) -> requests.Session:
-        """One HTTP session (connection pool) for all of this hook's sync calls."""
-        session = requests.Session()
-        session.headers.update(self.credentials.headers)
-        return session
+        """The HTTP session (connection pool) of this hook's sync calls."""
+        return self._sync.session
 
     def close(self) -> None:
         """Close the sync session's connections."""
-        if "session" in self.__dict__:
-            self.session.close()
-            del self.__dict__["session"]
+        self._sync.close()
 
     def test_connection(self) -> tuple[bool, str]:
         """Check the key and base URL with ``GET /ping`` (the UI's and CLI's connection test)."""
@@ -178,86 +111,45 @@ class LumaHook(BaseHook):
             return False, str(exc)
         return True, f"Connected to Luma at {self.credentials.base_url}"
 
-    # -- sync transport -------------------------------------------------------------------------
+    # -- creating, paid once --------------------------------------------------------------------
 
-    def _retry_policy(self, creates: bool) -> dict[str, Any]:
-        """Tenacity settings shared by the sync and async paths."""
-        return {
-            "stop": stop_after_attempt(self.max_retries + 1),
-            "wait": wait_before_retry,
-            "retry": retry_if_exception(lambda exc: is_retryable(exc, creates=creates)),
-            "before_sleep": self._retry_log,
-            "reraise": True,
-        }
-
-    def _retry_log(self, retry_state: RetryCallState) -> None:
-        exc = retry_state.outcome.exception() if retry_state.outcome else None
-        sleep = retry_state.next_action.sleep if retry_state.next_action else 0.0
-        self.log.warning(
-            "%s; try %d of %d failed, trying again in %.1f s",
-            exc,
-            retry_state.attempt_number,
-            self.max_retries + 1,
-            sleep,
-        )
-
-    def _send(self, method: str, path: str, json: Any, params: dict[str, Any] | None) -> Any:
-        url = f"{self.credentials.base_url}{path}"
-        try:
-            response = self.session.request(
-                method, url, json=json, params=params, timeout=(self.connect_timeout, self.read_timeout)
-            )
-        except requests.ConnectTimeout as exc:
-            raise LumaTransportError(f"{method} {path}: could not connect to Luma ({exc})", False) from exc
-        except requests.ConnectionError as exc:
-            raise LumaTransportError(
-                f"{method} {path}: connection failed ({exc})", request_sent=not _never_connected(exc)
-            ) from exc
-        except requests.Timeout as exc:
-            raise LumaTransportError(
-                f"{method} {path}: no answer within {self.read_timeout} s", request_sent=True
-            ) from exc
-        return parse_response(
-            response.status_code, response.headers, response.text, method, path, self.luma_conn_id
-        )
-
-    def _call(
+    def create_generation(
         self,
-        method: str,
         path: str,
+        body: dict[str, Any],
         *,
-        json: Any = None,
-        params: dict[str, Any] | None = None,
-        creates: bool = False,
-    ) -> Any:
-        try:
-            return Retrying(**self._retry_policy(creates))(self._send, method, path, json, params)
-        except (LumaRetryableError, LumaTransportError) as exc:
-            if creates and not is_retryable(exc, creates=True):
-                raise LumaAmbiguousCreateError(
-                    f"{exc}; the request may have reached Luma, so it was not sent again blindly"
-                ) from exc
-            raise
-
-    def _create(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        on_send: Callable[[float], None] | None = None,
+        taken_ids: Callable[[], Collection[str]] | None = None,
+        wait_out_rate_limits: bool = True,
+    ) -> dict[str, Any]:
         """
         POST a create; after an ambiguous failure, adopt the generation it made instead of paying twice.
 
-        Luma has no idempotency key. When a create fails after it may have reached Luma, the
-        recent generations are searched for one with our request, created since we sent it. Only
-        when there is none is the create sent again (at most ``max_retries`` times).
+        :param path: the create endpoint, relative to the base URL (e.g. ``/generations/image``).
+        :param body: the request.
+        :param on_send: called with the time (epoch seconds) just before the request is first sent,
+            e.g. to record the create as in doubt until its answer arrives.
+        :param taken_ids: called after an ambiguous failure for the ids that other tasks already
+            hold, which are never adopted.
+        :param wait_out_rate_limits: wait out a 429 here (default); False raises it at once, for a
+            caller with a cheaper way to wait.
+        :raises LumaAdoptionError: the create may have made a generation that cannot be singled out.
         """
-        for attempt in range(self.max_retries + 1):
-            sent_at = time.time()
+        sent_at = time.time()
+        if on_send is not None:
+            on_send(sent_at)
+        for attempt in range(self.settings.max_retries + 1):
             try:
-                generation: dict[str, Any] = self._call("POST", path, json=body, creates=True)
+                generation: dict[str, Any] = self._sync.call(
+                    "POST", path, json=body, creates=True, retry_rate_limits=wait_out_rate_limits
+                )
             except LumaAmbiguousCreateError as exc:
                 time.sleep(self.ambiguous_create_settle_seconds)  # let Luma list what it made
-                adopted = self.find_recent_generation(body, since=sent_at)
+                adopted = self.find_generation_made_by(body, sent_at, taken_ids() if taken_ids else ())
                 if adopted is not None:
                     self.log.warning("%s; adopting generation %s, made by that request", exc, adopted["id"])
                     return adopted
-                if attempt == self.max_retries:
+                if attempt == self.settings.max_retries:
                     raise LumaAmbiguousCreateError(
                         f"{exc}. Luma lists no generation made by it; check GET /generations before "
                         "creating another"
@@ -268,23 +160,32 @@ class LumaHook(BaseHook):
             return generation
         raise AssertionError("unreachable")  # the loop returns or raises
 
-    def find_recent_generation(self, body: dict[str, Any], since: float) -> dict[str, Any] | None:
+    def find_generation_made_by(
+        self, body: dict[str, Any], sent_at: float, taken_ids: Collection[str] = ()
+    ) -> dict[str, Any] | None:
         """
-        The newest generation whose request matches ``body`` and that was created after ``since``.
+        The generation a create of ``body`` sent at ``sent_at`` made, or None if Luma lists none.
 
-        :param body: the create request we sent.
-        :param since: epoch seconds when we sent it; Luma's clock may differ by up to
-            ``clock_skew_seconds``.
+        :param body: the create request.
+        :param sent_at: epoch seconds when it was first sent; Luma's clock may be behind ours by
+            up to ``clock_skew_seconds``.
+        :param taken_ids: ids other tasks hold, never adopted.
+        :raises LumaAdoptionError: several generations fit and none can be told to be ours.
         """
-        page = self.list_generations(limit=RECENT_GENERATIONS_PAGE, offset=0)
-        for generation in page.get("generations") or []:
-            created = _epoch_seconds(generation.get("created_at"))
-            if created is not None and created < since - self.clock_skew_seconds:
-                break  # newest first: the rest are older still
-            request = generation.get("request") or {}
-            if all(request.get(key) == value for key, value in body.items()):
-                return dict(generation)
-        return None
+        return generation_made_by(
+            self._newest_generations(), body, sent_at, self.clock_skew_seconds, taken_ids
+        )
+
+    def _newest_generations(self) -> Iterator[dict[str, Any]]:
+        """Generations newest first, a page at a time, as far as the caller reads (at most 10 pages)."""
+        offset = 0
+        for _ in range(MAX_SEARCHED_PAGES):
+            page = self.list_generations(limit=RECENT_GENERATIONS_PAGE, offset=offset)
+            generations = page.get("generations") or []
+            yield from generations
+            if not page.get("has_more") or not generations:
+                return
+            offset += len(generations)
 
     # -- the 13 endpoints -----------------------------------------------------------------------
 
@@ -294,7 +195,7 @@ class LumaHook(BaseHook):
 
         :param body: the request, e.g. from :func:`airflow_provider_luma.validation.build_image_request`.
         """
-        return self._create("/generations/image", body)
+        return self.create_generation("/generations/image", body)
 
     def reframe_image(self, body: dict[str, Any]) -> dict[str, Any]:
         """
@@ -302,7 +203,7 @@ class LumaHook(BaseHook):
 
         :param body: the request, in the API's shape.
         """
-        return self._create("/generations/image/reframe", body)
+        return self.create_generation("/generations/image/reframe", body)
 
     def create_video(self, body: dict[str, Any]) -> dict[str, Any]:
         """
@@ -310,7 +211,7 @@ class LumaHook(BaseHook):
 
         :param body: the request, in the API's shape.
         """
-        return self._create("/generations/video", body)
+        return self.create_generation("/generations/video", body)
 
     def modify_video(self, body: dict[str, Any]) -> dict[str, Any]:
         """
@@ -318,7 +219,7 @@ class LumaHook(BaseHook):
 
         :param body: the request, in the API's shape.
         """
-        return self._create("/generations/video/modify", body)
+        return self.create_generation("/generations/video/modify", body)
 
     def reframe_video(self, body: dict[str, Any]) -> dict[str, Any]:
         """
@@ -326,7 +227,7 @@ class LumaHook(BaseHook):
 
         :param body: the request, in the API's shape.
         """
-        return self._create("/generations/video/reframe", body)
+        return self.create_generation("/generations/video/reframe", body)
 
     def upscale_video(self, generation_id: str, body: dict[str, Any]) -> dict[str, Any]:
         """
@@ -335,7 +236,7 @@ class LumaHook(BaseHook):
         :param generation_id: id of the finished video generation.
         :param body: the request, e.g. ``{"generation_type": "upscale_video", "resolution": "1080p"}``.
         """
-        return self._create(f"/generations/{check_generation_id(generation_id)}/upscale", body)
+        return self.create_generation(f"/generations/{check_generation_id(generation_id)}/upscale", body)
 
     def add_audio(self, generation_id: str, body: dict[str, Any]) -> dict[str, Any]:
         """
@@ -344,16 +245,19 @@ class LumaHook(BaseHook):
         :param generation_id: id of the finished video generation.
         :param body: the request, e.g. ``{"generation_type": "add_audio", "prompt": "rain"}``.
         """
-        return self._create(f"/generations/{check_generation_id(generation_id)}/audio", body)
+        return self.create_generation(f"/generations/{check_generation_id(generation_id)}/audio", body)
 
-    def get_generation(self, generation_id: str) -> dict[str, Any]:
+    def get_generation(self, generation_id: str, *, deadline: float | None = None) -> dict[str, Any]:
         """
         Fetch one generation (``GET /generations/{id}``).
 
         :param generation_id: the generation's id.
+        :param deadline: epoch seconds the call, retries included, must end by.
         """
-        generation: dict[str, Any] = self._call("GET", f"/generations/{check_generation_id(generation_id)}")
-        return generation
+        return _generation_object(
+            self._sync.call("GET", f"/generations/{check_generation_id(generation_id)}", deadline=deadline),
+            generation_id,
+        )
 
     def delete_generation(self, generation_id: str) -> None:
         """
@@ -361,7 +265,7 @@ class LumaHook(BaseHook):
 
         :param generation_id: the generation's id.
         """
-        self._call("DELETE", f"/generations/{check_generation_id(generation_id)}")
+        self._sync.call("DELETE", f"/generations/{check_generation_id(generation_id)}")
 
     def list_generations(self, limit: int = 100, offset: int = 0) -> dict[str, Any]:
         """
@@ -370,22 +274,24 @@ class LumaHook(BaseHook):
         :param limit: page size.
         :param offset: how many generations to skip.
         """
-        page: dict[str, Any] = self._call("GET", "/generations", params={"limit": limit, "offset": offset})
+        page: dict[str, Any] = self._sync.call(
+            "GET", "/generations", params={"limit": limit, "offset": offset}
+        )
         return page
 
     def list_concepts(self) -> list[str]:
         """Concept keys usable in video requests (``GET /generations/concepts/list``)."""
-        concepts: list[str] = self._call("GET", "/generations/concepts/list")
+        concepts: list[str] = self._sync.call("GET", "/generations/concepts/list")
         return concepts
 
     def get_credits(self) -> dict[str, Any]:
         """The account's balance, ``{"credit_balance": <US cents>}`` (``GET /credits``)."""
-        balance: dict[str, Any] = self._call("GET", "/credits")
+        balance: dict[str, Any] = self._sync.call("GET", "/credits")
         return balance
 
     def ping(self) -> dict[str, Any]:
         """A cheap authenticated check (``GET /ping``)."""
-        answer: dict[str, Any] = self._call("GET", "/ping")
+        answer: dict[str, Any] = self._sync.call("GET", "/ping")
         return answer
 
     # -- async path (triggers) ------------------------------------------------------------------
@@ -398,104 +304,43 @@ class LumaHook(BaseHook):
         Use as ``async with LumaHook.async_session() as session``; the session is closed when the
         last wait using it leaves, on success, error or cancellation.
         """
-        return _shared_sessions.use()
+        return shared_session()
 
-    async def aget_generation(self, generation_id: str, session: aiohttp.ClientSession) -> dict[str, Any]:
+    async def aget_generation(
+        self, generation_id: str, session: aiohttp.ClientSession, *, deadline: float | None = None
+    ) -> dict[str, Any]:
         """
         Fetch one generation without blocking the event loop, retrying transient failures.
 
         :param generation_id: the generation's id.
         :param session: from :meth:`async_session`.
+        :param deadline: epoch seconds the call, retries and their waits included, must end by.
         """
-        generation: dict[str, Any] = await self._acall(
-            session, "GET", f"/generations/{check_generation_id(generation_id)}"
+        answer = await self._async.call(
+            session, "GET", f"/generations/{check_generation_id(generation_id)}", deadline=deadline
         )
-        return generation
+        return _generation_object(answer, generation_id)
 
-    async def adelete_generation(self, generation_id: str, session: aiohttp.ClientSession) -> None:
+    async def adelete_generation(
+        self, generation_id: str, session: aiohttp.ClientSession, *, deadline: float | None = None
+    ) -> None:
         """
         Delete one generation without blocking the event loop.
 
         :param generation_id: the generation's id.
         :param session: from :meth:`async_session`.
+        :param deadline: epoch seconds the call, retries included, must end by.
         """
-        await self._acall(session, "DELETE", f"/generations/{check_generation_id(generation_id)}")
-
-    async def _acall(self, session: aiohttp.ClientSession, method: str, path: str) -> Any:
-        credentials = await self.aget_credentials()
-        try:
-            # Nearly every poll succeeds at once: building a retry loop for it would be about a
-            # third of a poll's CPU, so the loop starts only after a failure.
-            return await self._asend(session, credentials, method, path)
-        except LumaAuthenticationError:
-            # The shared credentials may predate a key rotation: look the connection up again once.
-            _shared_credentials.forget(self.luma_conn_id)
-            fresh = await self.aget_credentials()
-            if fresh == credentials:
-                raise
-            return await self._asend(session, fresh, method, path)
-        except LumaError as exc:
-            if not is_retryable(exc, creates=False):
-                raise
-            failures = [exc]
-
-        async def try_again() -> Any:
-            if failures:  # the loop's first try is the failure we already have: same waits, same log
-                raise failures.pop()
-            return await self._asend(session, credentials, method, path)
-
-        return await AsyncRetrying(**self._retry_policy(creates=False))(try_again)
-
-    async def _asend(
-        self, session: aiohttp.ClientSession, credentials: LumaCredentials, method: str, path: str
-    ) -> Any:
-        import aiohttp
-        import yarl
-
-        if self._async_timeout is None:
-            self._async_timeout = aiohttp.ClientTimeout(total=self.read_timeout, connect=self.connect_timeout)
-        url = f"{credentials.base_url}{path}"
-        parsed_url = self._async_urls.get(url)
-        if parsed_url is None:  # parsed once: a wait polls the same URL again and again
-            parsed_url = self._async_urls[url] = yarl.URL(url)
-        try:
-            async with session.request(
-                method,
-                parsed_url,
-                headers=credentials.headers,
-                timeout=self._async_timeout,
-            ) as response:
-                body = (await response.read()).decode("utf-8", errors="replace")
-        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
-            raise LumaTransportError(f"{method} {path}: could not connect to Luma ({exc})", False) from exc
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            raise LumaTransportError(
-                f"{method} {path}: connection failed ({type(exc).__name__})", request_sent=True
-            ) from exc
-        return parse_response(response.status, response.headers, body, method, path, self.luma_conn_id)
+        await self._async.call(
+            session, "DELETE", f"/generations/{check_generation_id(generation_id)}", deadline=deadline
+        )
 
 
-def _epoch_seconds(timestamp: Any) -> float | None:
-    if not isinstance(timestamp, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
-
-
-def _never_connected(exc: requests.ConnectionError) -> bool:
-    """True when requests failed before the connection opened (refused, DNS), so nothing was sent."""
-    from urllib3.exceptions import MaxRetryError, NewConnectionError
-
-    reason = exc.args[0] if exc.args else None
-    if isinstance(reason, MaxRetryError):
-        reason = reason.reason
-    return isinstance(reason, NewConnectionError)
-
-
-_shared_sessions = SharedSessions()
-#: A triggerer restart starts hundreds of waits at once: one connection lookup serves them all,
-#: and a rotated key reaches running waits within a minute (sooner after a 401, see ``_acall``).
-_shared_credentials: SharedLookups[LumaCredentials] = SharedLookups(max_age_seconds=60.0)
+def _generation_object(answer: Any, generation_id: str) -> dict[str, Any]:
+    """Luma's answer to ``GET /generations/{id}``, which must be a generation object."""
+    if not isinstance(answer, dict):
+        raise LumaError(
+            f"Luma answered GET /generations/{generation_id} with {type(answer).__name__} instead of a "
+            "generation object"
+        )
+    return answer

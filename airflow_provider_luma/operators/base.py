@@ -1,79 +1,91 @@
 """
-The submit-and-wait base every Luma generate operator shares, and the link to the generated asset.
+The base every Luma generate operator shares: create once, wait, finish.
+
+The flow of one task instance, top-down in :meth:`LumaGenerationOperatorBase.execute`:
+
+1. validate the rendered parameters (:meth:`~LumaGenerationOperatorBase.build_request`, no API call);
+2. re-attach to the generation an earlier try of this task instance made for the same request, or
+   create one (paid once: a create in doubt is looked for, never re-sent blindly);
+3. wait for it: on the triggerer (deferrable) or here in the worker;
+4. finish: XCom, the optional copy to storage, Asset event extras; then forget the generation, so
+   that a clear of the succeeded task makes a new one.
 
 Imported by every DAG file that uses the provider: nothing heavy at module level, the hook
-(requests, tenacity) and the trigger load only when a task runs.
+(requests, tenacity) and the triggers load only when a task runs.
 """
 
 from __future__ import annotations
 
+import random
 import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.common.compat.sdk import Asset, BaseOperator, BaseOperatorLink, XCom
+from airflow.providers.common.compat.sdk import Asset, BaseOperator
 
-from airflow_provider_luma.exceptions import LumaInsufficientCreditsError, LumaNotFoundError, LumaTimeoutError
-from airflow_provider_luma.validation import check_positive_number
-from airflow_provider_luma.waiting import (
-    DEFERRAL_MARGIN,
-    TERMINAL_STATES,
-    XCOM_GENERATION,
-    XCOM_GENERATION_ID,
-    asset_url,
-    finish_generation,
-    generation_from_event,
-    resolve_deferrable,
+from airflow_provider_luma.deferral import DEFERRAL_MARGIN, MIN_POLL_SECONDS, resolve_deferrable
+from airflow_provider_luma.events import generation_from_event
+from airflow_provider_luma.exceptions import (
+    LumaDeadlineError,
+    LumaError,
+    LumaInsufficientCreditsError,
+    LumaNotFoundError,
+    LumaRetryableError,
+    LumaTimeoutError,
+    LumaTransportError,
 )
+from airflow_provider_luma.generations import TERMINAL_STATES, GenerationState
+from airflow_provider_luma.operators._memory import TaskMemory
+from airflow_provider_luma.operators.links import LumaGenerationLink
+from airflow_provider_luma.results import XCOM_GENERATION, XCOM_GENERATION_ID, finish_generation
+from airflow_provider_luma.validation import check_positive_number
 
 if TYPE_CHECKING:
-    from airflow.providers.common.compat.sdk import Context, TaskInstanceKey
+    from airflow.providers.common.compat.sdk import Context
 
     from airflow_provider_luma.hooks.luma import LumaHook
+    from airflow_provider_luma.operators._memory import Remembered
+    from airflow_provider_luma.operators._request import GenerationRequest
 
-#: task_state_store key holding the id of the generation a task instance created, across retries.
-STATE_STORE_GENERATION_ID = "luma_generation_id"
 DEFAULT_TIMEOUT_SECONDS = 30 * 60
+#: Added to Luma's Retry-After before a rate-limited create is sent again, so that the tasks
+#: turned away together do not all come back at the same instant.
+RATE_LIMIT_JITTER_SECONDS = 1.0
+#: The payload of Airflow's TaskSuccessEvent, all that ``dag.test()`` hands the resumed task.
+TASK_END_SUCCESS_PAYLOAD = "success"
+#: How long to wait after a 429 that gives no Retry-After.
+RATE_LIMIT_DEFAULT_PAUSE_SECONDS = 5.0
+
+__all__ = ["LumaGenerationLink", "LumaGenerationOperatorBase"]
 
 
 def _seconds(param: str, value: float | timedelta) -> float:
     return check_positive_number(param, value.total_seconds() if isinstance(value, timedelta) else value)
 
 
-class LumaGenerationLink(BaseOperatorLink):
-    """Link from a finished task to the asset it generated on Luma's CDN."""
-
-    name = "Luma asset"
-
-    def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
-        """
-        The asset URL of the task's generation, or "" while there is none.
-
-        :param operator: the task's operator.
-        :param ti_key: the task instance.
-        """
-        generation = XCom.get_value(ti_key=ti_key, key=XCOM_GENERATION)
-        return (asset_url(generation) or "") if isinstance(generation, dict) else ""
-
-
 class LumaGenerationOperatorBase(BaseOperator):
     """
     Creates one Luma generation and waits for it: on the triggerer (deferrable) or in the worker.
 
-    Subclasses say what to create (:meth:`build_request`, :meth:`submit`). XCom gets
-    ``generation_id`` right after the create, ``generation`` (the final object) at the end, and
-    ``return_value`` is the asset URL (or the generation id when ``wait_for_completion`` is False).
+    Subclasses say what to create (:meth:`build_request`). XCom gets ``generation_id`` right after
+    the create, ``generation`` (the final object) at the end, and ``return_value`` is the asset URL
+    (or the stored path with ``output_path``, or the generation id when ``wait_for_completion`` is
+    False).
 
     :param luma_conn_id: Airflow connection with the Luma API key.
     :param wait_for_completion: wait until the generation is done (default); if False, return the
         generation id as soon as it is created.
-    :param deferrable: wait on the triggerer, holding no worker slot. Defaults to Airflow's
-        ``[operators] default_deferrable``.
+    :param deferrable: wait on the triggerer, holding no worker slot; also wait out Luma's rate
+        limit there instead of sleeping in the worker. Defaults to Airflow's
+        ``[operators] default_deferrable``. Without ``output_path`` or outlets, the triggerer ends
+        the task itself once the generation completes (no second worker start).
     :param poll_interval: seconds between two status checks.
     :param timeout: longest wait for the generation, in seconds or as a timedelta.
-    :param reattach: on a retry of the same task instance, wait on the generation an earlier try
-        created (if it is still running or completed) instead of paying for a new one. Needs
-        Airflow's task state store (3.3+).
+    :param reattach: a try that follows one that did not succeed (a crash, a failed copy, a kill)
+        waits on the generation that try created, if the request is the same and the generation is
+        still running or completed, instead of paying for a new one. A task instance that succeeded
+        forgets its generation, so clearing it makes a new one. Needs Airflow's task state store
+        (3.3+). False always creates anew.
     :param delete_on_timeout: delete the generation when ``timeout`` passes (Luma has no cancel).
     :param cancel_on_kill: delete the generation when a user kills the task, in the worker or, on
         Airflow 3.3+, while it is deferred.
@@ -116,23 +128,11 @@ class LumaGenerationOperatorBase(BaseOperator):
         self.output_path = output_path
         self.min_credits = min_credits
         self._generation_id: str | None = None  # for on_kill
+        self._rate_limited_since: float | None = None
 
-    # -- what to create: subclasses --------------------------------------------------------------
-
-    def build_request(self) -> dict[str, Any]:
-        """Validate the (rendered) parameters and return the request body; no API call here."""
+    def build_request(self) -> GenerationRequest:
+        """Validate the (rendered) parameters and return the create call; no API call here."""
         raise NotImplementedError
-
-    def submit(self, hook: LumaHook, body: dict[str, Any]) -> dict[str, Any]:
-        """
-        Send the create request; return the new generation.
-
-        :param hook: the hook to call.
-        :param body: from :meth:`build_request`.
-        """
-        raise NotImplementedError
-
-    # -- the flow ---------------------------------------------------------------------------------
 
     @property
     def hook(self) -> LumaHook:
@@ -141,103 +141,34 @@ class LumaGenerationOperatorBase(BaseOperator):
 
         return LumaHook(luma_conn_id=self.luma_conn_id)
 
+    # -- the flow ---------------------------------------------------------------------------------
+
     def execute(self, context: Context) -> Any:
-        """Validate, create (or re-attach), then wait: defer, poll here, or return at once."""
-        body = self.build_request()
+        """Validate, re-attach or create, then wait: defer, poll here, or return at once."""
+        request = self.build_request()
         poll_interval = _seconds("poll_interval", self.poll_interval)
         timeout = _seconds("timeout", self.timeout)
         hook = self.hook
-        generation = self._reattach(hook, context) or self._create(hook, body, context)
+        memory = TaskMemory.of(context, reattach=self.reattach, log=self.log)
+        generation = self._earlier_generation(hook, memory, request, context) or self._create(
+            hook, memory, request, context, timeout
+        )
         generation_id = self._generation_id = generation["id"]
         context["ti"].xcom_push(key=XCOM_GENERATION_ID, value=generation_id)
         # The generation as created; replaced by the final one. Lets the extra link resolve early.
         context["ti"].xcom_push(key=XCOM_GENERATION, value=generation)
         if not self.wait_for_completion:
+            memory.forget()
             return generation_id
-        now = time.time()
-        deadline = now + timeout
         # ``generation`` is fresh (the create's or the re-attach's answer): finished -> no deferral.
         if generation.get("state") in TERMINAL_STATES:
-            return self._finish(context, generation)
+            return self._finish(context, generation, memory)
+        now = time.time()
+        deadline = now + timeout
         if self.deferrable:
-            from airflow_provider_luma.triggers.luma import LumaGenerationTrigger
-
-            self.defer(
-                trigger=LumaGenerationTrigger(
-                    generation_id=generation_id,
-                    luma_conn_id=self.luma_conn_id,
-                    poll_interval=poll_interval,
-                    end_time=deadline,
-                    delete_on_timeout=self.delete_on_timeout,
-                    cancel_on_kill=self.cancel_on_kill,
-                    first_poll_at=now + poll_interval,
-                ),
-                method_name="execute_complete",
-                timeout=timedelta(seconds=timeout) + DEFERRAL_MARGIN,
-            )
-        return self._finish(context, self._poll_in_worker(hook, generation_id, poll_interval, deadline))
-
-    def _reattach(self, hook: LumaHook, context: Context) -> dict[str, Any] | None:
-        """The generation an earlier try of this task instance created, if still worth waiting on."""
-        store = context.get("task_state_store")
-        if not self.reattach:
-            return None
-        if store is None:
-            self.log.info(
-                "This Airflow has no task state store (3.3+): a retry of this task cannot re-attach to "
-                "the generation of an earlier try and will create a new one"
-            )
-            return None
-        previous_id = store.get(STATE_STORE_GENERATION_ID)
-        if not isinstance(previous_id, str):
-            return None
-        try:
-            generation = hook.get_generation(previous_id)
-        except LumaNotFoundError:
-            self.log.info("Generation %s of an earlier try is gone; creating a new one", previous_id)
-            return None
-        if generation.get("state") == "failed":
-            self.log.info("Generation %s of an earlier try failed; creating a new one", previous_id)
-            return None
-        self.log.info("Re-attaching to generation %s created by an earlier try", previous_id)
-        return generation
-
-    def _create(self, hook: LumaHook, body: dict[str, Any], context: Context) -> dict[str, Any]:
-        if self.min_credits is not None:
-            balance = hook.get_credits().get("credit_balance")
-            if isinstance(balance, (int, float)) and balance < self.min_credits:
-                raise LumaInsufficientCreditsError(
-                    f"Luma credit balance is {balance} US cents, below min_credits={self.min_credits}: "
-                    "top up the account (or lower min_credits) before generating"
-                )
-        generation = self.submit(hook, body)
-        store = context.get("task_state_store")
-        if store is not None:
-            store.set(STATE_STORE_GENERATION_ID, generation["id"])
-        return generation
-
-    def _poll_in_worker(
-        self, hook: LumaHook, generation_id: str, poll_interval: float, deadline: float
-    ) -> dict[str, Any]:
-        while True:
-            generation = hook.get_generation(generation_id)
-            if generation.get("state") in TERMINAL_STATES:
-                return generation
-            remaining = deadline - time.time()
-            if remaining <= 0:
-                message = f"Luma generation {generation_id} did not finish before the deadline"
-                if self.delete_on_timeout:
-                    hook.delete_generation(generation_id)
-                    message += "; it was deleted"
-                raise LumaTimeoutError(message)
-            self.log.info("Generation %s is %s", generation_id, generation.get("state"))
-            time.sleep(min(poll_interval, remaining))
-
-    def on_kill(self) -> None:
-        """The task was killed while waiting in the worker: delete the generation if asked to."""
-        if self.cancel_on_kill and self._generation_id:
-            self.hook.delete_generation(self._generation_id)
-            self.log.info("Deleted generation %s", self._generation_id)
+            self._defer_wait(generation_id, poll_interval, now, deadline)
+        generation = self._poll_in_worker(hook, generation_id, poll_interval, deadline)
+        return self._finish(context, generation, memory)
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
         """
@@ -246,14 +177,206 @@ class LumaGenerationOperatorBase(BaseOperator):
         :param context: the task context.
         :param event: the trigger's event, ``{status, generation_id, generation | message}``.
         """
-        return self._finish(context, generation_from_event(event))
+        memory = TaskMemory.of(context, reattach=self.reattach, log=None)
+        if event == TASK_END_SUCCESS_PAYLOAD:
+            # The trigger ended the task itself, and ``dag.test()``, which runs triggers inline,
+            # resumed it anyway with the event's bare payload: fetch the generation again.
+            generation_id = context["ti"].xcom_pull(task_ids=self.task_id, key=XCOM_GENERATION_ID)
+            return self._finish(context, self.hook.get_generation(generation_id), memory)
+        try:
+            generation = generation_from_event(event)
+        except LumaError:
+            memory.resumed_on_worker()
+            raise
+        return self._finish(context, generation, memory)
 
-    def _finish(self, context: Context, generation: dict[str, Any]) -> Any:
+    def execute_after_rate_limit(self, context: Context, rate_limited_since: float, event: Any = None) -> Any:
+        """
+        Resume after waiting out Luma's rate limit on the triggerer: start over.
+
+        :param context: the task context.
+        :param rate_limited_since: epoch seconds of the first 429 (``timeout`` bounds the waiting).
+        :param event: the timer's event (unused).
+        """
+        self._rate_limited_since = rate_limited_since
+        return self.execute(context)
+
+    def on_kill(self) -> None:
+        """The task was killed while waiting in the worker: delete the generation if asked to."""
+        if self.cancel_on_kill and self._generation_id:
+            self.hook.delete_generation(self._generation_id)
+            self.log.info("Deleted generation %s", self._generation_id)
+
+    # -- step 2: re-attach or create ----------------------------------------------------------------
+
+    def _earlier_generation(
+        self, hook: LumaHook, memory: TaskMemory, request: GenerationRequest, context: Context
+    ) -> dict[str, Any] | None:
+        """The generation an earlier try of this task instance made, if it is still worth waiting on."""
+        remembered = memory.recall()
+        if remembered is None:
+            return None
+        if remembered.request != request.fingerprint:
+            self.log.info(
+                "An earlier try made generation %s for other parameters than this try's: creating a new one",
+                remembered.generation_id or "(its create was in doubt)",
+            )
+            return None
+        if remembered.generation_id is None:
+            return self._find_create_in_doubt(hook, memory, request, remembered, context)
+        try:
+            generation = hook.get_generation(remembered.generation_id)
+        except LumaNotFoundError:
+            self.log.info(
+                "Generation %s of an earlier try is gone; creating a new one", remembered.generation_id
+            )
+            return None
+        state = generation.get("state")
+        if state == GenerationState.FAILED:
+            self.log.info(
+                "Generation %s of an earlier try failed; creating a new one", remembered.generation_id
+            )
+            return None
+        if state == GenerationState.COMPLETED and remembered.ends_on_triggerer:
+            self.log.info(
+                "Generation %s completed and ended an earlier try successfully: creating a new one",
+                remembered.generation_id,
+            )
+            return None
+        self.log.info(
+            "Re-attaching to generation %s created by an earlier try (%s)", remembered.generation_id, state
+        )
+        memory.created(request, generation["id"], ends_on_triggerer=self._ends_on_triggerer)
+        return generation
+
+    def _find_create_in_doubt(
+        self,
+        hook: LumaHook,
+        memory: TaskMemory,
+        request: GenerationRequest,
+        remembered: Remembered,
+        context: Context,
+    ) -> dict[str, Any] | None:
+        self.log.warning(
+            "An earlier try sent this create and never recorded Luma's answer: looking for the generation "
+            "it made before creating one"
+        )
+        found = hook.find_generation_made_by(
+            request.body, remembered.sent_at or 0.0, self._ids_taken_by_others(context)
+        )
+        if found is None:
+            self.log.info("Luma lists no generation made by it: creating one")
+            return None
+        self.log.info("Adopting generation %s, made by the earlier try's create", found["id"])
+        memory.created(request, found["id"], ends_on_triggerer=self._ends_on_triggerer)
+        return found
+
+    def _create(
+        self, hook: LumaHook, memory: TaskMemory, request: GenerationRequest, context: Context, timeout: float
+    ) -> dict[str, Any]:
+        if self.min_credits is not None:
+            balance = hook.get_credits().get("credit_balance")
+            if isinstance(balance, (int, float)) and balance < self.min_credits:
+                raise LumaInsufficientCreditsError(
+                    f"Luma credit balance is {balance} US cents, below min_credits={self.min_credits}: "
+                    "top up the account (or lower min_credits) before generating"
+                )
+        try:
+            generation = hook.create_generation(
+                request.path,
+                request.body,
+                on_send=lambda sent_at: memory.in_doubt(request, sent_at),
+                taken_ids=lambda: self._ids_taken_by_others(context),
+                wait_out_rate_limits=not self.deferrable,
+            )
+        except LumaRetryableError as exc:
+            if exc.http_status != 429 or not self.deferrable:
+                raise
+            memory.forget()  # a 429 created nothing
+            self._defer_until_rate_limit_passes(exc.retry_after, timeout)
+        memory.created(request, generation["id"], ends_on_triggerer=self._ends_on_triggerer)
+        return generation
+
+    def _ids_taken_by_others(self, context: Context) -> set[str]:
+        """The generation ids the other tasks of this DAG run hold (their ``generation_id`` XCom)."""
+        pulled = context["ti"].xcom_pull(task_ids=list(self.dag.task_ids), key=XCOM_GENERATION_ID)
+        values = pulled if isinstance(pulled, list) else [pulled]
+        return {value for value in values if isinstance(value, str)}
+
+    def _defer_until_rate_limit_passes(self, retry_after: float | None, timeout: float) -> None:
+        since = self._rate_limited_since or time.time()
+        if time.time() - since > timeout:
+            raise LumaTimeoutError(
+                f"Luma answered every create with 429 (rate limit) for more than timeout={timeout:g} s"
+            )
+        pause = (RATE_LIMIT_DEFAULT_PAUSE_SECONDS if retry_after is None else retry_after) + random.uniform(
+            0, RATE_LIMIT_JITTER_SECONDS
+        )
+        self.log.info("Luma's rate limit is reached: creating again in %.1f s, holding no worker slot", pause)
+        self.defer(
+            trigger=_timer(timedelta(seconds=pause)),
+            method_name="execute_after_rate_limit",
+            kwargs={"rate_limited_since": since},
+        )
+
+    # -- step 3: wait ---------------------------------------------------------------------------------
+
+    @property
+    def _ends_on_triggerer(self) -> bool:
+        """The triggerer ends the task on completion: nothing is left for a worker to do."""
+        return self.deferrable and not self.output_path and not self.outlets
+
+    def _defer_wait(self, generation_id: str, poll_interval: float, now: float, deadline: float) -> None:
+        from airflow_provider_luma.triggers.luma import LumaGenerationTrigger
+
+        self.defer(
+            trigger=LumaGenerationTrigger(
+                generation_id=generation_id,
+                luma_conn_id=self.luma_conn_id,
+                poll_interval=poll_interval,
+                end_time=deadline,
+                delete_on_timeout=self.delete_on_timeout,
+                cancel_on_kill=self.cancel_on_kill,
+                first_poll_at=now + poll_interval,
+                end_from_trigger=self._ends_on_triggerer,
+                push_return_value=self.do_xcom_push,
+            ),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=deadline - now) + DEFERRAL_MARGIN,
+        )
+
+    def _poll_in_worker(
+        self, hook: LumaHook, generation_id: str, poll_interval: float, deadline: float
+    ) -> dict[str, Any]:
+        while True:
+            try:
+                generation = hook.get_generation(
+                    generation_id, deadline=max(deadline, time.time() + MIN_POLL_SECONDS)
+                )
+            except (LumaRetryableError, LumaTransportError, LumaDeadlineError) as exc:
+                self.log.warning("Polling generation %s failed, will poll again: %s", generation_id, exc)
+            else:
+                if GenerationState.known(generation).is_terminal:
+                    return generation
+                self.log.info("Generation %s is %s", generation_id, generation.get("state"))
+            remaining = deadline - time.time()
+            if remaining <= 0:
+                message = f"Luma generation {generation_id} did not finish before the deadline"
+                if self.delete_on_timeout:
+                    hook.delete_generation(generation_id)
+                    message += "; it was deleted"
+                raise LumaTimeoutError(message)
+            time.sleep(min(poll_interval, remaining))
+
+    # -- step 4: finish -------------------------------------------------------------------------------
+
+    def _finish(self, context: Context, generation: dict[str, Any], memory: TaskMemory) -> Any:
         result = url = finish_generation(context, generation, self.log)
+        request = generation.get("request") or {}
         extra = {
             "generation_id": generation.get("id"),
-            "model": generation.get("model") or (generation.get("request") or {}).get("model"),
-            "prompt": (generation.get("request") or {}).get("prompt"),
+            "model": generation.get("model") or request.get("model"),
+            "prompt": request.get("prompt"),
         }
         if self.output_path:
             from airflow_provider_luma.storage import copy_asset, destination_for
@@ -265,4 +388,14 @@ class LumaGenerationOperatorBase(BaseOperator):
         for outlet in self.outlets or ():
             if isinstance(outlet, Asset):
                 context["outlet_events"][outlet].extra.update(extra)
+        memory.forget()
         return result
+
+
+def _timer(delay: timedelta) -> Any:
+    """Airflow's own trigger that fires after ``delay`` (standard provider, or Airflow 2's core)."""
+    try:
+        from airflow.providers.standard.triggers.temporal import TimeDeltaTrigger
+    except ImportError:  # Airflow 2 without the standard provider
+        from airflow.triggers.temporal import TimeDeltaTrigger  # type: ignore[no-redef]
+    return TimeDeltaTrigger(delay)

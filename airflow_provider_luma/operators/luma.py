@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import BaseOperator
 
 from airflow_provider_luma.exceptions import LumaNotFoundError, LumaValidationError
-from airflow_provider_luma.operators.base import LumaGenerationLink, LumaGenerationOperatorBase
+from airflow_provider_luma.operators._request import GenerationRequest
+from airflow_provider_luma.operators.base import LumaGenerationOperatorBase
+from airflow_provider_luma.operators.links import LumaGenerationLink
 from airflow_provider_luma.validation import (
     build_audio_request,
     build_image_request,
@@ -26,8 +28,6 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from airflow.providers.common.compat.sdk import Context
-
-    from airflow_provider_luma.hooks.luma import LumaHook
 
 
 class LumaImageGenerateOperator(LumaGenerationOperatorBase):
@@ -91,28 +91,22 @@ class LumaImageGenerateOperator(LumaGenerationOperatorBase):
         self.modify_image_ref = modify_image_ref
         self.callback_url = callback_url
 
-    def build_request(self) -> dict[str, Any]:
-        """The validated body of ``POST /generations/image``."""
-        return build_image_request(
-            prompt=self.prompt,
-            model=self.model,
-            aspect_ratio=self.aspect_ratio,
-            image_format=self.image_format,
-            image_ref=self.image_ref,
-            style_ref=self.style_ref,
-            character_ref=self.character_ref,
-            modify_image_ref=self.modify_image_ref,
-            callback_url=self.callback_url,
+    def build_request(self) -> GenerationRequest:
+        """The validated ``POST /generations/image``."""
+        return GenerationRequest(
+            "/generations/image",
+            build_image_request(
+                prompt=self.prompt,
+                model=self.model,
+                aspect_ratio=self.aspect_ratio,
+                image_format=self.image_format,
+                image_ref=self.image_ref,
+                style_ref=self.style_ref,
+                character_ref=self.character_ref,
+                modify_image_ref=self.modify_image_ref,
+                callback_url=self.callback_url,
+            ),
         )
-
-    def submit(self, hook: LumaHook, body: dict[str, Any]) -> dict[str, Any]:
-        """
-        Create the image generation.
-
-        :param hook: the hook to call.
-        :param body: from :meth:`build_request`.
-        """
-        return hook.create_image(body)
 
 
 class LumaVideoGenerateOperator(LumaGenerationOperatorBase):
@@ -170,28 +164,22 @@ class LumaVideoGenerateOperator(LumaGenerationOperatorBase):
         self.concepts = concepts
         self.callback_url = callback_url
 
-    def build_request(self) -> dict[str, Any]:
-        """The validated body of ``POST /generations/video``."""
-        return build_video_request(
-            prompt=self.prompt,
-            model=self.model,
-            aspect_ratio=self.aspect_ratio,
-            resolution=self.resolution,
-            duration=self.duration,
-            loop=self.loop,
-            keyframes=self.keyframes,
-            concepts=self.concepts,
-            callback_url=self.callback_url,
+    def build_request(self) -> GenerationRequest:
+        """The validated ``POST /generations/video``."""
+        return GenerationRequest(
+            "/generations/video",
+            build_video_request(
+                prompt=self.prompt,
+                model=self.model,
+                aspect_ratio=self.aspect_ratio,
+                resolution=self.resolution,
+                duration=self.duration,
+                loop=self.loop,
+                keyframes=self.keyframes,
+                concepts=self.concepts,
+                callback_url=self.callback_url,
+            ),
         )
-
-    def submit(self, hook: LumaHook, body: dict[str, Any]) -> dict[str, Any]:
-        """
-        Create the video generation.
-
-        :param hook: the hook to call.
-        :param body: from :meth:`build_request`.
-        """
-        return hook.create_video(body)
 
 
 class LumaImageReframeOperator(LumaGenerationOperatorBase):
@@ -241,27 +229,21 @@ class LumaImageReframeOperator(LumaGenerationOperatorBase):
         self.geometry = geometry
         self.callback_url = callback_url
 
-    def build_request(self) -> dict[str, Any]:
-        """The validated body of ``POST /generations/image/reframe``."""
-        return build_reframe_request(
-            kind="image",
-            media_url=self.media_url,
-            aspect_ratio=self.aspect_ratio,
-            model=self.model,
-            prompt=self.prompt,
-            image_format=self.image_format,
-            geometry=self.geometry,
-            callback_url=self.callback_url,
+    def build_request(self) -> GenerationRequest:
+        """The validated ``POST /generations/image/reframe``."""
+        return GenerationRequest(
+            "/generations/image/reframe",
+            build_reframe_request(
+                kind="image",
+                media_url=self.media_url,
+                aspect_ratio=self.aspect_ratio,
+                model=self.model,
+                prompt=self.prompt,
+                image_format=self.image_format,
+                geometry=self.geometry,
+                callback_url=self.callback_url,
+            ),
         )
-
-    def submit(self, hook: LumaHook, body: dict[str, Any]) -> dict[str, Any]:
-        """
-        Create the reframed image.
-
-        :param hook: the hook to call.
-        :param body: from :meth:`build_request`.
-        """
-        return hook.reframe_image(body)
 
 
 class LumaVideoReframeOperator(LumaGenerationOperatorBase):
@@ -309,27 +291,21 @@ class LumaVideoReframeOperator(LumaGenerationOperatorBase):
         self.geometry = geometry
         self.callback_url = callback_url
 
-    def build_request(self) -> dict[str, Any]:
-        """The validated body of ``POST /generations/video/reframe``."""
-        return build_reframe_request(
-            kind="video",
-            media_url=self.media_url,
-            aspect_ratio=self.aspect_ratio,
-            model=self.model,
-            prompt=self.prompt,
-            first_frame_url=self.first_frame_url,
-            geometry=self.geometry,
-            callback_url=self.callback_url,
+    def build_request(self) -> GenerationRequest:
+        """The validated ``POST /generations/video/reframe``."""
+        return GenerationRequest(
+            "/generations/video/reframe",
+            build_reframe_request(
+                kind="video",
+                media_url=self.media_url,
+                aspect_ratio=self.aspect_ratio,
+                model=self.model,
+                prompt=self.prompt,
+                first_frame_url=self.first_frame_url,
+                geometry=self.geometry,
+                callback_url=self.callback_url,
+            ),
         )
-
-    def submit(self, hook: LumaHook, body: dict[str, Any]) -> dict[str, Any]:
-        """
-        Create the reframed video.
-
-        :param hook: the hook to call.
-        :param body: from :meth:`build_request`.
-        """
-        return hook.reframe_video(body)
 
 
 class LumaVideoModifyOperator(LumaGenerationOperatorBase):
@@ -375,25 +351,19 @@ class LumaVideoModifyOperator(LumaGenerationOperatorBase):
         self.first_frame_url = first_frame_url
         self.callback_url = callback_url
 
-    def build_request(self) -> dict[str, Any]:
-        """The validated body of ``POST /generations/video/modify``."""
-        return build_modify_video_request(
-            media_url=self.media_url,
-            mode=self.mode,
-            model=self.model,
-            prompt=self.prompt,
-            first_frame_url=self.first_frame_url,
-            callback_url=self.callback_url,
+    def build_request(self) -> GenerationRequest:
+        """The validated ``POST /generations/video/modify``."""
+        return GenerationRequest(
+            "/generations/video/modify",
+            build_modify_video_request(
+                media_url=self.media_url,
+                mode=self.mode,
+                model=self.model,
+                prompt=self.prompt,
+                first_frame_url=self.first_frame_url,
+                callback_url=self.callback_url,
+            ),
         )
-
-    def submit(self, hook: LumaHook, body: dict[str, Any]) -> dict[str, Any]:
-        """
-        Create the restyled video.
-
-        :param hook: the hook to call.
-        :param body: from :meth:`build_request`.
-        """
-        return hook.modify_video(body)
 
 
 class LumaVideoUpscaleOperator(LumaGenerationOperatorBase):
@@ -417,19 +387,12 @@ class LumaVideoUpscaleOperator(LumaGenerationOperatorBase):
         self.resolution = resolution
         self.callback_url = callback_url
 
-    def build_request(self) -> dict[str, Any]:
-        """The validated body of ``POST /generations/{id}/upscale``."""
-        check_generation_id(self.generation_id)
-        return build_upscale_request(resolution=self.resolution, callback_url=self.callback_url)
-
-    def submit(self, hook: LumaHook, body: dict[str, Any]) -> dict[str, Any]:
-        """
-        Ask for the upscaled video.
-
-        :param hook: the hook to call.
-        :param body: from :meth:`build_request`.
-        """
-        return hook.upscale_video(self.generation_id, body)
+    def build_request(self) -> GenerationRequest:
+        """The validated ``POST /generations/{id}/upscale``."""
+        return GenerationRequest(
+            f"/generations/{check_generation_id(self.generation_id)}/upscale",
+            build_upscale_request(resolution=self.resolution, callback_url=self.callback_url),
+        )
 
 
 class LumaVideoAddAudioOperator(LumaGenerationOperatorBase):
@@ -466,21 +429,14 @@ class LumaVideoAddAudioOperator(LumaGenerationOperatorBase):
         self.negative_prompt = negative_prompt
         self.callback_url = callback_url
 
-    def build_request(self) -> dict[str, Any]:
-        """The validated body of ``POST /generations/{id}/audio``."""
-        check_generation_id(self.generation_id)
-        return build_audio_request(
-            prompt=self.prompt, negative_prompt=self.negative_prompt, callback_url=self.callback_url
+    def build_request(self) -> GenerationRequest:
+        """The validated ``POST /generations/{id}/audio``."""
+        return GenerationRequest(
+            f"/generations/{check_generation_id(self.generation_id)}/audio",
+            build_audio_request(
+                prompt=self.prompt, negative_prompt=self.negative_prompt, callback_url=self.callback_url
+            ),
         )
-
-    def submit(self, hook: LumaHook, body: dict[str, Any]) -> dict[str, Any]:
-        """
-        Ask for the video with audio.
-
-        :param hook: the hook to call.
-        :param body: from :meth:`build_request`.
-        """
-        return hook.add_audio(self.generation_id, body)
 
 
 class LumaDeleteGenerationOperator(BaseOperator):

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from airflow_provider_luma.waiting import XCOM_GENERATION, asset_url
+from airflow_provider_luma.generations import asset_url
+from airflow_provider_luma.results import XCOM_GENERATION
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session

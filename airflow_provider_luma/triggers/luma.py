@@ -7,15 +7,21 @@ import random
 import time
 from typing import TYPE_CHECKING, Any
 
+from airflow.providers.common.compat.sdk import AirflowFailException
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_luma.exceptions import LumaError, LumaRetryableError, LumaTransportError
-from airflow_provider_luma.triggers._event_loop import (
-    POLL_GRID_SECONDS,
-    import_hook_off_the_loop,
-    sleep_until_tick,
+from airflow_provider_luma.deferral import DELETE_SECONDS, MIN_POLL_SECONDS
+from airflow_provider_luma.events import EventStatus
+from airflow_provider_luma.exceptions import (
+    LumaDeadlineError,
+    LumaError,
+    LumaRetryableError,
+    LumaTransportError,
 )
-from airflow_provider_luma.waiting import EventStatus, GenerationState
+from airflow_provider_luma.generations import GenerationState, asset_url
+from airflow_provider_luma.results import XCOM_GENERATION
+from airflow_provider_luma.triggers._imports import import_hook_off_the_loop
+from airflow_provider_luma.triggers._poll_grid import POLL_GRID_SECONDS, sleep_until_tick
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -30,7 +36,10 @@ class LumaGenerationTrigger(BaseTrigger):
     Polls ``GET /generations/{id}`` until the generation is completed or failed, or a deadline passes.
 
     It carries only plain JSON values (never the API key: Airflow shows trigger kwargs) and fetches
-    the connection itself, asynchronously. All waits on one triggerer share one HTTP session.
+    the connection itself, asynchronously. All waits on one triggerer share one HTTP session. Every
+    poll, retries included, is bounded by the time left, so the timeout event (and the delete)
+    comes within seconds of the deadline even while Luma hangs. Whatever goes wrong ends in one
+    event, never in an exception.
 
     :param generation_id: the generation to wait for.
     :param luma_conn_id: Airflow connection holding the API key.
@@ -44,6 +53,10 @@ class LumaGenerationTrigger(BaseTrigger):
         sets it one interval ahead: polling a generation created a moment ago only costs a request.
         None or a past time (a trigger restarted later) polls at a random moment within one
         interval, so that waits taken over together do not poll in lockstep.
+    :param end_from_trigger: on completion, end the task here as a success, pushing the
+        ``generation`` XCom (and ``return_value``, the asset URL, when ``push_return_value``),
+        instead of resuming it on a worker. Failures, timeouts and errors always resume the task.
+    :param push_return_value: with ``end_from_trigger``, also push the asset URL as ``return_value``.
     """
 
     def __init__(
@@ -55,6 +68,8 @@ class LumaGenerationTrigger(BaseTrigger):
         delete_on_timeout: bool = False,
         cancel_on_kill: bool = False,
         first_poll_at: float | None = None,
+        end_from_trigger: bool = False,
+        push_return_value: bool = True,
     ) -> None:
         super().__init__()
         self.generation_id = generation_id
@@ -64,6 +79,8 @@ class LumaGenerationTrigger(BaseTrigger):
         self.delete_on_timeout = delete_on_timeout
         self.cancel_on_kill = cancel_on_kill
         self.first_poll_at = first_poll_at
+        self.end_from_trigger = end_from_trigger
+        self.push_return_value = push_return_value
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Class path and kwargs, as stored in Airflow's trigger table."""
@@ -77,8 +94,71 @@ class LumaGenerationTrigger(BaseTrigger):
                 "delete_on_timeout": self.delete_on_timeout,
                 "cancel_on_kill": self.cancel_on_kill,
                 "first_poll_at": self.first_poll_at,
+                "end_from_trigger": self.end_from_trigger,
+                "push_return_value": self.push_return_value,
             },
         )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Poll until the generation ends or the deadline passes; yield exactly one event."""
+        try:
+            event = await self._wait()
+        except Exception as exc:  # an event, not a trigger crash: the task resumes and says why
+            self.log.exception("Waiting on Luma generation %s failed", self.generation_id)
+            event = self._event(
+                EventStatus.ERROR,
+                message=f"Waiting on Luma generation {self.generation_id} failed: {exc}",
+                final=isinstance(exc, AirflowFailException),
+            )
+        yield event
+
+    async def _wait(self) -> TriggerEvent:
+        loop = asyncio.get_running_loop()
+        await sleep_until_tick(loop.time() + self._first_wait())  # before any set-up: spreads a burst
+        LumaHook = await import_hook_off_the_loop()
+        hook = LumaHook(luma_conn_id=self.luma_conn_id)
+        async with LumaHook.async_session() as session:
+            while True:
+                polled_at = loop.time()
+                generation = await self._poll(hook, session)
+                if generation is not None:
+                    state = GenerationState.known(generation)
+                    if state is GenerationState.COMPLETED:
+                        return self._completed(generation)
+                    if state is GenerationState.FAILED:
+                        return self._event(EventStatus.FAILED, generation=generation)
+                remaining = self.end_time - time.time()
+                if remaining <= 0:
+                    message = f"Luma generation {self.generation_id} did not finish before the deadline"
+                    if self.delete_on_timeout:
+                        message += await self._delete(hook, session)
+                    return self._event(EventStatus.TIMEOUT, message=message)
+                # Fixed rate, a tick early: the next answer arrives within one interval of this
+                # poll, so a completion is seen within one interval; a slow answer adds nothing.
+                next_poll = polled_at + self.poll_interval - POLL_GRID_SECONDS
+                await sleep_until_tick(min(next_poll, loop.time() + remaining))
+
+    async def _poll(self, hook: LumaHook, session: aiohttp.ClientSession) -> dict[str, Any] | None:
+        """The generation, or None when Luma could not be asked in time (the wait goes on)."""
+        deadline = max(self.end_time, time.time() + MIN_POLL_SECONDS)
+        try:
+            return await hook.aget_generation(self.generation_id, session, deadline=deadline)
+        except (LumaRetryableError, LumaTransportError, LumaDeadlineError) as exc:
+            # The hook already retried within the time left; the deadline still bounds us.
+            self.log.warning("Polling generation %s failed, will poll again: %s", self.generation_id, exc)
+            return None
+
+    def _completed(self, generation: dict[str, Any]) -> TriggerEvent:
+        url = asset_url(generation)
+        if not (self.end_from_trigger and url):
+            return self._event(EventStatus.COMPLETED, generation=generation)
+        from airflow.triggers.base import TaskSuccessEvent
+
+        xcoms: dict[str, Any] = {XCOM_GENERATION: generation}
+        if self.push_return_value:
+            xcoms["return_value"] = url
+        self.log.info("Luma generation %s completed: %s", self.generation_id, url)
+        return TaskSuccessEvent(xcoms=xcoms)
 
     def _first_wait(self) -> float:
         """
@@ -97,49 +177,10 @@ class LumaGenerationTrigger(BaseTrigger):
     def _event(self, status: EventStatus, **payload: Any) -> TriggerEvent:
         return TriggerEvent({"status": status.value, "generation_id": self.generation_id, **payload})
 
-    async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Poll until the generation ends or the deadline passes; yield exactly one event."""
-        loop = asyncio.get_running_loop()
-        await sleep_until_tick(loop.time() + self._first_wait())  # before any set-up: spreads a burst
-        LumaHook = await import_hook_off_the_loop()
-        hook = LumaHook(luma_conn_id=self.luma_conn_id)
-        async with LumaHook.async_session() as session:
-            while True:
-                polled_at = loop.time()
-                try:
-                    generation = await hook.aget_generation(self.generation_id, session)
-                except (LumaRetryableError, LumaTransportError) as exc:
-                    # The hook already retried; keep waiting, the deadline still bounds us.
-                    self.log.warning(
-                        "Polling generation %s failed, will poll again: %s", self.generation_id, exc
-                    )
-                except LumaError as exc:
-                    yield self._event(EventStatus.ERROR, message=str(exc))
-                    return
-                else:
-                    state = GenerationState.of(generation)
-                    if state is GenerationState.COMPLETED:
-                        yield self._event(EventStatus.COMPLETED, generation=generation)
-                        return
-                    if state is GenerationState.FAILED:
-                        yield self._event(EventStatus.FAILED, generation=generation)
-                        return
-                remaining = self.end_time - time.time()
-                if remaining <= 0:
-                    message = f"Luma generation {self.generation_id} did not finish before the deadline"
-                    if self.delete_on_timeout:
-                        message += await self._delete(hook, session)
-                    yield self._event(EventStatus.TIMEOUT, message=message)
-                    return
-                # Fixed rate, a tick early: the next answer arrives within one interval of this
-                # poll, so a completion is seen within one interval; a slow answer adds nothing.
-                next_poll = polled_at + self.poll_interval - POLL_GRID_SECONDS
-                await sleep_until_tick(min(next_poll, loop.time() + remaining))
-
     async def _delete(self, hook: LumaHook, session: aiohttp.ClientSession) -> str:
         """Delete the generation; say how that went, for the event's message."""
         try:
-            await hook.adelete_generation(self.generation_id, session)
+            await hook.adelete_generation(self.generation_id, session, deadline=time.time() + DELETE_SECONDS)
         except LumaError as exc:
             self.log.warning("Could not delete generation %s: %s", self.generation_id, exc)
             return f"; deleting it failed: {exc}"

@@ -15,8 +15,8 @@ CHAOS_GENERATIONS = 200
 class DiesAfterCreateOperator(LumaImageGenerateOperator):
     """Its first try dies right after the create, before it could wait: what a worker crash leaves."""
 
-    def _create(self, hook: Any, body: dict[str, Any], context: Any) -> dict[str, Any]:
-        generation = super()._create(hook, body, context)
+    def _create(self, hook: Any, memory: Any, request: Any, context: Any, timeout: float) -> dict[str, Any]:
+        generation = super()._create(hook, memory, request, context, timeout)
         if context["ti"].try_number == 1:
             raise RuntimeError(f"simulated worker crash after creating {generation['id']}")
         return generation

@@ -1,23 +1,16 @@
 """
-How a wait shares the triggerer's one event loop with every other trigger: it imports its HTTP
-stack in a thread, and polls on a shared time grid.
+Importing a wait's HTTP stack off the triggerer's event loop, so that the first wait of a
+triggerer does not stall every other trigger while it imports.
 """
 
 from __future__ import annotations
 
 import asyncio
 import importlib
-import math
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from airflow_provider_luma.hooks.luma import LumaHook
-
-#: Polls wake on this shared grid (seconds) so that the waits due within the same few milliseconds
-#: are served in one pass of the event loop: fewer wake-ups and system calls per poll (about a
-#: fifth less CPU per poll with 1,000 waits; see benchmarks/RESULTS.md). Small next to a poll
-#: interval, and random first-poll phases keep each pass short.
-POLL_GRID_SECONDS = 0.02
 
 _hook_class: type[LumaHook] | None = None
 
@@ -57,30 +50,3 @@ async def import_hook_off_the_loop() -> type[LumaHook]:
 
         _hook_class = LumaHook
     return _hook_class
-
-
-async def sleep_until_tick(when: float) -> None:
-    """
-    Sleep until the grid tick at or just before ``when``, or the next tick if that one has passed.
-
-    Rounding down keeps every gap between two polls within the poll interval.
-
-    :param when: the event loop's time (``loop.time()``) the caller is due at.
-    """
-    loop = asyncio.get_running_loop()
-    tick = math.floor(when / POLL_GRID_SECONDS)
-    now = loop.time()
-    if tick * POLL_GRID_SECONDS <= now:
-        tick = math.floor(now / POLL_GRID_SECONDS) + 1
-    woken: asyncio.Future[None] = loop.create_future()
-
-    def wake() -> None:
-        if not woken.done():  # cancelled meanwhile
-            woken.set_result(None)
-
-    # Every wait due at a tick gets the very same timer time: asyncio runs them in one pass.
-    timer = loop.call_at(tick * POLL_GRID_SECONDS, wake)
-    try:
-        await woken
-    finally:
-        timer.cancel()

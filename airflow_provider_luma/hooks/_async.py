@@ -1,0 +1,137 @@
+"""
+The hook's non-blocking transport, for triggers: aiohttp, sharing what the waits of one event loop can.
+
+A triggerer runs all its triggers on one event loop. The waits on it share one aiohttp session
+(connection pool) and one lookup per Airflow connection: a triggerer restart hands over hundreds of
+waits at once, and each would otherwise open its own connections and ask Airflow for the same
+connection. That shared state lives here, and only here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from tenacity import AsyncRetrying
+
+from airflow_provider_luma.exceptions import LumaAuthenticationError, LumaError, LumaTransportError
+from airflow_provider_luma.hooks._credentials import LumaCredentials
+from airflow_provider_luma.hooks._http import is_retryable, parse_response, retry_policy
+from airflow_provider_luma.hooks._shared import SharedLookups, SharedSessions
+
+if TYPE_CHECKING:
+    import contextlib
+
+    import aiohttp
+    import yarl
+    from airflow.sdk.types import Logger
+
+    from airflow_provider_luma.hooks._http import TransportSettings
+
+_shared_sessions = SharedSessions()
+#: One connection lookup serves every wait of a loop, and a rotated key reaches running waits
+#: within a minute (sooner after a 401, see :meth:`AsyncTransport.call`).
+_shared_credentials: SharedLookups[LumaCredentials] = SharedLookups(max_age_seconds=60.0)
+
+
+def shared_session() -> contextlib.AbstractAsyncContextManager[aiohttp.ClientSession]:
+    """
+    The aiohttp session shared by every wait on the running event loop.
+
+    Use as ``async with shared_session() as session``; the session is closed when the last wait
+    using it leaves, on success, error or cancellation.
+    """
+    return _shared_sessions.use()
+
+
+class AsyncTransport:
+    """
+    Sends API calls without blocking the event loop, retrying what Luma's rules allow.
+
+    :param settings: timeouts, retries and the connection id.
+    :param hook_class: the hook type, for Airflow's async connection lookup.
+    :param log: where retries are logged.
+    """
+
+    def __init__(self, settings: TransportSettings, hook_class: type, log: Logger) -> None:
+        self.settings = settings
+        self.hook_class = hook_class
+        self.log = log
+        self._parsed_urls: dict[str, yarl.URL] = {}
+
+    async def credentials(self) -> LumaCredentials:
+        """The connection's base URL and key: the loop's shared lookup, at most a minute old."""
+        return await _shared_credentials.get(self.settings.conn_id, self._look_up_credentials)
+
+    async def _look_up_credentials(self) -> LumaCredentials:
+        from airflow.providers.common.compat.connection import get_async_connection
+
+        conn = await get_async_connection(self.settings.conn_id, hook=self.hook_class)
+        return LumaCredentials.from_connection(conn)
+
+    async def call(
+        self, session: aiohttp.ClientSession, method: str, path: str, *, deadline: float | None = None
+    ) -> Any:
+        """
+        Send a request and return Luma's decoded JSON, retrying transient failures.
+
+        :param session: from :func:`shared_session`.
+        :param method: HTTP method (never a create: creates are sent by the sync path).
+        :param path: path relative to the base URL.
+        :param deadline: epoch seconds the call, retries and their waits included, must end by.
+        """
+        credentials = await self.credentials()
+        try:
+            # Nearly every poll succeeds at once: building a retry loop for it would be about a
+            # third of a poll's CPU, so the loop starts only after a failure.
+            return await self._send(session, credentials, method, path, deadline)
+        except LumaAuthenticationError:
+            # The shared credentials may predate a key rotation: look the connection up again once.
+            _shared_credentials.forget(self.settings.conn_id)
+            fresh = await self.credentials()
+            if fresh == credentials:
+                raise
+            return await self._send(session, fresh, method, path, deadline)
+        except LumaError as exc:
+            if not is_retryable(exc, creates=False):
+                raise
+            failures = [exc]
+
+        async def try_again() -> Any:
+            if failures:  # the loop's first try is the failure we already have: same waits, same log
+                raise failures.pop()
+            return await self._send(session, credentials, method, path, deadline)
+
+        policy = retry_policy(self.settings, creates=False, log=self.log, deadline=deadline)
+        return await AsyncRetrying(**policy)(try_again)
+
+    async def _send(
+        self,
+        session: aiohttp.ClientSession,
+        credentials: LumaCredentials,
+        method: str,
+        path: str,
+        deadline: float | None,
+    ) -> Any:
+        import aiohttp
+        import yarl
+
+        timeout = aiohttp.ClientTimeout(
+            total=self.settings.read_timeout_until(deadline), connect=self.settings.connect_timeout
+        )
+        url = f"{credentials.base_url}{path}"
+        parsed_url = self._parsed_urls.get(url)
+        if parsed_url is None:  # parsed once: a wait polls the same URL again and again
+            parsed_url = self._parsed_urls[url] = yarl.URL(url)
+        try:
+            async with session.request(
+                method, parsed_url, headers=credentials.headers, timeout=timeout
+            ) as response:
+                body = (await response.read()).decode("utf-8", errors="replace")
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+            raise LumaTransportError(f"{method} {path}: could not connect to Luma ({exc})", False) from exc
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            raise LumaTransportError(
+                f"{method} {path}: connection failed ({type(exc).__name__})", request_sent=True
+            ) from exc
+        return parse_response(response.status, response.headers, body, method, path, self.settings.conn_id)

@@ -1,0 +1,64 @@
+"""Where and how to reach Luma: the base URL and API key of an Airflow ``luma`` connection."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from airflow_provider_luma.exceptions import LumaConnectionConfigError
+
+if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import Connection
+
+DEFAULT_BASE_URL = "https://api.lumalabs.ai/dream-machine/v1"
+
+
+@dataclass(frozen=True)
+class LumaCredentials:
+    """
+    Where and how to reach Luma, read from an Airflow connection.
+
+    :param base_url: API base URL, without a trailing slash.
+    :param api_key: the API key; left out of ``repr`` so it cannot leak through logs.
+    """
+
+    base_url: str
+    api_key: str = field(repr=False)
+
+    @classmethod
+    def from_connection(cls, conn: Connection) -> LumaCredentials:
+        """
+        Read the API key from the password and the optional base URL from the host.
+
+        :param conn: the Airflow connection.
+        """
+        if not conn.password:
+            raise LumaConnectionConfigError(
+                f"Airflow connection {conn.conn_id!r} has no API key: put your Luma API key in its "
+                "password field (get one at https://lumalabs.ai/dream-machine/api/keys)"
+            )
+        return cls(base_url=_base_url(conn), api_key=conn.password)
+
+    @cached_property
+    def headers(self) -> dict[str, str]:
+        """Headers every API request carries (built once: a wait sends them on every poll)."""
+        return {"Authorization": f"Bearer {self.api_key}", "Accept": "application/json"}
+
+
+def _base_url(conn: Connection) -> str:
+    host = (conn.host or "").strip()
+    if not host:
+        return DEFAULT_BASE_URL
+    if "://" not in host:
+        host = f"https://{host}"
+    parts = urlsplit(host)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise LumaConnectionConfigError(
+            f"Airflow connection {conn.conn_id!r} has an unusable host {conn.host!r}: leave it empty for "
+            f"{DEFAULT_BASE_URL}, or give an http(s) base URL such as http://127.0.0.1:8765/dream-machine/v1"
+        )
+    if conn.port and not parts.port:
+        host = f"{parts.scheme}://{parts.hostname}:{conn.port}{parts.path}"
+    return host.rstrip("/")
