@@ -8,8 +8,10 @@ import socket
 import time
 
 import pytest
+from airflow.providers.common.compat.sdk import AirflowFailException
 
 from airflow_provider_luma.exceptions import (
+    LumaAdoptionError,
     LumaAmbiguousCreateError,
     LumaAuthenticationError,
     LumaBadRequestError,
@@ -222,13 +224,53 @@ def test_ambiguous_create_that_made_nothing_is_sent_again(hook, emulator, kind):
 
 
 def test_ambiguous_create_never_adopts_an_older_twin(hook, emulator):
-    hook.clock_skew_seconds = 0.0
+    """With the default clock skew: an identical generation this hook saw created is never ours."""
+    assert hook.clock_skew_seconds == LumaHook.clock_skew_seconds > 1
     older = hook.create_image(IMAGE)
     time.sleep(0.05)
     emulator.configure(faults=[FaultRule(route="POST /generations/image", kind="500", times=1)])
     newer = hook.create_image(IMAGE)
     assert newer["id"] != older["id"]
     assert emulator.stats.creates == 2
+
+
+def test_ambiguous_create_among_identical_strangers_adopts_none_and_creates_nothing(hook, emulator):
+    """Two generations fit exactly (another task's and ours): none is adopted, none created again."""
+    sibling = LumaHook().create_image(IMAGE)  # an identical request by another task, just before
+    emulator.configure(
+        faults=[FaultRule(route="POST /generations/image", kind="reset_after_create", times=1)]
+    )
+    with pytest.raises(LumaAdoptionError) as error:
+        hook.create_image(IMAGE)
+    ours = next(g["id"] for g in emulator.generations if g["id"] != sibling["id"])
+    assert sibling["id"] in str(error.value)
+    assert ours in str(error.value)
+    assert emulator.stats.creates == 2
+    assert isinstance(error.value, AirflowFailException)  # final: a retry could pay again
+
+
+def test_ambiguous_create_adopts_only_an_exact_request(hook, emulator):
+    """A generation whose request has more in it than ours (another variant) is not ours."""
+    LumaHook().create_image({**IMAGE, "aspect_ratio": "1:1"})
+    emulator.configure(
+        faults=[FaultRule(route="POST /generations/image", kind="reset_after_create", times=1)]
+    )
+    adopted = hook.create_image(IMAGE)
+    assert adopted["request"].get("aspect_ratio") is None
+    assert emulator.stats.creates == 2
+
+
+def test_a_list_call_that_fails_during_adoption_creates_nothing(hook, emulator):
+    emulator.configure(
+        faults=[
+            FaultRule(route="POST /generations/image", kind="reset_after_create", times=1),
+            FaultRule(route="GET /generations", kind="503"),
+        ]
+    )
+    with pytest.raises(LumaRetryableError):
+        hook.create_image(IMAGE)
+    assert emulator.stats.requests["POST /generations/image"] == 1
+    assert emulator.stats.creates == 1
 
 
 def test_ambiguous_create_gives_up_after_max_retries(hook, emulator):

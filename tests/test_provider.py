@@ -22,11 +22,14 @@ def test_provider_info_declares_the_connection_form():
     assert info["extra-links"] == ["airflow_provider_luma.operators.links.LumaGenerationLink"]
 
 
-def test_hook_form_for_older_airflow_says_the_same():
-    behaviour = LumaHook.get_ui_field_behaviour()
-    info = get_provider_info()["connection-types"][0]["ui-field-behaviour"]
-    assert behaviour["hidden_fields"] == info["hidden-fields"]
-    assert behaviour["relabeling"] == info["relabeling"]
+def test_airflow_shows_the_connection_form_the_provider_declares():
+    """What Airflow's UI builds the form from, on this Airflow: provider info (3.2+) or the hook."""
+    from airflow.providers_manager import ProvidersManager
+
+    behaviour = ProvidersManager().field_behaviours["luma"]
+    assert sorted(behaviour["hidden_fields"]) == ["extra", "login", "port", "schema"]
+    assert behaviour["relabeling"] == {"password": "API key", "host": "Base URL (optional)"}
+    assert LumaHook.get_ui_field_behaviour()["hidden_fields"] == behaviour["hidden_fields"]
 
 
 def test_airflow_cli_lists_the_provider_and_its_hook(airflow_db):

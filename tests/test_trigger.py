@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import http.server
 import importlib
 import json
+import threading
 import time
 
 import pytest
 
+from airflow_provider_luma.deferral import MIN_POLL_SECONDS
 from airflow_provider_luma.hooks import _async as hook_module
 from airflow_provider_luma.hooks.luma import LumaHook
 from airflow_provider_luma.testing import FaultRule
@@ -33,6 +36,35 @@ def trigger_for(
         poll_interval=poll_interval,
         end_time=time.time() + deadline_in,
     )
+
+
+@pytest.fixture
+def hostile_luma():
+    """A fake Luma that answers every GET with 200 and the given body; returns its base URL."""
+    servers: list[http.server.ThreadingHTTPServer] = []
+
+    def serve(body: str) -> str:
+        class Answer(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                payload = body.encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Answer)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}/dream-machine/v1"
+
+    yield serve
+    for server in servers:
+        server.shutdown()
+        server.server_close()
 
 
 async def first_event(trigger: LumaGenerationTrigger) -> dict:
@@ -180,13 +212,75 @@ async def test_on_kill_deletes_only_when_asked(emulator, cancel_on_kill):
     assert (generation_id in live_ids(emulator)) is not cancel_on_kill
 
 
-async def test_cleanup_never_deletes(emulator):
-    """A triggerer restart calls cleanup(): the generation must survive it."""
+async def test_a_triggerer_restart_never_deletes(emulator):
+    """A restart cancels the running wait (then calls cleanup()): the generation must survive it."""
+    emulator.configure(dreaming_seconds=60)
     generation_id = create()
-    trigger = trigger_for(generation_id)
+    trigger = trigger_for(generation_id, poll_interval=0.05)
     trigger.cancel_on_kill = trigger.delete_on_timeout = True
+    events = trigger.run()
+    waiting = asyncio.ensure_future(events.__anext__())
+    await asyncio.sleep(0.5)  # a few polls in
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
     await trigger.cleanup()
+    assert emulator.stats.requests["GET /generations/{id}"] >= 2
+    assert emulator.stats.requests.get("DELETE /generations/{id}", 0) == 0
     assert generation_id in live_ids(emulator)
+
+
+async def test_a_hung_luma_still_times_out_and_deletes_near_the_deadline(emulator):
+    """Every poll, retries included, is bounded by the time left: GET answers held for minutes."""
+    emulator.configure(dreaming_seconds=600)
+    generation_id = create()
+    emulator.configure(faults=[FaultRule(route="GET /generations/{id}", kind="slow", delay=300)])
+    trigger = trigger_for(generation_id, deadline_in=2, poll_interval=0.2)
+    trigger.delete_on_timeout = True
+    started = time.monotonic()
+    event = await first_event(trigger)
+    elapsed = time.monotonic() - started
+    assert event["status"] == "timeout"
+    assert "it was deleted" in event["message"]
+    assert generation_id not in live_ids(emulator)
+    # The deadline, at most one minimum-length poll past it, and the delete: seconds, not minutes.
+    assert elapsed < 2 + MIN_POLL_SECONDS + 3, elapsed
+
+
+async def test_a_missing_connection_is_an_error_event(emulator, monkeypatch):
+    generation_id = create()
+    monkeypatch.delenv("AIRFLOW_CONN_LUMA_DEFAULT")
+    trigger = trigger_for(generation_id)
+    trigger.luma_conn_id = "luma_nowhere"
+    event = await first_event(trigger)
+    assert event["status"] == "error"
+    assert "luma_nowhere" in event["message"]
+    assert event["final"] is False
+
+
+@pytest.mark.parametrize(
+    ("answer", "said"),
+    [
+        ("null", "instead of a generation object"),
+        ('["not", "a", "generation"]', "instead of a generation object"),
+        ('{"id": "x", "state": "rendering"}', "'rendering', which this provider does not know"),
+    ],
+)
+async def test_hostile_answers_are_error_events(hostile_luma, monkeypatch, answer, said):
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_LUMA_DEFAULT",
+        json.dumps({"conn_type": "luma", "password": API_KEY, "host": hostile_luma(answer)}),
+    )
+    event = await first_event(trigger_for(MISSING_ID))
+    assert event["status"] == "error"
+    assert said in event["message"]
+    assert event["final"] is False
+
+
+async def test_errors_retrying_cannot_fix_are_final(emulator):
+    event = await first_event(trigger_for(MISSING_ID))
+    assert event["status"] == "error"
+    assert event["final"] is True  # a 404: the task fails without using its retries
 
 
 async def test_first_poll_waits_until_first_poll_at(emulator):

@@ -69,6 +69,8 @@ class LumaHook(BaseHook):
         super().__init__()
         self.luma_conn_id = luma_conn_id
         self.settings = TransportSettings(luma_conn_id, connect_timeout, read_timeout, max_retries)
+        #: Generations whose create this hook saw answered: never the one a lost answer made.
+        self._answered_ids: set[str] = set()
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
@@ -148,6 +150,7 @@ class LumaHook(BaseHook):
                 adopted = self.find_generation_made_by(body, sent_at, taken_ids() if taken_ids else ())
                 if adopted is not None:
                     self.log.warning("%s; adopting generation %s, made by that request", exc, adopted["id"])
+                    self._answered_ids.add(adopted["id"])
                     return adopted
                 if attempt == self.settings.max_retries:
                     raise LumaAmbiguousCreateError(
@@ -157,6 +160,7 @@ class LumaHook(BaseHook):
                 self.log.warning("%s; Luma lists no generation for it, so creating it again", exc)
                 continue
             self.log.info("Luma generation %s created (%s)", generation.get("id"), path)
+            self._answered_ids.add(generation["id"])
             return generation
         raise AssertionError("unreachable")  # the loop returns or raises
 
@@ -169,11 +173,15 @@ class LumaHook(BaseHook):
         :param body: the create request.
         :param sent_at: epoch seconds when it was first sent; Luma's clock may be behind ours by
             up to ``clock_skew_seconds``.
-        :param taken_ids: ids other tasks hold, never adopted.
+        :param taken_ids: ids other tasks hold, never adopted (nor those this hook created).
         :raises LumaAdoptionError: several generations fit and none can be told to be ours.
         """
         return generation_made_by(
-            self._newest_generations(), body, sent_at, self.clock_skew_seconds, taken_ids
+            self._newest_generations(),
+            body,
+            sent_at,
+            self.clock_skew_seconds,
+            {*taken_ids, *self._answered_ids},
         )
 
     def _newest_generations(self) -> Iterator[dict[str, Any]]:

@@ -98,13 +98,16 @@ class TaskMemory:
         """
         self._write(Remembered(request.fingerprint, sent_at=sent_at, body=request.body))
 
-    def created(self, request: GenerationRequest, generation_id: str, *, ends_on_triggerer: bool) -> None:
+    def created(
+        self, request: GenerationRequest, generation_id: str, *, ends_on_triggerer: bool = False
+    ) -> None:
         """
         Record the generation a request made.
 
         :param request: the request.
         :param generation_id: the generation's id.
-        :param ends_on_triggerer: the wait will end the task on the triggerer when it completes.
+        :param ends_on_triggerer: the wait is handed to the triggerer, which ends the task when the
+            generation completes (written just before deferring).
         """
         self._write(Remembered(request.fingerprint, generation_id, ends_on_triggerer=ends_on_triggerer))
 

@@ -166,7 +166,7 @@ class LumaGenerationOperatorBase(BaseOperator):
         now = time.time()
         deadline = now + timeout
         if self.deferrable:
-            self._defer_wait(generation_id, poll_interval, now, deadline)
+            self._defer_wait(memory, request, generation_id, poll_interval, now, deadline)
         generation = self._poll_in_worker(hook, generation_id, poll_interval, deadline)
         return self._finish(context, generation, memory)
 
@@ -181,7 +181,10 @@ class LumaGenerationOperatorBase(BaseOperator):
         if event == TASK_END_SUCCESS_PAYLOAD:
             # The trigger ended the task itself, and ``dag.test()``, which runs triggers inline,
             # resumed it anyway with the event's bare payload: fetch the generation again.
-            generation_id = context["ti"].xcom_pull(task_ids=self.task_id, key=XCOM_GENERATION_ID)
+            ti = context["ti"]
+            generation_id = ti.xcom_pull(
+                task_ids=self.task_id, key=XCOM_GENERATION_ID, map_indexes=ti.map_index
+            )
             return self._finish(context, self.hook.get_generation(generation_id), memory)
         try:
             generation = generation_from_event(event)
@@ -246,7 +249,7 @@ class LumaGenerationOperatorBase(BaseOperator):
         self.log.info(
             "Re-attaching to generation %s created by an earlier try (%s)", remembered.generation_id, state
         )
-        memory.created(request, generation["id"], ends_on_triggerer=self._ends_on_triggerer)
+        memory.created(request, generation["id"])
         return generation
 
     def _find_create_in_doubt(
@@ -268,7 +271,7 @@ class LumaGenerationOperatorBase(BaseOperator):
             self.log.info("Luma lists no generation made by it: creating one")
             return None
         self.log.info("Adopting generation %s, made by the earlier try's create", found["id"])
-        memory.created(request, found["id"], ends_on_triggerer=self._ends_on_triggerer)
+        memory.created(request, found["id"])
         return found
 
     def _create(
@@ -294,7 +297,7 @@ class LumaGenerationOperatorBase(BaseOperator):
                 raise
             memory.forget()  # a 429 created nothing
             self._defer_until_rate_limit_passes(exc.retry_after, timeout)
-        memory.created(request, generation["id"], ends_on_triggerer=self._ends_on_triggerer)
+        memory.created(request, generation["id"])
         return generation
 
     def _ids_taken_by_others(self, context: Context) -> set[str]:
@@ -326,9 +329,21 @@ class LumaGenerationOperatorBase(BaseOperator):
         """The triggerer ends the task on completion: nothing is left for a worker to do."""
         return self.deferrable and not self.output_path and not self.outlets
 
-    def _defer_wait(self, generation_id: str, poll_interval: float, now: float, deadline: float) -> None:
+    def _defer_wait(
+        self,
+        memory: TaskMemory,
+        request: GenerationRequest,
+        generation_id: str,
+        poll_interval: float,
+        now: float,
+        deadline: float,
+    ) -> None:
         from airflow_provider_luma.triggers.luma import LumaGenerationTrigger
 
+        if self._ends_on_triggerer:
+            # Written only now: a try that dies before deferring did not succeed, whatever the
+            # generation does meanwhile, and its retry must re-attach.
+            memory.created(request, generation_id, ends_on_triggerer=True)
         self.defer(
             trigger=LumaGenerationTrigger(
                 generation_id=generation_id,

@@ -34,8 +34,9 @@ class FaultRule:
 
     A rule fires on a request whose ``"METHOD /path"`` (path relative to ``/dream-machine/v1``, or
     ``/assets/...`` for asset downloads) or route template (``"GET /generations/{id}"``) matches
-    ``route``. Without ``times`` and ``rate`` it fires on every match; ``times`` caps how often it
-    fires in all; ``rate`` makes each match fire with that probability (seeded, reproducible).
+    ``route``. Without ``times`` and ``rate`` it fires on every match; ``after`` lets that many
+    matches pass first; ``times`` caps how often it fires in all; ``rate`` makes each match fire
+    with that probability (seeded, reproducible).
     The first rule that fires wins.
 
     :param route: ``"*"``, or ``"METHOD pattern"`` / ``"pattern"`` with shell wildcards, e.g.
@@ -50,6 +51,8 @@ class FaultRule:
         ``"malformed_json"``: the request is processed, then answered 200 with a broken JSON body.
     :param rate: probability in [0, 1] that a matching request triggers the fault.
     :param times: the rule fires for at most this many matching requests.
+    :param after: the first this many matching requests pass untouched (e.g. ``after=2`` hits the
+        third create).
     :param retry_after: seconds sent in ``Retry-After`` by ``"429"``.
     :param delay: seconds ``"slow"`` waits.
     """
@@ -58,6 +61,7 @@ class FaultRule:
     kind: str = "500"
     rate: float | None = None
     times: int | None = None
+    after: int = 0
     retry_after: float = 1.0
     delay: float = 5.0
 
@@ -68,6 +72,8 @@ class FaultRule:
             raise ValueError(f"FaultRule.rate must be within [0, 1]; got {self.rate!r}")
         if self.times is not None and self.times < 0:
             raise ValueError(f"FaultRule.times must be >= 0; got {self.times!r}")
+        if self.after < 0:
+            raise ValueError(f"FaultRule.after must be >= 0; got {self.after!r}")
         if self.retry_after < 0 or self.delay < 0:
             raise ValueError("FaultRule.retry_after and FaultRule.delay must be >= 0")
         method, _, pattern = self.route.strip().partition(" ")

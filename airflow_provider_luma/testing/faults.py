@@ -32,6 +32,7 @@ class FaultInjector:
         with self._lock:
             self._rules = list(rules)
             self._fired = [0] * len(self._rules)
+            self._passed = [0] * len(self._rules)
             self._rng = random.Random(seed)
 
     def pick(self, method: str, path: str, template: str) -> FaultRule | None:
@@ -47,6 +48,9 @@ class FaultInjector:
         with self._lock:
             for i, rule in enumerate(self._rules):
                 if not rule.matches(method, path, template):
+                    continue
+                if self._passed[i] < rule.after:
+                    self._passed[i] += 1
                     continue
                 if rule.times is not None and self._fired[i] >= rule.times:
                     continue

@@ -10,6 +10,11 @@ from airflow.providers.common.compat.sdk import DAG
 from airflow_provider_luma.operators.luma import LumaImageGenerateOperator
 
 CHAOS_GENERATIONS = 200
+#: Every tenth generation asks for the same prompt: 20 identical requests among the 200.
+CHAOS_PROMPTS = [
+    "chaos variants of one prompt" if n % 10 == 0 else f"chaos picture number {n}"
+    for n in range(CHAOS_GENERATIONS)
+]
 
 
 class DiesAfterCreateOperator(LumaImageGenerateOperator):
@@ -30,7 +35,7 @@ with DAG(dag_id="luma_test_chaos", schedule=None, start_date=datetime(2025, 1, 1
         timeout=120,
         retries=3,
         retry_delay=timedelta(0),
-    ).expand(prompt=[f"chaos picture number {n}" for n in range(CHAOS_GENERATIONS)])
+    ).expand(prompt=CHAOS_PROMPTS)
 
 for mode, deferrable in (("deferrable", True), ("worker", False)):
     with DAG(dag_id=f"luma_test_crash_{mode}", schedule=None, start_date=datetime(2025, 1, 1)):

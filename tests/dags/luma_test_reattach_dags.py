@@ -1,0 +1,94 @@
+"""
+DAGs for the re-attach rules: what a try finds of the generation an earlier try of the same task
+instance made (running, completed after a failed copy, failed, gone, another request, opted out),
+and identical mapped siblings whose creates must never be mixed up.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta
+from typing import Any
+
+import requests
+from airflow.providers.common.compat.sdk import DAG
+
+from airflow_provider_luma.operators.luma import LumaImageGenerateOperator
+
+SIBLINGS = 4
+#: What the first try does to its generation before it dies (emulator admin calls where needed).
+FIRST_TRY_LEAVES = ("running", "failed", "gone")
+
+
+class FirstTryDiesOperator(LumaImageGenerateOperator):
+    """
+    Its first try creates, leaves the generation as ``leaves`` says, then dies before waiting.
+
+    :param first_try_leaves: ``running`` (untouched), ``failed`` (the emulator fails it) or ``gone``
+        (deleted through the API).
+    """
+
+    def __init__(self, *, first_try_leaves: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.first_try_leaves = first_try_leaves
+
+    def _create(self, hook: Any, memory: Any, request: Any, context: Any, timeout: float) -> dict[str, Any]:
+        generation = super()._create(hook, memory, request, context, timeout)
+        if context["ti"].try_number > 1:
+            return generation
+        emulator_root = hook.credentials.base_url.removesuffix("/dream-machine/v1")
+        if self.first_try_leaves == "failed":
+            requests.post(f"{emulator_root}/_emulator/generations/{generation['id']}/fail", timeout=5)
+        elif self.first_try_leaves == "gone":
+            hook.delete_generation(generation["id"])
+        raise RuntimeError(f"simulated worker crash after creating {generation['id']}")
+
+
+def _dag(dag_id: str) -> DAG:
+    return DAG(dag_id=dag_id, schedule=None, start_date=datetime(2025, 1, 1))
+
+
+RETRY_ONCE: dict[str, Any] = {"retries": 1, "retry_delay": timedelta(0), "poll_interval": 0.1, "timeout": 30}
+
+for leaves in FIRST_TRY_LEAVES:
+    with _dag(f"luma_test_reattach_{leaves}"):
+        FirstTryDiesOperator(
+            task_id="generate",
+            prompt="a lighthouse that survives a crash",
+            first_try_leaves=leaves,
+            **RETRY_ONCE,
+        )
+
+with _dag("luma_test_reattach_changed_request"):
+    # The prompt renders differently on each try: the first try's generation is not this request's.
+    FirstTryDiesOperator(
+        task_id="generate",
+        prompt="a lighthouse, take {{ ti.try_number }}",
+        first_try_leaves="running",
+        **RETRY_ONCE,
+    )
+
+with _dag("luma_test_reattach_opted_out"):
+    FirstTryDiesOperator(
+        task_id="generate",
+        prompt="a lighthouse, twice",
+        first_try_leaves="running",
+        reattach=False,
+        **RETRY_ONCE,
+    )
+
+with _dag("luma_test_reattach_after_failed_copy"):
+    # The test makes the first download of the asset fail: the copy, not the generation, failed.
+    LumaImageGenerateOperator(
+        task_id="generate",
+        prompt="a lighthouse worth keeping",
+        output_path=f"file://{os.environ.get('LUMA_EXAMPLE_OUTPUT_DIR', '/tmp')}/reattach/",
+        deferrable=True,
+        **RETRY_ONCE,
+    )
+
+with _dag("luma_test_identical_siblings"):
+    # Variants of one prompt: identical requests, made at about the same time.
+    LumaImageGenerateOperator.partial(task_id="variant", deferrable=True, **RETRY_ONCE).expand(
+        prompt=["a lighthouse in the fog"] * SIBLINGS
+    )

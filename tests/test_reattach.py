@@ -1,0 +1,130 @@
+"""
+Which generation is a try's: re-attach after a try that did not succeed, a new one after success or
+for another request, and identical siblings that never take each other's. Real ``dag.test()`` runs
+against the emulator.
+"""
+
+from __future__ import annotations
+
+import pytest
+from tenacity import wait_exponential, wait_random
+
+from airflow_provider_luma.hooks import _http
+from airflow_provider_luma.hooks.luma import LumaHook
+from airflow_provider_luma.testing import FaultRule
+from tests.airflow_version import HAS_TASK_STATE_STORE
+from tests.conftest import IMAGES_DIR
+from tests.dags.luma_test_reattach_dags import SIBLINGS
+
+needs_state_store = pytest.mark.skipif(
+    not HAS_TASK_STATE_STORE, reason="re-attaching needs the task state store (Airflow 3.3+)"
+)
+
+
+@pytest.fixture
+def fast_backoff(monkeypatch):
+    """Compress the hook's backoff and settle time; the policy is unchanged."""
+    monkeypatch.setattr(_http, "_backoff", wait_exponential(multiplier=0.01, max=0.05) + wait_random(0, 0.01))
+    monkeypatch.setattr(LumaHook, "ambiguous_create_settle_seconds", 0.05)
+
+
+def generation_ids_in_xcom(result, task_id: str, map_indexes=(-1,)) -> list[str]:
+    return [result.xcom(task_id, "generation_id", map_index=index) for index in map_indexes]
+
+
+@needs_state_store
+def test_a_retry_reattaches_to_a_running_generation(run_dag, emulator, read_logs):
+    result = run_dag("luma_test_reattach_running")
+    assert result.state == "success"
+    assert emulator.stats.creates == 1
+    assert "Re-attaching to generation" in read_logs()
+    assert generation_ids_in_xcom(result, "generate") == [emulator.generations[0]["id"]]
+
+
+@needs_state_store
+@pytest.mark.parametrize(
+    ("dag_id", "said"),
+    [
+        ("luma_test_reattach_failed", "failed; creating a new one"),
+        ("luma_test_reattach_gone", "is gone; creating a new one"),
+        ("luma_test_reattach_changed_request", "for other parameters than this try's: creating a new one"),
+    ],
+)
+def test_a_retry_creates_anew_when_the_earlier_generation_cannot_serve(
+    run_dag, emulator, read_logs, dag_id, said
+):
+    result = run_dag(dag_id)
+    assert result.state == "success"
+    assert emulator.stats.creates == 2
+    assert said in read_logs()
+    assert generation_ids_in_xcom(result, "generate") == [emulator.generations[-1]["id"]]  # the second
+
+
+@pytest.mark.parametrize("dag_id", ["luma_test_reattach_opted_out"])
+def test_reattach_false_always_creates_anew(run_dag, emulator, read_logs, dag_id):
+    result = run_dag(dag_id)
+    assert result.state == "success"
+    assert emulator.stats.creates == 2
+    assert "Re-attaching" not in read_logs()
+
+
+@needs_state_store
+def test_a_failed_copy_is_retried_on_the_completed_generation_without_a_new_create(
+    run_dag, emulator, read_logs
+):
+    emulator.configure(faults=[FaultRule(route="GET /assets/*", kind="500", times=1)])
+    result = run_dag("luma_test_reattach_after_failed_copy")
+    assert result.state == "success"
+    assert emulator.stats.creates == 1
+    generation_id = emulator.generations[0]["id"]
+    assert "Re-attaching to generation" in read_logs()
+    stored = result.xcom("generate")
+    assert stored.endswith(".jpg") or stored.endswith(".png")
+    assert generation_id in stored
+    assert (IMAGES_DIR / "reattach").is_dir()
+
+
+@needs_state_store
+def test_a_succeeded_task_instance_forgets_its_generation(run_dag, emulator):
+    from airflow.models.task_state_store import TaskStateStoreModel
+    from airflow.utils.session import create_session
+
+    from airflow_provider_luma.operators._memory import STATE_STORE_KEY
+
+    result = run_dag("luma_test_reattach_running")
+    assert result.state == "success"
+    with create_session() as session:
+        rows = session.query(TaskStateStoreModel).filter_by(
+            dag_id=result.dag_run.dag_id, run_id=result.dag_run.run_id, key=STATE_STORE_KEY
+        )
+        assert rows.count() == 0  # a clear of this task instance will create a new generation
+
+
+@needs_state_store
+def test_a_create_left_in_doubt_is_searched_for_by_the_next_try(run_dag, emulator, fast_backoff, read_logs):
+    emulator.configure(
+        faults=[
+            # The create is stored, its answer lost; every list call of the first try fails.
+            FaultRule(route="POST /generations/image", kind="reset_after_create", times=1),
+            FaultRule(route="GET /generations", kind="503", times=4),
+        ]
+    )
+    result = run_dag("luma_test_reattach_after_failed_copy")
+    assert result.state == "success"
+    assert emulator.stats.creates == 1  # the second try found it instead of creating blindly
+    assert "never recorded Luma's answer" in read_logs()
+    assert generation_ids_in_xcom(result, "generate") == [emulator.generations[0]["id"]]
+
+
+def test_identical_siblings_never_take_each_others_generation(run_dag, emulator, fast_backoff, read_logs):
+    # The third of four identical creates is stored by Luma, but its answer is lost.
+    emulator.configure(
+        faults=[FaultRule(route="POST /generations/image", kind="reset_after_create", times=1, after=2)]
+    )
+    result = run_dag("luma_test_identical_siblings")
+    assert result.state == "success", read_logs()[-3000:]
+    ids = generation_ids_in_xcom(result, "variant", range(SIBLINGS))
+    assert len(set(ids)) == SIBLINGS
+    assert emulator.stats.creates == SIBLINGS  # none paid twice
+    assert sorted(ids) == sorted(generation["id"] for generation in emulator.generations)
+    assert "adopting generation" in read_logs()
