@@ -18,7 +18,7 @@ BIN2 := $(VENV2)/bin
 # The pinned sets we test with (Airflow's own constraint files are not reachable from here).
 CONSTRAINTS := constraints.txt
 CONSTRAINTS2 := constraints-airflow2.txt
-EXTRAS := dev,docs,bench,dist
+EXTRAS := dev,docs,bench,dist,e2e
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(CONSTRAINTS) | cksum | cut -d' ' -f1)
 STAMP2 := $(VENV2)/.installed-$(shell cat pyproject.toml $(CONSTRAINTS2) | cksum | cut -d' ' -f1)
 export UV_PYTHON_DOWNLOADS := never
@@ -95,8 +95,8 @@ clean:
 
 # The provider in a running Airflow: api-server, scheduler, dag-processor and triggerer as separate
 # processes (LocalExecutor, SQLite) against the Luma emulator. See tests/e2e/conftest.py.
-.PHONY: e2e
-e2e: venv
+.PHONY: e2e chromium
+e2e: venv chromium
 	LUMA_E2E=1 $(BIN)/python -m pytest tests/e2e -q -p no:cacheprovider -rxX
 
 # Performance figures next to baselines measured in the same run (about 6 min on 2 cores):
@@ -128,3 +128,8 @@ dist-check: dist
 .PHONY: docs
 docs: venv
 	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
+
+# The browser tests drive Debian's chromium (a browser build of its own is never downloaded).
+chromium:
+	@command -v chromium >/dev/null || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }

@@ -60,4 +60,12 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "extra-links": ["airflow_provider_luma.operators.links.LumaGenerationLink"],
+        # The "Luma" gallery in the UI (Airflow 3.1+). Airflow loads provider plugins when
+        # [core] lazy_discover_providers is False.
+        "plugins": [
+            {
+                "name": "luma_gallery",
+                "plugin-class": "airflow_provider_luma.plugins.gallery.LumaGalleryPlugin",
+            }
+        ],
     }

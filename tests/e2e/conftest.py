@@ -67,7 +67,7 @@ def emulator(
 @pytest.fixture(scope="session")
 def stack(airflow_home: Path, emulator: LumaEmulatorProcess) -> Iterator[AirflowStack]:
     """Airflow's four processes, healthy, with every DAG file parsed; stopped at the end."""
-    from luma_e2e.settings import API_KEY, E2E_OUTPUT_DIR
+    from luma_e2e.settings import API_KEY, E2E_OUTPUT_DIR, REVIEW_TIMEOUT_SECONDS
     from luma_e2e.stack import AirflowStack
 
     airflow = AirflowStack(
@@ -79,6 +79,8 @@ def stack(airflow_home: Path, emulator: LumaEmulatorProcess) -> Iterator[Airflow
             "LUMA_EXAMPLE_OUTPUT_DIR": str(airflow_home / "example-output"),
             "LUMA_EXAMPLE_OUTPUT_URL": f"file://{airflow_home}/example-output/batch/",
             "LUMA_E2E_OUTPUT_DIR": str(airflow_home / E2E_OUTPUT_DIR),
+            "LUMA_EXAMPLE_PUBLISH_URL": f"file://{airflow_home}/example-output/published/",
+            "LUMA_EXAMPLE_REVIEW_TIMEOUT": str(REVIEW_TIMEOUT_SECONDS),
         },
     )
     try:

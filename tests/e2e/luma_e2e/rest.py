@@ -230,6 +230,35 @@ class AirflowApi:
         answer = self.request("GET", path, params={"map_index": map_index, "full_content": True})
         return "\n".join(json.dumps(entry) for entry in answer["content"])
 
+    # -- human-in-the-loop and assets -------------------------------------------------------------
+
+    def answer_hitl(
+        self, dag_id: str, run_id: str, task_id: str, chosen: list[str], params_input: dict[str, Any]
+    ) -> dict[str, Any]:
+        """
+        Answer a human-in-the-loop task as the logged-in user.
+
+        :param dag_id: the DAG.
+        :param run_id: the run.
+        :param task_id: the (unmapped) task.
+        :param chosen: the options picked.
+        :param params_input: the form's values.
+        """
+        path = f"/dags/{dag_id}/dagRuns/{quote(run_id)}/taskInstances/{task_id}/-1/hitlDetails"
+        return dict(
+            self.request("PATCH", path, json={"chosen_options": chosen, "params_input": params_input})
+        )
+
+    def asset_events(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
+        """
+        The asset events a run's tasks emitted.
+
+        :param dag_id: the DAG.
+        :param run_id: the run.
+        """
+        params = {"source_dag_id": dag_id, "source_run_id": run_id, "limit": 100}
+        return list(self.request("GET", "/assets/events", params=params)["asset_events"])
+
 
 def wait_for_api(api: AirflowApi, timeout: float) -> None:
     """

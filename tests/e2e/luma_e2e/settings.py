@@ -15,3 +15,7 @@ IMAGE_DAG = "example_luma_image"
 RUN_TIMEOUT = 240.0
 #: Folder of AIRFLOW_HOME the harness DAGs copy assets to (``LUMA_E2E_OUTPUT_DIR``).
 E2E_OUTPUT_DIR = "e2e-output"
+#: The review example's DAG, and how long its reviewer has (each round): short enough for the
+#: unanswered run to time out within the session, long enough to answer the others in time.
+REVIEW_DAG = "example_luma_review"
+REVIEW_TIMEOUT_SECONDS = 120

@@ -22,6 +22,13 @@ AIRFLOW = str(VENV_BIN / "airflow")
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 USERNAME = "e2e-admin"
 PASSWORD = "e2e-admin-password"
+#: Users of the simple auth manager, ``{name: (role, password)}``. Its roles all read every DAG;
+#: a user with no role may read nothing, which is what the 403 checks use.
+USERS = {
+    USERNAME: ("admin", PASSWORD),
+    "e2e-viewer": ("viewer", "e2e-viewer-password"),
+    "e2e-no-role": ("", "e2e-no-role-password"),
+}
 #: Seconds without a triggerer heartbeat before its triggers go to another triggerer (default 30).
 TRIGGERER_HEALTH_CHECK_THRESHOLD = 10
 
@@ -74,7 +81,9 @@ class AirflowStack:
             "AIRFLOW__CORE__PARALLELISM": "8",
             "AIRFLOW__CORE__FERNET_KEY": FERNET_KEY,
             "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USERNAME}:admin",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(
+                f"{name}:{role}" for name, (role, _) in USERS.items()
+            ),
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords_file),
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.api_url}/execution/",
             "AIRFLOW__API__HOST": "127.0.0.1",
@@ -117,7 +126,8 @@ class AirflowStack:
 
     def migrate(self) -> None:
         """``airflow db migrate`` and the simple auth manager's password file."""
-        (self.home / "simple_auth_manager_passwords.json").write_text(json.dumps({USERNAME: PASSWORD}))
+        passwords = {name: password for name, (_, password) in USERS.items()}
+        (self.home / "simple_auth_manager_passwords.json").write_text(json.dumps(passwords))
         result = self.airflow("db", "migrate", timeout=180)
         (self.process_logs / "db-migrate.log").parent.mkdir(parents=True, exist_ok=True)
         (self.process_logs / "db-migrate.log").write_text(result.stdout + result.stderr)
@@ -133,9 +143,13 @@ class AirflowStack:
         :param name: one of :data:`COMPONENTS`.
         """
         argv = [AIRFLOW, name]
+        env = self.env
         if name == "api-server":
             argv += ["--host", "127.0.0.1", "--port", str(self.api_port), "--workers", "1"]
-        process = ManagedProcess(name, argv, self.env, self.process_logs / f"{name}.log", cwd=self.home)
+            # Airflow loads plugins that providers register (the Luma gallery) only with eager
+            # provider discovery; the other components keep the default.
+            env = {**env, "AIRFLOW__CORE__LAZY_DISCOVER_PROVIDERS": "False"}
+        process = ManagedProcess(name, argv, env, self.process_logs / f"{name}.log", cwd=self.home)
         self.processes[name] = process
         return process
 

@@ -1,0 +1,1 @@
+"""Airflow UI plugins shipped with the provider (registered in ``get_provider_info()["plugins"]``)."""

@@ -1,0 +1,124 @@
+"""
+The gallery's FastAPI app, mounted on the api-server at ``/luma`` (Airflow 3.1+).
+
+Every route is behind Airflow's own auth manager: the caller is the user of the request's JWT
+(the UI's ``_token`` cookie or an ``Authorization: Bearer`` header), and must be allowed to read
+the DAG's XComs (which hold what is shown). No token: 401; not allowed: 403, before anything is read.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
+from airflow.api_fastapi.common.db.common import SessionDep  # noqa: TC002 (FastAPI reads it at run time)
+from airflow.api_fastapi.core_api.security import requires_access_dag
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.responses import HTMLResponse, StreamingResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from airflow_provider_luma.plugins.gallery_data import read_generations, stored_media_type
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from airflow_provider_luma.plugins.gallery_data import GenerationCard
+
+#: Bytes per read when streaming a stored copy.
+STREAM_CHUNK = 256 << 10
+_TEMPLATES = Environment(
+    loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=select_autoescape(["html"])
+)
+#: Reading a run's generations means reading its XComs: the same permission the XCom API asks for.
+_CAN_READ = [Depends(requires_access_dag(method="GET", access_entity=DagAccessEntity.XCOM))]
+
+
+def _stored_url(request: Request, card: GenerationCard) -> str | None:
+    """The stored copy's URL on this app (``root_path`` is where the api-server mounted it)."""
+    if card.stored_path is None:
+        return None
+    run = f"{quote(request.path_params['dag_id'])}/{quote(request.path_params['run_id'])}"
+    task = f"{quote(card.task_id)}/{card.map_index}"
+    return f"{request.scope.get('root_path', '')}/runs/{run}/tasks/{task}/stored"
+
+
+def _card_view(request: Request, card: GenerationCard) -> dict[str, Any]:
+    """What the template and the JSON answer show of one card (never the whole generation)."""
+    stored_url = _stored_url(request, card)
+    return {
+        "task_id": card.task_id,
+        "map_index": card.map_index,
+        "label": card.label,
+        "state": card.state,
+        "duration": card.duration,
+        "generation_id": card.generation.get("id"),
+        "generation_state": card.generation.get("state"),
+        "failure_reason": card.generation.get("failure_reason"),
+        "created_at": card.generation.get("created_at"),
+        "prompt": card.prompt,
+        "model": card.model,
+        "asset_url": card.asset_url,
+        "stored_path": card.stored_path,
+        "stored_url": stored_url,
+        "thumbnail_url": stored_url or card.asset_url,
+        "is_video": card.is_video,
+    }
+
+
+def _render(request: Request, title: str, scope: str, cards: list[GenerationCard]) -> HTMLResponse:
+    html = _TEMPLATES.get_template("gallery.html").render(
+        title=title, scope=scope, cards=[_card_view(request, card) for card in cards]
+    )
+    return HTMLResponse(html)
+
+
+def create_gallery_app() -> FastAPI:
+    """The gallery's routes: HTML pages for a run and a task instance, their JSON, stored copies."""
+    app = FastAPI(title="Luma gallery", docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.get("/runs/{dag_id}/{run_id}", dependencies=_CAN_READ, response_class=HTMLResponse)
+    def run_gallery(dag_id: str, run_id: str, request: Request, session: SessionDep) -> HTMLResponse:
+        """Every Luma generation of one DAG run."""
+        cards = read_generations(session, dag_id, run_id)
+        return _render(request, f"Luma generations of {run_id}", "run", cards)
+
+    @app.get("/runs/{dag_id}/{run_id}/generations", dependencies=_CAN_READ)
+    def run_generations(dag_id: str, run_id: str, request: Request, session: SessionDep) -> dict[str, Any]:
+        """The same as the run's page, as JSON."""
+        cards = read_generations(session, dag_id, run_id)
+        return {"generations": [_card_view(request, card) for card in cards]}
+
+    task_path = "/runs/{dag_id}/{run_id}/tasks/{task_id}/{map_index}"
+
+    @app.get(task_path, dependencies=_CAN_READ, response_class=HTMLResponse)
+    def task_gallery(
+        dag_id: str, run_id: str, task_id: str, map_index: int, request: Request, session: SessionDep
+    ) -> HTMLResponse:
+        """The generation of one task instance."""
+        cards = read_generations(session, dag_id, run_id, task_id, map_index)
+        title = f"Luma generation of {task_id}" + (f"[{map_index}]" if map_index >= 0 else "")
+        return _render(request, title, "task instance", cards)
+
+    @app.get(f"{task_path}/stored", dependencies=_CAN_READ)
+    def stored_copy(
+        dag_id: str, run_id: str, task_id: str, map_index: int, session: SessionDep
+    ) -> StreamingResponse:
+        """The copy the task stored (``output_path``): browsers cannot open ``file://`` or ``s3://``."""
+        cards = read_generations(session, dag_id, run_id, task_id, map_index)
+        path = cards[0].stored_path if cards else None
+        media_type = stored_media_type(path) if path else None
+        if path is None or media_type is None:
+            raise HTTPException(404, f"{task_id}[{map_index}] of {run_id} stored no image or video copy")
+        return StreamingResponse(_read_stored(path), media_type=media_type)
+
+    return app
+
+
+def _read_stored(path: str) -> Iterator[bytes]:
+    from airflow.providers.common.compat.sdk import ObjectStoragePath
+
+    with ObjectStoragePath(path).open("rb") as stored:
+        while chunk := stored.read(STREAM_CHUNK):
+            yield chunk
