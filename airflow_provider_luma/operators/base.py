@@ -252,7 +252,6 @@ class LumaGenerationOperatorBase(BaseOperator):
         self.log.info(
             "Re-attaching to generation %s created by an earlier try (%s)", remembered.generation_id, state
         )
-        memory.created(request, generation["id"])
         return generation
 
     def _find_create_in_doubt(
