@@ -120,6 +120,7 @@ def build_review_dag() -> Any:
         @task(outlets=[published_images], trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
         def publish(ti: Any = None, outlet_events: Any = None) -> str:
             """Copy the picked image to storage and record it as an event of the published-images Asset."""
+            from airflow_provider_luma.hooks.luma import LumaHook
             from airflow_provider_luma.storage import copy_asset, destination_for
 
             answer = ti.xcom_pull(task_ids="second_review")
@@ -134,7 +135,8 @@ def build_review_dag() -> Any:
             )
             url = generation["assets"]["image"]
             destination = destination_for(OUTPUT_URL, url, generation["id"])
-            copy_asset(url, destination)
+            # Asset URLs are untrusted: https on public hosts only, or the connection's own origin.
+            copy_asset(url, destination, trusted_origin=LumaHook().credentials.base_url)
             outlet_events[published_images].extra = {
                 "path": str(destination),
                 "generation_id": generation["id"],
