@@ -70,3 +70,12 @@ def test_parsing_the_dags_never_imports_the_plugin(airflow_db):
         "print(any(m.startswith('airflow_provider_luma.plugins') for m in sys.modules))"
     )
     assert imported.splitlines()[-1] == "False"
+
+
+def test_the_task_view_of_an_unmapped_task_is_its_map_index_minus_one():
+    """Airflow's UI leaves ``{MAP_INDEX}`` in the view's href on an unmapped task's page."""
+    from airflow_provider_luma.plugins.gallery_app import _map_index
+
+    assert _map_index("{MAP_INDEX}") == -1
+    assert _map_index("-1") == -1
+    assert _map_index("3") == 3

@@ -94,19 +94,19 @@ def create_gallery_app() -> FastAPI:
 
     @app.get(task_path, dependencies=_CAN_READ, response_class=HTMLResponse)
     def task_gallery(
-        dag_id: str, run_id: str, task_id: str, map_index: int, request: Request, session: SessionDep
+        dag_id: str, run_id: str, task_id: str, map_index: str, request: Request, session: SessionDep
     ) -> HTMLResponse:
         """The generation of one task instance."""
-        cards = read_generations(session, dag_id, run_id, task_id, map_index)
-        title = f"Luma generation of {task_id}" + (f"[{map_index}]" if map_index >= 0 else "")
+        cards = read_generations(session, dag_id, run_id, task_id, _map_index(map_index))
+        title = f"Luma generation of {task_id}" + (f"[{map_index}]" if _map_index(map_index) >= 0 else "")
         return _render(request, title, "task instance", cards)
 
     @app.get(f"{task_path}/stored", dependencies=_CAN_READ)
     def stored_copy(
-        dag_id: str, run_id: str, task_id: str, map_index: int, session: SessionDep
+        dag_id: str, run_id: str, task_id: str, map_index: str, session: SessionDep
     ) -> StreamingResponse:
         """The copy the task stored (``output_path``): browsers cannot open ``file://`` or ``s3://``."""
-        cards = read_generations(session, dag_id, run_id, task_id, map_index)
+        cards = read_generations(session, dag_id, run_id, task_id, _map_index(map_index))
         path = cards[0].stored_path if cards else None
         media_type = stored_media_type(path) if path else None
         if path is None or media_type is None:
@@ -114,6 +114,20 @@ def create_gallery_app() -> FastAPI:
         return StreamingResponse(_read_stored(path), media_type=media_type)
 
     return app
+
+
+def _map_index(value: str) -> int:
+    """
+    A task instance's map index from the URL; -1 (not mapped) for anything but an integer.
+
+    The UI leaves ``{MAP_INDEX}`` as it is in a view's href on an unmapped task's page.
+
+    :param value: the path segment.
+    """
+    try:
+        return int(value)
+    except ValueError:
+        return -1
 
 
 def _read_stored(path: str) -> Iterator[bytes]:
