@@ -16,21 +16,6 @@ XCOM_GENERATION_ID = "generation_id"
 XCOM_GENERATION = "generation"
 
 
-def completed_asset_url(generation: dict[str, Any]) -> str:
-    """
-    The asset URL of a finished generation; raise Luma's failure reason if it failed.
-
-    :param generation: a generation in a terminal state.
-    """
-    generation_id = generation.get("id", "?")
-    if generation.get("state") == "failed":
-        raise generation_failed_error(generation_id, generation.get("failure_reason"))
-    url = asset_url(generation)
-    if not url:
-        raise LumaError(f"Luma generation {generation_id} completed without an asset URL")
-    return url
-
-
 def finish_generation(context: Context, generation: dict[str, Any], log: Logger) -> str:
     """
     Push the final generation to XCom; return its asset URL, or raise Luma's failure reason.
@@ -39,7 +24,12 @@ def finish_generation(context: Context, generation: dict[str, Any], log: Logger)
     :param generation: a generation in a terminal state.
     :param log: the task's logger.
     """
+    generation_id = generation.get("id", "?")
     context["ti"].xcom_push(key=XCOM_GENERATION, value=generation)
-    url = completed_asset_url(generation)
-    log.info("Luma generation %s completed: %s", generation.get("id"), url)
+    if generation.get("state") == "failed":
+        raise generation_failed_error(generation_id, generation.get("failure_reason"))
+    url = asset_url(generation)
+    if not url:
+        raise LumaError(f"Luma generation {generation_id} completed without an asset URL")
+    log.info("Luma generation %s completed: %s", generation_id, url)
     return url
