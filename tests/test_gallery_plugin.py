@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_1_PLUS
 
 from airflow_provider_luma import get_provider_info
@@ -72,6 +73,7 @@ def test_parsing_the_dags_never_imports_the_plugin(airflow_db):
     assert imported.splitlines()[-1] == "False"
 
 
+@pytest.mark.skipif(not AIRFLOW_V_3_1_PLUS, reason="the gallery needs Airflow 3.1+")
 def test_the_task_view_of_an_unmapped_task_is_its_map_index_minus_one():
     """Airflow's UI leaves ``{MAP_INDEX}`` in the view's href on an unmapped task's page."""
     from airflow_provider_luma.plugins.gallery_app import _map_index
