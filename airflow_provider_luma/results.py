@@ -11,7 +11,8 @@ if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
     from airflow.sdk.types import Logger
 
-#: XCom keys, besides ``return_value`` (the asset URL).
+#: XCom keys: the asset URL (or the stored path), the generation id, the generation object.
+XCOM_RETURN_KEY = "return_value"
 XCOM_GENERATION_ID = "generation_id"
 XCOM_GENERATION = "generation"
 

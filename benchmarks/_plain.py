@@ -9,10 +9,22 @@ never changed: the swap lives in the child process only.
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+
+def plain_sleep() -> None:
+    """Polls sleep with ``asyncio.sleep`` until they are due, each on its own timer (no grid)."""
+    from airflow_provider_luma.triggers import luma
+
+    async def sleep_until(when: float) -> None:
+        await asyncio.sleep(max(0.0, when - asyncio.get_running_loop().time()))
+
+    luma.sleep_until_tick = sleep_until  # type: ignore[assignment]
+    luma.POLL_GRID_SECONDS = 0.0  # type: ignore[misc]  # no tick to be early by
 
 
 def plain_retry_transport() -> type:
@@ -87,6 +99,7 @@ def iter_content() -> None:
 TRANSPORTS: dict[str, Callable[[], type]] = {"plain-retry": plain_retry_transport}
 #: Variant name -> the function that puts the plain form in place.
 VARIANTS: dict[str, Callable[[], None]] = {
+    "plain-sleep": plain_sleep,
     "plain-import": plain_import,
     "urllib3-readinto": urllib3_readinto,
     "iter-content": iter_content,

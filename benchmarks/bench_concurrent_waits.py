@@ -20,6 +20,8 @@ Modes (each polls every 2 s until the generation is completed):
 
 * ``provider``: 1,000 ``LumaGenerationTrigger.run()`` on one event loop, first event each, as a
   triggerer runs them (they share one aiohttp session);
+* ``provider-no-grid``: the same with its one device taken out: each poll sleeps on its own
+  ``asyncio.sleep`` timer instead of waking on the shared 20 ms grid (the device's A/B);
 * ``session-per-poll``: a minimal loop in the HTTP provider's trigger style, a new
   ``aiohttp.ClientSession`` for every poll;
 * ``threads``: one thread per wait, each polling with blocking ``requests`` (its own Session); the
@@ -55,8 +57,9 @@ from benchmarks._proc import (
 )
 from benchmarks._results import MIN_ROUNDS, Baseline, Row, Target, emit_rows, median_ratio, ratios_note
 
-MODES = ("provider", "session-per-poll", "threads")
+MODES = ("provider", "provider-no-grid", "session-per-poll", "threads")
 BASELINE_NAMES = {
+    "provider-no-grid": "the provider without its poll grid (asyncio.sleep per poll)",
     "session-per-poll": "new aiohttp session per poll (HTTP provider trigger style)",
     "threads": "1,000 threads polling with requests",
 }
@@ -73,6 +76,8 @@ TERMINAL = ("completed", "failed")
 TARGET_RSS_RATIO = 0.5
 TARGET_LAG_RATIO = 0.25
 TARGET_CPU_RATIO = 0.5
+#: The poll grid stays only while it buys a clear CPU gain over plain ``asyncio.sleep``.
+TARGET_GRID_CPU_RATIO = 0.9
 #: Runs per mode: CPU per poll moves by about a fifth between runs on a shared 2-core machine.
 ROUNDS = MIN_ROUNDS
 PER_RUN = ("rss_growth_mb", "lag_p50_ms", "lag_p99_ms", "lag_max_ms", "cpu_per_poll_ms")
@@ -130,7 +135,7 @@ async def _run_async(mode: str, ids: list[str], base_url: str) -> tuple[list[Any
     lags: list[float] = []
     done = asyncio.Event()
     probe = asyncio.create_task(_probe(lags, done))
-    if mode == "provider":
+    if mode.startswith("provider"):
         waits = [_wait_provider(generation_id) for generation_id in ids]
     else:
         waits = [_wait_session_per_poll(generation_id, base_url) for generation_id in ids]
@@ -216,7 +221,9 @@ def run_child(mode: str) -> dict[str, Any]:
 
     import airflow_provider_luma.hooks.luma
     import airflow_provider_luma.triggers.luma  # noqa: F401
+    from benchmarks import _plain
 
+    _plain.use("plain-sleep" if mode == "provider-no-grid" else None)
     base_url = os.environ["LUMA_BENCH_BASE_URL"]
     probe_cpu_per_second = _probe_alone_cpu_per_second(mode)
     gc.collect()
@@ -362,6 +369,15 @@ def rows(results: dict[str, dict[str, Any]], waits: int) -> list[Row]:
             return Target(f"<= {limit:g}x {baseline_name}", False, "not measured")
         return median_ratio(ours[f"{key}_each"], baseline[f"{key}_each"], limit, baseline_name)
 
+    def grid_target() -> Target:
+        plain = results.get("provider-no-grid")
+        name = "the provider without its poll grid"
+        if plain is None:
+            return Target(f"<= {TARGET_GRID_CPU_RATIO:g}x {name}", False, "not measured")
+        return median_ratio(
+            ours["cpu_per_poll_ms_each"], plain["cpu_per_poll_ms_each"], TARGET_GRID_CPU_RATIO, name
+        )
+
     def per_round(key: str) -> str:
         if baseline is None:
             return ""
@@ -406,7 +422,7 @@ def rows(results: dict[str, dict[str, Any]], waits: int) -> list[Row]:
             unit="ms",
             ours=ours["cpu_per_poll_ms"],
             baselines=[Baseline(BASELINE_NAMES[m], results[m]["cpu_per_poll_ms"]) for m in baselines],
-            targets=[target("cpu_per_poll_ms", TARGET_CPU_RATIO)],
+            targets=[target("cpu_per_poll_ms", TARGET_CPU_RATIO), grid_target()],
             digits=3,
             note=(
                 "client process CPU over the waits, less what the lag probe costs by itself over the "

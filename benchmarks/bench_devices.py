@@ -21,9 +21,10 @@ Parts (``--parts``):
   ``readinto`` (through urllib3's private ``response.raw._fp``) against urllib3's public
   ``readinto`` and against requests' ``iter_content``, same chunk size.
 
-Two devices were measured here and removed, showing no gain beyond the noise: polls waking on a
-shared 20 ms grid (against ``asyncio.sleep``, CPU per poll of 1,000 concurrent waits) and a
-per-wait cache of parsed URLs (yarl caches its own parsing).
+A per-wait cache of parsed URLs was measured here and removed (no gain beyond the noise: yarl
+caches its own parsing). The 20 ms poll grid is measured where it pays, with 1,000 concurrent
+waits (:mod:`benchmarks.bench_concurrent_waits`, mode ``provider-no-grid``): one poll at a time,
+as here, gives it nothing to batch.
 """
 
 from __future__ import annotations

@@ -12,11 +12,14 @@ import threading
 import time
 
 import pytest
+from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_0_PLUS
+from airflow.triggers.base import TaskSuccessEvent
 
 from airflow_provider_luma.deferral import MIN_POLL_SECONDS
 from airflow_provider_luma.hooks import _async as hook_module
 from airflow_provider_luma.hooks.luma import LumaHook
 from airflow_provider_luma.testing import FaultRule
+from airflow_provider_luma.triggers._poll_grid import POLL_GRID_SECONDS, sleep_until_tick
 from airflow_provider_luma.triggers.luma import LumaGenerationTrigger
 from tests.conftest import API_KEY
 
@@ -88,6 +91,53 @@ async def test_completed_generation_yields_its_object(emulator):
     assert emulator.stats.requests["GET /generations/{id}"] >= 2  # it really polled
 
 
+class AttachedTaskInstance:
+    """What a triggerer attaches to a trigger: the identity of the deferred task instance."""
+
+    dag_id, task_id, run_id, map_index = "luma_dag", "generate", "manual__1", 3
+
+
+async def test_end_task_without_a_task_instance_resumes_on_a_worker(emulator):
+    """``dag.test()`` runs triggers with no task instance attached: the task finishes in the worker."""
+    generation_id = create()
+    trigger = trigger_for(generation_id)
+    trigger.end_task = True
+    event = await first_event(trigger)
+    assert event["status"] == "completed"
+    assert event["generation"]["id"] == generation_id
+
+
+async def test_end_task_ends_the_task_with_its_xcoms_or_falls_back_to_a_worker(emulator, caplog, capsys):
+    generation_id = create()
+    trigger = trigger_for(generation_id)
+    trigger.end_task = True
+    trigger.task_instance = AttachedTaskInstance()
+    events = trigger.run()
+    try:
+        event = await asyncio.wait_for(events.__anext__(), timeout=30)
+    finally:
+        await events.aclose()
+    if AIRFLOW_V_3_0_PLUS:
+        # No triggerer supervisor in this process to relay the XCom writes: the trigger says so
+        # and resumes the task on a worker instead of losing its XComs or failing it.
+        assert event.payload["status"] == "completed"
+        assert event.payload["generation"]["id"] == generation_id
+        assert "Could not end the task here" in caplog.text + capsys.readouterr().out
+    else:
+        assert isinstance(event, TaskSuccessEvent)
+        assert event.xcoms["return_value"] == event.xcoms["generation"]["assets"]["image"]
+        assert event.xcoms["generation"]["id"] == generation_id
+
+
+async def test_end_task_leaves_a_failed_generation_to_the_worker(emulator):
+    emulator.configure(blocked_words=["forbidden"])
+    trigger = trigger_for(create("a forbidden picture"))
+    trigger.end_task = True
+    trigger.task_instance = AttachedTaskInstance()
+    event = await first_event(trigger)
+    assert event["status"] == "failed"  # the worker raises Luma's reason and Airflow retries
+
+
 async def test_failed_generation_yields_its_reason(emulator):
     emulator.configure(blocked_words=["forbidden"])
     generation_id = create("a forbidden picture")
@@ -153,6 +203,7 @@ def test_serialize_round_trips_and_carries_no_secret():
         "delete_on_timeout",
         "cancel_on_kill",
         "first_poll_at",
+        "end_task",
     }
 
 
@@ -289,7 +340,7 @@ async def test_first_poll_waits_until_first_poll_at(emulator):
     started = time.monotonic()
     event = await first_event(trigger)
     assert event["status"] == "completed"
-    assert time.monotonic() - started >= 0.6
+    assert time.monotonic() - started >= 0.6 - POLL_GRID_SECONDS  # polls wake on a shared grid
     assert emulator.stats.requests["GET /generations/{id}"] == 1  # done by then: one poll was enough
 
 
@@ -310,6 +361,27 @@ async def test_waits_started_together_poll_at_spread_moments(emulator):
     assert max(moments) <= 1.5  # each polled within one interval
     assert max(moments) - min(moments) >= 0.3  # and not all at once
     assert emulator.stats.requests["GET /generations/{id}"] - polls_before == 30  # one poll each
+
+
+async def test_polls_due_within_one_grid_tick_wake_in_one_pass_of_the_event_loop():
+    """Waits due a few milliseconds apart are served together: one wake-up, not one each."""
+    loop = asyncio.get_running_loop()
+    next_tick = (int(loop.time() / POLL_GRID_SECONDS) + 3) * POLL_GRID_SECONDS
+    due = [next_tick + 0.001 + n * 0.0015 for n in range(10)]  # all within the tick after next_tick
+    woken: list[object] = []
+
+    async def sleeper(when: float) -> None:
+        await sleep_until_tick(when)
+        if not woken:  # the first one awake marks the end of this pass
+            loop.call_soon(woken.append, "next pass")
+        woken.append(loop.time())
+
+    await asyncio.gather(*(sleeper(when) for when in due))
+    assert woken[-1] == "next pass"  # nobody woke in a later pass
+    wake_times = [t for t in woken if isinstance(t, float)]
+    assert len(wake_times) == 10
+    assert min(wake_times) >= next_tick  # on the grid tick at or before each due time...
+    assert max(wake_times) < next_tick + POLL_GRID_SECONDS  # ...not the one after: gaps stay within
 
 
 IMPORT_THREAD_PROBE = """

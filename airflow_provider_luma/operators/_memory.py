@@ -81,6 +81,11 @@ class TaskMemory:
             )
         return cls(store)
 
+    @property
+    def in_use(self) -> bool:
+        """Whether there is a store to remember in (so a success has a record to forget)."""
+        return self.store is not None
+
     def recall(self) -> Remembered | None:
         """What an earlier try of this task instance left, if anything."""
         return None if self.store is None else Remembered.parse(self.store.get(STATE_STORE_KEY))

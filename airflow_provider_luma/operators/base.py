@@ -185,7 +185,7 @@ class LumaGenerationOperatorBase(BaseOperator):
         now = time.time()
         deadline = now + timeout
         if self.deferrable:
-            self._defer_wait(generation_id, poll_interval, now, deadline)
+            self._defer_wait(generation_id, poll_interval, now, deadline, memory)
         generation = self._poll_in_worker(hook, generation_id, poll_interval, deadline)
         return self._finish(context, generation, memory)
 
@@ -327,12 +327,11 @@ class LumaGenerationOperatorBase(BaseOperator):
 
     # -- step 3: wait ---------------------------------------------------------------------------------
 
-    def _defer_wait(self, generation_id: str, poll_interval: float, now: float, deadline: float) -> None:
+    def _defer_wait(
+        self, generation_id: str, poll_interval: float, now: float, deadline: float, memory: TaskMemory
+    ) -> None:
         from airflow_provider_luma.triggers.luma import LumaGenerationTrigger
 
-        # The task resumes on a worker to finish, even when nothing is left to do there but XCom:
-        # Airflow 3.3's TaskSuccessEvent(xcoms=...) stores its values JSON-encoded twice, so a
-        # downstream task would read the asset URL with quotes and the generation as a string.
         self.defer(
             trigger=LumaGenerationTrigger(
                 generation_id=generation_id,
@@ -342,9 +341,30 @@ class LumaGenerationOperatorBase(BaseOperator):
                 delete_on_timeout=self.delete_on_timeout,
                 cancel_on_kill=self.cancel_on_kill,
                 first_poll_at=now + poll_interval,
+                end_task=self._nothing_left_for_a_worker(memory),
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=deadline - now) + DEFERRAL_MARGIN,
+        )
+
+    def _nothing_left_for_a_worker(self, memory: TaskMemory) -> bool:
+        """
+        Whether a completed wait may end the task on the triggerer (see :meth:`_finish` for what
+        a worker does after the wait; the triggerer can do none of it but the XComs).
+
+        A copy to storage needs a worker, and so do Asset events (Airflow registers a task's
+        outlet events only when a worker ends it), the task state store (a triggerer cannot
+        delete the record, and a clear after success would re-attach instead of making a new
+        image) and OpenLineage (its listener reports a task's completion from the worker).
+        """
+        from airflow_provider_luma.triggers._task_end import SUPPORTED
+
+        return (
+            SUPPORTED
+            and not self.output_path
+            and not self.outlets
+            and not memory.in_use
+            and not _openlineage_enabled()
         )
 
     def _poll_in_worker(
@@ -393,6 +413,15 @@ class LumaGenerationOperatorBase(BaseOperator):
         memory.forget()
         self._finished = (generation, extra.get("path"))  # for get_openlineage_facets_on_complete
         return result
+
+
+def _openlineage_enabled() -> bool:
+    """Whether the OpenLineage provider is installed and configured to send events."""
+    try:
+        from airflow.providers.openlineage.conf import is_disabled
+    except ImportError:
+        return False
+    return not is_disabled()
 
 
 def _timer(delay: timedelta) -> Any:

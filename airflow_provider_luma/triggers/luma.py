@@ -18,8 +18,10 @@ from airflow_provider_luma.exceptions import (
     LumaRetryableError,
     LumaTransportError,
 )
-from airflow_provider_luma.generations import GenerationState
+from airflow_provider_luma.generations import GenerationState, asset_url
+from airflow_provider_luma.results import XCOM_GENERATION, XCOM_RETURN_KEY
 from airflow_provider_luma.triggers._imports import import_hook_off_the_loop
+from airflow_provider_luma.triggers._poll_grid import POLL_GRID_SECONDS, sleep_until_tick
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -51,6 +53,10 @@ class LumaGenerationTrigger(BaseTrigger):
         sets it one interval ahead: polling a generation created a moment ago only costs a request.
         None or a past time (a trigger restarted later) polls at a random moment within one
         interval, so that waits taken over together do not poll in lockstep.
+    :param end_task: when the generation completes, end the task here (its ``generation`` and
+        ``return_value`` XComs pushed) instead of resuming it on a worker: one task-process launch
+        per image. For tasks with nothing left to do after the wait; anything else (a failure, a
+        timeout, an XCom write that fails) still resumes the task on a worker.
     """
 
     def __init__(
@@ -62,6 +68,7 @@ class LumaGenerationTrigger(BaseTrigger):
         delete_on_timeout: bool = False,
         cancel_on_kill: bool = False,
         first_poll_at: float | None = None,
+        end_task: bool = False,
     ) -> None:
         super().__init__()
         self.generation_id = generation_id
@@ -71,6 +78,7 @@ class LumaGenerationTrigger(BaseTrigger):
         self.delete_on_timeout = delete_on_timeout
         self.cancel_on_kill = cancel_on_kill
         self.first_poll_at = first_poll_at
+        self.end_task = end_task
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Class path and kwargs, as stored in Airflow's trigger table."""
@@ -84,6 +92,7 @@ class LumaGenerationTrigger(BaseTrigger):
                 "delete_on_timeout": self.delete_on_timeout,
                 "cancel_on_kill": self.cancel_on_kill,
                 "first_poll_at": self.first_poll_at,
+                "end_task": self.end_task,
             },
         )
 
@@ -102,7 +111,7 @@ class LumaGenerationTrigger(BaseTrigger):
 
     async def _wait(self) -> TriggerEvent:
         loop = asyncio.get_running_loop()
-        await asyncio.sleep(self._first_wait())  # before any set-up: spreads a burst
+        await sleep_until_tick(loop.time() + self._first_wait())  # before any set-up: spreads a burst
         LumaHook = await import_hook_off_the_loop()
         hook = LumaHook(luma_conn_id=self.luma_conn_id)
         async with LumaHook.async_session() as session:
@@ -112,7 +121,7 @@ class LumaGenerationTrigger(BaseTrigger):
                 if generation is not None:
                     state = GenerationState.known(generation)
                     if state is GenerationState.COMPLETED:
-                        return self._event(EventStatus.COMPLETED, generation=generation)
+                        return await self._completed(generation)
                     if state is GenerationState.FAILED:
                         return self._event(EventStatus.FAILED, generation=generation)
                 remaining = self.end_time - time.time()
@@ -121,9 +130,10 @@ class LumaGenerationTrigger(BaseTrigger):
                     if self.delete_on_timeout:
                         message += await self._delete(hook, session)
                     return self._event(EventStatus.TIMEOUT, message=message)
-                # Fixed rate: a slow answer does not push the next poll back.
-                next_poll = min(polled_at + self.poll_interval, loop.time() + remaining)
-                await asyncio.sleep(max(0.0, next_poll - loop.time()))
+                # Fixed rate, a tick early: the next answer arrives within one interval of this
+                # poll, so a completion is seen within one interval; a slow answer adds nothing.
+                next_poll = polled_at + self.poll_interval - POLL_GRID_SECONDS
+                await sleep_until_tick(min(next_poll, loop.time() + remaining))
 
     async def _poll(self, hook: LumaHook, session: aiohttp.ClientSession) -> dict[str, Any] | None:
         """The generation, or None when Luma could not be asked in time (the wait goes on)."""
@@ -134,6 +144,24 @@ class LumaGenerationTrigger(BaseTrigger):
             # The hook already retried within the time left; the deadline still bounds us.
             self.log.warning("Polling generation %s failed, will poll again: %s", self.generation_id, exc)
             return None
+
+    async def _completed(self, generation: dict[str, Any]) -> TriggerEvent:
+        """End the task here if asked to and possible; else the event that resumes it on a worker."""
+        url = asset_url(generation)
+        # ``task_instance`` is attached by a triggerer (not by ``dag.test()``): whose XComs to push.
+        if self.end_task and url and self.task_instance is not None:
+            from airflow_provider_luma.triggers._task_end import task_success_event
+
+            try:
+                event = await task_success_event(
+                    self.task_instance, {XCOM_GENERATION: generation, XCOM_RETURN_KEY: url}
+                )
+            except Exception:
+                self.log.exception("Could not end the task here: it resumes on a worker to finish")
+            else:
+                self.log.info("Luma generation %s completed: %s", self.generation_id, url)
+                return event
+        return self._event(EventStatus.COMPLETED, generation=generation)
 
     def _first_wait(self) -> float:
         """

@@ -6,6 +6,10 @@ DAGs of the distributed end-to-end harness (CeleryExecutor, two triggerers, S3 o
   while it does.
 - ``e2e_dist_rate_provider``: ``LUMA_DIST_RATE_IMAGES`` images under the emulator's rate limits,
   no ``output_path``: the provider's way.
+- ``e2e_dist_rate_provider_end``: the same with ``reattach=False``, so that nothing is left for a
+  worker after the wait and the triggerer ends each task (one task process per image).
+- ``e2e_dist_task_floor``: as many PythonOperator tasks that return at once: what one task process
+  costs on this cluster, Luma aside.
 - ``e2e_dist_rate_sdk``: the same images the way a team does without the provider: a
   PythonOperator running the official ``lumaai`` SDK's create-and-poll loop, one worker slot held
   per image.
@@ -78,6 +82,44 @@ with DAG(
         retries=3,
         retry_delay=timedelta(seconds=5),
     ).expand(prompt=prompts("woodcut", RATE_IMAGES))
+
+
+with DAG(
+    dag_id="e2e_dist_rate_provider_end",
+    schedule=None,
+    start_date=datetime(2025, 1, 1),
+    catchup=False,
+    max_active_tasks=RATE_IMAGES,
+    tags=["e2e", "luma"],
+):
+    LumaImageGenerateOperator.partial(
+        task_id="generate",
+        aspect_ratio="1:1",
+        pool=RATE_POOL,
+        deferrable=True,
+        reattach=False,  # nothing left for a worker after the wait: the triggerer ends each task
+        poll_interval=POLL_INTERVAL,
+        timeout=900,
+        retries=3,
+        retry_delay=timedelta(seconds=5),
+    ).expand(prompt=prompts("mezzotint", RATE_IMAGES))
+
+
+def return_at_once() -> None:
+    """Nothing: a task process's own cost on this cluster, with no Luma in it."""
+
+
+with DAG(
+    dag_id="e2e_dist_task_floor",
+    schedule=None,
+    start_date=datetime(2025, 1, 1),
+    catchup=False,
+    max_active_tasks=RATE_IMAGES,
+    tags=["e2e"],
+):
+    PythonOperator.partial(task_id="nothing", python_callable=return_at_once).expand(
+        op_args=[[] for _ in range(RATE_IMAGES)]
+    )
 
 
 def generate_with_sdk(prompt: str) -> str:

@@ -1,13 +1,16 @@
 """
 Part of the harness that measures a batch at Luma's rate limits and prints it as a table:
 makespan against its bound, worker-slot seconds, 429 answers, retries and task-process launches
-per image, for the provider's way and for the SDK-in-a-PythonOperator way, in the same run.
+per image, for the provider's ways and for the SDK-in-a-PythonOperator way, in the same run; and
+the floor any task pays on this cluster (the life of a task process that returns at once), so
+that the slot seconds can be read net of Airflow's own start-up and shut-down.
 """
 
 from __future__ import annotations
 
 import os
 import platform
+import statistics
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -72,21 +75,48 @@ class BatchFigures:
     retries: int
     launches: int
 
-    def row(self) -> str:
-        """The figures as one Markdown table row."""
+    def row(self, floor: float) -> str:
+        """
+        The figures as one Markdown table row.
+
+        :param floor: seconds one task process lives when its task returns at once.
+        """
         n = self.images
+        beyond_floor = max(0.0, self.slot_seconds - self.launches * floor) / n
         return (
             f"| {self.way} | {n} | {self.succeeded} | {self.creates} | {self.makespan:.0f} s "
             f"| {self.bound:.0f} s | {self.makespan / self.bound:.2f} | {self.slot_seconds / n:.2f} s "
-            f"| {self.answers_429} | {self.retries} | {self.launches / n:.2f} |"
+            f"| {beyond_floor:.2f} s | {self.answers_429} | {self.retries} | {self.launches / n:.2f} |"
         )
 
 
 HEADER = (
     "| way | images | succeeded | creates | makespan | bound | makespan / bound | worker-slot s per image "
-    "| 429 answers | task retries | task-process launches per image |\n"
-    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+    "| of which beyond Airflow's floor | 429 answers | task retries | task-process launches per image |\n"
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 )
+
+
+def measure_floor(stack: DistributedAirflow, database: PostgresServer, dag_id: str, timeout: float) -> float:
+    """
+    The median life, in seconds, of the task processes of a DAG whose mapped tasks return at once.
+
+    :param stack: the core host.
+    :param database: PostgreSQL, for the task instances.
+    :param dag_id: the DAG (``e2e_dist_task_floor``).
+    :param timeout: the most seconds for the run.
+    """
+    watch = TaskProcessWatch()
+    try:
+        stack.api.unpause(dag_id)
+        run_id = stack.api.trigger(dag_id)
+        state = stack.api.wait_for_run(dag_id, run_id, timeout=timeout)
+        time.sleep(1.0)
+    finally:
+        watch.stop()
+    assert state == "success", f"{dag_id} ended {state}"
+    lives = watch.per_task_instance({ti["id"] for ti in task_instances(database, dag_id, run_id)})
+    return statistics.median(seconds for each in lives.values() for seconds in each)
 
 
 def measure(
