@@ -104,9 +104,13 @@ def copy_asset(
         announced = _content_length(response.headers)
         if destination.protocol in ("", "file", "local"):
             destination.parent.mkdir(parents=True, exist_ok=True)  # object stores have no folders
+        written = 0
         try:
             with destination.open("wb") as out:
-                written = _stream(response, out, chunk_bytes)
+                # requests undoes gzip and the like; memory stays at one chunk whatever the size.
+                for chunk in response.iter_content(chunk_size=chunk_bytes):
+                    out.write(chunk)
+                    written += len(chunk)
             if announced is not None and written != announced:
                 raise LumaAssetCopyError(
                     f"Copied {written:,} bytes of {source_url} to {destination}, but Luma announced "
@@ -116,7 +120,11 @@ def copy_asset(
             _remove_partial_copy(destination)  # a partial file must not pass for the asset
             if isinstance(exc, LumaAssetCopyError):
                 raise
-            raise LumaAssetCopyError(f"Downloading {source_url} to {destination} broke off: {exc}") from exc
+            of_announced = f" of the {announced:,} announced" if announced is not None else ""
+            raise LumaAssetCopyError(
+                f"Downloading {source_url} to {destination} broke off after {written:,} bytes{of_announced}: "
+                f"{exc}"
+            ) from exc
     return written
 
 
@@ -173,26 +181,6 @@ def _remove_partial_copy(destination: ObjectStoragePath) -> None:
         destination.unlink(missing_ok=True)
     except OSError:
         log.warning("Could not remove the partial copy at %s", destination, exc_info=True)
-
-
-def _stream(response: Any, out: Any, chunk_bytes: int) -> int:
-    """Write the body to ``out``; return its size. One reused buffer: memory stays flat."""
-    written = 0
-    if "content-encoding" in response.headers:  # let requests undo gzip and the like
-        for chunk in response.iter_content(chunk_size=chunk_bytes):
-            out.write(chunk)
-            written += len(chunk)
-        return written
-    # urllib3's readinto reads each chunk into a new bytes object and copies it; http.client's
-    # fills our buffer straight from the socket (the "A/B: asset copy throughput" row of
-    # ``make bench``). The attribute is urllib3's, hence the fallback.
-    raw_body = getattr(response.raw, "_fp", None)
-    readinto = raw_body.readinto if isinstance(raw_body, http.client.HTTPResponse) else response.raw.readinto
-    buffer = memoryview(bytearray(chunk_bytes))
-    while size := readinto(buffer):
-        out.write(buffer[:size])
-        written += size
-    return written
 
 
 def _content_length(headers: Any) -> int | None:

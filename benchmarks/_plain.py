@@ -64,45 +64,12 @@ def plain_import() -> None:
     luma.import_hook_off_the_loop = import_hook_on_the_loop
 
 
-def _copy_loop(read_chunks: Callable[[Any, int], Any]) -> Callable[[Any, Any, int], int]:
-    def stream(response: Any, out: Any, chunk_bytes: int) -> int:
-        written = 0
-        for chunk in read_chunks(response, chunk_bytes):
-            out.write(chunk)
-            written += len(chunk)
-        return written
-
-    return stream
-
-
-def _urllib3_readinto(response: Any, chunk_bytes: int) -> Any:
-    buffer = memoryview(bytearray(chunk_bytes))
-    while size := response.raw.readinto(buffer):
-        yield buffer[:size]
-
-
-def urllib3_readinto() -> None:
-    """The asset copy reads into its buffer through urllib3's public ``readinto``."""
-    from airflow_provider_luma import storage
-
-    storage._stream = _copy_loop(_urllib3_readinto)
-
-
-def iter_content() -> None:
-    """The asset copy writes what requests' ``iter_content`` yields, in the same chunk size."""
-    from airflow_provider_luma import storage
-
-    storage._stream = _copy_loop(lambda response, size: response.iter_content(chunk_size=size))
-
-
 #: Variant name -> the plain async transport class (for A/B runs within one process).
 TRANSPORTS: dict[str, Callable[[], type]] = {"plain-retry": plain_retry_transport}
 #: Variant name -> the function that puts the plain form in place.
 VARIANTS: dict[str, Callable[[], None]] = {
     "plain-sleep": plain_sleep,
     "plain-import": plain_import,
-    "urllib3-readinto": urllib3_readinto,
-    "iter-content": iter_content,
 }
 
 

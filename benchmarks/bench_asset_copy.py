@@ -47,15 +47,13 @@ TARGET_SHARE_OF_CURL = 0.8
 PATHS = ("ours", "curl", "requests")
 
 
-def copy_in_child(path: str, url: str, destination: str, variant: str | None = None) -> dict[str, Any]:
+def copy_in_child(path: str, url: str, destination: str) -> dict[str, Any]:
     """
     Be the measured process: import, reset the peak RSS, copy, report.
 
     :param path: ``ours`` or ``requests``.
     :param url: the blob URL.
     :param destination: the local file to write.
-    :param variant: with ``ours``, a plain form of the copy loop
-        (:data:`benchmarks._plain.VARIANTS`), or None.
     """
     import airflow.sdk  # noqa: F401  (a task process has Airflow loaded, whichever way it copies)
     import requests
@@ -68,9 +66,6 @@ def copy_in_child(path: str, url: str, destination: str, variant: str | None = N
             from airflow_provider_luma.storage import copy_asset
         except ImportError:  # an older provider without the helper: the loop it would run
             copy_asset, helper = None, "requests iter_content (no copy_asset in this provider)"
-        from benchmarks import _plain
-
-        _plain.use(variant)
         target: Any = ObjectStoragePath(f"file://{destination}")
         # A task process has Airflow's listeners and plugins loaded when it starts; a fresh process
         # loads them at its first ObjectStoragePath close (hook lineage), ~0.4 s that is not the copy.
@@ -99,8 +94,7 @@ def copy_in_child(path: str, url: str, destination: str, variant: str | None = N
     }
 
 
-def _copy_python(path: str, url: str, destination: str, variant: str | None = None) -> dict[str, Any]:
-    variant_args = ["--variant", variant] if variant else []
+def _copy_python(path: str, url: str, destination: str) -> dict[str, Any]:
     proc = spawn(
         [
             "-m",
@@ -111,7 +105,6 @@ def _copy_python(path: str, url: str, destination: str, variant: str | None = No
             url,
             "--destination",
             destination,
-            *variant_args,
         ]
     )
     try:
@@ -244,11 +237,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--child", choices=["ours", "requests"], help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--destination", help=argparse.SUPPRESS)
-    parser.add_argument("--variant", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     use_throwaway_airflow_home()
     if args.child:
-        send_message("RESULT", copy_in_child(args.child, args.url, args.destination, args.variant))
+        send_message("RESULT", copy_in_child(args.child, args.url, args.destination))
         return 0
     emit_rows(rows(measure(args.rounds)), args.out)
     return 0

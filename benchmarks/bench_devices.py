@@ -17,14 +17,13 @@ Parts (``--parts``):
 * ``import``: in a process that has Airflow and the trigger module imported (as a triggerer that
   is about to run its first Luma wait), the longest event-loop stall (lag probe max) while that
   first wait imports the hook and polls once: import in a thread against import on the loop.
-* ``copy``: 1 GiB asset copy throughput of ``copy_asset``: reading with ``http.client``'s
-  ``readinto`` (through urllib3's private ``response.raw._fp``) against urllib3's public
-  ``readinto`` and against requests' ``iter_content``, same chunk size.
 
-A per-wait cache of parsed URLs was measured here and removed (no gain beyond the noise: yarl
-caches its own parsing). The 20 ms poll grid is measured where it pays, with 1,000 concurrent
-waits (:mod:`benchmarks.bench_concurrent_waits`, mode ``provider-no-grid``): one poll at a time,
-as here, gives it nothing to batch.
+Two devices were measured here and removed (no gain beyond the noise): a per-wait cache of parsed
+URLs (yarl caches its own parsing), and asset copies reading through http.client's ``readinto``
+via urllib3's private ``response.raw._fp`` (against requests' ``iter_content``, same chunk size).
+The 20 ms poll grid is measured where it pays, with 1,000 concurrent waits
+(:mod:`benchmarks.bench_concurrent_waits`, mode ``provider-no-grid``): one poll at a time, as
+here, gives it nothing to batch.
 """
 
 from __future__ import annotations
@@ -34,11 +33,10 @@ import asyncio
 import os
 import statistics
 import sys
-import tempfile
 import time
 from typing import Any
 
-from benchmarks import bench_asset_copy, bench_concurrent_waits
+from benchmarks import bench_concurrent_waits
 from benchmarks._emulator import ApiClient, EmulatorProcess
 from benchmarks._proc import (
     LineReader,
@@ -51,8 +49,7 @@ from benchmarks._proc import (
 )
 from benchmarks._results import Baseline, Row, Target, emit_rows
 
-PARTS = ("calls", "import", "copy")
-ROUNDS = 3
+PARTS = ("calls", "import")
 IMPORT_ROUNDS = 5
 #: The device's side of each A/B, and what the plain side is called.
 DEVICE = "device"
@@ -64,10 +61,6 @@ CALL_VARIANTS = {
 }
 CALL_ROUNDS = 15
 CALLS_PER_ROUND = 300
-COPY_VARIANTS = {
-    "urllib3-readinto": "urllib3's public readinto, same buffer",
-    "iter-content": "requests iter_content, same chunk size",
-}
 PROBE_SECONDS = 0.010
 
 
@@ -353,57 +346,6 @@ def import_rows(results: dict[str, list[dict[str, Any]]]) -> list[Row]:
     ]
 
 
-# -- copy: asset copy throughput ------------------------------------------------------------------
-
-
-def measure_copy(rounds: int) -> dict[str, list[float]]:
-    """
-    1 GiB copy throughput (MB/s) of ``copy_asset`` and of each plain read loop.
-
-    :param rounds: copies per side.
-    """
-    sides = [DEVICE, *COPY_VARIANTS]
-    speed: dict[str, list[float]] = {side: [] for side in sides}
-    size = bench_asset_copy.SIZE
-    with tempfile.TemporaryDirectory(prefix="luma-bench-devices-") as folder, EmulatorProcess() as emulator:
-        url = f"{emulator.url}/assets/blob/{size}"
-        warm_up = os.path.join(folder, "warm-up.bin")
-        bench_asset_copy._copy_curl(url, warm_up)  # not counted: first use of the blob path and disk
-        os.remove(warm_up)
-        for index in range(rounds):
-            for side in sides[index % len(sides) :] + sides[: index % len(sides)]:
-                destination = os.path.join(folder, f"{side}.bin")
-                variant = None if side == DEVICE else side
-                result = bench_asset_copy._copy_python("ours", url, destination, variant)
-                os.remove(destination)
-                if result["bytes"] != size:
-                    raise RuntimeError(f"{side} copied {result['bytes']:,} bytes of {size:,}")
-                speed[side].append(size / result["seconds"] / 1e6)
-                log(f"copy {index + 1}/{rounds} {side}: {speed[side][-1]:,.0f} MB/s")
-    return speed
-
-
-def copy_rows(speed: dict[str, list[float]]) -> list[Row]:
-    """
-    One row: copy throughput, against each plain read loop.
-
-    :param speed: from :func:`measure_copy`.
-    """
-    device = speed[DEVICE]
-    notes = "; ".join(f"against {name}: {ab_note(device, speed[v], 0)}" for v, name in COPY_VARIANTS.items())
-    return [
-        Row(
-            figure="A/B: asset copy throughput, reading through http.client (response.raw._fp)",
-            unit="MB/s",
-            ours=statistics.median(device),
-            baselines=[Baseline(name, statistics.median(speed[v])) for v, name in COPY_VARIANTS.items()],
-            targets=[device_pays(device, speed["urllib3-readinto"], lower_is_better=False)],
-            digits=0,
-            note=f"1 GiB from the emulator to an ObjectStoragePath file://, fresh process each; {notes}",
-        )
-    ]
-
-
 def main(argv: list[str] | None = None) -> int:
     """
     Measure and emit the rows (or, with ``--child``, be one measured first wait).
@@ -415,7 +357,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", help="write the rows as JSON here (default: stdout)")
     parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated, of {', '.join(PARTS)}")
-    parser.add_argument("--rounds", type=int, default=ROUNDS, help="rounds of the copy part")
     parser.add_argument("--import-rounds", type=int, default=IMPORT_ROUNDS, help="rounds of the import part")
     parser.add_argument("--call-rounds", type=int, default=CALL_ROUNDS, help="rounds of the calls part")
     parser.add_argument("--calls", type=int, default=CALLS_PER_ROUND, help="polls per side and round")
@@ -436,8 +377,6 @@ def main(argv: list[str] | None = None) -> int:
         rows += call_rows(measure_calls(args.call_rounds, args.calls), args.calls)
     if "import" in parts:
         rows += import_rows(measure_import(args.import_rounds))
-    if "copy" in parts:
-        rows += copy_rows(measure_copy(args.rounds))
     emit_rows(rows, args.out)
     return 0
 

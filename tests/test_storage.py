@@ -131,7 +131,7 @@ def test_download_that_breaks_off_fails_clearly(tmp_path):
     destination = destination_for(f"file://{tmp_path}/x.png", "", "g")
     with (
         one_answer_server(head + b"x" * 300_000) as url,
-        pytest.raises(LumaAssetCopyError, match=r"300,000 bytes .* announced 1,000,000"),
+        pytest.raises(LumaAssetCopyError, match=r"broke off after [0-9,]+ bytes of the 1,000,000 announced"),
     ):
         copy_asset(url, destination, chunk_bytes=64 * 1024, trusted_origin=url)
     assert not (tmp_path / "x.png").exists()

@@ -150,11 +150,14 @@ class LumaGenerationTrigger(BaseTrigger):
         url = asset_url(generation)
         # ``task_instance`` is attached by a triggerer (not by ``dag.test()``): whose XComs to push.
         if self.end_task and url and self.task_instance is not None:
+            from airflow_provider_luma.operators.links import LumaGenerationLink
             from airflow_provider_luma.triggers._task_end import task_success_event
 
             try:
                 event = await task_success_event(
-                    self.task_instance, {XCOM_GENERATION: generation, XCOM_RETURN_KEY: url}
+                    self.task_instance,
+                    {XCOM_GENERATION: generation, XCOM_RETURN_KEY: url},
+                    {LumaGenerationLink(): url},
                 )
             except Exception:
                 self.log.exception("Could not end the task here: it resumes on a worker to finish")
