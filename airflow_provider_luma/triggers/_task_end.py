@@ -20,13 +20,13 @@ from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_0_PLUS, A
 SUPPORTED = AIRFLOW_V_3_3_PLUS or not AIRFLOW_V_3_0_PLUS
 
 
-async def task_success_event(task_instance: Any, xcoms: dict[str, Any], links: dict[Any, str]) -> Any:
+async def task_success_event(task_instance: Any, xcoms: dict[str, Any], links: list[tuple[Any, str]]) -> Any:
     """
     The event that ends ``task_instance`` successfully with ``xcoms`` pushed.
 
     :param task_instance: the deferred task instance the triggerer attached to the trigger.
     :param xcoms: ``{key: JSON value}`` to push for it.
-    :param links: ``{operator extra link: its URL}``. Airflow 3 serves a task's extra links from
+    :param links: ``(operator extra link, its URL)`` pairs. Airflow 3 serves a task's extra links from
         XComs that the worker pushes as the task ends (one per link, under the link's
         ``xcom_key``), so they are pushed here; Airflow 2 builds links from the XComs when asked.
     :raises Exception: whatever the XCom write raised (the caller resumes the task on a worker).
@@ -37,7 +37,7 @@ async def task_success_event(task_instance: Any, xcoms: dict[str, Any], links: d
         return TaskSuccessEvent(xcoms=xcoms)
     from airflow.sdk.execution_time.xcom import XCom
 
-    for key, value in {**xcoms, **{link.xcom_key: url for link, url in links.items()}}.items():
+    for key, value in {**xcoms, **{link.xcom_key: url for link, url in links}}.items():
         # A blocking call to the triggerer's supervisor: off the event loop, which other waits share.
         await asyncio.to_thread(
             XCom.set,

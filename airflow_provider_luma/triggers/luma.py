@@ -157,7 +157,7 @@ class LumaGenerationTrigger(BaseTrigger):
                 event = await task_success_event(
                     self.task_instance,
                     {XCOM_GENERATION: generation, XCOM_RETURN_KEY: url},
-                    {LumaGenerationLink(): url},
+                    [(LumaGenerationLink(), url)],
                 )
             except Exception:
                 self.log.exception("Could not end the task here: it resumes on a worker to finish")

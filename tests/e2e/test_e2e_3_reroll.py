@@ -2,7 +2,7 @@
 Which generation a try waits on, cleared or retried through the REST API of the running stack.
 
 - A clear after success is a request for a new image: a new create, a new generation id and URL,
-  whether the triggerer ended the task or a worker finished it (the copy to ``output_path``).
+  whether the task returned the asset URL or a worker copied it to ``output_path``.
 - A try after one whose copy failed (an emulator 500 on the first download of the asset, so the
   task fails for real) re-attaches to the completed generation: no new create, after a clear as
   after an automatic retry.
