@@ -10,7 +10,7 @@ The Luma Dream Machine API emulator: a real HTTP server for tests, demos and ben
         emu.configure(faults=[FaultRule(route="POST /generations/image", kind="503", times=1)])
 
 It imports nothing from the rest of the provider (an independent counterpart of the hook) and
-needs only starlette and uvicorn (imported when a server starts) and Pillow (to draw
+needs only starlette, uvicorn and pydantic (imported when a server starts) and Pillow (to draw
 pictures): the ``testing`` extra. Also: ``python -m
 airflow_provider_luma.testing`` (see :mod:`.cli`) and the pytest plugin :mod:`.pytest_plugin`.
 """

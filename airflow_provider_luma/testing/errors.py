@@ -24,15 +24,3 @@ class ApiError(Exception):
 def not_found() -> ApiError:
     """The answer for an unknown or deleted generation id."""
     return ApiError(404, "Generation not found")
-
-
-def schema_error(loc: tuple[str | int, ...], kind: str, msg: str, value: Any) -> dict[str, Any]:
-    """
-    One FastAPI/pydantic-style validation error entry.
-
-    :param loc: where the error is, e.g. ``("body", "aspect_ratio")``.
-    :param kind: pydantic's error type, e.g. ``"literal_error"``.
-    :param msg: the human-readable message.
-    :param value: the offending input.
-    """
-    return {"type": kind, "loc": list(loc), "msg": msg, "input": value}

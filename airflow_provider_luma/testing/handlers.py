@@ -19,9 +19,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from airflow_provider_luma.testing import catalog, validation
-from airflow_provider_luma.testing.checks import parse_generation_id, parse_json_body
-from airflow_provider_luma.testing.errors import ApiError, schema_error
+from airflow_provider_luma.testing.errors import ApiError
 from airflow_provider_luma.testing.routes import API_ROUTES
+from airflow_provider_luma.testing.schemas import parse_count, parse_generation_id, parse_json_body
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping
@@ -76,22 +76,9 @@ def check_bearer(request: Request, api_key: str) -> None:
         raise ApiError(401, "Invalid API key", {"WWW-Authenticate": "Bearer"})
 
 
-def _int_param(request: Request, name: str, default: int, minimum: int, maximum: int | None = None) -> int:
+def _count_param(request: Request, name: str, default: int) -> int:
     raw = request.query_params.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        msg = "Input should be a valid integer, unable to parse string as an integer"
-        raise ApiError(422, [schema_error(("query", name), "int_parsing", msg, raw)]) from None
-    if value < minimum:
-        msg = f"Input should be greater than or equal to {minimum}"
-        raise ApiError(422, [schema_error(("query", name), "greater_than_equal", msg, raw)])
-    if maximum is not None and value > maximum:
-        msg = f"Input should be less than or equal to {maximum}"
-        raise ApiError(422, [schema_error(("query", name), "less_than_equal", msg, raw)])
-    return value
+    return default if raw is None else parse_count(name, raw)
 
 
 class ApiHandlers:
@@ -149,9 +136,7 @@ class ApiHandlers:
         _, body = record.render(time.monotonic(), base)
         return Response(body, status_code=status, media_type=JSON)
 
-    def _creator(
-        self, validate: Callable[[dict[str, Any]], CreateSpec], from_source: bool = False
-    ) -> Endpoint:
+    def _creator(self, validate: Callable[[Any], CreateSpec], from_source: bool = False) -> Endpoint:
         async def create(request: Request) -> Response:
             source_id = parse_generation_id(request.path_params["id"]) if from_source else None
             body = parse_json_body(await request.body(), allow_empty=from_source)
@@ -188,8 +173,8 @@ class ApiHandlers:
         Only what cannot mean anything is refused (a non-integer, a negative number); the API
         documents no upper bound and ``limit=0`` answers an empty page with the right ``has_more``.
         """
-        limit = _int_param(request, "limit", LIST_LIMIT_DEFAULT, 0)
-        offset = _int_param(request, "offset", 0, 0)
+        limit = _count_param(request, "limit", LIST_LIMIT_DEFAULT)
+        offset = _count_param(request, "offset", 0)
         records, has_more = self.core.store.page(limit, offset)
         now = time.monotonic()
         base = self.core.asset_base(request.headers.get("host"), request.url.scheme)

@@ -148,8 +148,15 @@ def test_all_13_endpoints_through_the_sdk(client, emu):
 
 
 def test_sdk_error_classes(client, emu):
-    with pytest.raises(lumaai.UnprocessableEntityError):
+    with pytest.raises(lumaai.UnprocessableEntityError) as unprocessable:
         client.generations.image.create(model="photon-9", prompt="nope")  # type: ignore[arg-type]
+    assert unprocessable.value.status_code == 422
+    [detail] = unprocessable.value.body["detail"]  # type: ignore[index]
+    assert (detail["type"], detail["loc"], detail["input"]) == (
+        "literal_error",
+        ["body", "model"],
+        "photon-9",
+    )
     with pytest.raises(lumaai.BadRequestError) as error:
         client.generations.image.create(model="photon-1", prompt="ab")
     assert "too short" in str(error.value)
