@@ -64,45 +64,30 @@ with DAG(
         retry_delay=timedelta(seconds=3),
     ).expand(prompt=prompts("gouache", BATCH_SIZE))
 
-with DAG(
-    dag_id="e2e_dist_rate_provider",
-    schedule=None,
-    start_date=datetime(2025, 1, 1),
-    catchup=False,
-    max_active_tasks=RATE_IMAGES,
-    tags=["e2e", "luma"],
+# reattach=False leaves nothing for a worker after the wait: the triggerer ends each task.
+for rate_dag_id, style, reattach in (
+    ("e2e_dist_rate_provider", "woodcut", True),
+    ("e2e_dist_rate_provider_end", "mezzotint", False),
 ):
-    LumaImageGenerateOperator.partial(
-        task_id="generate",
-        aspect_ratio="1:1",
-        pool=RATE_POOL,
-        deferrable=True,
-        poll_interval=POLL_INTERVAL,
-        timeout=900,
-        retries=3,
-        retry_delay=timedelta(seconds=5),
-    ).expand(prompt=prompts("woodcut", RATE_IMAGES))
-
-
-with DAG(
-    dag_id="e2e_dist_rate_provider_end",
-    schedule=None,
-    start_date=datetime(2025, 1, 1),
-    catchup=False,
-    max_active_tasks=RATE_IMAGES,
-    tags=["e2e", "luma"],
-):
-    LumaImageGenerateOperator.partial(
-        task_id="generate",
-        aspect_ratio="1:1",
-        pool=RATE_POOL,
-        deferrable=True,
-        reattach=False,  # nothing left for a worker after the wait: the triggerer ends each task
-        poll_interval=POLL_INTERVAL,
-        timeout=900,
-        retries=3,
-        retry_delay=timedelta(seconds=5),
-    ).expand(prompt=prompts("mezzotint", RATE_IMAGES))
+    with DAG(
+        dag_id=rate_dag_id,
+        schedule=None,
+        start_date=datetime(2025, 1, 1),
+        catchup=False,
+        max_active_tasks=RATE_IMAGES,
+        tags=["e2e", "luma"],
+    ):
+        LumaImageGenerateOperator.partial(
+            task_id="generate",
+            aspect_ratio="1:1",
+            pool=RATE_POOL,
+            deferrable=True,
+            reattach=reattach,
+            poll_interval=POLL_INTERVAL,
+            timeout=900,
+            retries=3,
+            retry_delay=timedelta(seconds=5),
+        ).expand(prompt=prompts(style, RATE_IMAGES))
 
 
 def return_at_once() -> None:
