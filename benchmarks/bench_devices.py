@@ -197,7 +197,7 @@ def measure_calls(rounds: int, calls: int) -> dict[str, list[float]]:
     with EmulatorProcess(queued_seconds=0.0, dreaming_seconds=0.0) as emulator:
         generation_id = completed_generation(emulator)
         args = ["-m", "benchmarks.bench_devices", "--child", "calls", "--generation", generation_id]
-        args += ["--rounds", str(rounds), "--calls", str(calls)]
+        args += ["--call-rounds", str(rounds), "--calls", str(calls)]
         proc = spawn(args, env={**os.environ, **emulator.connection_env()})
         try:
             cpu: dict[str, list[float]] = receive_message(LineReader(proc), "RESULT", 600)
@@ -366,7 +366,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     use_throwaway_airflow_home()
     if args.child == "calls":
-        send_message("RESULT", calls_child(args.generation, args.rounds, args.calls))
+        send_message("RESULT", calls_child(args.generation, args.call_rounds, args.calls))
         return 0
     if args.child:
         send_message("RESULT", import_stall_child(args.generation, args.variant))
