@@ -75,7 +75,10 @@ TERMINAL = ("completed", "failed")
 #: Ours against a new aiohttp session per poll (the HTTP provider's trigger style), per round.
 TARGET_RSS_RATIO = 0.5
 TARGET_LAG_RATIO = 0.25
-TARGET_CPU_RATIO = 0.5
+#: CPU per poll against a new session per poll came out at 0.33x-0.53x in runs with the poll grid
+#: (0.86x without it), its rounds spreading by about 0.15x: a target at 0.5x flipped between two runs
+#: of the same code on a quiet machine; 0.6x still fails the provider without its grid.
+TARGET_CPU_RATIO = 0.6
 #: The poll grid stays only while it buys a clear CPU gain over plain ``asyncio.sleep``.
 TARGET_GRID_CPU_RATIO = 0.9
 #: Runs per mode: CPU per poll moves by about a fifth between runs on a shared 2-core machine.
