@@ -11,8 +11,7 @@ if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
     from airflow.sdk.types import Logger
 
-#: XCom keys: the asset URL (or the stored path), the generation id, the generation object.
-XCOM_RETURN_KEY = "return_value"
+#: XCom keys, besides Airflow's ``return_value`` (the asset URL, or the stored path).
 XCOM_GENERATION_ID = "generation_id"
 XCOM_GENERATION = "generation"
 

@@ -12,13 +12,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from airflow.providers.common.compat.sdk import XCOM_RETURN_KEY
+
 from airflow_provider_luma.generations import asset_url
 from airflow_provider_luma.results import XCOM_GENERATION
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-XCOM_RETURN_VALUE = "return_value"
 #: A stored copy is only ever served with one of these suffixes: the path comes from XCom, and the
 #: gallery must not become a way to read any file the api-server can read.
 MEDIA_TYPES = {
@@ -120,7 +121,7 @@ def read_generations(
         return query
 
     xcom_rows = session.scalars(
-        scoped(select(XComModel), XComModel).where(XComModel.key.in_((XCOM_GENERATION, XCOM_RETURN_VALUE)))
+        scoped(select(XComModel), XComModel).where(XComModel.key.in_((XCOM_GENERATION, XCOM_RETURN_KEY)))
     )
     values: dict[tuple[str, int], dict[str, Any]] = {}
     for row in xcom_rows:
@@ -141,7 +142,7 @@ def read_generations(
                 state=str(getattr(ti.state, "value", ti.state) or ""),
                 duration=ti.duration,
                 generation=generation,
-                stored_path=_stored_path(found.get(XCOM_RETURN_VALUE), generation),
+                stored_path=_stored_path(found.get(XCOM_RETURN_KEY), generation),
             )
         )
     return cards

@@ -19,7 +19,7 @@ from airflow_provider_luma.exceptions import (
     LumaTransportError,
 )
 from airflow_provider_luma.generations import GenerationState, asset_url
-from airflow_provider_luma.results import XCOM_GENERATION, XCOM_RETURN_KEY
+from airflow_provider_luma.results import XCOM_GENERATION
 from airflow_provider_luma.triggers._imports import import_hook_off_the_loop
 from airflow_provider_luma.triggers._poll_grid import POLL_GRID_SECONDS, sleep_until_tick
 
@@ -150,6 +150,9 @@ class LumaGenerationTrigger(BaseTrigger):
         url = asset_url(generation)
         # ``task_instance`` is attached by a triggerer (not by ``dag.test()``): whose XComs to push.
         if self.end_task and url and self.task_instance is not None:
+            # Loaded here, on the triggerer: the compat name imports Airflow's XCom model.
+            from airflow.providers.common.compat.sdk import XCOM_RETURN_KEY
+
             from airflow_provider_luma.operators.links import LumaGenerationLink
             from airflow_provider_luma.triggers._task_end import task_success_event
 
