@@ -91,18 +91,17 @@ def ratio_noise(ratios: list[float]) -> float:
     return quartiles[2] - quartiles[0]
 
 
-def device_pays(device: list[float], plain: list[float], *, lower_is_better: bool = True) -> Target:
+def device_pays(device: list[float], plain: list[float]) -> Target:
     """
     The device's median gain over its plain form is larger than the noise (:func:`ratio_noise`):
     the median ratio lies further from 1x than the middle half of the rounds' ratios is wide.
 
     :param device: the device's value in each round.
-    :param plain: the plain form's value in the same rounds.
-    :param lower_is_better: a cost (CPU, stall); False for a throughput.
+    :param plain: the plain form's value in the same rounds (costs: CPU, stall; lower is better).
     """
     text = "median gain > noise"
     ratios = [d / p if p else float("inf") for d, p in zip(device, plain, strict=True)]
-    gain = statistics.median(1 - r if lower_is_better else r - 1 for r in ratios)
+    gain = statistics.median(1 - r for r in ratios)
     noise = ratio_noise(ratios)
     if gain > noise:
         return Target(text, True)
