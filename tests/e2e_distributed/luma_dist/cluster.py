@@ -191,6 +191,7 @@ class CeleryWorkerHost:
                 "AIRFLOW_HOME": str(home),
                 "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
                 "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+                "PYTHONPYCACHEPREFIX": str(home / "bytecode"),  # each host compiles its own
             }
         )
         self.log_path = home / "celery-worker.log"
