@@ -1,10 +1,13 @@
 """
-Import cost of the operators module on top of ``airflow.sdk``, which every DAG file pays.
+Import cost of the operators module on top of ``airflow.sdk``, which every DAG file pays; and of
+the hook in a task process, which every task that creates a generation pays.
 
 Each sample is a fresh interpreter that imports ``airflow.sdk`` first (untimed), then times the
 import of one module. Modules are sampled round-robin so that drift in machine load spreads over
 all of them; the figure is the median. Baselines: the HTTP provider's operator module and the
-standard provider's PythonOperator module.
+standard provider's PythonOperator module. The hook is timed after the Task SDK's task runner and
+the operators module (what a task process has loaded when ``execute`` starts), against ``requests``
+timed the same way: the hook's sync calls use httpx, which the task runner has loaded already.
 
 Byte-code caches are on for every module (see :func:`benchmarks._proc.use_throwaway_airflow_home`)
 and warmed by one discarded import of each: this environment sets ``PYTHONDONTWRITEBYTECODE=1``
@@ -35,23 +38,29 @@ PYTHON_MODULE = BASELINES["PythonOperator (`airflow.providers.standard.operators
 #: against the HTTP provider's (which pulls its hook, aiohttp and requests at import).
 TARGET_RATIO_PYTHON = 0.5
 TARGET_RATIO_HTTP = 0.1
+OUR_HOOK = "airflow_provider_luma.hooks.luma"
+REQUESTS = "requests"
+#: What a task process has imported when the operator's ``execute`` starts.
+TASK_PROCESS = f"airflow.sdk.execution_time.task_runner, {OURS}"
+TARGET_RATIO_HOOK = 0.5
 SNIPPET = (
-    "import time, airflow.sdk\n"
+    "import time, {preload}\n"
     "t = time.perf_counter()\n"
     "import {module}\n"
     "print('IMPORT_SECONDS', time.perf_counter() - t)\n"
 )
 
 
-def sample_ms(module: str, timeout: float = 120.0) -> float:
+def sample_ms(module: str, timeout: float = 120.0, preload: str = "airflow.sdk") -> float:
     """
-    Milliseconds one fresh interpreter takes to import ``module`` after ``airflow.sdk``.
+    Milliseconds one fresh interpreter takes to import ``module`` after ``preload``.
 
     :param module: the module to import.
     :param timeout: seconds the interpreter may take in all.
+    :param preload: modules imported first, untimed.
     """
     done = subprocess.run(
-        [PYTHON, "-c", SNIPPET.format(module=module)],
+        [PYTHON, "-c", SNIPPET.format(module=module, preload=preload)],
         cwd=REPO_ROOT,
         env=os.environ.copy(),
         capture_output=True,
@@ -71,20 +80,21 @@ def measure(samples: int) -> dict[str, list[float]]:
 
     :param samples: fresh interpreters per module (after one discarded warm-up each).
     """
-    modules = [OURS, *BASELINES.values()]
-    for module in modules:
-        sample_ms(module)  # warm-up: byte-code compiled, files in the page cache
-    times: dict[str, list[float]] = {module: [] for module in modules}
+    cases = dict.fromkeys((OURS, *BASELINES.values()), "airflow.sdk")
+    cases |= {OUR_HOOK: TASK_PROCESS, REQUESTS: TASK_PROCESS}
+    for module, preload in cases.items():
+        sample_ms(module, preload=preload)  # warm-up: byte-code compiled, files in the page cache
+    times: dict[str, list[float]] = {module: [] for module in cases}
     for index in range(samples):
-        for module in modules:
-            times[module].append(sample_ms(module))
+        for module, preload in cases.items():
+            times[module].append(sample_ms(module, preload=preload))
         log(f"import sample {index + 1}/{samples}: " + ", ".join(f"{t[-1]:.1f}" for t in times.values()))
     return times
 
 
 def rows(times: dict[str, list[float]]) -> list[Row]:
     """
-    The table row for the import times.
+    The table rows for the import times.
 
     :param times: from :func:`measure`.
     """
@@ -110,7 +120,20 @@ def rows(times: dict[str, list[float]]) -> list[Row]:
                 f"every module loaded from a byte-code cache as when installed; range (ms): {spread}; "
                 f"ratio to PythonOperator per round: {ratios_note(times[OURS], times[PYTHON_MODULE])}"
             ),
-        )
+        ),
+        Row(
+            figure="Import cost of the hook in a task process (task runner and operators loaded)",
+            unit="ms",
+            ours=statistics.median(times[OUR_HOOK]),
+            baselines=[Baseline("`requests` alone, the same way", statistics.median(times[REQUESTS]))],
+            targets=[median_ratio(times[OUR_HOOK], times[REQUESTS], TARGET_RATIO_HOOK, "requests")],
+            note=(
+                f"median of {len(times[OUR_HOOK])} fresh interpreters each, interleaved with the rows above; "
+                f"range (ms): ours {min(times[OUR_HOOK]):.1f}-{max(times[OUR_HOOK]):.1f}, requests "
+                f"{min(times[REQUESTS]):.1f}-{max(times[REQUESTS]):.1f}; ratio per round: "
+                f"{ratios_note(times[OUR_HOOK], times[REQUESTS])}"
+            ),
+        ),
     ]
 
 

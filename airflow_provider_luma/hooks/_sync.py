@@ -1,11 +1,18 @@
-"""The hook's blocking transport: one ``requests`` session, tenacity retries, Luma's rules."""
+"""
+The hook's blocking transport: one ``httpx`` client, tenacity retries, Luma's rules.
+
+httpx, not requests: Airflow's Task SDK talks to the API server with httpx, so a task process has
+it loaded already, while importing requests (with urllib3 and charset_normalizer) was nine tenths
+of the hook's import, paid again by every task process that creates a generation. The benchmarks
+measure the hook's import in a task process against requests' own.
+"""
 
 from __future__ import annotations
 
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-import requests
+import httpx
 from tenacity import Retrying
 
 from airflow_provider_luma.exceptions import (
@@ -49,11 +56,9 @@ class SyncTransport:
         return self._credentials()
 
     @cached_property
-    def session(self) -> requests.Session:
-        """One HTTP session (connection pool) for all calls."""
-        session = requests.Session()
-        session.headers.update(self.credentials.headers)
-        return session
+    def session(self) -> httpx.Client:
+        """One HTTP client (connection pool) for all calls."""
+        return httpx.Client(headers=self.credentials.headers)
 
     def close(self) -> None:
         """Close the session's connections."""
@@ -106,30 +111,21 @@ class SyncTransport:
     ) -> Any:
         url = f"{self.credentials.base_url}{path}"
         read_timeout = self.settings.read_timeout_until(deadline)
+        connect_timeout = self.settings.connect_timeout
+        timeout = httpx.Timeout(read_timeout, connect=connect_timeout, pool=connect_timeout)
         try:
-            response = self.session.request(
-                method, url, json=json, params=params, timeout=(self.settings.connect_timeout, read_timeout)
-            )
-        except requests.ConnectTimeout as exc:
+            response = self.session.request(method, url, json=json, params=params, timeout=timeout)
+        except httpx.ConnectTimeout as exc:
             raise LumaTransportError(f"{method} {path}: could not connect to Luma ({exc})", False) from exc
-        except requests.ConnectionError as exc:
-            raise LumaTransportError(
-                f"{method} {path}: connection failed ({exc})", request_sent=not _never_connected(exc)
-            ) from exc
-        except requests.Timeout as exc:
+        except (httpx.ConnectError, httpx.PoolTimeout, httpx.UnsupportedProtocol) as exc:
+            # Raised before a connection carried the request: nothing reached Luma.
+            raise LumaTransportError(f"{method} {path}: connection failed ({exc})", False) from exc
+        except httpx.TimeoutException as exc:
             raise LumaTransportError(
                 f"{method} {path}: no answer within {read_timeout:.1f} s", request_sent=True
             ) from exc
+        except httpx.TransportError as exc:  # broke off while sending or reading: it may have arrived
+            raise LumaTransportError(f"{method} {path}: connection failed ({exc})", True) from exc
         return parse_response(
             response.status_code, response.headers, response.text, method, path, self.settings.conn_id
         )
-
-
-def _never_connected(exc: requests.ConnectionError) -> bool:
-    """True when requests failed before the connection opened (refused, DNS), so nothing was sent."""
-    from urllib3.exceptions import MaxRetryError, NewConnectionError
-
-    reason = exc.args[0] if exc.args else None
-    if isinstance(reason, MaxRetryError):
-        reason = reason.reason
-    return isinstance(reason, NewConnectionError)

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Iterator
 
     import aiohttp
-    import requests
+    import httpx
 
 __all__ = ["DEFAULT_BASE_URL", "LumaCredentials", "LumaHook"]
 
@@ -97,8 +97,8 @@ class LumaHook(BaseHook):
         return AsyncTransport(self.settings, type(self), self.log)
 
     @property
-    def session(self) -> requests.Session:
-        """The HTTP session (connection pool) of this hook's sync calls."""
+    def session(self) -> httpx.Client:
+        """The HTTP client (connection pool) of this hook's sync calls."""
         return self._sync.session
 
     def close(self) -> None:

@@ -11,7 +11,7 @@ The flow of one task instance, top-down in :meth:`LumaGenerationOperatorBase.exe
    that a clear of the succeeded task makes a new one.
 
 Imported by every DAG file that uses the provider: nothing heavy at module level, the hook
-(requests, tenacity) and the triggers load only when a task runs.
+(httpx, tenacity) and the triggers load only when a task runs.
 """
 
 from __future__ import annotations
