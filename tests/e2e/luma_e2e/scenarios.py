@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import signal
 import time
 from dataclasses import dataclass, field
@@ -375,11 +374,10 @@ def wait_for_deferral_handoff(stack: AirflowStack, dag_id: str, run_id: str, tas
     A trigger that fires before the scheduler has taken in the deferring workload's exit gets the
     resumed try failed on Airflow 3.3.2, if the resumed try is already running by then: the late
     "success" of the deferring workload is taken for the resumed try's (apache/airflow#71580).
-    The LocalExecutor worker reports that exit ("Workload finished", in the scheduler's log) before
-    it turns idle, up to 5 s after the task process is gone (its supervisor notices the exit at its
-    next heartbeat wake-up), and a trigger that fires later has the resumed try only scheduled or
-    queued when the scheduler reads it, which Airflow handles. Real generations take longer than
-    this hand-off; a scenario that completes its generation early waits for this first.
+    The LocalExecutor worker reports that exit before it turns idle, and a trigger that fires
+    later has the resumed try only scheduled or queued when the scheduler reads it, which Airflow
+    handles. Real generations take longer than this hand-off; a scenario that completes its
+    generation early waits for this first.
 
     :param stack: the running stack.
     :param dag_id: the DAG.
@@ -393,13 +391,4 @@ def wait_for_deferral_handoff(stack: AirflowStack, dag_id: str, run_id: str, tas
         timeout=60,
         interval=0.2,
         what=f"the worker of {task_id} to let go after deferring (run {run_id})",
-    )
-    scheduler_log = stack.process_logs / "scheduler.log"
-    workload = re.escape(str(ti["id"]))
-    reported = re.compile(rf"Workload finished .*final_state=deferred .*workload_id={workload}")
-    wait_until(
-        lambda: reported.search(scheduler_log.read_text(errors="replace")),
-        timeout=60,
-        interval=0.2,
-        what=f"the executor to report the deferral of {task_id} (run {run_id})",
     )

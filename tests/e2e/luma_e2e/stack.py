@@ -70,14 +70,10 @@ class AirflowStack:
     def _environment(self, connection: dict[str, Any], extra_env: dict[str, str]) -> dict[str, str]:
         """Everything the Airflow processes and CLI calls share: config, connection, PATH."""
         passwords_file = self.home / "simple_auth_manager_passwords.json"
-        environment = {
+        return {
             **clean_environ(),
             "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
             "PYTHONUNBUFFERED": "1",
-            # Compiled modules are kept, as in a deployed Airflow (pip compiles at install; uv and
-            # PYTHONDONTWRITEBYTECODE=1 here do not): otherwise every task process compiles each
-            # module it imports, the provider's HTTP stack included, and that is what a slot costs.
-            "PYTHONPYCACHEPREFIX": str(self.home / "bytecode"),
             "AIRFLOW_HOME": str(self.home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
@@ -105,8 +101,6 @@ class AirflowStack:
             "AIRFLOW_CONN_LUMA_DEFAULT": json.dumps(connection),
             **extra_env,
         }
-        environment.pop("PYTHONDONTWRITEBYTECODE", None)
-        return environment
 
     # -- life cycle -------------------------------------------------------------------------------
 

@@ -97,8 +97,13 @@ class DistributedAirflow(AirflowStack):
             },
         )
         self.api_url = f"http://{address}:{self.api_port}"
+        # Compiled modules are kept, as in a deployed Airflow (pip compiles at install; uv and
+        # PYTHONDONTWRITEBYTECODE=1 here do not): otherwise every task process compiles each
+        # module it imports, the provider's HTTP stack included, and that is what a slot costs.
+        self.env.pop("PYTHONDONTWRITEBYTECODE", None)
         self.env.update(
             {
+                "PYTHONPYCACHEPREFIX": str(home / "bytecode"),
                 "AIRFLOW__API__HOST": address,
                 "AIRFLOW__API__BASE_URL": self.api_url,
                 "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.api_url}/execution/",
