@@ -99,7 +99,7 @@ class DistributedAirflow(AirflowStack):
         self.api_url = f"http://{address}:{self.api_port}"
         # Compiled modules are kept, as in a deployed Airflow (pip compiles at install; uv and
         # PYTHONDONTWRITEBYTECODE=1 here do not): otherwise every task process compiles each
-        # module it imports, the provider's HTTP stack included, and that is what a slot costs.
+        # module it imports, and the worker-slot figures measure compiling.
         self.env.pop("PYTHONDONTWRITEBYTECODE", None)
         self.env.update(
             {
