@@ -11,7 +11,8 @@ Which generation a try waits on, cleared or retried through the REST API of the 
 
 Evidence: the emulator's create count and generations, XCom, the task state store and the task
 logs served by the REST API. To keep it quick, each generation is completed through the
-emulator's admin endpoint as soon as the worker that deferred its try has let go.
+emulator's admin endpoint as soon as the scheduler has taken in the exit of the worker that deferred
+its try.
 """
 
 from __future__ import annotations

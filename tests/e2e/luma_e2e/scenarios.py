@@ -369,26 +369,33 @@ def kill_task_after_create(
 
 def wait_for_deferral_handoff(stack: AirflowStack, dag_id: str, run_id: str, task_id: str) -> None:
     """
-    Wait until ``task_id`` is deferred and the worker that deferred it has let go.
+    Wait until ``task_id`` is deferred and the scheduler has taken in the exit of its worker.
 
-    A trigger that fires before the scheduler has taken in the deferring workload's exit gets the
-    resumed try failed on Airflow 3.3.2, if the resumed try is already running by then: the late
-    "success" of the deferring workload is taken for the resumed try's (apache/airflow#71580).
-    The LocalExecutor worker reports that exit before it turns idle, and a trigger that fires
-    later has the resumed try only scheduled or queued when the scheduler reads it, which Airflow
-    handles. Real generations take longer than this hand-off; a scenario that completes its
-    generation early waits for this first.
+    A trigger that fires before the scheduler has read the deferring workload's exit from the
+    executor gets the resumed try failed on Airflow 3.3.2, if the resumed try is running by then:
+    the late "success" of the deferring workload is taken for the resumed try's
+    (apache/airflow#71580). The worker letting go is not enough: a scheduler loop slowed by SQLite
+    locks reads the exit seconds later. The scheduler logs "TaskInstance Finished" with the try's
+    ``ti_id`` and ``state=deferred`` once it has read it. Real generations take longer than this
+    hand-off; a scenario that completes its generation early waits for this first.
 
     :param stack: the running stack.
     :param dag_id: the DAG.
     :param run_id: the run.
-    :param task_id: the deferrable task (not mapped).
+    :param task_id: the deferrable task (not mapped; its try defers once).
     """
     ti = wait_for_ti_state(stack.api, dag_id, run_id, task_id, "deferred", timeout=120)
-    roots = [process.pid for process in stack.processes.values()]
+    scheduler_log = stack.process_logs / "scheduler.log"
+
+    def exit_taken_in() -> bool:
+        return any(
+            "TaskInstance Finished:" in line and f"ti_id={ti['id']}," in line and "state=deferred," in line
+            for line in scheduler_log.read_text(errors="replace").splitlines()
+        )
+
     wait_until(
-        lambda: not processes_running(str(ti["id"]), stack_processes(roots)),
+        exit_taken_in,
         timeout=60,
         interval=0.2,
-        what=f"the worker of {task_id} to let go after deferring (run {run_id})",
+        what=f"the scheduler to take in the deferral of {task_id} (run {run_id}, ti {ti['id']})",
     )
