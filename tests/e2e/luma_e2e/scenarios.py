@@ -372,12 +372,13 @@ def wait_for_deferral_handoff(stack: AirflowStack, dag_id: str, run_id: str, tas
     Wait until ``task_id`` is deferred and the scheduler has taken in the exit of its worker.
 
     A trigger that fires before the scheduler has read the deferring workload's exit from the
-    executor gets the resumed try failed on Airflow 3.3.2, if the resumed try is running by then:
+    executor gets the resumed try failed on Airflow 3.3.2 if that try is queued or running by then:
     the late "success" of the deferring workload is taken for the resumed try's
     (apache/airflow#71580). The worker letting go is not enough: the exit reaches the scheduler
     up to about 6 s after the deferral (measured with both cores busy). The scheduler logs
-    "TaskInstance Finished" with the try's ``ti_id`` and ``state=deferred`` once it has read it. Real generations take longer than this
-    hand-off; a scenario that completes its generation early waits for this first.
+    "TaskInstance Finished" with the try's ``ti_id`` and ``state=deferred`` once it has read it.
+    Real generations take longer than this hand-off; a scenario that completes its generation
+    early waits for this first.
 
     :param stack: the running stack.
     :param dag_id: the DAG.
