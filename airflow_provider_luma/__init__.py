@@ -59,7 +59,7 @@ def get_provider_info() -> dict[str, Any]:
                 "conn-fields": {},
             }
         ],
-        "extra-links": ["airflow_provider_luma.operators.links.LumaGenerationLink"],
+        "extra-links": ["airflow_provider_luma.links.LumaGenerationLink"],
         # The "Luma" gallery in the UI (Airflow 3.1+). Airflow loads provider plugins when
         # [core] lazy_discover_providers is False.
         "plugins": [

@@ -19,7 +19,7 @@ def test_provider_info_declares_the_connection_form():
     assert connection["hook-class-name"] == "airflow_provider_luma.hooks.luma.LumaHook"
     assert connection["ui-field-behaviour"]["relabeling"]["password"] == "API key"
     assert "login" in connection["ui-field-behaviour"]["hidden-fields"]
-    assert info["extra-links"] == ["airflow_provider_luma.operators.links.LumaGenerationLink"]
+    assert info["extra-links"] == ["airflow_provider_luma.links.LumaGenerationLink"]
 
 
 def test_airflow_shows_the_connection_form_the_provider_declares():

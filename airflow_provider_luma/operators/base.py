@@ -34,8 +34,8 @@ from airflow_provider_luma.exceptions import (
     LumaTransportError,
 )
 from airflow_provider_luma.generations import TERMINAL_STATES, GenerationState
+from airflow_provider_luma.links import LumaGenerationLink
 from airflow_provider_luma.operators._memory import TaskMemory
-from airflow_provider_luma.operators.links import LumaGenerationLink
 from airflow_provider_luma.results import XCOM_GENERATION, XCOM_GENERATION_ID, finish_generation
 from airflow_provider_luma.validation import check_positive_number
 

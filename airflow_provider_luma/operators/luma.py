@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import BaseOperator
 
 from airflow_provider_luma.exceptions import LumaNotFoundError, LumaValidationError
+from airflow_provider_luma.links import LumaGenerationLink
 from airflow_provider_luma.operators._request import GenerationRequest
 from airflow_provider_luma.operators.base import LumaGenerationOperatorBase
-from airflow_provider_luma.operators.links import LumaGenerationLink
 from airflow_provider_luma.validation import (
     build_audio_request,
     build_image_request,

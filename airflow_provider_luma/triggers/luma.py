@@ -153,7 +153,7 @@ class LumaGenerationTrigger(BaseTrigger):
             # Loaded here, on the triggerer: the compat name imports Airflow's XCom model.
             from airflow.providers.common.compat.sdk import XCOM_RETURN_KEY
 
-            from airflow_provider_luma.operators.links import LumaGenerationLink
+            from airflow_provider_luma.links import LumaGenerationLink
             from airflow_provider_luma.triggers._task_end import task_success_event
 
             try:
