@@ -377,8 +377,13 @@ class _TaskRun:
         if reason := unusable_earlier_generation(generation, generation_id):
             self.log.info(reason)
             return None
-        self.log.info("Re-attaching to generation %s (%s)", generation_id, (generation or {}).get("state"))
-        if remembered.try_number != self.ti.try_number:
+        state = (generation or {}).get("state")
+        if remembered.try_number == self.ti.try_number:
+            self.log.info("Taking over the wait on generation %s of this try (%s)", generation_id, state)
+        else:
+            self.log.info(
+                "Re-attaching to generation %s created by an earlier try (%s)", generation_id, state
+            )
             await self.remember(generation_id=generation_id)  # this try's now
         return generation
 
