@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from types import SimpleNamespace
 
 import pytest
 
@@ -361,3 +362,25 @@ def test_first_wait_imports_the_hook_and_aiohttp_off_the_event_loop():
         [sys.executable, "-c", IMPORT_THREAD_PROBE], capture_output=True, text=True, timeout=120, check=True
     )
     assert done.stdout.split()[-3:] == ["LumaHook", "[False,", "False]"]  # both, neither on the loop
+
+
+async def test_a_triggerer_never_polls_before_the_handoff_of_the_deferring_worker(emulator):
+    """Airflow may read the deferring worker's exit late: a trigger run by a triggerer waits for it."""
+    generation_id = create()
+    while LumaHook().get_generation(generation_id)["state"] != "completed":
+        await asyncio.sleep(0.05)
+    started = time.monotonic()
+    handed_off = trigger_for(generation_id)
+    handed_off.first_poll_at = time.time()  # due at once, but for the hand-off
+    handed_off.handoff_until = time.time() + 1.0
+    # What a triggerer attaches; dag.test() attaches nothing.
+    handed_off.task_instance = SimpleNamespace(task_id="generate", task=None)
+    assert (await first_event(handed_off))["status"] == "completed"
+    assert time.monotonic() - started >= 1.0 - POLL_GRID_SECONDS
+
+    started = time.monotonic()
+    inline = trigger_for(generation_id)
+    inline.first_poll_at = time.time()
+    inline.handoff_until = time.time() + 1.0  # dag.test(): no worker hands anything off
+    assert (await first_event(inline))["status"] == "completed"
+    assert time.monotonic() - started < 0.5
