@@ -27,7 +27,7 @@ import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.common.compat.sdk import Asset, BaseOperator, XComArg
+from airflow.providers.common.compat.sdk import Asset, BaseOperator
 from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_3_PLUS
 
 from airflow_provider_luma.deferral import (
@@ -58,6 +58,7 @@ from airflow_provider_luma.memory import (
     unusable_earlier_generation,
     why_not_reattached,
 )
+from airflow_provider_luma.operators._start import why_not_on_the_triggerer
 from airflow_provider_luma.results import XCOM_GENERATION, XCOM_GENERATION_ID, finish_generation
 from airflow_provider_luma.validation import check_positive_number
 
@@ -166,8 +167,13 @@ class LumaGenerationOperatorBase(BaseOperator):
         self._generation_id: str | None = None  # for on_kill
         self._rate_limited_since: float | None = None
         self._finished: tuple[dict[str, Any], str | None] | None = None  # generation, stored path
-        if start_from_trigger and self._triggerer_can_start_it():
-            self._start_on_triggerer()
+        #: Why a deferrable task starts in a worker on Airflow 3.3+ (None: it starts on the triggerer).
+        self._why_in_a_worker: str | None = "start_from_trigger is False"
+        if start_from_trigger and AIRFLOW_V_3_3_PLUS and self.deferrable and self.wait_for_completion:
+            values = [*self.request_params().values(), self.output_path]
+            self._why_in_a_worker = why_not_on_the_triggerer(values, self.dag if self.has_dag() else None)
+            if self._why_in_a_worker is None:
+                self._start_on_triggerer()
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """
@@ -202,18 +208,6 @@ class LumaGenerationOperatorBase(BaseOperator):
 
     # -- where the task starts ------------------------------------------------------------------------
 
-    def _triggerer_can_start_it(self) -> bool:
-        """
-        Whether Airflow may start this task on the triggerer.
-
-        The triggerer renders templated fields but resolves no XComArg, and Airflow 3.3 starts no
-        mapped task there (this ``__init__`` runs for unmapped tasks only at parse time).
-        """
-        if not (AIRFLOW_V_3_3_PLUS and self.deferrable and self.wait_for_completion):
-            return False
-        values = [*self.request_params().values(), self.output_path]
-        return next(XComArg.iter_xcom_references(values), None) is None
-
     def _start_on_triggerer(self) -> None:
         from airflow.triggers.base import StartTriggerArgs
 
@@ -245,6 +239,11 @@ class LumaGenerationOperatorBase(BaseOperator):
 
     def execute(self, context: Context) -> Any:
         """Validate, re-attach or create, then wait: defer, poll here, or return at once."""
+        if AIRFLOW_V_3_3_PLUS and self.deferrable and self.wait_for_completion:
+            map_index = context["ti"].map_index
+            mapped = map_index is not None and map_index >= 0
+            why = "Airflow 3.3 starts no mapped task there" if mapped else None
+            self.log.info("Starting in a worker, not on the triggerer: %s", why or self._why_in_a_worker)
         request = self.build_request()
         poll_interval = _seconds("poll_interval", self.poll_interval)
         timeout = _seconds("timeout", self.timeout)

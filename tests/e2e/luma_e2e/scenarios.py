@@ -168,15 +168,6 @@ def observe_deferral(
     """
     ti = wait_for_ti_state(stack.api, dag_id, run_id, task_id, "deferred", timeout=90)
     deferred_at = time.monotonic()
-    # A task that starts on the triggerer is deferred before its trigger has created anything.
-    generation_id = wait_until(
-        lambda: stack.api.xcom(dag_id, run_id, task_id, key="generation_id"),
-        timeout=60,
-        interval=0.1,
-        what=f"the generation id of {task_id}",
-    )
-    observation = DeferralObservation(ti=ti, generation_id=generation_id)
-    observation.triggers = trigger_rows(stack.db_path, FERNET_KEY)
     roots = [process.pid for process in stack.processes.values()]
     wait_until(
         lambda: not processes_running(str(ti["id"]), stack_processes(roots)),
@@ -184,7 +175,16 @@ def observe_deferral(
         interval=0.1,
         what=f"the worker of {task_id} to let go after deferring",
     )
-    observation.handoff_seconds = round(time.monotonic() - deferred_at, 2)
+    handoff_seconds = round(time.monotonic() - deferred_at, 2)
+    # A task that starts on the triggerer is deferred before its trigger has created anything.
+    generation_id = wait_until(
+        lambda: stack.api.xcom(dag_id, run_id, task_id, key="generation_id"),
+        timeout=60,
+        interval=0.1,
+        what=f"the generation id of {task_id}",
+    )
+    observation = DeferralObservation(ti=ti, generation_id=generation_id, handoff_seconds=handoff_seconds)
+    observation.triggers = trigger_rows(stack.db_path, FERNET_KEY)
     wait_until(
         lambda: emulator.generation(generation_id)["state"] == "dreaming",
         timeout=20,
