@@ -125,6 +125,9 @@ class LumaGenerationOperatorBase(BaseOperator):
 
     #: What the operator generates: a key of :data:`airflow_provider_luma.kinds.KINDS`.
     kind: str
+    #: Seconds after a deferral from a worker before the trigger may resume the task
+    #: (see :data:`DEFERRAL_HANDOFF_SECONDS`).
+    deferral_handoff_seconds: float = DEFERRAL_HANDOFF_SECONDS
     operator_extra_links = (LumaGenerationLink(),)
     ui_color = "#f3e8ff"
     #: Dict and list fields show as JSON in the UI's "Rendered Template" view (names a subclass
@@ -391,7 +394,7 @@ class LumaGenerationOperatorBase(BaseOperator):
             raise LumaTimeoutError(
                 f"Luma answered every create with 429 (rate limit) for more than timeout={timeout:g} s"
             )
-        pause = max(rate_limit_pause(retry_after), DEFERRAL_HANDOFF_SECONDS)
+        pause = max(rate_limit_pause(retry_after), self.deferral_handoff_seconds)
         self.log.info("Luma's rate limit is reached: creating again in %.1f s, holding no worker slot", pause)
         self.defer(
             trigger=_timer(timedelta(seconds=pause)),
@@ -413,7 +416,7 @@ class LumaGenerationOperatorBase(BaseOperator):
                 delete_on_timeout=self.delete_on_timeout,
                 cancel_on_kill=self.cancel_on_kill,
                 first_poll_at=now + poll_interval,  # it was just created or checked
-                handoff_until=now + DEFERRAL_HANDOFF_SECONDS,
+                handoff_until=now + self.deferral_handoff_seconds,
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=deadline - now) + DEFERRAL_MARGIN,

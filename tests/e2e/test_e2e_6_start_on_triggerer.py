@@ -10,12 +10,11 @@ they pull, the extra link through the REST API, and the emulator's create count.
 
 from __future__ import annotations
 
-import threading
 import time
 from typing import TYPE_CHECKING, Any
 
 import psutil
-from luma_e2e.evidence import WORKER_TITLE_PREFIX, processes_running, query, stack_processes
+from luma_e2e.evidence import TaskProcessCount, query
 from luma_e2e.processes import wait_until
 from luma_e2e.scenarios import assert_run_succeeds, describe_run, generations_of_run
 from luma_e2e.settings import DREAMING_SECONDS, QUEUED_SECONDS, RUN_TIMEOUT
@@ -28,39 +27,6 @@ START_DAG = "e2e_luma_start"
 #: task id -> task processes it may launch: none on the triggerer, one to copy, two on the classic path.
 LAUNCHES = {"url_only": 0, "stored": 1, "from_xcom": 2}
 FAST_IMAGES = 30
-
-
-class TaskProcessCount:
-    """
-    A thread counting, every 0.1 s, the task processes (not their supervisors) of some task instances.
-
-    :param stack: the running stack.
-    :param ti_ids: ``{task id: task instance UUID}``.
-    """
-
-    def __init__(self, stack: AirflowStack, ti_ids: dict[str, str]) -> None:
-        self.roots = [process.pid for process in stack.processes.values()]
-        self.ti_ids = ti_ids
-        self.pids: dict[str, set[int]] = {task_id: set() for task_id in ti_ids}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.1):
-            processes = stack_processes(self.roots)
-            for task_id, ti_id in self.ti_ids.items():
-                self.pids[task_id].update(
-                    proc.pid
-                    for proc in processes_running(ti_id, processes)
-                    if not proc.title.startswith(WORKER_TITLE_PREFIX)
-                )
-
-    def stop(self) -> dict[str, int]:
-        """Stop sampling; ``{task id: task processes seen}``."""
-        self._stop.set()
-        self._thread.join(timeout=10)
-        return {task_id: len(pids) for task_id, pids in self.pids.items()}
 
 
 def test_a_task_that_starts_on_the_triggerer_launches_no_task_process(
@@ -76,7 +42,7 @@ def test_a_task_that_starts_on_the_triggerer_launches_no_task_process(
 
     # Task instances exist from the run's creation; their first process starts after queueing.
     ids = wait_until(ti_ids, timeout=60, interval=0.05, what="the run's task instances")
-    count = TaskProcessCount(stack, ids)
+    count = TaskProcessCount([process.pid for process in stack.processes.values()], ids)
     try:
         assert_run_succeeds(api, START_DAG, run_id, timeout=RUN_TIMEOUT)  # the check_* tasks passed
     finally:
