@@ -12,6 +12,7 @@ The Luma triggers: one waits on a generation that exists, one runs a whole gener
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import time
 from typing import TYPE_CHECKING, Any
@@ -397,6 +398,7 @@ class _TaskRun:
                     f"Luma credit balance is {balance} US cents, below min_credits={trigger.min_credits}: "
                     "top up the account (or lower min_credits) before generating"
                 )
+        self.log.info("Creating %s: %s", self.request.path, json.dumps(self.request.body))
         while True:
             try:
                 generation = await self.hook.acreate_generation(
