@@ -94,6 +94,10 @@ def test_thirty_fast_generations_never_fail_a_task_on_either_path(
             tis = api.task_instances(dag_id, run_id)
             assert len(tis) == FAST_IMAGES
             assert {(ti["state"], ti["try_number"]) for ti in tis} == {("success", 1)}, tis
+        # The mapped tasks started in workers, and said why.
+        classic_run = runs["e2e_luma_fast_classic"][0]
+        log = api.task_log("e2e_luma_fast_classic", classic_run, "fast", map_index=0)
+        assert "Starting in a worker, not on the triggerer: Airflow 3.3 starts no mapped task there" in log
     finally:
         emulator.configure(queued_seconds=QUEUED_SECONDS, dreaming_seconds=DREAMING_SECONDS)
 
