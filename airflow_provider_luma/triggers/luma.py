@@ -162,8 +162,9 @@ class LumaGenerateTrigger(BaseTrigger):
     Runs a generate task on the triggerer: validate, create once, wait, end the task (Airflow 3.3+).
 
     Airflow starts a task here when its operator says ``start_from_trigger`` (the generate
-    operators do when deferrable and their parameters hold no XComArg). The triggerer renders the
-    operator's templated fields on this trigger's attributes of the same names; the trigger then:
+    operators do when deferrable and the triggerer can render their parameters). The triggerer
+    renders the operator's templated fields on this trigger's attributes of the same names; the
+    trigger then:
 
     1. builds and validates the request (a bad parameter is a final failure that names it);
     2. re-attaches to what this task instance already made (another triggerer's create of this
@@ -231,11 +232,11 @@ class LumaGenerateTrigger(BaseTrigger):
                 "cancel_on_kill": self.cancel_on_kill,
                 "min_credits": self.min_credits,
                 "output_path": self.output_path,
-                **self.params(),
+                **self.request_params(),
             },
         )
 
-    def params(self) -> dict[str, Any]:
+    def request_params(self) -> dict[str, Any]:
         """The kind's parameters, by operator attribute name."""
         return {name: getattr(self, name) for name in self.param_names}
 
@@ -252,7 +253,7 @@ class LumaGenerateTrigger(BaseTrigger):
         ti: Any = self.task_instance
         if ti is None:
             raise LumaError("LumaGenerateTrigger runs only where Airflow starts a task on the triggerer")
-        request = build_request(self.kind, self.params())
+        request = build_request(self.kind, self.request_params())
         poll_interval = check_positive_number("poll_interval", self.poll_interval)
         timeout = check_positive_number("timeout", self.timeout)
         memory = TriggerMemory(ti, enabled=self.reattach)
