@@ -72,9 +72,9 @@ if TYPE_CHECKING:
 
 DEFAULT_TIMEOUT_SECONDS = 30 * 60
 #: A task that defers from a worker is never resumed sooner than this after its deferral. Airflow
-#: 3.3.2 and earlier may read the deferring process's exit seconds after the deferral (up to about
-#: 6 s measured under load); a trigger that fired before that would see its resumed try failed as
-#: "changed externally" (apache/airflow#66374). Measured in the README's "Where a task runs" section.
+#: 3.2 to 3.3.2 may read the deferring process's exit seconds late, and fails a try resumed before
+#: that (apache/airflow#66374). Without this hold, 6 of 30 fast generations failed their task on an
+#: idle machine (make e2e-deferral-race; the docs' "Where a task runs" page), none with it.
 DEFERRAL_HANDOFF_SECONDS = 10.0
 
 __all__ = ["LumaGenerationLink", "LumaGenerationOperatorBase"]
