@@ -393,7 +393,8 @@ class LumaGenerationOperatorBase(BaseOperator):
     # -- step 4: finish -------------------------------------------------------------------------------
 
     def _finish(self, context: Context, generation: dict[str, Any], memory: TaskMemory) -> Any:
-        result = url = finish_generation(context, generation, self.log)
+        trusted_origin = self.hook.credentials.base_url  # its origin may serve assets over http
+        result = url = finish_generation(context, generation, self.log, trusted_origin)
         request = generation.get("request") or {}
         extra = {
             "generation_id": generation.get("id"),
@@ -404,7 +405,7 @@ class LumaGenerationOperatorBase(BaseOperator):
             from airflow_provider_luma.storage import copy_asset, destination_for
 
             destination = destination_for(self.output_path, url, str(generation.get("id")))
-            size = copy_asset(url, destination, trusted_origin=self.hook.credentials.base_url)
+            size = copy_asset(url, destination, trusted_origin=trusted_origin)
             self.log.info("Stored %s (%d bytes) at %s", url, size, destination)
             result = extra["path"] = str(destination)
         for outlet in self.outlets or ():

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import AirflowFailException
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_luma.asset_urls import shown_refusal
 from airflow_provider_luma.deferral import DELETE_SECONDS, MIN_POLL_SECONDS
 from airflow_provider_luma.events import EventStatus
 from airflow_provider_luma.exceptions import (
@@ -121,7 +122,7 @@ class LumaGenerationTrigger(BaseTrigger):
                 if generation is not None:
                     state = GenerationState.known(generation)
                     if state is GenerationState.COMPLETED:
-                        return await self._completed(generation)
+                        return await self._completed(generation, hook)
                     if state is GenerationState.FAILED:
                         return self._event(EventStatus.FAILED, generation=generation)
                 remaining = self.end_time - time.time()
@@ -145,9 +146,12 @@ class LumaGenerationTrigger(BaseTrigger):
             self.log.warning("Polling generation %s failed, will poll again: %s", self.generation_id, exc)
             return None
 
-    async def _completed(self, generation: dict[str, Any]) -> TriggerEvent:
+    async def _completed(self, generation: dict[str, Any], hook: LumaHook) -> TriggerEvent:
         """End the task here if asked to and possible; else the event that resumes it on a worker."""
         url = asset_url(generation)
+        # A URL that may not be pushed resumes the task on a worker, whose finish fails it.
+        if self.end_task and url and shown_refusal(url, (await hook.aget_credentials()).base_url):
+            url = None
         # ``task_instance`` is attached by a triggerer (not by ``dag.test()``): whose XComs to push.
         if self.end_task and url and self.task_instance is not None:
             # Loaded here, on the triggerer: the compat name imports Airflow's XCom model.

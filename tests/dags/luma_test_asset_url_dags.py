@@ -1,4 +1,4 @@
-"""A generation copied to ``output_path``, in both waiting modes: where hostile asset URLs are tried."""
+"""Generations in both waiting modes, copied to ``output_path`` or not: where hostile asset URLs are tried."""
 
 from __future__ import annotations
 
@@ -24,4 +24,16 @@ for mode, deferrable in (("deferrable", True), ("worker", False)):
             poll_interval=0.2,
             timeout=20,
             retries=0,
+        )
+
+    # No copy: the asset URL is the task's return_value. One retry, to show a refused URL uses none.
+    with DAG(dag_id=f"luma_test_image_url_{mode}", schedule=None, start_date=datetime(2025, 1, 1)):
+        LumaImageGenerateOperator(
+            task_id="generate",
+            prompt="a harbour at dawn",
+            deferrable=deferrable,
+            poll_interval=0.2,
+            timeout=20,
+            retries=1,
+            retry_delay=0,
         )
