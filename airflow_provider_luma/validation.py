@@ -214,6 +214,18 @@ def check_positive_number(param: str, value: Any) -> float:
     return float(value)
 
 
+def check_positive_int(param: str, value: Any) -> int:
+    """
+    Check a count (of bytes, say): a whole number greater than 0.
+
+    :param param: parameter name used in the error.
+    :param value: the value given.
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise _fail(param, f"must be a whole number greater than 0, got {value!r}")
+    return value
+
+
 VIDEO_RESOLUTIONS = ("540p", "720p", "1080p", "4k")
 VIDEO_DURATIONS = ("5s", "9s")
 KEYFRAME_SLOTS = ("frame0", "frame1")

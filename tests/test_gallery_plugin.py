@@ -100,7 +100,7 @@ OUT = "file:///data/luma/out/"
         pytest.param("file:///data/luma//out/g-1.png", OUT, False, id="an empty segment"),
         pytest.param("out/g-1.png", OUT, False, id="a relative path"),
         pytest.param("../out/g-1.png", OUT, False, id="a relative path up"),
-        pytest.param("s3://aws_default@bucket/prefix/g-1.png", "s3://bucket/prefix/", False, id="a user part"),
+        pytest.param("s3://aws_default@bucket/prefix/g-1.png", "s3://bucket/prefix/", False, id="user part"),
         pytest.param("s3://conn@bucket/prefix/g-1.png", "s3://conn@bucket/prefix/", False, id="both named"),
         pytest.param("s3://other/prefix/g-1.png", "s3://bucket/prefix/", False, id="another bucket"),
         pytest.param(f"{OUT}g-1.txt", OUT, False, id="not an image or video"),
@@ -140,7 +140,12 @@ def test_planted_xcoms_of_a_real_run_show_no_link_and_no_stored_copy(run_dag, em
     assert card().asset_url == generation["assets"]["image"]
     outside = tmp_path / "secret.png"
     outside.write_bytes(b"not for the gallery")
-    for planted in (f"file://{outside}", f"file://{out}/../secret.png", "secret.png", "s3://conn@bucket/x.png"):
+    for planted in (
+        f"file://{outside}",
+        f"file://{out}/../secret.png",
+        "secret.png",
+        "s3://conn@bucket/x.png",
+    ):
         with create_session() as session:
             XComModel.set("return_value", planted, **run, session=session)
         assert card().stored_path is None, planted

@@ -101,7 +101,8 @@ def test_the_operator_fails_without_a_retry_and_returns_nothing(run_dag, emulato
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("url", HOSTILE)
 def test_the_sensor_fails_and_returns_nothing(run_dag, emulator, read_logs, mode, url):
-    generation = LumaHook().create_image({"generation_type": "image", "model": "photon-1", "prompt": "a quay"})
+    body = {"generation_type": "image", "model": "photon-1", "prompt": "a quay"}
+    generation = LumaHook().create_image(body)
     emulator.configure(faults=[FaultRule(route="GET /generations/*", kind="asset_url", url=url)])
     result = run_dag(f"luma_test_sensor_{mode}", {"generation_id": generation["id"]})
     assert_nothing_returned(result, "wait", url, read_logs())
