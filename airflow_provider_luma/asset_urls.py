@@ -195,7 +195,7 @@ def redacted(url: object) -> str:
         parts = None
     if parts is not None and "@" in parts.netloc:
         url = parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]).geturl()
-    elif parts is None and "@" in url:
+    elif "@" in url and (parts is None or "//" not in url):  # malformed, or user:password@host bare
         scheme, sep, rest = url.partition("://")
         url = f"{scheme}{sep}***@{rest.rpartition('@')[2]}" if sep else "***@" + url.rpartition("@")[2]
     return url if len(url) <= SHOWN_URL_CHARS else url[:SHOWN_URL_CHARS] + "..."
