@@ -403,8 +403,8 @@ class LumaGenerationOperatorBase(BaseOperator):
     # -- step 4: finish -------------------------------------------------------------------------------
 
     def _finish(self, context: Context, generation: dict[str, Any], memory: TaskMemory) -> Any:
-        trusted_origin = self.hook.credentials.base_url  # its origin may serve assets over http
-        result = url = finish_generation(context, generation, self.log, trusted_origin)
+        hook = self.hook  # the connection is looked up only if its origin is needed
+        result = url = finish_generation(context, generation, self.log, lambda: hook.credentials.base_url)
         request = generation.get("request") or {}
         extra = {
             "generation_id": generation.get("id"),
@@ -418,7 +418,7 @@ class LumaGenerationOperatorBase(BaseOperator):
             size = copy_asset(
                 url,
                 destination,
-                trusted_origin=trusted_origin,
+                trusted_origin=hook.credentials.base_url,
                 max_bytes=self.max_asset_bytes,
                 deadline_seconds=self.copy_timeout,
             )

@@ -68,8 +68,7 @@ class LumaGenerationSensor(BaseSensorOperator):
 
     def _finish(self, context: Context, generation: dict[str, Any]) -> str:
         """The asset URL (checked against the connection's origin), or Luma's failure raised."""
-        trusted_origin = self.hook.credentials.base_url if generation.get("state") != "failed" else None
-        return finish_generation(context, generation, self.log, trusted_origin)
+        return finish_generation(context, generation, self.log, lambda: self.hook.credentials.base_url)
 
     def poke(self, context: Context) -> PokeReturnValue | bool:
         """
