@@ -150,21 +150,12 @@ def refusal(url: str, trusted_origin: str | None, resolve: Resolver = resolve_ad
     :param resolve: looks up a host's addresses; IP literals are never looked up.
     :raises OSError: when the host does not resolve (a network problem, not a verdict).
     """
-    try:
-        parts = urlsplit(url)
-        origin = Origin.of(url)
-    except ValueError as exc:  # a bad port or IPv6 literal
-        return f"it is not a valid URL ({exc})"
-    if parts.username is not None or parts.password is not None:
-        return "it carries credentials, and no credentials are ever sent to an asset host"
-    trusted = Origin.of(trusted_origin) if trusted_origin else None
-    if origin == trusted:
+    reason = shown_refusal(url, trusted_origin)
+    if reason:
+        return reason
+    origin = Origin.of(url)
+    if trusted_origin and origin == Origin.of(trusted_origin):
         return None
-    if origin.scheme != "https":
-        allowed = "https" + (f" or the connection's own origin {trusted}" if trusted else "")
-        return f"its scheme {origin.scheme or '(none)'!r} is not allowed for assets (allowed: {allowed})"
-    if not origin.host:
-        return "it has no host"
     for address in _addresses(origin, resolve):
         reason = non_public_reason(address)
         if reason:

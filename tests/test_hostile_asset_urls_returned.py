@@ -1,13 +1,11 @@
 """
 A hostile API's asset URL is never returned, pushed or linked: the emulator's ``asset_url`` fault
 answers completed generations with ``javascript:`` and ``data:`` URLs, through real ``dag.test()``
-runs of the operator and the sensor, deferrable and in the worker, and through the trigger.
+runs of the operator and the sensor, deferrable and in the worker (the trigger's side is in
+``tests/test_trigger.py::test_end_task_never_ends_a_task_with_a_refused_url``).
 """
 
 from __future__ import annotations
-
-import asyncio
-import time
 
 import pytest
 
@@ -16,7 +14,6 @@ from airflow_provider_luma.exceptions import LumaUnsafeAssetUrlError
 from airflow_provider_luma.generations import checked_asset_url
 from airflow_provider_luma.hooks.luma import LumaHook
 from airflow_provider_luma.testing import FaultRule
-from airflow_provider_luma.triggers.luma import LumaGenerationTrigger
 from tests.conftest import API_KEY
 
 MODES = ["deferrable", "worker"]
@@ -106,33 +103,3 @@ def test_the_sensor_fails_and_returns_nothing(run_dag, emulator, read_logs, mode
     emulator.configure(faults=[FaultRule(route="GET /generations/*", kind="asset_url", url=url)])
     result = run_dag(f"luma_test_sensor_{mode}", {"generation_id": generation["id"]})
     assert_nothing_returned(result, "wait", url, read_logs())
-
-
-class AttachedTaskInstance:
-    """What a triggerer attaches to a trigger: the identity of the deferred task instance."""
-
-    dag_id, task_id, run_id, map_index = "luma_dag", "generate", "manual__1", 3
-
-
-@pytest.mark.parametrize("url", HOSTILE)
-async def test_the_trigger_never_ends_a_task_with_a_refused_url(emulator, caplog, capsys, url):
-    """It resumes the task on a worker instead, whose finish fails it (above)."""
-    generation_id = LumaHook().create_image(
-        {"generation_type": "image", "model": "photon-1", "prompt": "a quay at night"}
-    )["id"]
-    emulator.configure(faults=[FaultRule(route="GET /generations/*", kind="asset_url", url=url)])
-    trigger = LumaGenerationTrigger(
-        generation_id=generation_id,
-        luma_conn_id="luma_default",
-        poll_interval=0.1,
-        end_time=time.time() + 20,
-        end_task=True,
-    )
-    trigger.task_instance = AttachedTaskInstance()
-    events = trigger.run()
-    try:
-        event = await asyncio.wait_for(events.__anext__(), timeout=30)
-    finally:
-        await events.aclose()
-    assert event.payload["status"] == "completed"  # a resume on a worker, not a TaskSuccessEvent
-    assert "Could not end the task here" not in caplog.text + capsys.readouterr().out  # never tried

@@ -131,6 +131,21 @@ async def test_end_task_ends_the_task_with_its_xcoms_or_falls_back_to_a_worker(e
         assert event.xcoms["generation"]["id"] == generation_id
 
 
+@pytest.mark.parametrize(
+    "url", ["javascript:fetch('/api/v2/connections')", "data:text/html,<script>1</script>"]
+)
+async def test_end_task_never_ends_a_task_with_a_refused_url(emulator, caplog, capsys, url):
+    """A hostile asset URL resumes the task on a worker, whose finish fails it, instead of ending it here."""
+    generation_id = create()
+    emulator.configure(faults=[FaultRule(route="GET /generations/*", kind="asset_url", url=url)])
+    trigger = trigger_for(generation_id)
+    trigger.end_task = True
+    trigger.task_instance = AttachedTaskInstance()
+    event = await first_event(trigger)  # a payload: a resume on a worker, not a TaskSuccessEvent
+    assert event["status"] == "completed"
+    assert "Could not end the task here" not in caplog.text + capsys.readouterr().out  # never tried
+
+
 async def test_end_task_leaves_a_failed_generation_to_the_worker(emulator):
     emulator.configure(blocked_words=["forbidden"])
     trigger = trigger_for(create("a forbidden picture"))
