@@ -157,13 +157,12 @@ def output_paths(session: Session, dag_id: str, run_id: str) -> dict[tuple[str, 
     :param dag_id: the DAG.
     :param run_id: the run.
     """
-    from airflow.models.dagbag import DBDagBag
     from airflow.models.dagrun import DagRun
     from airflow.models.renderedtifields import RenderedTaskInstanceFields as Rendered
     from sqlalchemy import select
 
     dag_run = session.scalar(select(DagRun).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id))
-    dag = DBDagBag(load_op_links=False).get_dag_for_run(dag_run, session=session) if dag_run else None
+    dag = _dag_of(dag_run, session) if dag_run else None
     declared: dict[str, Any] = {}
     for task in dag.tasks if dag else ():
         if "output_path" in getattr(task, "template_fields", ()):
@@ -182,6 +181,17 @@ def output_paths(session: Session, dag_id: str, run_id: str) -> dict[tuple[str, 
         if isinstance(value, str) and value:
             paths[(row.task_id, row.map_index)] = value
     return paths
+
+
+def _dag_of(dag_run: Any, session: Session) -> Any:
+    """The serialized DAG the run was made from (its latest version before Airflow has versions)."""
+    try:
+        from airflow.models.dagbag import DBDagBag
+    except ImportError:  # no DBDagBag yet: the latest serialized version
+        from airflow.models.serialized_dag import SerializedDagModel
+
+        return SerializedDagModel.get_dag(dag_run.dag_id, session=session)
+    return DBDagBag(load_op_links=False).get_dag_for_run(dag_run, session=session)
 
 
 def read_generations(
