@@ -141,13 +141,15 @@ def copy_asset(
                 )
         except BaseException as exc:  # a kill of the task too: a partial file must not pass for the asset
             _remove_partial_copy(destination)
-            if time.monotonic() >= deadline:
+            if not isinstance(exc, Exception) or isinstance(exc, LumaAssetCopyError):
+                raise  # a kill, or our own verdict
+            if time.monotonic() >= deadline:  # the connection was shut down at the deadline
                 raise LumaAssetCopyError(
                     f"Downloading {_shown(source_url)} to {destination} took longer than its deadline of "
                     f"{deadline_seconds:g} s ({written:,} bytes by then)"
                 ) from exc
-            if isinstance(exc, LumaAssetCopyError) or not _broke_off(exc):
-                raise
+            if not _broke_off(exc):
+                raise  # a full disk, say: its own message says it
             of_announced = f" of the {announced:,} announced" if announced is not None else ""
             raise LumaAssetCopyError(
                 f"Downloading {_shown(source_url)} to {destination} broke off after {written:,} bytes"
