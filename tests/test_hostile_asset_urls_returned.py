@@ -8,11 +8,13 @@ runs of the operator and the sensor, deferrable and in the worker (the trigger's
 from __future__ import annotations
 
 import pytest
+from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_0_PLUS
 
 from airflow_provider_luma.asset_urls import redacted, shown_refusal, web_url
 from airflow_provider_luma.exceptions import LumaUnsafeAssetUrlError
 from airflow_provider_luma.generations import checked_asset_url
 from airflow_provider_luma.hooks.luma import LumaHook
+from airflow_provider_luma.links import LumaGenerationLink
 from airflow_provider_luma.testing import FaultRule
 from tests.conftest import API_KEY
 
@@ -103,3 +105,28 @@ def test_the_sensor_fails_and_returns_nothing(run_dag, emulator, read_logs, mode
     emulator.configure(faults=[FaultRule(route="GET /generations/*", kind="asset_url", url=url)])
     result = run_dag(f"luma_test_sensor_{mode}", {"generation_id": generation["id"]})
     assert_nothing_returned(result, "wait", url, read_logs())
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        (JAVASCRIPT, ""),
+        (DATA, ""),
+        ("file:///etc/passwd", ""),
+        ("https://cdn.example/a.png", "https://cdn.example/a.png"),
+    ],
+)
+def test_the_extra_link_gives_only_http_urls_whatever_the_xcom_holds(run_dag, emulator, url, shown):
+    """A task pushes any ``generation`` it likes; the "Luma asset" link reads it."""
+    result = run_dag("luma_test_planted_link", {"asset_url": url})
+    assert result.state == "success"
+    if AIRFLOW_V_3_0_PLUS:  # the worker computes the link at the task's end; the UI shows that XCom
+        assert result.xcom("plant", "_link_LumaGenerationLink") == shown
+    else:  # the webserver asks the link, which reads the XCom from the database
+        from airflow.models.taskinstance import TaskInstance
+        from airflow.utils.session import create_session
+
+        with create_session() as session:
+            run = {"dag_id": "luma_test_planted_link", "run_id": result.dag_run.run_id}
+            ti_key = session.query(TaskInstance).filter_by(**run, task_id="plant").one().key
+        assert LumaGenerationLink().get_link(None, ti_key=ti_key) == shown

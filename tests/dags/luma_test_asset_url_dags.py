@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from airflow.providers.common.compat.sdk import DAG
+from airflow.providers.common.compat.sdk import DAG, BaseOperator
 
+from airflow_provider_luma.links import LumaGenerationLink
 from airflow_provider_luma.operators.luma import LumaImageGenerateOperator
 
 for mode, deferrable in (("deferrable", True), ("worker", False)):
@@ -37,3 +39,23 @@ for mode, deferrable in (("deferrable", True), ("worker", False)):
             retries=1,
             retry_delay=0,
         )
+
+
+class PlantsAGeneration(BaseOperator):
+    """Pushes whatever ``generation`` it is given, as any task can: what the "Luma asset" link then reads."""
+
+    operator_extra_links = (LumaGenerationLink(),)
+
+    def execute(self, context: Any) -> None:
+        url = context["params"]["asset_url"]
+        generation = {"id": "planted", "state": "completed", "assets": {"image": url}}
+        context["ti"].xcom_push(key="generation", value=generation)
+
+
+with DAG(
+    dag_id="luma_test_planted_link",
+    schedule=None,
+    start_date=datetime(2025, 1, 1),
+    params={"asset_url": "javascript:alert(1)"},
+):
+    PlantsAGeneration(task_id="plant")
