@@ -216,3 +216,19 @@ def test_video_keyframe_shorthands_build_the_api_shape():
     }
     assert body["concepts"] == [{"key": "dolly_zoom"}, {"key": "orbit_left"}]
     assert body["generation_type"] == "video"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "param"),
+    [
+        ({"max_asset_bytes": 0}, "max_asset_bytes"),
+        ({"max_asset_bytes": 1.5e9}, "max_asset_bytes"),
+        ({"max_asset_bytes": True}, "max_asset_bytes"),
+        ({"copy_timeout": -1}, "copy_timeout"),
+        ({"copy_timeout": "1h"}, "copy_timeout"),
+    ],
+)
+def test_copy_limits_are_checked_when_the_dag_is_parsed(kwargs, param):
+    with pytest.raises(LumaValidationError) as error:
+        LumaImageGenerateOperator(task_id="t", prompt="a lighthouse", output_path="file:///tmp/x/", **kwargs)
+    assert error.value.param == param
