@@ -1,18 +1,25 @@
 """
-Which asset URLs may be downloaded: a generation's asset URL is untrusted input.
+Which asset URLs may be shown and downloaded: a generation's asset URL is untrusted input.
 
-A URL passes when it is ``https`` on a host whose every address is public, or when it has
-exactly the scheme, host and port of the connection's base URL (the emulator, or a proxy in
-front of Luma, which may well live on loopback or a private network). Everything else is
-refused: ``file:``, ``ftp:`` and other schemes, plain ``http`` elsewhere, credentials in the URL,
-and hosts that resolve to loopback, private, link-local (cloud metadata services), unspecified,
-multicast or reserved addresses, IPv4-mapped IPv6 forms included. The standard library's
-``ipaddress`` knows the special-purpose ranges; what is written here is only the rule.
+Shown (returned, pushed to XCom, linked): :func:`shown_refusal`, a rule on the URL's text alone
+(``https``, or the connection's own origin), so that no ``javascript:``, ``data:`` or ``file:`` URL
+ever reaches a browser or a downstream task. Where no connection is known (the extra link and the
+gallery, which never read one), :func:`web_url` lets ``http`` and ``https`` through, and nothing else.
+
+Downloaded: :func:`refusal`. A URL passes when it is ``https`` on a host whose every address is
+public, or when it has exactly the scheme, host and port of the connection's base URL (the
+emulator, or a proxy in front of Luma, which may well live on loopback or a private network).
+Everything else is refused: ``file:``, ``ftp:`` and other schemes, plain ``http`` elsewhere,
+credentials in the URL, and hosts that resolve to loopback, private, link-local (cloud metadata
+services), unspecified, multicast or reserved addresses, IPv4-mapped IPv6 forms included. The
+standard library's ``ipaddress`` knows the special-purpose ranges; what is written here is only
+the rule.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -22,6 +29,13 @@ from urllib.parse import urlsplit
 Resolver = Callable[[str, int], Iterable[str]]
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+#: The only schemes a browser is ever given by the link and the gallery.
+WEB_SCHEMES = ("http", "https")
+#: Characters a browser drops from or tolerates in a URL (ASCII controls and the space): a URL with
+#: any is refused, so that the text checked is the text a browser would follow.
+_CONTROL_OR_SPACE = re.compile(r"[\x00-\x20\x7f]")
+#: How much of a refused URL an error shows (a ``data:`` URL can be megabytes long).
+SHOWN_URL_CHARS = 200
 
 
 def resolve_addresses(host: str, port: int) -> list[str]:
@@ -67,6 +81,65 @@ class Origin:
         return f"{self.scheme}://{host}" + (f":{self.port}" if self.port else "")
 
 
+def shown_refusal(url: object, trusted_origin: str | None) -> str | None:
+    """
+    Say why ``url`` may not be returned, pushed or linked as an asset URL, or return None when it may.
+
+    It may when it is ``https`` with a host, or has exactly the scheme, host and port of the
+    connection's base URL; never with credentials, control characters or spaces in it. The text
+    alone is judged (no DNS): the copy to storage checks the host's addresses too (:func:`refusal`).
+
+    :param url: the asset URL, as Luma (or whoever wrote the XCom) gave it.
+    :param trusted_origin: the connection's base URL (only its scheme, host and port count), or
+        None to allow ``https`` only.
+    """
+    reason = _malformed(url)
+    if reason:
+        return reason
+    origin = Origin.of(str(url))
+    trusted = Origin.of(trusted_origin) if trusted_origin else None
+    if origin == trusted:
+        return None
+    if origin.scheme != "https":
+        allowed = "https" + (f" or the connection's own origin {trusted}" if trusted else "")
+        return f"its scheme {origin.scheme or '(none)'!r} is not allowed for assets (allowed: {allowed})"
+    if not origin.host:
+        return "it has no host"
+    return None
+
+
+def web_url(url: object) -> str | None:
+    """
+    ``url`` when a browser may be given it as a link or an image source, else None.
+
+    For the extra link and the gallery, which never read a connection: ``http`` or ``https`` with a
+    host, no credentials, no control characters or spaces. Every other scheme (``javascript:``,
+    ``data:``, ``file:``...) and every relative URL is left out, whatever an XCom holds.
+
+    :param url: a URL read from XCom (any type).
+    """
+    if _malformed(url):
+        return None
+    origin = Origin.of(str(url))
+    return str(url) if origin.scheme in WEB_SCHEMES and origin.host else None
+
+
+def _malformed(url: object) -> str | None:
+    """Why ``url`` is not a parseable URL string free of credentials and hidden characters."""
+    if not isinstance(url, str):
+        return f"it is a {type(url).__name__}, not a URL"
+    if _CONTROL_OR_SPACE.search(url):
+        return "it contains spaces or control characters"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError for a port that is not a number)
+    except ValueError as exc:
+        return f"it is not a valid URL ({exc})"
+    if parts.username is not None or parts.password is not None:
+        return "it carries credentials"
+    return None
+
+
 def refusal(url: str, trusted_origin: str | None, resolve: Resolver = resolve_addresses) -> str | None:
     """
     Say why ``url`` may not be downloaded, or return None when it may.
@@ -77,21 +150,12 @@ def refusal(url: str, trusted_origin: str | None, resolve: Resolver = resolve_ad
     :param resolve: looks up a host's addresses; IP literals are never looked up.
     :raises OSError: when the host does not resolve (a network problem, not a verdict).
     """
-    try:
-        parts = urlsplit(url)
-        origin = Origin.of(url)
-    except ValueError as exc:  # a bad port or IPv6 literal
-        return f"it is not a valid URL ({exc})"
-    if parts.username is not None or parts.password is not None:
-        return "it carries credentials, and no credentials are ever sent to an asset host"
-    trusted = Origin.of(trusted_origin) if trusted_origin else None
-    if origin == trusted:
+    reason = shown_refusal(url, trusted_origin)
+    if reason:
+        return reason
+    origin = Origin.of(url)
+    if trusted_origin and origin == Origin.of(trusted_origin):
         return None
-    if origin.scheme != "https":
-        allowed = "https" + (f" or the connection's own origin {trusted}" if trusted else "")
-        return f"its scheme {origin.scheme or '(none)'!r} is not allowed for assets (allowed: {allowed})"
-    if not origin.host:
-        return "it has no host"
     for address in _addresses(origin, resolve):
         reason = non_public_reason(address)
         if reason:
@@ -107,16 +171,25 @@ def _addresses(origin: Origin, resolve: Resolver) -> list[str]:
         return list(resolve(origin.host, origin.port or 443))
 
 
-def redacted(url: str) -> str:
+def redacted(url: object) -> str:
     """
-    ``url`` as it may be shown in an error: any ``user:password@`` part is replaced by ``***@``.
+    ``url`` as it may be shown in an error or a log: any ``user:password@`` part replaced by ``***@``,
+    and cut to :data:`SHOWN_URL_CHARS` characters.
 
-    :param url: a URL.
+    :param url: a URL (anything else is shown as its ``repr``).
     """
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    return parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]).geturl()
+    if not isinstance(url, str):
+        return repr(url)[:SHOWN_URL_CHARS]
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # a malformed IPv6 literal: hide everything up to the last "@" of the authority
+        parts = None
+    if parts is not None and "@" in parts.netloc:
+        url = parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]).geturl()
+    elif "@" in url and (parts is None or "//" not in url):  # malformed, or user:password@host bare
+        scheme, sep, rest = url.partition("://")
+        url = f"{scheme}{sep}***@{rest.rpartition('@')[2]}" if sep else "***@" + url.rpartition("@")[2]
+    return url if len(url) <= SHOWN_URL_CHARS else url[:SHOWN_URL_CHARS] + "..."
 
 
 def non_public_reason(address: str) -> str | None:

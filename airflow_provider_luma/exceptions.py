@@ -134,6 +134,27 @@ class LumaInsufficientCreditsError(LumaError, AirflowFailException):
     """The account's balance is below what the task was told to require (``min_credits``)."""
 
 
+class LumaUnsafeAssetUrlError(LumaError, AirflowFailException):
+    """
+    A generation completed with an asset URL that may not be returned, pushed or linked (final).
+
+    Only ``https`` URLs, or URLs on the connection's own origin, are: anything else (``javascript:``,
+    ``data:``, ``file:``, plain ``http`` elsewhere, credentials in the URL) comes from a hostile or
+    broken API, and asking again would get the same answer.
+
+    :param generation_id: the generation.
+    :param url: its asset URL, shown without any ``user:password@`` part.
+    :param reason: why it was refused.
+    """
+
+    def __init__(self, generation_id: str, url: str, reason: str) -> None:
+        self.generation_id = generation_id
+        super().__init__(
+            f"Luma generation {generation_id} completed with the asset URL {url}, which was refused: "
+            f"{reason}. Nothing was returned or pushed for it"
+        )
+
+
 class LumaTimeoutError(LumaError):
     """A generation did not finish before the wait's deadline."""
 

@@ -1,11 +1,12 @@
-"""Reading Luma's generation objects: their state and their asset's URL."""
+"""Reading Luma's generation objects: their state and their asset's URL (checked before use)."""
 
 from __future__ import annotations
 
 import enum
 from typing import Any
 
-from airflow_provider_luma.exceptions import LumaError
+from airflow_provider_luma import asset_urls
+from airflow_provider_luma.exceptions import LumaError, LumaUnsafeAssetUrlError
 
 
 class GenerationState(str, enum.Enum):
@@ -59,6 +60,34 @@ def asset_url(generation: dict[str, Any]) -> str | None:
 
     :param generation: a generation as Luma returns it.
     """
-    assets = generation.get("assets") or {}
+    assets = generation.get("assets")
+    if not isinstance(assets, dict):  # None while dreaming; anything else in a planted XCom
+        return None
     url = assets.get("image") or assets.get("video")
     return url if isinstance(url, str) else None
+
+
+def checked_asset_url(generation: dict[str, Any], trusted_origin: str | None) -> str:
+    """
+    The asset URL of a completed generation, once it is one that may be returned, pushed or linked.
+
+    The one rule for every place that ends a wait (the worker's finish, the sensor, the trigger):
+    the URL must be ``https``, or on the connection's own origin (scheme, host and port of its
+    base URL: the emulator, a proxy in front of Luma). See
+    :func:`airflow_provider_luma.asset_urls.shown_refusal`.
+
+    :param generation: a completed generation, as Luma returns it.
+    :param trusted_origin: the connection's base URL (``LumaCredentials.base_url``), or None to
+        allow ``https`` only.
+    :raises LumaUnsafeAssetUrlError: the URL is anything else (final; it names the URL, without
+        credentials).
+    :raises LumaError: the generation has no asset URL at all.
+    """
+    generation_id = str(generation.get("id", "?"))
+    url = asset_url(generation)
+    if not url:
+        raise LumaError(f"Luma generation {generation_id} completed without an asset URL")
+    reason = asset_urls.shown_refusal(url, trusted_origin)
+    if reason:
+        raise LumaUnsafeAssetUrlError(generation_id, asset_urls.redacted(url), reason)
+    return url

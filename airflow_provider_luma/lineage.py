@@ -63,15 +63,17 @@ def dataset_for_url(url: str) -> Dataset:
     """
     The OpenLineage dataset of a file or object URL.
 
-    :param url: ``file:///path``, ``s3://bucket/key``, ``https://host/path``...; a query string
-        or fragment is dropped.
+    :param url: ``file:///path``, ``s3://bucket/key``, ``https://host/path``...; a query string,
+        fragment or ``user:password@`` part is dropped.
     """
     parts = urlsplit(url)
+    # The authority without any user:password@ (or conn_id@) part: lineage events are stored and shown.
+    authority = parts.netloc.rpartition("@")[2]
     if parts.scheme in ("", "file"):
         return Dataset(namespace="file", name=parts.path)
     if parts.scheme in ("http", "https"):
-        return Dataset(namespace=f"{parts.scheme}://{parts.netloc}", name=parts.path or "/")
-    return Dataset(namespace=f"{parts.scheme}://{parts.netloc}", name=parts.path.lstrip("/"))
+        return Dataset(namespace=f"{parts.scheme}://{authority}", name=parts.path or "/")
+    return Dataset(namespace=f"{parts.scheme}://{authority}", name=parts.path.lstrip("/"))
 
 
 def reference_urls(request: dict[str, Any]) -> Iterator[str]:

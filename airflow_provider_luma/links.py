@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from airflow.providers.common.compat.sdk import BaseOperatorLink, XCom
 
+from airflow_provider_luma.asset_urls import web_url
 from airflow_provider_luma.generations import asset_url
 from airflow_provider_luma.results import XCOM_GENERATION
 
@@ -22,8 +23,11 @@ class LumaGenerationLink(BaseOperatorLink):
         """
         The asset URL of the task's generation, or "" while there is none.
 
+        Only an ``http`` or ``https`` URL is ever returned: the XCom may have been written by anyone
+        allowed to write XComs, and the UI would put a ``javascript:`` URL in a link as it is.
+
         :param operator: the task's operator.
         :param ti_key: the task instance.
         """
         generation = XCom.get_value(ti_key=ti_key, key=XCOM_GENERATION)
-        return (asset_url(generation) or "") if isinstance(generation, dict) else ""
+        return (web_url(asset_url(generation)) or "") if isinstance(generation, dict) else ""

@@ -9,11 +9,12 @@ parameter and what is allowed. The functions return plain JSON-ready dicts in th
 from __future__ import annotations
 
 import math
-import uuid
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
+from airflow_provider_luma.asset_urls import redacted
 from airflow_provider_luma.exceptions import LumaValidationError
 
 IMAGE_MODELS = ("photon-1", "photon-flash-1")
@@ -61,18 +62,38 @@ def check_prompt(value: Any, param: str = "prompt") -> str:
     return value
 
 
+#: ASCII controls and the space: a URL with any is refused (a browser or server would drop them).
+_CONTROL_OR_SPACE = re.compile(r"[\x00-\x20\x7f]")
+
+
 def check_url(param: str, value: Any) -> str:
     """
     Check a URL: Luma fetches references and calls callbacks over public http(s) URLs only.
+
+    An ``http://`` or ``https://`` URL with a host; no credentials (``user:password@``: Luma would
+    see them, and so would every log and lineage event of the request), no spaces or control
+    characters. The error never shows the credentials.
 
     :param param: parameter name used in the error.
     :param value: the URL given.
     """
     if not isinstance(value, str):
         raise _fail(param, f"must be an http(s) URL string, got {type(value).__name__}")
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise _fail(param, f"must be an http:// or https:// URL, got {value!r}")
+    shown = redacted(value)
+    if _CONTROL_OR_SPACE.search(value):
+        raise _fail(param, f"must be an http(s) URL without spaces or control characters, got {shown!r}")
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 (raises ValueError for a port that is not a number)
+    except ValueError as exc:
+        raise _fail(param, f"is not a valid URL ({exc}): {shown!r}") from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise _fail(param, f"must be an http:// or https:// URL with a host, got {shown!r}")
+    if parts.username is not None or parts.password is not None:
+        raise _fail(
+            param,
+            f"must not carry credentials (user:password@), got {shown!r}; use a presigned URL instead",
+        )
     return value
 
 
@@ -90,20 +111,31 @@ def check_weight(param: str, value: Any) -> float:
     return float(value)
 
 
+#: Luma's ids: a UUID in its canonical 8-4-4-4-12 hex form (any case).
+_CANONICAL_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
 def check_generation_id(value: Any, param: str = "generation_id") -> str:
     """
-    Check a generation id: Luma's ids are UUIDs.
+    Check a generation id and return it in canonical form (lower case): Luma's ids are UUIDs.
+
+    Only the 8-4-4-4-12 hex form is taken. Other spellings Python's ``uuid`` would read
+    (``urn:uuid:...``, ``{...}``, 32 bare hex digits, surrounding blanks or a trailing newline) are
+    refused rather than rewritten: Luma never hands them out, so they come from a template or a
+    file that went wrong, and the id ends up in request paths, XCom and the ids siblings compare.
 
     :param value: the id given.
     :param param: parameter name used in the error.
     """
     if not isinstance(value, str):
         raise _fail(param, f"must be a generation id (UUID string), got {type(value).__name__}")
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        raise _fail(param, f"must be a generation id (UUID), got {value!r}") from None
-    return value
+    if not _CANONICAL_UUID.fullmatch(value):
+        raise _fail(
+            param,
+            "must be a generation id, a UUID such as 3f2504e0-4f89-41d3-9a0c-0305e82c3301, "
+            f"got {value[:80]!r}",
+        )
+    return value.lower()
 
 
 def _weighted_ref(param: str, value: Any) -> dict[str, Any]:
@@ -214,6 +246,18 @@ def check_positive_number(param: str, value: Any) -> float:
     return float(value)
 
 
+def check_positive_int(param: str, value: Any) -> int:
+    """
+    Check a count (of bytes, say): a whole number greater than 0.
+
+    :param param: parameter name used in the error.
+    :param value: the value given.
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise _fail(param, f"must be a whole number greater than 0, got {value!r}")
+    return value
+
+
 VIDEO_RESOLUTIONS = ("540p", "720p", "1080p", "4k")
 VIDEO_DURATIONS = ("5s", "9s")
 KEYFRAME_SLOTS = ("frame0", "frame1")
@@ -222,8 +266,8 @@ KEYFRAME_SLOTS = ("frame0", "frame1")
 def _keyframe(param: str, value: Any) -> dict[str, Any]:
     if isinstance(value, str):
         # Shorthand: a generation id chains on an earlier generation, a URL starts from an image.
-        if value.startswith(("http://", "https://")):
-            return {"type": "image", "url": value}
+        if value.lower().startswith(("http://", "https://")):
+            return {"type": "image", "url": check_url(param, value)}
         return {"type": "generation", "id": check_generation_id(value, param)}
     if not isinstance(value, Mapping):
         raise _fail(

@@ -78,12 +78,14 @@ def run_refused(run_dag, mode: str, out, read_logs) -> str:
 @pytest.mark.parametrize(
     ("asset_url", "reason"),
     [
-        ("file:///etc/passwd", "scheme 'file' is not allowed"),
-        ("http://169.254.169.254/latest/meta-data/iam/", "scheme 'http' is not allowed"),
+        # Refused as soon as the generation completes: not https, not the connection's origin.
+        ("file:///etc/passwd", "was refused: its scheme 'file' is not allowed"),
+        ("http://169.254.169.254/latest/meta-data/iam/", "was refused: its scheme 'http' is not allowed"),
+        ("http://127.0.0.1:{other}/x.png", "was refused: its scheme 'http' is not allowed"),
+        # https, so returned as it is; the copy looks the host up and refuses to fetch it.
         # Link-local over https: fe80::1 without a zone cannot be reached, should the check ever slip.
         ("https://[fe80::1]/latest/meta-data/iam/", "fe80::1, a link-local address"),
         ("https://[::ffff:127.0.0.1]:{other}/x.png", "IPv4-mapped form of a loopback address"),
-        ("http://127.0.0.1:{other}/x.png", "scheme 'http' is not allowed"),
         ("https://127.0.0.1:{other}/x.png", "127.0.0.1, a loopback address"),
         ("https://localhost:{other}/x.png", "localhost resolves to"),
     ],
@@ -94,7 +96,10 @@ def test_hostile_asset_url_fails_the_task_and_fetches_nothing(
     url = asset_url.format(other=other_host.port)
     emulator.configure(faults=[FaultRule(route="GET /generations/*", kind="asset_url", url=url)])
     logs = run_refused(run_dag, mode, tmp_path / "out", read_logs)
-    assert f"Refused to download the asset URL {url}: " in logs
+    if url.startswith("https:"):
+        assert f"Refused to download the asset URL {url}: " in logs
+    else:
+        assert f"completed with the asset URL {url}, which was refused" in logs
     assert reason in logs
     assert other_host.connections == 0
     assert emulator.stats.creates == 1

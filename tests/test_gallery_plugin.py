@@ -81,3 +81,75 @@ def test_the_task_view_of_an_unmapped_task_is_its_map_index_minus_one():
     assert _map_index("{MAP_INDEX}") == -1
     assert _map_index("-1") == -1
     assert _map_index("3") == 3
+
+
+OUT = "file:///data/luma/out/"
+
+
+@pytest.mark.parametrize(
+    ("return_value", "output_path", "served"),
+    [
+        pytest.param(f"{OUT}g-1.png", OUT, True, id="right in the output folder"),
+        pytest.param("/data/luma/out/g-1.webp", OUT, True, id="a bare absolute path in it"),
+        pytest.param("file:///data/luma/one.jpg", "file:///data/luma/one.jpg", True, id="the output file"),
+        pytest.param("s3://bucket/prefix/g-1.mp4", "s3://bucket/prefix/", True, id="an object store"),
+        pytest.param("file:///etc/secret.png", OUT, False, id="outside the output folder"),
+        pytest.param(f"{OUT}sub/g-1.png", OUT, False, id="below the output folder"),
+        pytest.param(f"{OUT}../g-1.png", OUT, False, id="dot-dot out of it"),
+        pytest.param("file:///data/luma/out/./g-1.png", OUT, False, id="a dot segment"),
+        pytest.param("file:///data/luma//out/g-1.png", OUT, False, id="an empty segment"),
+        pytest.param("out/g-1.png", OUT, False, id="a relative path"),
+        pytest.param("../out/g-1.png", OUT, False, id="a relative path up"),
+        pytest.param("s3://aws_default@bucket/prefix/g-1.png", "s3://bucket/prefix/", False, id="user part"),
+        pytest.param("s3://conn@bucket/prefix/g-1.png", "s3://conn@bucket/prefix/", False, id="both named"),
+        pytest.param("s3://other/prefix/g-1.png", "s3://bucket/prefix/", False, id="another bucket"),
+        pytest.param(f"{OUT}g-1.txt", OUT, False, id="not an image or video"),
+        pytest.param(f"{OUT}g-1.png?x=1", OUT, False, id="a query"),
+        pytest.param("https://cdn.example/g-1.png", "https://cdn.example/", False, id="a web URL"),
+        pytest.param(f"{OUT}g-1.png", None, False, id="a task without output_path"),
+        pytest.param(f"{OUT}g-1.png", "out/", False, id="a relative output_path"),
+        pytest.param({"path": f"{OUT}g-1.png"}, OUT, False, id="not a string"),
+    ],
+)
+def test_only_a_copy_the_task_itself_wrote_is_served(return_value, output_path, served):
+    from airflow_provider_luma.plugins.gallery_data import served_copy
+
+    assert served_copy(return_value, output_path) == (return_value if served else None)
+
+
+@pytest.mark.skipif(not AIRFLOW_V_3_1_PLUS, reason="the gallery needs Airflow 3.1+")
+def test_planted_xcoms_of_a_real_run_show_no_link_and_no_stored_copy(run_dag, emulator, tmp_path):
+    """A real copy is served; what anyone writes into the task's XComs afterwards is not."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    from airflow_provider_luma.plugins.gallery_data import read_generations
+
+    out = tmp_path / "out"
+    result = run_dag("luma_test_image_copy_worker", {"output_path": f"file://{out}/"})
+    assert result.state == "success"
+    run = {"dag_id": result.dag_run.dag_id, "run_id": result.dag_run.run_id, "task_id": "generate"}
+    stored, generation = result.xcom("generate"), result.xcom("generate", "generation")
+
+    def card():
+        with create_session() as session:
+            (only,) = read_generations(session, run["dag_id"], run["run_id"])
+            return only
+
+    assert card().stored_path == stored  # the run's own copy, from its rendered output_path
+    assert card().asset_url == generation["assets"]["image"]
+    outside = tmp_path / "secret.png"
+    outside.write_bytes(b"not for the gallery")
+    for planted in (
+        f"file://{outside}",
+        f"file://{out}/../secret.png",
+        "secret.png",
+        "s3://conn@bucket/x.png",
+    ):
+        with create_session() as session:
+            XComModel.set("return_value", planted, **run, session=session)
+        assert card().stored_path is None, planted
+    for url in ("javascript:fetch('/api/v2/connections')", "data:image/png;base64,AAAA", "file:///etc/x.png"):
+        with create_session() as session:
+            XComModel.set("generation", {**generation, "assets": {"image": url}}, **run, session=session)
+        assert card().asset_url is None, url

@@ -201,3 +201,15 @@ async def test_identical_siblings_never_take_each_others_generation(start, emula
     assert {g["id"] for g in emulator.generations} == {sibling_id, own_id}
     assert emulator.stats.creates == 2  # adopted, not paid twice
     assert f"adopting generation {own_id}" in read_logs()
+
+
+@pytest.mark.parametrize("url", ["javascript:fetch('/api/v2/connections')", "data:text/html,<b>hi</b>"])
+async def test_a_refused_asset_url_fails_the_task_for_good_and_is_never_pushed(start, emulator, url):
+    emulator.configure(faults=[FaultRule(route="GET /generations/*", kind="asset_url", url=url)])
+    run = start()
+    event = await run.run("generate")
+    assert (event.payload["status"], event.payload["final"]) == ("error", True)
+    assert url[:20] in event.payload["message"]
+    assert run.xcom("generate") is None  # no return_value
+    assert run.xcom("generate", LINK_XCOM) is None
+    assert not run.xcom("generate", RECORD_XCOM_KEY).get("succeeded")

@@ -155,6 +155,18 @@ def test_malformed_host_is_a_clear_configuration_error(monkeypatch, host):
         LumaHook().ping()
 
 
+@pytest.mark.parametrize("host", ["https://luma:hunter2@api.example/v1", "luma:hunter2@api.example"])
+def test_credentials_in_the_host_are_refused_and_never_echoed(monkeypatch, host):
+    set_connection(monkeypatch, password=API_KEY, host=host)
+    hook = LumaHook()
+    with pytest.raises(LumaConnectionConfigError, match="has credentials in its host") as error:
+        hook.ping()
+    assert "hunter2" not in str(error.value)
+    ok, message = hook.test_connection()  # what `airflow connections test` prints
+    assert not ok
+    assert "hunter2" not in message
+
+
 def test_empty_host_means_the_real_api(monkeypatch):
     set_connection(monkeypatch, password=API_KEY)
     assert LumaHook().credentials.base_url == DEFAULT_BASE_URL

@@ -75,6 +75,18 @@ def test_video_keyframes_and_media_are_inputs():
     assert [(d.namespace, d.name) for d in lineage.outputs] == [("file", "/data/out/clip.mp4")]
 
 
+def test_credentials_in_urls_never_reach_lineage():
+    """A hostile API could echo a URL with credentials; an output_path may name a connection."""
+    pytest.importorskip("airflow.providers.openlineage")
+    from airflow_provider_luma.lineage import generation_lineage
+
+    request = {"media": {"url": "https://luma:hunter2@img.example.org/clip.mp4"}}
+    lineage = generation_lineage({"id": "x", "request": request}, "s3://my_conn@bucket/out/clip.mp4")
+    assert [(d.namespace, d.name) for d in lineage.inputs] == [("https://img.example.org", "/clip.mp4")]
+    assert [(d.namespace, d.name) for d in lineage.outputs] == [("s3://bucket", "out/clip.mp4")]
+    assert "hunter2" not in repr(lineage)
+
+
 @pytest.mark.slow
 def test_openlineage_listener_reports_the_run(emulator, airflow_db, tmp_path):
     """A real ``airflow dags test`` with the OpenLineage provider sending events to a file."""

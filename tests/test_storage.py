@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from typing import TYPE_CHECKING
 
 import pytest
@@ -18,6 +19,7 @@ from airflow.providers.common.compat.sdk import AirflowFailException
 from airflow_provider_luma.storage import (
     MAX_REDIRECTS,
     LumaAssetCopyError,
+    LumaAssetTooLargeError,
     LumaAssetUrlRefusedError,
     copy_asset,
     destination_for,
@@ -211,4 +213,118 @@ def test_redirects_are_followed_a_few_times_only(tmp_path, emulator):
     with pytest.raises(LumaAssetCopyError, match=f"redirected more than {MAX_REDIRECTS} times"):
         copy_asset(f"{emulator.url}/assets/blob/10", destination, trusted_origin=emulator.base_url)
     assert emulator.stats.requests["GET /assets/blob/{size}"] == MAX_REDIRECTS + 1
+    assert not destination.exists()
+
+
+@contextlib.contextmanager
+def trickle_server(head: bytes, pause: float) -> Iterator[str]:
+    """A loopback HTTP server that sends ``head``, then one byte every ``pause`` seconds until hung up on."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def serve() -> None:
+        connection, _ = listener.accept()
+        with connection:
+            connection.recv(65536)
+            connection.sendall(head)
+            with contextlib.suppress(OSError):
+                while not stop.wait(pause):
+                    connection.sendall(b"x")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/asset.png"
+    finally:
+        stop.set()
+        thread.join(10)
+        listener.close()
+
+
+def test_a_trickle_meets_the_deadline_and_leaves_no_file(tmp_path):
+    """A byte every 0.2 s never trips the read timeout; the whole copy's deadline still ends it."""
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: 1000000\r\n\r\n"
+    destination = destination_for(f"file://{tmp_path}/x.png", "", "g")
+    started = time.monotonic()
+    with (
+        trickle_server(head, pause=0.2) as url,
+        pytest.raises(
+            LumaAssetCopyError, match=r"took longer than its deadline of 1.5 s \([0-9,]+ bytes by then\)"
+        ),
+    ):
+        copy_asset(url, destination, trusted_origin=url, deadline_seconds=1.5)
+    assert 1.5 <= time.monotonic() - started < 5
+    assert not destination.exists()
+
+
+def test_an_announced_size_over_the_cap_is_refused_before_writing(tmp_path):
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: 3000000\r\n\r\n"
+    destination = destination_for(f"file://{tmp_path}/out/x.png", "", "g")
+    with (
+        one_answer_server(head + b"x" * 1000) as url,
+        pytest.raises(
+            LumaAssetTooLargeError, match=r"announces 3,000,000 bytes, more than max_asset_bytes=2,000,000"
+        ),
+    ):
+        copy_asset(url, destination, trusted_origin=url, max_bytes=2_000_000)
+    assert not (tmp_path / "out").exists()  # not even the folder
+
+
+def test_a_body_over_the_cap_without_a_length_is_cut_and_removed(tmp_path):
+    piece = b"x" * 100_000
+    chunked = b"".join(b"%x\r\n%s\r\n" % (len(piece), piece) for _ in range(30)) + b"0\r\n\r\n"
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nTransfer-Encoding: chunked\r\n\r\n"
+    destination = destination_for(f"file://{tmp_path}/x.png", "", "g")
+    with (
+        one_answer_server(head + chunked) as url,
+        pytest.raises(
+            LumaAssetTooLargeError, match="sends more bytes, more than max_asset_bytes=1,000,000"
+        ) as caught,
+    ):
+        copy_asset(url, destination, chunk_bytes=64 * 1024, trusted_origin=url, max_bytes=1_000_000)
+    assert isinstance(caught.value, AirflowFailException)  # the same asset would be too large again
+    assert not destination.exists()
+
+
+def test_a_connection_that_reaches_a_private_address_is_refused_before_a_byte_is_sent(tmp_path, monkeypatch):
+    """
+    DNS rebinding: the name resolves to a public address when the URL is checked, and to loopback a
+    moment later when the connection is made. The connection's own peer address is what is refused.
+
+    The resolver is the one thing stood in for (no DNS server answers here); the connection is real.
+    """
+    received: list[bytes] = []
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            connection, _ = listener.accept()
+            with connection:
+                connection.settimeout(5)
+                received.append(connection.recv(65536))
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    real_getaddrinfo = socket.getaddrinfo
+    answers = iter([[(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.216.34", port))]])
+
+    def rebinding(host, *args, **kwargs):
+        if host == "assets.rebind.test":
+            return next(answers, real_getaddrinfo("127.0.0.1", *args, **kwargs))
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    destination = destination_for(f"file://{tmp_path}/x.png", "", "g")
+    try:
+        with pytest.raises(LumaAssetUrlRefusedError) as caught:
+            copy_asset(f"https://assets.rebind.test:{port}/x.png", destination, trusted_origin=None)
+    finally:
+        thread.join(10)
+        listener.close()
+    assert str(caught.value) == (
+        f"Refused to download from assets.rebind.test:{port}: the connection reached 127.0.0.1, a loopback "
+        "address; only public hosts (or the connection's own origin) may serve assets"
+    )
+    assert received == [b""]  # connected, then hung up on: no TLS hello, no request
     assert not destination.exists()

@@ -44,6 +44,16 @@ BAD_IMAGE_INPUTS = [
     ({"modify_image_ref": ["a", "b"]}, "modify_image_ref", "must be a URL or a mapping"),
     ({"callback_url": "not-a-url"}, "callback_url", "http:// or https://"),
     ({"callback_url": 123}, "callback_url", "URL string"),
+    (
+        {"callback_url": "https://user:hunter2@hooks.example/luma"},
+        "callback_url",
+        "must not carry credentials",
+    ),
+    ({"image_ref": ["https://:hunter2@cdn.example/a.png"]}, "image_ref[0].url", "must not carry credentials"),
+    ({"style_ref": ["https://cdn.example/a b.png"]}, "style_ref[0].url", "without spaces or control"),
+    ({"image_ref": [" javascript:alert(1)"]}, "image_ref[0].url", "without spaces or control"),
+    ({"modify_image_ref": "https:///a.png"}, "modify_image_ref.url", "with a host"),
+    ({"image_ref": ["https://cdn.example:port/a.png"]}, "image_ref[0].url", "not a valid URL"),
 ]
 
 
@@ -56,10 +66,40 @@ def test_bad_image_input_names_the_parameter(overrides, param, allowed):
     assert allowed.replace("5000", "5,000") in str(error.value)
 
 
-@pytest.mark.parametrize("bad_id", ["", "123", "not-a-uuid", "../etc/passwd", 42, None])
+@pytest.mark.parametrize(
+    "bad_id",
+    [
+        "",
+        "123",
+        "not-a-uuid",
+        "../etc/passwd",
+        42,
+        None,
+        # Spellings Python's uuid module reads but Luma never hands out: a template gone wrong.
+        "urn:uuid:6f1c1f9e-3c1a-4b8e-9d63-2f0f5c7a1b2c",
+        "{6f1c1f9e-3c1a-4b8e-9d63-2f0f5c7a1b2c}",
+        "6f1c1f9e3c1a4b8e9d632f0f5c7a1b2c",
+        "6f1c1f9e-3c1a-4b8e-9d63-2f0f5c7a1b2c\n",
+        " 6f1c1f9e-3c1a-4b8e-9d63-2f0f5c7a1b2c",
+        "6f1c1f9e-3c1a-4b8e-9d63-2f0f5c7a1b2c/../credits",
+    ],
+)
 def test_generation_ids_must_be_uuids(bad_id):
     with pytest.raises(LumaValidationError, match="generation_id"):
         check_generation_id(bad_id)
+
+
+def test_a_generation_id_is_returned_in_canonical_form():
+    assert (
+        check_generation_id("6F1C1F9E-3C1A-4B8E-9D63-2F0F5C7A1B2C") == "6f1c1f9e-3c1a-4b8e-9d63-2f0f5c7a1b2c"
+    )
+
+
+def test_credentials_in_a_url_are_never_echoed():
+    with pytest.raises(LumaValidationError) as error:
+        build_image_request(**GOOD, image_ref=["https://luma:hunter2@cdn.example/a.png"])
+    assert "hunter2" not in str(error.value)
+    assert "https://***@cdn.example/a.png" in str(error.value)
 
 
 def test_good_input_builds_the_api_body():
@@ -132,6 +172,10 @@ BAD_VIDEO_INPUTS = [
     ({"keyframes": {"frame2": URL}}, "keyframes", "frame0, frame1"),
     ({"keyframes": [URL]}, "keyframes", "mapping"),
     ({"keyframes": {"frame0": "not-an-id"}}, "keyframes.frame0", "UUID"),
+    # The shorthand URL is checked like any other URL parameter.
+    ({"keyframes": {"frame0": "https://user:pw@cdn.example/a.png"}}, "keyframes.frame0", "credentials"),
+    ({"keyframes": {"frame1": "https://"}}, "keyframes.frame1", "with a host"),
+    ({"keyframes": {"frame1": "HTTP://cdn.example/a b.png"}}, "keyframes.frame1", "without spaces"),
     ({"keyframes": {"frame0": {"type": "video", "url": URL}}}, "keyframes.frame0.type", "image, generation"),
     ({"keyframes": {"frame0": {"type": "image"}}}, "keyframes.frame0", "'type' and 'url'"),
     ({"keyframes": {"frame1": {"type": "generation", "id": "123"}}}, "keyframes.frame1.id", "UUID"),
@@ -172,3 +216,19 @@ def test_video_keyframe_shorthands_build_the_api_shape():
     }
     assert body["concepts"] == [{"key": "dolly_zoom"}, {"key": "orbit_left"}]
     assert body["generation_type"] == "video"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "param"),
+    [
+        ({"max_asset_bytes": 0}, "max_asset_bytes"),
+        ({"max_asset_bytes": 1.5e9}, "max_asset_bytes"),
+        ({"max_asset_bytes": True}, "max_asset_bytes"),
+        ({"copy_timeout": -1}, "copy_timeout"),
+        ({"copy_timeout": "1h"}, "copy_timeout"),
+    ],
+)
+def test_copy_limits_are_checked_when_the_dag_is_parsed(kwargs, param):
+    with pytest.raises(LumaValidationError) as error:
+        LumaImageGenerateOperator(task_id="t", prompt="a lighthouse", output_path="file:///tmp/x/", **kwargs)
+    assert error.value.param == param

@@ -18,7 +18,7 @@ from tenacity import AsyncRetrying
 from airflow_provider_luma.exceptions import LumaAuthenticationError, LumaError, LumaTransportError
 from airflow_provider_luma.hooks._credentials import LumaCredentials
 from airflow_provider_luma.hooks._http import ambiguous_create_error, parse_response, retry_policy
-from airflow_provider_luma.hooks._shared import SharedLookups, SharedSessions
+from airflow_provider_luma.hooks._shared import SharedLookups, SharedSessions, env_proxy
 
 if TYPE_CHECKING:
     import contextlib
@@ -141,6 +141,7 @@ class AsyncTransport:
             total=self.settings.read_timeout_until(request.deadline), connect=self.settings.connect_timeout
         )
         url = f"{credentials.base_url}{path}"
+        proxy, proxy_auth = env_proxy(credentials.base_url)
         try:
             async with session.request(
                 method,
@@ -149,6 +150,8 @@ class AsyncTransport:
                 json=request.json,
                 params=request.params,
                 timeout=timeout,
+                proxy=proxy,
+                proxy_auth=proxy_auth,
             ) as response:
                 body = (await response.read()).decode("utf-8", errors="replace")
         except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:

@@ -7,6 +7,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from airflow_provider_luma.asset_urls import redacted
 from airflow_provider_luma.exceptions import LumaConnectionConfigError
 
 if TYPE_CHECKING:
@@ -53,12 +54,23 @@ def _base_url(conn: Connection) -> str:
         return DEFAULT_BASE_URL
     if "://" not in host:
         host = f"https://{host}"
-    parts = urlsplit(host)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(host)
+        port = parts.port  # a port that is not a number raises
+    except ValueError:
+        parts, port = None, None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
         raise LumaConnectionConfigError(
-            f"Airflow connection {conn.conn_id!r} has an unusable host {conn.host!r}: leave it empty for "
-            f"{DEFAULT_BASE_URL}, or give an http(s) base URL such as http://127.0.0.1:8765/dream-machine/v1"
+            f"Airflow connection {conn.conn_id!r} has an unusable host {redacted(conn.host)!r}: leave it "
+            f"empty for {DEFAULT_BASE_URL}, or give an http(s) base URL such as "
+            "http://127.0.0.1:8765/dream-machine/v1"
         )
-    if conn.port and not parts.port:
+    if parts.username is not None or parts.password is not None:
+        # Refused, not stripped: the base URL is shown (connections test, errors) and sent everywhere.
+        raise LumaConnectionConfigError(
+            f"Airflow connection {conn.conn_id!r} has credentials in its host {redacted(conn.host)!r}: put "
+            "the API key in the password field and only the base URL in the host"
+        )
+    if conn.port and not port:
         host = f"{parts.scheme}://{parts.hostname}:{conn.port}{parts.path}"
     return host.rstrip("/")

@@ -1,5 +1,6 @@
 """
-What the waits on one event loop share: one aiohttp session, and each connection's credentials.
+What the waits on one event loop share: one aiohttp session, each connection's credentials, and
+the proxy the environment names for each base URL.
 
 A triggerer runs all its triggers on one event loop. Sharing the connection pool and the
 connection lookup among them is what keeps a thousand waits cheap: a triggerer restart hands over
@@ -11,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import os
 import time
 import weakref
 from typing import TYPE_CHECKING, Generic, TypeVar
@@ -21,6 +24,36 @@ if TYPE_CHECKING:
     import aiohttp
 
 T = TypeVar("T")
+
+#: The variables a proxy is read from, as httpx and requests read them on the worker.
+PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
+
+
+def env_proxy(base_url: str) -> tuple[str | None, aiohttp.BasicAuth | None]:
+    """
+    The proxy (and its credentials) that ``HTTPS_PROXY``, ``HTTP_PROXY`` and ``NO_PROXY`` name for
+    ``base_url``, or ``(None, None)``: what ``trust_env=True`` would find, looked up once per base
+    URL and environment instead of in a thread on every request (and without ``trust_env``'s other
+    effect, a ``~/.netrc`` password sent to the API host, which would clash with the API key).
+
+    :param base_url: the connection's base URL.
+    """
+    names = [name for variable in PROXY_VARIABLES for name in (variable, variable.upper())]
+    return _env_proxy(base_url, tuple(os.environ.get(name) for name in names))
+
+
+@functools.lru_cache(maxsize=64)
+def _env_proxy(
+    base_url: str, environment: tuple[str | None, ...]
+) -> tuple[str | None, aiohttp.BasicAuth | None]:
+    from aiohttp.helpers import get_env_proxy_for_url
+    from yarl import URL
+
+    try:
+        proxy, auth = get_env_proxy_for_url(URL(base_url))
+    except LookupError:  # none named, or NO_PROXY covers the host
+        return None, None
+    return str(proxy), auth
 
 
 class SharedSessions:

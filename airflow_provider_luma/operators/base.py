@@ -60,7 +60,8 @@ from airflow_provider_luma.memory import (
 )
 from airflow_provider_luma.operators._start import why_not_on_the_triggerer
 from airflow_provider_luma.results import XCOM_GENERATION, XCOM_GENERATION_ID, finish_generation
-from airflow_provider_luma.validation import check_positive_number
+from airflow_provider_luma.storage import DEFAULT_DEADLINE_SECONDS, DEFAULT_MAX_BYTES
+from airflow_provider_luma.validation import check_positive_int, check_positive_number
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -121,6 +122,10 @@ class LumaGenerationOperatorBase(BaseOperator):
         prompt and stored path in their event's extra (templated).
     :param min_credits: fail before creating anything when the account's balance (US cents) is
         below this.
+    :param max_asset_bytes: the largest asset ``output_path`` copies (default 2 GiB); a larger one
+        fails the task (final) and nothing is left in ``output_path``.
+    :param copy_timeout: the most the copy to ``output_path`` may take, in seconds or as a
+        timedelta (default 30 minutes).
     """
 
     #: What the operator generates: a key of :data:`airflow_provider_luma.kinds.KINDS`.
@@ -152,6 +157,8 @@ class LumaGenerationOperatorBase(BaseOperator):
         cancel_on_kill: bool = False,
         output_path: str | None = None,
         min_credits: int | None = None,
+        max_asset_bytes: int = DEFAULT_MAX_BYTES,
+        copy_timeout: float | timedelta = DEFAULT_DEADLINE_SECONDS,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -167,6 +174,9 @@ class LumaGenerationOperatorBase(BaseOperator):
         self.cancel_on_kill = cancel_on_kill
         self.output_path = output_path
         self.min_credits = min_credits
+        # Checked here, not templated: a bad value fails the DAG's import, before anything is paid.
+        self.max_asset_bytes = check_positive_int("max_asset_bytes", max_asset_bytes)
+        self.copy_timeout = _seconds("copy_timeout", copy_timeout)
         self._generation_id: str | None = None  # for on_kill
         self._rate_limited_since: float | None = None
         self._finished: tuple[dict[str, Any], str | None] | None = None  # generation, stored path
@@ -448,7 +458,8 @@ class LumaGenerationOperatorBase(BaseOperator):
     # -- step 4: finish -------------------------------------------------------------------------------
 
     def _finish(self, context: Context, generation: dict[str, Any], memory: TaskMemory) -> Any:
-        result = url = finish_generation(context, generation, self.log)
+        hook = self.hook  # the connection is looked up only if its origin is needed
+        result = url = finish_generation(context, generation, self.log, lambda: hook.credentials.base_url)
         request = generation.get("request") or {}
         extra = {
             "generation_id": generation.get("id"),
@@ -459,7 +470,13 @@ class LumaGenerationOperatorBase(BaseOperator):
             from airflow_provider_luma.storage import copy_asset, destination_for
 
             destination = destination_for(self.output_path, url, str(generation.get("id")))
-            size = copy_asset(url, destination, trusted_origin=self.hook.credentials.base_url)
+            size = copy_asset(
+                url,
+                destination,
+                trusted_origin=hook.credentials.base_url,
+                max_bytes=self.max_asset_bytes,
+                deadline_seconds=self.copy_timeout,
+            )
             self.log.info("Stored %s (%d bytes) at %s", url, size, destination)
             result = extra["path"] = str(destination)
         for outlet in self.outlets or ():

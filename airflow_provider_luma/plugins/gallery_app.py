@@ -4,10 +4,18 @@ The gallery's FastAPI app, mounted on the api-server at ``/luma`` (Airflow 3.1+)
 Every route is behind Airflow's own auth manager: the caller is the user of the request's JWT
 (the UI's ``_token`` cookie or an ``Authorization: Bearer`` header), and must be allowed to read
 the DAG's XComs (which hold what is shown). No token: 401; not allowed: 403, before anything is read.
+
+The pages run in the api-server's origin (the UI frames them with scripts and same-origin allowed),
+and what they show comes from XComs anyone allowed to write XComs may have planted. So they run no
+script at all: every answer carries a Content-Security-Policy without ``script-src`` (the page's one
+``<style>`` block is allowed by a nonce of its own), ``X-Content-Type-Options: nosniff`` and
+``Referrer-Policy: no-referrer``; links and thumbnails are only ever ``http(s)`` or this app's own
+routes (see :mod:`~airflow_provider_luma.plugins.gallery_data`).
 """
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -22,7 +30,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from airflow_provider_luma.plugins.gallery_data import read_generations, stored_media_type
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 
     from airflow_provider_luma.plugins.gallery_data import GenerationCard
 
@@ -33,6 +41,63 @@ _TEMPLATES = Environment(
 )
 #: Reading a run's generations means reading its XComs: the same permission the XCom API asks for.
 _CAN_READ = [Depends(requires_access_dag(method="GET", access_entity=DagAccessEntity.XCOM))]
+#: The policy of every answer that is not a gallery page (JSON, stored copies, errors): nothing at all.
+NOTHING_POLICY = "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'self'"
+#: Sent with every answer, whatever it is.
+SECURITY_HEADERS = {
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+}
+
+
+def page_policy(style_nonce: str) -> str:
+    """
+    The Content-Security-Policy of a gallery page: no script, the page's own style, thumbnails.
+
+    :param style_nonce: the nonce of the page's ``<style>`` block (new for every answer).
+    """
+    return (
+        "default-src 'none'; script-src 'none'; object-src 'none'; base-uri 'none'; form-action 'none'; "
+        f"frame-ancestors 'self'; style-src 'nonce-{style_nonce}'; "
+        "img-src 'self' http: https:; media-src 'self' http: https:"
+    )
+
+
+class SecurityHeaders:
+    """
+    ASGI middleware: every answer of the app gets :data:`SECURITY_HEADERS`, and the policy that
+    allows nothing unless the route set its own (the pages do); 401, 403 and 404 included.
+
+    :param app: the app to wrap.
+    """
+
+    def __init__(self, app: Callable[..., Awaitable[None]]) -> None:
+        self.app = app
+
+    async def __call__(
+        self,
+        scope: MutableMapping[str, Any],
+        receive: Callable[[], Awaitable[Any]],
+        send: Callable[[Any], Awaitable[None]],
+    ) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                wanted = {**SECURITY_HEADERS, "content-security-policy": NOTHING_POLICY}
+                headers += [
+                    (name.encode(), value.encode())
+                    for name, value in wanted.items()
+                    if name.encode() not in present
+                ]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 def _stored_url(request: Request, card: GenerationCard) -> str | None:
@@ -68,15 +133,17 @@ def _card_view(request: Request, card: GenerationCard) -> dict[str, Any]:
 
 
 def _render(request: Request, title: str, scope: str, cards: list[GenerationCard]) -> HTMLResponse:
+    nonce = secrets.token_urlsafe(16)
     html = _TEMPLATES.get_template("gallery.html").render(
-        title=title, scope=scope, cards=[_card_view(request, card) for card in cards]
+        title=title, scope=scope, cards=[_card_view(request, card) for card in cards], style_nonce=nonce
     )
-    return HTMLResponse(html)
+    return HTMLResponse(html, headers={"content-security-policy": page_policy(nonce)})
 
 
 def create_gallery_app() -> FastAPI:
     """The gallery's routes: HTML pages for a run and a task instance, their JSON, stored copies."""
     app = FastAPI(title="Luma gallery", docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_middleware(SecurityHeaders)
 
     @app.get("/runs/{dag_id}/{run_id}", dependencies=_CAN_READ, response_class=HTMLResponse)
     def run_gallery(dag_id: str, run_id: str, request: Request, session: SessionDep) -> HTMLResponse:
@@ -105,7 +172,13 @@ def create_gallery_app() -> FastAPI:
     def stored_copy(
         dag_id: str, run_id: str, task_id: str, map_index: str, session: SessionDep
     ) -> StreamingResponse:
-        """The copy the task stored (``output_path``): browsers cannot open ``file://`` or ``s3://``."""
+        """
+        The copy the task stored (``output_path``): browsers cannot open ``file://`` or ``s3://``.
+
+        Only a copy the task itself wrote (see
+        :func:`~airflow_provider_luma.plugins.gallery_data.served_copy`); anything else in its XCom
+        gets a 404, and nothing is opened.
+        """
         cards = read_generations(session, dag_id, run_id, task_id, _map_index(map_index))
         path = cards[0].stored_path if cards else None
         media_type = stored_media_type(path) if path else None

@@ -2,7 +2,13 @@
 What the gallery shows: the generations of a DAG run's Luma tasks, read from the metadata database.
 
 A Luma task is one that pushed a ``generation`` XCom (every Luma operator and the sensor do). Only
-XCom values and task-instance rows are read: no connection, so no API key, is ever touched.
+XCom values, task-instance rows, the run's serialized DAG and rendered fields are read: no
+connection, so no API key, is ever touched.
+
+XComs are untrusted here: anyone allowed to write XComs (a task, a user of the REST API) can put
+anything in them, and the gallery runs in the api-server's origin. So an asset URL is shown only
+when it is ``http`` or ``https`` (:func:`~airflow_provider_luma.asset_urls.web_url`), and a stored
+copy is served only when the task itself could have written it (:func:`served_copy`).
 """
 
 from __future__ import annotations
@@ -14,14 +20,14 @@ from urllib.parse import urlsplit
 
 from airflow.providers.common.compat.sdk import XCOM_RETURN_KEY
 
+from airflow_provider_luma.asset_urls import web_url
 from airflow_provider_luma.generations import asset_url
 from airflow_provider_luma.results import XCOM_GENERATION
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-#: A stored copy is only ever served with one of these suffixes: the path comes from XCom, and the
-#: gallery must not become a way to read any file the api-server can read.
+#: A stored copy is only ever served with one of these suffixes.
 MEDIA_TYPES = {
     ".png": "image/png",
     ".jpg": "image/jpeg",
@@ -41,7 +47,8 @@ class GenerationCard:
     :param state: the task instance's state.
     :param duration: seconds the task instance took (None while running).
     :param generation: the generation as Luma last returned it.
-    :param stored_path: where the task copied the asset (``output_path``), if it did.
+    :param stored_path: where the task copied the asset, when the gallery may serve it
+        (:func:`served_copy`).
     """
 
     task_id: str
@@ -66,7 +73,8 @@ class GenerationCard:
 
     @property
     def asset_url(self) -> str | None:
-        return asset_url(self.generation)
+        """The asset URL when a browser may be given it (``http``/``https``), else None."""
+        return web_url(asset_url(self.generation))
 
     @property
     def is_video(self) -> bool:
@@ -87,13 +95,103 @@ def stored_media_type(path: str) -> str | None:
     return MEDIA_TYPES.get(posixpath.splitext(urlsplit(path).path)[1].lower())
 
 
-def _stored_path(return_value: Any, generation: dict[str, Any]) -> str | None:
-    """The task's stored copy: its return value when that is a path rather than the asset URL."""
-    if not isinstance(return_value, str) or return_value == asset_url(generation):
+def served_copy(return_value: Any, output_path: Any) -> str | None:
+    """
+    ``return_value`` when it is a copy the task itself wrote, which the gallery may serve; else None.
+
+    That is: an absolute path (``file://``, an object store's ``scheme://bucket/...``, or a bare
+    ``/path``) with no user part (no ``conn_id@``), no ``.`` or ``..`` segment, no query; with an
+    image or video suffix; and exactly the task's ``output_path`` file, or a file right inside its
+    ``output_path`` folder (a value ending in "/"), as :func:`airflow_provider_luma.storage.destination_for`
+    names it. Decided on the text alone: nothing is opened or looked up.
+
+    :param return_value: the task's ``return_value`` XCom (anything).
+    :param output_path: the task's rendered ``output_path`` (None when it has none).
+    """
+    stored, declared = _absolute(return_value), _absolute(output_path)
+    if stored is None or declared is None or stored_media_type(stored[2]) is None:
         return None
-    if urlsplit(return_value).scheme in ("http", "https") or stored_media_type(return_value) is None:
+    scheme, bucket, path = stored
+    if declared[2].endswith("/"):
+        inside = (scheme, bucket, posixpath.dirname(path).rstrip("/") + "/") == declared
+        return str(return_value) if inside else None
+    return str(return_value) if stored == declared else None
+
+
+def _absolute(value: Any) -> tuple[str, str, str] | None:
+    """``(scheme, bucket or host, path)`` of an absolute, plain path URL; None for anything else."""
+    if not isinstance(value, str) or not value:
         return None
-    return return_value
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower() or "file"
+    path = parts.path
+    segments = path.split("/")[1:-1] if path.endswith("/") else path.split("/")[1:]
+    if (
+        scheme in ("http", "https")
+        or "@" in parts.netloc
+        or parts.query
+        or parts.fragment
+        or not path.startswith("/")
+        or any(segment in ("", ".", "..") for segment in segments)
+    ):
+        return None
+    return scheme, parts.netloc.lower(), path
+
+
+def _untemplated(value: Any) -> bool:
+    return isinstance(value, str) and "{{" not in value and "{%" not in value
+
+
+def output_paths(session: Session, dag_id: str, run_id: str) -> dict[tuple[str, int], str]:
+    """
+    The ``output_path`` each task instance of a run used, for the tasks that have one.
+
+    Read from the run's serialized DAG, or, for a templated value (``{{ ... }}``) or one a mapped
+    task expands over, from the task instance's rendered fields (which the worker writes before
+    the task runs; no XCom, so nobody but the DAG's own code decides them).
+
+    :param session: a metadata database session.
+    :param dag_id: the DAG.
+    :param run_id: the run.
+    """
+    from airflow.models.dagrun import DagRun
+    from airflow.models.renderedtifields import RenderedTaskInstanceFields as Rendered
+    from sqlalchemy import select
+
+    dag_run = session.scalar(select(DagRun).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id))
+    dag = _dag_of(dag_run, session) if dag_run else None
+    declared: dict[str, Any] = {}
+    for task in dag.tasks if dag else ():
+        if "output_path" in getattr(task, "template_fields", ()):
+            # A mapped task keeps its fixed arguments in partial_kwargs; others as attributes.
+            partial = getattr(task, "partial_kwargs", None)
+            fixed = partial.get("output_path") if isinstance(partial, dict) else None
+            declared[task.task_id] = fixed if partial is not None else getattr(task, "output_path", None)
+    paths: dict[tuple[str, int], str] = {}
+    rendered = session.scalars(select(Rendered).where(Rendered.dag_id == dag_id, Rendered.run_id == run_id))
+    for row in rendered:
+        if row.task_id not in declared:
+            continue
+        value = declared[row.task_id]
+        if not _untemplated(value):
+            value = (row.rendered_fields or {}).get("output_path")
+        if isinstance(value, str) and value:
+            paths[(row.task_id, row.map_index)] = value
+    return paths
+
+
+def _dag_of(dag_run: Any, session: Session) -> Any:
+    """The serialized DAG the run was made from (its latest version before Airflow has versions)."""
+    try:
+        from airflow.models.dagbag import DBDagBag
+    except ImportError:  # no DBDagBag yet: the latest serialized version
+        from airflow.models.serialized_dag import SerializedDagModel
+
+        return SerializedDagModel.get_dag(dag_run.dag_id, session=session)
+    return DBDagBag(load_op_links=False).get_dag_for_run(dag_run, session=session)
 
 
 def read_generations(
@@ -129,12 +227,18 @@ def read_generations(
     instances = {
         (ti.task_id, ti.map_index): ti for ti in session.scalars(scoped(select(TaskInstance), TaskInstance))
     }
+    stored_paths: dict[tuple[str, int], str] | None = None  # read only when a card may have a copy
     cards = []
     for key, found in sorted(values.items()):
         generation = found.get(XCOM_GENERATION)
         ti = instances.get(key)
         if not isinstance(generation, dict) or ti is None:
             continue
+        stored = None
+        if _absolute(found.get(XCOM_RETURN_KEY)) is not None:
+            if stored_paths is None:
+                stored_paths = output_paths(session, dag_id, run_id)
+            stored = served_copy(found.get(XCOM_RETURN_KEY), stored_paths.get(key))
         cards.append(
             GenerationCard(
                 task_id=key[0],
@@ -142,7 +246,7 @@ def read_generations(
                 state=str(getattr(ti.state, "value", ti.state) or ""),
                 duration=ti.duration,
                 generation=generation,
-                stored_path=_stored_path(found.get(XCOM_RETURN_KEY), generation),
+                stored_path=stored,
             )
         )
     return cards

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from datetime import timedelta
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseSensorOperator, PokeReturnValue
@@ -18,6 +19,8 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from airflow.providers.common.compat.sdk import Context
+
+    from airflow_provider_luma.hooks.luma import LumaHook
 
 
 class LumaGenerationSensor(BaseSensorOperator):
@@ -51,12 +54,21 @@ class LumaGenerationSensor(BaseSensorOperator):
         self.luma_conn_id = luma_conn_id
         self.deferrable = resolve_deferrable(deferrable)
 
-    def _fetch(self, context: Context) -> dict[str, Any]:
+    @cached_property
+    def hook(self) -> LumaHook:
+        """A hook on ``luma_conn_id``, kept for the task's lifetime (pokes share its connections)."""
         from airflow_provider_luma.hooks.luma import LumaHook
 
+        return LumaHook(luma_conn_id=self.luma_conn_id)
+
+    def _fetch(self, context: Context) -> dict[str, Any]:
         generation_id = check_generation_id(self.generation_id)
         context["ti"].xcom_push(key=XCOM_GENERATION_ID, value=generation_id)
-        return LumaHook(luma_conn_id=self.luma_conn_id).get_generation(generation_id)
+        return self.hook.get_generation(generation_id)
+
+    def _finish(self, context: Context, generation: dict[str, Any]) -> str:
+        """The asset URL (checked against the connection's origin), or Luma's failure raised."""
+        return finish_generation(context, generation, self.log, lambda: self.hook.credentials.base_url)
 
     def poke(self, context: Context) -> PokeReturnValue | bool:
         """
@@ -68,7 +80,7 @@ class LumaGenerationSensor(BaseSensorOperator):
         if generation.get("state") not in TERMINAL_STATES:
             self.log.info("Generation %s is %s", generation.get("id"), generation.get("state"))
             return False
-        return PokeReturnValue(is_done=True, xcom_value=finish_generation(context, generation, self.log))
+        return PokeReturnValue(is_done=True, xcom_value=self._finish(context, generation))
 
     def execute(self, context: Context) -> Any:
         """Check once; then wait on the triggerer (deferrable) or poke here."""
@@ -76,7 +88,7 @@ class LumaGenerationSensor(BaseSensorOperator):
             return super().execute(context)
         generation = self._fetch(context)
         if generation.get("state") in TERMINAL_STATES:
-            return finish_generation(context, generation, self.log)
+            return self._finish(context, generation)
         from airflow_provider_luma.triggers.luma import LumaGenerationTrigger
 
         timeout = float(self.timeout.total_seconds() if isinstance(self.timeout, timedelta) else self.timeout)
@@ -100,4 +112,4 @@ class LumaGenerationSensor(BaseSensorOperator):
         :param context: the task context.
         :param event: the trigger's event.
         """
-        return finish_generation(context, generation_from_event(event), self.log)
+        return self._finish(context, generation_from_event(event))

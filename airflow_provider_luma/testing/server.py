@@ -8,6 +8,8 @@ port that is known at once. Starlette and uvicorn are imported only by :meth:`Lu
 
 from __future__ import annotations
 
+import ipaddress
+import logging
 import socket
 import threading
 import time
@@ -21,6 +23,23 @@ if TYPE_CHECKING:
     from types import TracebackType
 
     from airflow_provider_luma.testing.stats import StatsSnapshot
+
+
+log = logging.getLogger(__name__)
+
+
+def beyond_loopback(host: str) -> bool:
+    """
+    Whether listening on ``host`` lets other machines connect (a wildcard, or any non-loopback address).
+
+    :param host: the address to listen on, or a name (looked up).
+    """
+    try:
+        addresses = [host] if host else ["0.0.0.0"]
+        ipaddress.ip_address(addresses[0])
+    except ValueError:  # a name: what it resolves to
+        addresses = [str(info[4][0]) for info in socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)]
+    return not all(ipaddress.ip_address(address.split("%", 1)[0]).is_loopback for address in addresses)
 
 
 def _client_host(host: str) -> str:
@@ -83,6 +102,15 @@ class LumaEmulator:
             sock.close()
             raise
         self._port = sock.getsockname()[1]
+        if beyond_loopback(self.host):
+            log.warning(
+                "The Luma emulator listens on %s:%d, beyond loopback: its /_emulator/* control endpoints "
+                "have no authentication, so anyone who can reach this address can change its faults, "
+                "read its generations (prompts included) and reset it. Listen on 127.0.0.1 unless other "
+                "hosts must reach it, and only on a network you trust.",
+                self.host or "0.0.0.0",
+                self._port,
+            )
         self._core.own_url = self.url
         self._core.callbacks.reopen()
         config = uvicorn.Config(

@@ -21,7 +21,7 @@ from airflow_provider_luma.exceptions import (
     LumaRetryableError,
     LumaTimeoutError,
 )
-from airflow_provider_luma.generations import asset_url
+from airflow_provider_luma.generations import checked_asset_url
 from airflow_provider_luma.memory import (
     SEARCHING_FOR_CREATE_IN_DOUBT,
     Remembered,
@@ -180,7 +180,10 @@ class TaskRun:
     async def end(self, outcome: WaitOutcome) -> TriggerEvent:
         """End the task here when nothing is left for a worker; else the event that resumes it on one."""
         generation = outcome.generation or {}
-        url = asset_url(generation) if outcome.status is EventStatus.COMPLETED else None
+        url = None
+        if outcome.status is EventStatus.COMPLETED:
+            # An asset URL that may not be returned fails the task for good, naming it.
+            url = checked_asset_url(generation, (await self.hook.aget_credentials()).base_url)
         worker_work = self.trigger.needs_a_worker() if url else None
         if url and worker_work is None:
             from airflow.providers.common.compat.sdk import XCOM_RETURN_KEY

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from luma_e2e.emulator import LumaEmulatorProcess
     from luma_e2e.scenarios import ImageRun
     from luma_e2e.stack import AirflowStack
+    from playwright.sync_api import BrowserContext, Page
 
 ROOT = HERE.parents[1]
 EXAMPLE_DAG_FILES = sorted(ROOT.glob("example_dags/*.py"))
@@ -155,6 +156,31 @@ def example_runs(stack: AirflowStack, image_run: ImageRun) -> dict[str, dict[str
                 run_id = stack.api.trigger(dag_id)
             runs.setdefault(file_name, {})[dag_id] = run_id
     return runs
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserContext]:
+    """Debian's headless chromium with a fresh profile, for the whole test module."""
+    from luma_e2e.browser import open_browser
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        context = open_browser(playwright, tmp_path_factory.mktemp("chromium-profile"))
+        try:
+            yield context
+        finally:
+            context.close()
+
+
+@pytest.fixture(scope="module")
+def page(browser: BrowserContext, stack: AirflowStack) -> Page:
+    """A page signed in as the admin user through the login form."""
+    from luma_e2e.browser import log_in
+    from luma_e2e.stack import PASSWORD, USERNAME
+
+    page = browser.new_page()
+    log_in(page, stack.api_url, USERNAME, PASSWORD)
+    return page
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int) -> None:

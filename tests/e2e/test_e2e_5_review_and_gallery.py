@@ -14,19 +14,17 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import pytest
-from luma_e2e.browser import log_in, open_browser, plugin_frame, rendered_images
+from luma_e2e.browser import plugin_frame, rendered_images
 from luma_e2e.evidence import download_image
 from luma_e2e.processes import loopback_session
 from luma_e2e.scenarios import assert_run_succeeds, describe_run, wait_for_ti_state
 from luma_e2e.settings import API_KEY, IMAGE_DAG, REVIEW_DAG, REVIEW_TIMEOUT_SECONDS, RUN_TIMEOUT
-from luma_e2e.stack import PASSWORD, USERNAME, USERS
+from luma_e2e.stack import USERNAME
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     from luma_e2e.scenarios import ImageRun
     from luma_e2e.stack import AirflowStack
-    from playwright.sync_api import BrowserContext, Page
+    from playwright.sync_api import Page
 
 BATCH_DAG = "example_luma_batch"
 VARIANTS = 3
@@ -46,35 +44,6 @@ def screenshots(airflow_home: Path) -> Path:
     folder = airflow_home / "screenshots"
     folder.mkdir(exist_ok=True)
     return folder
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserContext]:
-    """Chromium with a fresh profile, for the whole module."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        context = open_browser(playwright, tmp_path_factory.mktemp("chromium-profile"))
-        try:
-            yield context
-        finally:
-            context.close()
-
-
-@pytest.fixture(scope="module")
-def page(browser: BrowserContext, stack: AirflowStack) -> Page:
-    """A page signed in as the admin user through the login form."""
-    page = browser.new_page()
-    log_in(page, stack.api_url, USERNAME, PASSWORD)
-    return page
-
-
-def token_for(stack: AirflowStack, username: str) -> str:
-    response = loopback_session().post(
-        f"{stack.api_url}/auth/token", json={"username": username, "password": USERS[username][1]}, timeout=10
-    )
-    response.raise_for_status()
-    return str(response.json()["access_token"])
 
 
 def gallery_urls(stack: AirflowStack, dag_id: str, run_id: str, task_id: str) -> list[str]:
@@ -98,8 +67,8 @@ def test_gallery_answers_401_without_a_user_and_403_to_a_user_who_may_not_read_t
     ]
     urls = gallery_urls(stack, IMAGE_DAG, image_run.run_id, "text_to_image")
     http = loopback_session()
-    no_role = {"Authorization": f"Bearer {token_for(stack, 'e2e-no-role')}"}
-    viewer = {"Authorization": f"Bearer {token_for(stack, 'e2e-viewer')}"}
+    no_role = {"Authorization": f"Bearer {stack.token_for('e2e-no-role')}"}
+    viewer = {"Authorization": f"Bearer {stack.token_for('e2e-viewer')}"}
     for url in urls:
         anonymous = http.get(url, timeout=10)
         assert anonymous.status_code == 401, (url, anonymous.text)
@@ -144,7 +113,7 @@ def test_run_gallery_shows_every_stored_generation_in_the_browser(
 
     generations = loopback_session().get(
         f"{stack.api_url}/luma/runs/{BATCH_DAG}/{quote(run_id)}/generations",
-        headers={"Authorization": f"Bearer {token_for(stack, USERNAME)}"},
+        headers={"Authorization": f"Bearer {stack.token_for(USERNAME)}"},
         timeout=10,
     )
     assert_no_secret(generations.text)

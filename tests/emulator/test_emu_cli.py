@@ -73,3 +73,16 @@ def test_arguments_become_settings():
     defaults = config_from_args(build_parser().parse_args([]))
     assert defaults.blocked_words == ["blocked"]
     assert build_parser().parse_args([]).port == 8765
+
+
+@pytest.mark.parametrize(("host", "warned"), [("127.0.0.1", False), ("localhost", False), ("0.0.0.0", True)])
+def test_the_cli_warns_when_it_listens_beyond_loopback(host, warned):
+    """Its /_emulator/* endpoints have no authentication: anyone who reaches it could steer it."""
+    process, base_url = start("--host", host)
+    try:
+        assert requests.get(base_url + "/ping", headers={"Authorization": "Bearer test-key"}, timeout=10).ok
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=15)
+    assert ("beyond loopback: its /_emulator/* control endpoints have no authentication" in stderr) is warned
+    assert "test-key" not in stderr

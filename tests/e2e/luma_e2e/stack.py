@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from luma_e2e.processes import ManagedProcess, clean_environ, free_port, wait_until
+from luma_e2e.processes import ManagedProcess, clean_environ, free_port, loopback_session, wait_until
 from luma_e2e.rest import AirflowApi, wait_for_api
 
 VENV_BIN = Path(sys.executable).parent
@@ -216,6 +216,20 @@ class AirflowStack:
         """Stop every component (process groups, bounded)."""
         for process in reversed(list(self.processes.values())):
             process.stop()
+
+    def token_for(self, username: str) -> str:
+        """
+        A JWT of one of :data:`USERS`, from ``POST /auth/token``, for ``Authorization: Bearer``.
+
+        :param username: the user.
+        """
+        response = loopback_session().post(
+            f"{self.api_url}/auth/token",
+            json={"username": username, "password": USERS[username][1]},
+            timeout=10,
+        )
+        response.raise_for_status()
+        return str(response.json()["access_token"])
 
     def log_files(self) -> list[Path]:
         """Every log file: task and triggerer logs under ``logs/`` and the process logs."""
