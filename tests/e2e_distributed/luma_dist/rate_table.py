@@ -214,9 +214,10 @@ def kill_a_triggerer_mid_batch(
     """
     from collections import Counter
 
+    from luma_e2e.processes import wait_until
+
     from luma_dist.cluster import crash
     from luma_dist.observe import trigger_assignments, triggerer_hostnames
-    from luma_e2e.processes import wait_until
 
     def held() -> Counter[int] | None:
         found = Counter(
