@@ -3,8 +3,8 @@ The base every Luma generate operator shares: create once, wait, finish.
 
 Where a task runs depends on the Airflow version and the task (the README's table says it all):
 
-* On Airflow 3.3+, a deferrable task whose parameters hold no XComArg starts on the triggerer
-  (``start_from_trigger``): :class:`~airflow_provider_luma.triggers.luma.LumaGenerateTrigger`
+* On Airflow 3.3+, a deferrable task whose parameters the triggerer can render starts there
+  (``start_from_trigger``, see :mod:`airflow_provider_luma.operators._start`): :class:`~airflow_provider_luma.triggers.luma.LumaGenerateTrigger`
   validates, creates, waits and ends it there; a worker sees it only for what needs one (the copy to
   ``output_path``, Asset events, OpenLineage, a failure's reason), through :meth:`execute_complete`.
 * Everywhere else (Airflow before 3.3, mapped tasks, XComArg parameters, ``deferrable=False``) a
@@ -255,8 +255,11 @@ class LumaGenerationOperatorBase(BaseOperator):
         if AIRFLOW_V_3_3_PLUS and self.deferrable and self.wait_for_completion:
             map_index = context["ti"].map_index
             mapped = map_index is not None and map_index >= 0
-            why = "Airflow 3.3 starts no mapped task there" if mapped else None
-            self.log.info("Starting in a worker, not on the triggerer: %s", why or self._why_in_a_worker)
+            why = "Airflow 3.3 starts no mapped task there" if mapped else self._why_in_a_worker
+            self.log.info(
+                "Starting in a worker, not on the triggerer: %s",
+                why or "Airflow started it here (dag.test() and `airflow tasks test` start every task so)",
+            )
         request = self.build_request()
         poll_interval = _seconds("poll_interval", self.poll_interval)
         timeout = _seconds("timeout", self.timeout)
