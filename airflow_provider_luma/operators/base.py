@@ -4,9 +4,10 @@ The base every Luma generate operator shares: create once, wait, finish.
 Where a task runs depends on the Airflow version and the task (the README's table says it all):
 
 * On Airflow 3.3+, a deferrable task whose parameters the triggerer can render starts there
-  (``start_from_trigger``, see :mod:`airflow_provider_luma.operators._start`): :class:`~airflow_provider_luma.triggers.luma.LumaGenerateTrigger`
-  validates, creates, waits and ends it there; a worker sees it only for what needs one (the copy to
-  ``output_path``, Asset events, OpenLineage, a failure's reason), through :meth:`execute_complete`.
+  (``start_from_trigger``, see :mod:`airflow_provider_luma.operators._start`):
+  :class:`~airflow_provider_luma.triggers.luma.LumaGenerateTrigger` validates, creates, waits and
+  ends it there; a worker sees it only for what needs one (the copy to ``output_path``, Asset
+  events, OpenLineage, a failure's reason), through :meth:`execute_complete`.
 * Everywhere else (Airflow before 3.3, mapped tasks, XComArg parameters, ``deferrable=False``) a
   worker runs :meth:`LumaGenerationOperatorBase.execute`, top-down:
 
