@@ -130,13 +130,13 @@ def test_min_credits_fails_before_creating(emulator):
             "model",
         ),
         (
-            LumaVideoReframeOperator(task_id="f", media_url="https://x/v.mp4", aspect_ratio="1:1", model="x"),
+            LumaVideoReframeOperator(task_id="f", media_url="https://x/v.mp4", aspect_ratio="1:1", model=""),
             "model",
         ),
         (LumaVideoUpscaleOperator(task_id="g", generation_id="nope", resolution="1080p"), "generation_id"),
         (
             LumaVideoUpscaleOperator(
-                task_id="h", generation_id="6f1c1f9e-3c1a-4b8e-9d63-2f0f5c7a1b2c", resolution="2k"
+                task_id="h", generation_id="6f1c1f9e-3c1a-4b8e-9d63-2f0f5c7a1b2c", resolution=1080
             ),
             "resolution",
         ),
