@@ -8,6 +8,3 @@ from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_0_PLUS, A
 LINKS_IN_XCOM = AIRFLOW_V_3_0_PLUS
 #: The task state store, which lets a retry re-attach to an earlier try's generation, came with 3.3.
 HAS_TASK_STATE_STORE = AIRFLOW_V_3_3_PLUS
-#: Airflow 3 stores a task's rendered fields again when it ends (``overwrite_rtif_after_execution``);
-#: Airflow 2 only when it starts, before a decorated function has given the parameters.
-RTIF_AFTER_EXECUTION = AIRFLOW_V_3_0_PLUS

@@ -15,7 +15,6 @@ from airflow_provider_luma.decorators.luma import (
     generation_parameters,
 )
 from airflow_provider_luma.operators.luma import LumaImageGenerateOperator, LumaVideoGenerateOperator
-from tests.airflow_version import RTIF_AFTER_EXECUTION
 from tests.test_dag_runs import INLINE_TRIGGER_LOG_LINE
 
 
@@ -71,8 +70,8 @@ def test_options_pass_through_and_the_function_gives_the_prompt(run_dag, emulato
     assert INLINE_TRIGGER_LOG_LINE in read_logs()  # deferrable=True: it waited on the triggerer
     assert result.xcom("portrait", XCOM_PARAMETERS) == {"prompt": "A portrait of a red fox at dawn"}
     assert calls.read_text().count("called") == 1
-    if RTIF_AFTER_EXECUTION:  # what the function returned, also after the task resumed
-        assert rendered_fields(result, "portrait")["prompt"] == "A portrait of a red fox at dawn"
+    # The "Rendered Template" view: what the function returned, also after the task resumed.
+    assert rendered_fields(result, "portrait")["prompt"] == "A portrait of a red fox at dawn"
 
 
 def test_a_rate_limited_create_does_not_call_the_function_again(run_dag, emulator, tmp_path):
