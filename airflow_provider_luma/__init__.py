@@ -65,12 +65,4 @@ def get_provider_info() -> dict[str, Any]:
             {"name": "luma_image", "class-name": "airflow_provider_luma.decorators.luma.luma_image_task"},
             {"name": "luma_video", "class-name": "airflow_provider_luma.decorators.luma.luma_video_task"},
         ],
-        # The "Luma" gallery in the UI (Airflow 3.1+). Airflow loads provider plugins when
-        # [core] lazy_discover_providers is False.
-        "plugins": [
-            {
-                "name": "luma_gallery",
-                "plugin-class": "airflow_provider_luma.plugins.gallery.LumaGalleryPlugin",
-            }
-        ],
     }
