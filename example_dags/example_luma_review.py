@@ -79,6 +79,7 @@ def build_review_dag() -> Any:
             poll_interval=POLL_INTERVAL,
         )
 
+    # [START howto_review_hitl]
     def review(task_id: str, variants_task: str) -> HITLOperator:
         return HITLOperator(
             task_id=task_id,
@@ -92,6 +93,8 @@ def build_review_dag() -> Any:
             response_timeout=REVIEW_TIMEOUT,
         )
 
+    # [END howto_review_hitl]
+
     with DAG(
         dag_id="example_luma_review",
         schedule=None,
@@ -100,6 +103,7 @@ def build_review_dag() -> Any:
         tags=["example", "luma", "review"],
         params={"prompt": "A lighthouse on a basalt cliff at dawn"},
     ) as dag:
+        # [START howto_review_flow]
         variants = generate("generate_variants").expand(
             prompt=[f"{{{{ params.prompt }}}}, {style}" for style in STYLES]
         )
@@ -116,6 +120,7 @@ def build_review_dag() -> Any:
 
         regenerated = generate("regenerate_variants").expand(prompt=revised_prompts(first_review.output))
         second_review = review("second_review", "regenerate_variants")
+        # [END howto_review_flow]
 
         @task(outlets=[published_images], trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
         def publish(ti: Any = None, outlet_events: Any = None) -> str:
