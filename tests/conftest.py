@@ -30,6 +30,7 @@ os.environ.update(
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
         "LUMA_EXAMPLE_POLL_INTERVAL": "0.2",
         "LUMA_EXAMPLE_OUTPUT_DIR": str(IMAGES_DIR),
+        "LUMA_EXAMPLE_OUTPUT_URL": f"file://{IMAGES_DIR}/stored/",
         "LUMA_EXAMPLE_PUBLISH_URL": f"file://{AIRFLOW_HOME}/published/",
     }
 )
