@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -85,16 +86,31 @@ def read_logs(capfd, caplog):
     Everything logged or printed so far in the test, whatever route it took.
 
     Airflow 3 prints through structlog (stdout), Airflow 2 and the task SDK also log through the
-    standard library (caplog): a secret or a message is searched for in both.
+    standard library (caplog): a secret or a message is searched for in both. Airflow 3.0 prints a
+    task's exception as a rich traceback, in colour, boxed and wrapped: the text comes back plain
+    too (colours and box borders taken out, every run of blanks one space), so a message is found
+    whatever its line breaks.
     """
     seen: list[str] = []
 
     def read() -> str:
         out, err = capfd.readouterr()
         seen.append(out + err)
-        return "".join(seen) + caplog.text
+        raw = "".join(seen) + caplog.text
+        return f"{raw}\n{plain_text(raw)}"
 
     return read
+
+
+def plain_text(text: str) -> str:
+    """
+    ``text`` without terminal colours and rich's box borders, every run of blanks one space.
+
+    :param text: printed output.
+    """
+    text = re.sub(r"\x1b\[[0-9;]*m", "", text)
+    text = re.sub(r"[\u2500-\u257f]", " ", text)  # box drawing: borders of rich's tracebacks
+    return " ".join(text.split())
 
 
 class DagRunResult:

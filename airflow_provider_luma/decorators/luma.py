@@ -89,7 +89,10 @@ class _LumaDecoratedOperator(DecoratedOperator, LumaGenerationOperatorBase):
             self._parameters = self._validate(self.python_callable(*self.op_args, **kwargs))
             context["ti"].xcom_push(key=XCOM_PARAMETERS, value=self._parameters)
         self._apply(self._parameters)
-        return super().execute(context)
+        # Straight to the generate operator, past DecoratedOperator.execute: all it adds is Asset
+        # arguments as inlets and an Asset return value as an outlet (ours is a URL), and on
+        # Airflow 3.0 it fails on ``self.xcom_push``, which the Task SDK's BaseOperator lacks there.
+        return super(DecoratedOperator, self).execute(context)
 
     def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
         """
