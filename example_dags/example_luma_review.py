@@ -17,6 +17,7 @@ why), so the DAG processor reports no import error.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 from datetime import datetime, timedelta
@@ -80,6 +81,11 @@ def build_review_dag() -> Any:
         )
 
     # [START howto_review_hitl]
+    # The standard provider of Airflow 3.1 (1.12) bounds the wait with execution_timeout; later ones
+    # with response_timeout, and warn about the older name.
+    hitl_arguments = inspect.signature(HITLOperator.__init__).parameters
+    wait_timeout = "response_timeout" if "response_timeout" in hitl_arguments else "execution_timeout"
+
     def review(task_id: str, variants_task: str) -> HITLOperator:
         return HITLOperator(
             task_id=task_id,
@@ -90,7 +96,7 @@ def build_review_dag() -> Any:
             params={
                 "note": Param(None, type=["null", "string"], description="When rejecting all: what to change")
             },
-            response_timeout=REVIEW_TIMEOUT,
+            **{wait_timeout: REVIEW_TIMEOUT},
         )
 
     # [END howto_review_hitl]

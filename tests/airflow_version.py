@@ -21,3 +21,6 @@ PLUGINS_MANAGER_IMPORTS_FASTAPI = AIRFLOW_V_3_0_PLUS and not AIRFLOW_V_3_1_PLUS
 #: Airflow 3.0's dag.test() prints the Task SDK's ``MaskSecret`` messages, the secret in them, at
 #: debug level (Airflow's own lines: the provider's logs are searched all the same).
 DAG_TEST_PRINTS_MASK_SECRET = AIRFLOW_V_3_0_PLUS and not AIRFLOW_V_3_1_PLUS
+#: dag.test() runs a human-in-the-loop task's trigger in line; before 3.3 the in-line trigger gets
+#: no answer to its request for the task's response (``GetHITLDetailResponse``), so it fails.
+DAG_TEST_ANSWERS_HITL = AIRFLOW_V_3_3_PLUS
