@@ -18,13 +18,13 @@ if TYPE_CHECKING:
 
 def plain_sleep() -> None:
     """Polls sleep with ``asyncio.sleep`` until they are due, each on its own timer (no grid)."""
-    from airflow_provider_luma.triggers import luma
+    from airflow_provider_luma.triggers import _wait
 
     async def sleep_until(when: float) -> None:
         await asyncio.sleep(max(0.0, when - asyncio.get_running_loop().time()))
 
-    luma.sleep_until_tick = sleep_until  # type: ignore[assignment]
-    luma.POLL_GRID_SECONDS = 0.0  # type: ignore[misc]  # no tick to be early by
+    _wait.sleep_until_tick = sleep_until  # type: ignore[assignment]
+    _wait.POLL_GRID_SECONDS = 0.0  # type: ignore[misc]  # no tick to be early by
 
 
 def plain_retry_transport() -> type:
@@ -36,17 +36,20 @@ def plain_retry_transport() -> type:
     from airflow_provider_luma.hooks._http import retry_policy
 
     class PlainRetryTransport(_async.AsyncTransport):
-        async def call(self, session: Any, method: str, path: str, *, deadline: float | None = None) -> Any:
+        async def call(
+            self, session: Any, method: str, path: str, *, deadline: float | None = None, **_: Any
+        ) -> Any:
+            request = _async._Request(method, path, None, None, deadline)
             credentials = await self.credentials()
             policy = retry_policy(self.settings, creates=False, log=self.log, deadline=deadline)
             try:
-                return await AsyncRetrying(**policy)(self._send, session, credentials, method, path, deadline)
+                return await AsyncRetrying(**policy)(self._send, session, credentials, request)
             except LumaAuthenticationError:
                 _async._shared_credentials.forget(self.settings.conn_id)
                 fresh = await self.credentials()
                 if fresh == credentials:
                     raise
-                return await self._send(session, fresh, method, path, deadline)
+                return await self._send(session, fresh, request)
 
     return PlainRetryTransport
 

@@ -22,6 +22,11 @@ Modes (each polls every 2 s until the generation is completed):
   triggerer runs them (they share one aiohttp session);
 * ``provider-no-grid``: the same with its one device taken out: each poll sleeps on its own
   ``asyncio.sleep`` timer instead of waking on the shared 20 ms grid (the device's A/B);
+* ``provider-creating``: the provider's waits while tasks start on the same event loop at Luma's
+  image rate limit (80 creates a minute), each a ``LumaGenerateTrigger`` that validates, records
+  its create, creates, polls and ends its task, as a triggerer runs tasks that start there (Airflow
+  3.3+). Its XCom calls go to a stand-in for the triggerer's supervisor that encodes each request
+  frame as the real comms do and answers at once: the supervisor's own work is another process's;
 * ``session-per-poll``: a minimal loop in the HTTP provider's trigger style, a new
   ``aiohttp.ClientSession`` for every poll;
 * ``threads``: one thread per wait, each polling with blocking ``requests`` (its own Session); the
@@ -57,13 +62,15 @@ from benchmarks._proc import (
 )
 from benchmarks._results import MIN_ROUNDS, Baseline, Row, Target, emit_rows, median_ratio, ratios_note
 
-MODES = ("provider", "provider-no-grid", "session-per-poll", "threads")
+MODES = ("provider", "provider-no-grid", "session-per-poll", "threads", "provider-creating")
 BASELINE_NAMES = {
     "provider-no-grid": "the provider without its poll grid (asyncio.sleep per poll)",
     "session-per-poll": "new aiohttp session per poll (HTTP provider trigger style)",
     "threads": "1,000 threads polling with requests",
 }
 WAITS = 1000
+#: Luma's image creates per minute (Build tier): how fast tasks start in ``provider-creating``.
+CREATES_PER_MINUTE = 80
 POLL_INTERVAL = 2.0
 QUEUED_SECONDS = 1.0
 DREAMING_SECONDS = (4.0, 19.0)  # so generations complete 5 to 20 s after creation
@@ -134,6 +141,58 @@ async def _wait_session_per_poll(generation_id: str, base_url: str) -> str:
         await asyncio.sleep(POLL_INTERVAL)
 
 
+class _SupervisorStandIn:
+    """
+    The triggerer's supervisor as a trigger runner sees it: each request encoded as a frame, as
+    the real comms encode it, and answered at once (an empty XCom for a read).
+    """
+
+    def __init__(self) -> None:
+        self.requests = 0
+
+    async def asend(self, msg: Any) -> Any:
+        from airflow.sdk.execution_time.comms import OKResponse, XComResult, _RequestFrame
+
+        self.requests += 1
+        _RequestFrame(id=self.requests, body=msg.model_dump()).as_bytes()
+        if msg.type == "GetXCom":
+            return XComResult(key=msg.key, value=None)
+        return OKResponse(ok=True)
+
+
+async def _start_a_task(number: int) -> str:
+    """One generate task that starts on the triggerer: its trigger, from validation to its end."""
+    from types import SimpleNamespace
+
+    from airflow_provider_luma.triggers.luma import LumaGenerateTrigger
+
+    trigger = LumaGenerateTrigger(
+        kind="image",
+        luma_conn_id="luma_default",
+        poll_interval=POLL_INTERVAL,
+        timeout=WAIT_TIMEOUT,
+        prompt=f"a lighthouse started on the triggerer, number {number}",
+        model="photon-flash-1",
+    )
+    task = SimpleNamespace(outlets=[], template_ext=(), template_fields=(), dag=None)
+    trigger.task_instance = SimpleNamespace(
+        dag_id="bench", task_id=f"generate_{number}", run_id="bench", map_index=-1, try_number=1, task=task
+    )
+    events = trigger.run()
+    try:
+        event = await events.__anext__()
+    finally:
+        await events.aclose()
+    return "completed" if type(event).__name__ == "TaskSuccessEvent" else repr(event.payload)
+
+
+async def _start_tasks_at_the_rate_limit(started: list[asyncio.Task[str]], until: asyncio.Event) -> None:
+    """Start a task every 60 / ``CREATES_PER_MINUTE`` seconds until ``until`` is set."""
+    while not until.is_set():
+        started.append(asyncio.create_task(_start_a_task(len(started))))
+        await asyncio.sleep(60.0 / CREATES_PER_MINUTE)
+
+
 async def _run_async(mode: str, ids: list[str], base_url: str) -> tuple[list[Any], list[float]]:
     lags: list[float] = []
     done = asyncio.Event()
@@ -142,8 +201,19 @@ async def _run_async(mode: str, ids: list[str], base_url: str) -> tuple[list[Any
         waits = [_wait_provider(generation_id) for generation_id in ids]
     else:
         waits = [_wait_session_per_poll(generation_id, base_url) for generation_id in ids]
+    started: list[asyncio.Task[str]] = []
+    waits_done = asyncio.Event()
+    starter = (
+        asyncio.create_task(_start_tasks_at_the_rate_limit(started, waits_done))
+        if mode == "provider-creating"
+        else None
+    )
     try:
         results = await asyncio.wait_for(asyncio.gather(*waits, return_exceptions=True), WAIT_TIMEOUT)
+        waits_done.set()
+        if starter is not None:
+            await starter
+            results += await asyncio.wait_for(asyncio.gather(*started, return_exceptions=True), WAIT_TIMEOUT)
     finally:
         done.set()
         await probe
@@ -227,6 +297,10 @@ def run_child(mode: str) -> dict[str, Any]:
     from benchmarks import _plain
 
     _plain.use("plain-sleep" if mode == "provider-no-grid" else None)
+    if mode == "provider-creating":
+        from airflow.sdk.execution_time import task_runner
+
+        task_runner.SUPERVISOR_COMMS = _SupervisorStandIn()
     base_url = os.environ["LUMA_BENCH_BASE_URL"]
     probe_cpu_per_second = _probe_alone_cpu_per_second(mode)
     gc.collect()
@@ -241,7 +315,10 @@ def run_child(mode: str) -> dict[str, Any]:
         results, lags = asyncio.run(_run_async(mode, ids, base_url))
     cpu, wall = cpu_seconds() - cpu_before, time.perf_counter() - wall_before
     times_after = os.times()
-    errors = [repr(r) for r in results if not isinstance(r, str)]
+    results, started = results[: len(ids)], results[len(ids) :]
+    errors = [repr(r) for r in results if not isinstance(r, str)] + [
+        repr(r) for r in started if r != "completed"
+    ]
     return {
         "cpu_seconds": cpu,
         "probe_cpu_seconds": probe_cpu_per_second * wall,
@@ -254,6 +331,7 @@ def run_child(mode: str) -> dict[str, Any]:
         "lag_p99_ms": percentile(lags, 0.99) * 1000,
         "lag_max_ms": max(lags) * 1000,
         "completed": sum(1 for r in results if r == "completed"),
+        "tasks_completed": sum(1 for r in started if r == "completed"),
         "errors": len(errors),
         "first_errors": errors[:3],
     }
@@ -300,7 +378,9 @@ def run_mode(mode: str, emulator: EmulatorProcess, waits: int) -> dict[str, Any]
     finally:
         stop(proc)
     log(
-        f"{mode}: {result['completed']}/{waits} completed in {result['wall_seconds']:.1f} s, "
+        f"{mode}: {result['completed']}/{waits} completed"
+        + (f", {result['tasks_completed']} tasks started and ended" if result["tasks_completed"] else "")
+        + f" in {result['wall_seconds']:.1f} s, "
         f"{result['polls']} polls, CPU {result['cpu_per_poll_ms']:.3f} ms/poll "
         f"(probe's own {result['probe_cpu_seconds']:.2f} s subtracted), "
         f"lag p99 {result['lag_p99_ms']:.1f} ms, RSS +{result['rss_growth_mb']:.1f} MB, "
@@ -341,6 +421,7 @@ def combine(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "raw_cpu_per_poll_ms": sum(r["cpu_seconds"] for r in runs) / max(1, polls) * 1000,
         "emulator_cpu_seconds": sum(r["emulator_cpu_seconds"] for r in runs),
         "completed": min(r["completed"] for r in runs),
+        "tasks_completed": min(r["tasks_completed"] for r in runs),
         "errors": sum(r["errors"] for r in runs),
         "first_errors": [e for r in runs for e in r["first_errors"]][:3],
         "peak_reset": all(r["peak_reset"] for r in runs),
@@ -356,7 +437,7 @@ def rows(results: dict[str, dict[str, Any]], waits: int) -> list[Row]:
     :param waits: concurrent waits per mode.
     """
     ours = results["provider"]
-    baselines = [m for m in MODES[1:] if m in results]
+    baselines = [m for m in BASELINE_NAMES if m in results]
 
     def summary(key: str, fmt: str) -> str:
         return "; ".join(f"{m} {fmt.format(results[m][key])}" for m in results)
@@ -441,6 +522,68 @@ def rows(results: dict[str, dict[str, Any]], waits: int) -> list[Row]:
     ]
 
 
+#: Tasks starting on the triggerer at Luma's rate limit may cost its event loop this much more than
+#: the same waits alone (median over rounds of the ratio, each round's runs side by side).
+TARGET_CREATING_LAG_RATIO = 2.0
+TARGET_CREATING_CPU_RATIO = 1.5
+
+
+def creating_rows(results: dict[str, dict[str, Any]], waits: int) -> list[Row]:
+    """
+    Two rows: what tasks starting on the triggerer at Luma's rate limit cost the waits' event loop.
+
+    :param results: per mode, from :func:`run_mode` (``provider`` and ``provider-creating``).
+    :param waits: concurrent waits per mode.
+    """
+    creating, alone = results.get("provider-creating"), results.get("provider")
+    if creating is None or alone is None:
+        return []
+    name = "the same waits, no task starting"
+    note = (
+        f"{waits:,} waits polling every {POLL_INTERVAL:g} s while a task starts every "
+        f"{60 / CREATES_PER_MINUTE:.2f} s ({CREATES_PER_MINUTE} creates a minute, Luma's image limit): "
+        "each a LumaGenerateTrigger that validates, records its create in doubt, creates, records "
+        "the generation, pushes its XComs, polls and ends its task; XCom frames encoded as the "
+        f"triggerer's comms do, answered at once; {creating['rounds']} runs, interleaved with the waits "
+        f"alone; completed (fewest): {creating['completed']} waits, {creating['tasks_completed']} tasks"
+    )
+    figure = f"{waits:,} concurrent waits, tasks starting at {CREATES_PER_MINUTE} creates/min"
+    cpu_ratios = ratios_note(creating["cpu_per_poll_ms_each"], alone["cpu_per_poll_ms_each"])
+    return [
+        Row(
+            figure=f"{figure}: event-loop lag p99",
+            unit="ms",
+            ours=creating["lag_p99_ms"],
+            baselines=[Baseline(name, alone["lag_p99_ms"])],
+            targets=[
+                median_ratio(
+                    creating["lag_p99_ms_each"], alone["lag_p99_ms_each"], TARGET_CREATING_LAG_RATIO, name
+                )
+            ],
+            digits=2,
+            note=note
+            + f"; ratio per round: {ratios_note(creating['lag_p99_ms_each'], alone['lag_p99_ms_each'])}",
+        ),
+        Row(
+            figure=f"{figure}: CPU per poll",
+            unit="ms",
+            ours=creating["cpu_per_poll_ms"],
+            baselines=[Baseline(name, alone["cpu_per_poll_ms"])],
+            targets=[
+                median_ratio(
+                    creating["cpu_per_poll_ms_each"],
+                    alone["cpu_per_poll_ms_each"],
+                    TARGET_CREATING_CPU_RATIO,
+                    name,
+                )
+            ],
+            digits=3,
+            note="CPU over the run (creates, records and XCom pushes included) / every GET served; "
+            f"ratio per round: {cpu_ratios}",
+        ),
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     """
     Measure and emit the rows (or, with ``--child``, be the measured process of one mode).
@@ -459,7 +602,8 @@ def main(argv: list[str] | None = None) -> int:
         send_message("RESULT", run_child(args.child))
         return 0
     modes = tuple(m for m in args.modes.split(",") if m)
-    emit_rows(rows(measure(args.waits, modes, args.rounds), args.waits), args.out)
+    measured = measure(args.waits, modes, args.rounds)
+    emit_rows([*rows(measured, args.waits), *creating_rows(measured, args.waits)], args.out)
     return 0
 
 

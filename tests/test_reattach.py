@@ -89,7 +89,7 @@ def test_a_succeeded_task_instance_forgets_its_generation(run_dag, emulator):
     from airflow.models.task_state_store import TaskStateStoreModel
     from airflow.utils.session import create_session
 
-    from airflow_provider_luma.operators._memory import STATE_STORE_KEY
+    from airflow_provider_luma.memory import STATE_STORE_KEY
 
     result = run_dag("luma_test_reattach_running")
     assert result.state == "success"
@@ -112,7 +112,7 @@ def test_a_create_left_in_doubt_is_searched_for_by_the_next_try(run_dag, emulato
     result = run_dag("luma_test_reattach_after_failed_copy")
     assert result.state == "success"
     assert emulator.stats.creates == 1  # the second try found it instead of creating blindly
-    assert "never recorded Luma's answer" in read_logs()
+    assert "Luma's answer never recorded" in read_logs()
     assert generation_ids_in_xcom(result, "generate") == [emulator.generations[0]["id"]]
 
 

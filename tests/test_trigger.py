@@ -10,10 +10,9 @@ import subprocess
 import sys
 import threading
 import time
+from types import SimpleNamespace
 
 import pytest
-from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_0_PLUS
-from airflow.triggers.base import TaskSuccessEvent
 
 from airflow_provider_luma.deferral import MIN_POLL_SECONDS
 from airflow_provider_luma.hooks import _async as hook_module
@@ -91,55 +90,6 @@ async def test_completed_generation_yields_its_object(emulator):
     assert emulator.stats.requests["GET /generations/{id}"] >= 2  # it really polled
 
 
-class AttachedTaskInstance:
-    """What a triggerer attaches to a trigger: the identity of the deferred task instance."""
-
-    dag_id, task_id, run_id, map_index = "luma_dag", "generate", "manual__1", 3
-
-
-async def test_end_task_without_a_task_instance_resumes_on_a_worker(emulator):
-    """``dag.test()`` runs triggers with no task instance attached: the task finishes in the worker."""
-    generation_id = create()
-    trigger = trigger_for(generation_id)
-    trigger.end_task = True
-    event = await first_event(trigger)
-    assert event["status"] == "completed"
-    assert event["generation"]["id"] == generation_id
-
-
-async def test_end_task_ends_the_task_with_its_xcoms_or_falls_back_to_a_worker(emulator, caplog, capsys):
-    generation_id = create()
-    trigger = trigger_for(generation_id)
-    trigger.end_task = True
-    trigger.task_instance = AttachedTaskInstance()
-    events = trigger.run()
-    try:
-        event = await asyncio.wait_for(events.__anext__(), timeout=30)
-    finally:
-        await events.aclose()
-    if AIRFLOW_V_3_0_PLUS:
-        # No triggerer supervisor in this process to relay the XCom writes: the trigger says so
-        # and resumes the task on a worker instead of losing its XComs or failing it.
-        assert event.payload["status"] == "completed"
-        assert event.payload["generation"]["id"] == generation_id
-        said = caplog.text + capsys.readouterr().out
-        assert "Could not end the task here" in said
-        assert "SUPERVISOR_COMMS" in said  # it failed at the relay, not on the way there
-    else:
-        assert isinstance(event, TaskSuccessEvent)
-        assert event.xcoms["return_value"] == event.xcoms["generation"]["assets"]["image"]
-        assert event.xcoms["generation"]["id"] == generation_id
-
-
-async def test_end_task_leaves_a_failed_generation_to_the_worker(emulator):
-    emulator.configure(blocked_words=["forbidden"])
-    trigger = trigger_for(create("a forbidden picture"))
-    trigger.end_task = True
-    trigger.task_instance = AttachedTaskInstance()
-    event = await first_event(trigger)
-    assert event["status"] == "failed"  # the worker raises Luma's reason and Airflow retries
-
-
 async def test_failed_generation_yields_its_reason(emulator):
     emulator.configure(blocked_words=["forbidden"])
     generation_id = create("a forbidden picture")
@@ -205,7 +155,7 @@ def test_serialize_round_trips_and_carries_no_secret():
         "delete_on_timeout",
         "cancel_on_kill",
         "first_poll_at",
-        "end_task",
+        "handoff_until",
     }
 
 
@@ -412,3 +362,25 @@ def test_first_wait_imports_the_hook_and_aiohttp_off_the_event_loop():
         [sys.executable, "-c", IMPORT_THREAD_PROBE], capture_output=True, text=True, timeout=120, check=True
     )
     assert done.stdout.split()[-3:] == ["LumaHook", "[False,", "False]"]  # both, neither on the loop
+
+
+async def test_a_triggerer_never_polls_before_the_handoff_of_the_deferring_worker(emulator):
+    """Airflow may read the deferring worker's exit late: a trigger run by a triggerer waits for it."""
+    generation_id = create()
+    while LumaHook().get_generation(generation_id)["state"] != "completed":
+        await asyncio.sleep(0.05)
+    started = time.monotonic()
+    handed_off = trigger_for(generation_id)
+    handed_off.first_poll_at = time.time()  # due at once, but for the hand-off
+    handed_off.handoff_until = time.time() + 1.0
+    # What a triggerer attaches; dag.test() attaches nothing.
+    handed_off.task_instance = SimpleNamespace(task_id="generate", task=None)
+    assert (await first_event(handed_off))["status"] == "completed"
+    assert time.monotonic() - started >= 1.0 - POLL_GRID_SECONDS
+
+    started = time.monotonic()
+    inline = trigger_for(generation_id)
+    inline.first_poll_at = time.time()
+    inline.handoff_until = time.time() + 1.0  # dag.test(): no worker hands anything off
+    assert (await first_event(inline))["status"] == "completed"
+    assert time.monotonic() - started < 0.5

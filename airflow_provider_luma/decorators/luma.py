@@ -73,12 +73,17 @@ class _LumaDecoratedOperator(DecoratedOperator, LumaGenerationOperatorBase):
         op_kwargs: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        # The prompt comes from the function when the task runs.
+        # The prompt comes from the function when the task runs, and the function runs in a
+        # worker: such a task never starts on the triggerer.
         super().__init__(
-            python_callable=python_callable, op_args=op_args, op_kwargs=op_kwargs, prompt=None, **kwargs
+            python_callable=python_callable,
+            op_args=op_args,
+            op_kwargs=op_kwargs,
+            prompt=None,
+            start_from_trigger=False,
+            **kwargs,
         )
-        # The function runs on a worker: such a task can never start on the triggerer.
-        self.start_from_trigger = False
+        self._why_in_a_worker = "its TaskFlow function gives the parameters, and runs in a worker"
         self._parameters: dict[str, Any] | None = None
 
     def execute(self, context: Context) -> Any:

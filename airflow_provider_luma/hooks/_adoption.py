@@ -62,8 +62,7 @@ def generation_made_by(
     """
     candidates = []
     for generation in recent:
-        created = _epoch_seconds(generation.get("created_at"))
-        if created is not None and created < sent_at - clock_skew_seconds:
+        if created_before(generation, sent_at - clock_skew_seconds):
             break  # newest first: the rest are older still
         if generation.get("id") in taken_ids:
             continue
@@ -77,6 +76,17 @@ def generation_made_by(
             "was adopted and nothing was created: keep the one you want and delete the others"
         )
     return candidates[0] if candidates else None
+
+
+def created_before(generation: Mapping[str, Any], moment: float) -> bool:
+    """
+    Whether Luma says ``generation`` was created before ``moment`` (False when it does not say).
+
+    :param generation: a generation object.
+    :param moment: epoch seconds.
+    """
+    created = _epoch_seconds(generation.get("created_at"))
+    return created is not None and created < moment
 
 
 def _epoch_seconds(timestamp: Any) -> float | None:

@@ -10,13 +10,14 @@ connection. That shared state lives here, and only here.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tenacity import AsyncRetrying
 
 from airflow_provider_luma.exceptions import LumaAuthenticationError, LumaError, LumaTransportError
 from airflow_provider_luma.hooks._credentials import LumaCredentials
-from airflow_provider_luma.hooks._http import is_retryable, parse_response, retry_policy
+from airflow_provider_luma.hooks._http import ambiguous_create_error, parse_response, retry_policy
 from airflow_provider_luma.hooks._shared import SharedLookups, SharedSessions
 
 if TYPE_CHECKING:
@@ -68,58 +69,87 @@ class AsyncTransport:
         return LumaCredentials.from_connection(conn)
 
     async def call(
-        self, session: aiohttp.ClientSession, method: str, path: str, *, deadline: float | None = None
+        self,
+        session: aiohttp.ClientSession,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        creates: bool = False,
+        deadline: float | None = None,
+        retry_rate_limits: bool = True,
     ) -> Any:
         """
         Send a request and return Luma's decoded JSON, retrying transient failures.
 
         :param session: from :func:`shared_session`.
-        :param method: HTTP method (never a create: creates are sent by the sync path).
+        :param method: HTTP method.
         :param path: path relative to the base URL.
+        :param json: request body.
+        :param params: query parameters.
+        :param creates: the request creates a generation: it is re-sent only when it surely
+            created nothing, and a failure after it may have reached Luma raises
+            :class:`~airflow_provider_luma.exceptions.LumaAmbiguousCreateError`.
         :param deadline: epoch seconds the call, retries and their waits included, must end by.
+        :param retry_rate_limits: wait out a 429 here (False: raise it at once).
         """
+        request = _Request(method, path, json, params, deadline)
         credentials = await self.credentials()
         try:
             # Nearly every poll succeeds at once, so the retry loop is built only after a failure
             # (see the "A/B: CPU per poll call, retry loop built only after a failure" row of
             # make bench).
-            return await self._send(session, credentials, method, path, deadline)
+            return await self._send(session, credentials, request)
         except LumaAuthenticationError:
             # The shared credentials may predate a key rotation: look the connection up again once.
             _shared_credentials.forget(self.settings.conn_id)
             fresh = await self.credentials()
             if fresh == credentials:
                 raise
-            return await self._send(session, fresh, method, path, deadline)
+            return await self._send(session, fresh, request)
         except LumaError as exc:
-            if not is_retryable(exc, creates=False):
-                raise
             failures = [exc]
 
         async def try_again() -> Any:
             if failures:  # the loop's first try is the failure we already have: same waits, same log
                 raise failures.pop()
-            return await self._send(session, credentials, method, path, deadline)
+            return await self._send(session, credentials, request)
 
-        policy = retry_policy(self.settings, creates=False, log=self.log, deadline=deadline)
-        return await AsyncRetrying(**policy)(try_again)
+        policy = retry_policy(
+            self.settings,
+            creates=creates,
+            log=self.log,
+            deadline=deadline,
+            retry_rate_limits=retry_rate_limits,
+        )
+        try:
+            return await AsyncRetrying(**policy)(try_again)
+        except LumaError as exc:
+            ambiguous = ambiguous_create_error(exc) if creates else None
+            if ambiguous is not None:
+                raise ambiguous from exc
+            raise
 
     async def _send(
-        self,
-        session: aiohttp.ClientSession,
-        credentials: LumaCredentials,
-        method: str,
-        path: str,
-        deadline: float | None,
+        self, session: aiohttp.ClientSession, credentials: LumaCredentials, request: _Request
     ) -> Any:
         import aiohttp
 
+        method, path = request.method, request.path
         timeout = aiohttp.ClientTimeout(
-            total=self.settings.read_timeout_until(deadline), connect=self.settings.connect_timeout
+            total=self.settings.read_timeout_until(request.deadline), connect=self.settings.connect_timeout
         )
         url = f"{credentials.base_url}{path}"
         try:
-            async with session.request(method, url, headers=credentials.headers, timeout=timeout) as response:
+            async with session.request(
+                method,
+                url,
+                headers=credentials.headers,
+                json=request.json,
+                params=request.params,
+                timeout=timeout,
+            ) as response:
                 body = (await response.read()).decode("utf-8", errors="replace")
         except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
             raise LumaTransportError(f"{method} {path}: could not connect to Luma ({exc})", False) from exc
@@ -128,3 +158,14 @@ class AsyncTransport:
                 f"{method} {path}: connection failed ({type(exc).__name__})", request_sent=True
             ) from exc
         return parse_response(response.status, response.headers, body, method, path, self.settings.conn_id)
+
+
+@dataclass(frozen=True)
+class _Request:
+    """One API call: what is sent, and by when it must be answered."""
+
+    method: str
+    path: str
+    json: Any
+    params: dict[str, Any] | None
+    deadline: float | None

@@ -28,10 +28,12 @@ from tenacity import (
 from tenacity.stop import stop_base
 
 from airflow_provider_luma.exceptions import (
+    LumaAmbiguousCreateError,
     LumaApiError,
     LumaAuthenticationError,
     LumaBadRequestError,
     LumaDeadlineError,
+    LumaError,
     LumaNotFoundError,
     LumaRetryableError,
     LumaTransportError,
@@ -193,6 +195,21 @@ def is_retryable(exc: BaseException, *, creates: bool) -> bool:
     if isinstance(exc, LumaRetryableError):
         return exc.http_status == 429 if creates else True
     return False
+
+
+def ambiguous_create_error(exc: LumaError) -> LumaAmbiguousCreateError | None:
+    """
+    The error to raise for a create that failed after it may have reached Luma (None: it surely did not).
+
+    :param exc: what the create's last try raised, retries done.
+    """
+    if isinstance(exc, (LumaRetryableError, LumaTransportError)) and not is_retryable(exc, creates=True):
+        error = LumaAmbiguousCreateError(
+            f"{exc}; the request may have reached Luma, so it was not sent again blindly"
+        )
+        error.__cause__ = exc
+        return error
+    return None
 
 
 def wait_before_retry(retry_state: RetryCallState) -> float:

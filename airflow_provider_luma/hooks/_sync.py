@@ -15,12 +15,8 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from tenacity import Retrying
 
-from airflow_provider_luma.exceptions import (
-    LumaAmbiguousCreateError,
-    LumaRetryableError,
-    LumaTransportError,
-)
-from airflow_provider_luma.hooks._http import is_retryable, parse_response, retry_policy
+from airflow_provider_luma.exceptions import LumaError, LumaTransportError
+from airflow_provider_luma.hooks._http import ambiguous_create_error, parse_response, retry_policy
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -99,11 +95,10 @@ class SyncTransport:
         )
         try:
             return Retrying(**policy)(self._send, method, path, json, params, deadline)
-        except (LumaRetryableError, LumaTransportError) as exc:
-            if creates and not is_retryable(exc, creates=True):
-                raise LumaAmbiguousCreateError(
-                    f"{exc}; the request may have reached Luma, so it was not sent again blindly"
-                ) from exc
+        except LumaError as exc:
+            ambiguous = ambiguous_create_error(exc) if creates else None
+            if ambiguous is not None:
+                raise ambiguous from exc
             raise
 
     def _send(

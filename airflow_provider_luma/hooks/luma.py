@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -13,6 +14,7 @@ from airflow_provider_luma.exceptions import LumaAmbiguousCreateError, LumaError
 from airflow_provider_luma.hooks._adoption import (
     MAX_SEARCHED_PAGES,
     RECENT_GENERATIONS_PAGE,
+    created_before,
     generation_made_by,
 )
 from airflow_provider_luma.hooks._async import AsyncTransport, shared_session
@@ -23,7 +25,7 @@ from airflow_provider_luma.validation import check_generation_id
 
 if TYPE_CHECKING:
     import contextlib
-    from collections.abc import Callable, Collection, Iterator
+    from collections.abc import Awaitable, Callable, Collection, Iterator
 
     import aiohttp
     import httpx
@@ -147,22 +149,79 @@ class LumaHook(BaseHook):
                 )
             except LumaAmbiguousCreateError as exc:
                 time.sleep(self.ambiguous_create_settle_seconds)  # let Luma list what it made
-                adopted = self.find_generation_made_by(body, sent_at, taken_ids() if taken_ids else ())
-                if adopted is not None:
-                    self.log.warning("%s; adopting generation %s, made by that request", exc, adopted["id"])
-                    self._answered_ids.add(adopted["id"])
+                found = self.find_generation_made_by(body, sent_at, taken_ids() if taken_ids else ())
+                if (adopted := self._adopt(exc, found, attempt)) is not None:
                     return adopted
-                if attempt == self.settings.max_retries:
-                    raise LumaAmbiguousCreateError(
-                        f"{exc}. Luma lists no generation made by it; check GET /generations before "
-                        "creating another"
-                    ) from exc.__cause__
-                self.log.warning("%s; Luma lists no generation for it, so creating it again", exc)
                 continue
-            self.log.info("Luma generation %s created (%s)", generation.get("id"), path)
-            self._answered_ids.add(generation["id"])
-            return generation
+            return self._created(generation, path)
         raise AssertionError("unreachable")  # the loop returns or raises
+
+    async def acreate_generation(
+        self,
+        path: str,
+        body: dict[str, Any],
+        session: aiohttp.ClientSession,
+        *,
+        on_send: Callable[[float], Awaitable[None]] | None = None,
+        taken_ids: Callable[[], Awaitable[Collection[str]]] | None = None,
+        deadline: float | None = None,
+    ) -> dict[str, Any]:
+        """
+        :meth:`create_generation` without blocking the event loop; a 429 is raised at once.
+
+        The caller (a trigger) waits out Luma's rate limit itself, for as long as its task allows.
+
+        :param path: the create endpoint, relative to the base URL (e.g. ``/generations/image``).
+        :param body: the request.
+        :param session: from :meth:`async_session`.
+        :param on_send: awaited with the time (epoch seconds) just before the request is first sent,
+            e.g. to record the create as in doubt until its answer arrives.
+        :param taken_ids: awaited after an ambiguous failure for the ids that other tasks already
+            hold, which are never adopted.
+        :param deadline: epoch seconds each try, retries included, must end by.
+        :raises LumaAdoptionError: the create may have made a generation that cannot be singled out.
+        """
+        sent_at = time.time()
+        if on_send is not None:
+            await on_send(sent_at)
+        for attempt in range(self.settings.max_retries + 1):
+            try:
+                generation: dict[str, Any] = await self._async.call(
+                    session, "POST", path, json=body, creates=True, deadline=deadline, retry_rate_limits=False
+                )
+            except LumaAmbiguousCreateError as exc:
+                await asyncio.sleep(self.ambiguous_create_settle_seconds)  # let Luma list what it made
+                taken = await taken_ids() if taken_ids else ()
+                found = await self.afind_generation_made_by(body, sent_at, session, taken)
+                if (adopted := self._adopt(exc, found, attempt)) is not None:
+                    return adopted
+                continue
+            return self._created(generation, path)
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    def _created(self, generation: dict[str, Any], path: str) -> dict[str, Any]:
+        self.log.info("Luma generation %s created (%s)", generation.get("id"), path)
+        self._answered_ids.add(generation["id"])
+        return generation
+
+    def _adopt(
+        self, exc: LumaAmbiguousCreateError, found: dict[str, Any] | None, attempt: int
+    ) -> dict[str, Any] | None:
+        """
+        The generation an ambiguous create made, as the search ``found`` it; None to create again.
+
+        :raises LumaAmbiguousCreateError: nothing was found and no try is left.
+        """
+        if found is not None:
+            self.log.warning("%s; adopting generation %s, made by that request", exc, found["id"])
+            self._answered_ids.add(found["id"])
+            return found
+        if attempt == self.settings.max_retries:
+            raise LumaAmbiguousCreateError(
+                f"{exc}. Luma lists no generation made by it; check GET /generations before creating another"
+            ) from exc.__cause__
+        self.log.warning("%s; Luma lists no generation for it, so creating it again", exc)
+        return None
 
     def find_generation_made_by(
         self, body: dict[str, Any], sent_at: float, taken_ids: Collection[str] = ()
@@ -194,6 +253,40 @@ class LumaHook(BaseHook):
             if not page.get("has_more") or not generations:
                 return
             offset += len(generations)
+
+    async def afind_generation_made_by(
+        self,
+        body: dict[str, Any],
+        sent_at: float,
+        session: aiohttp.ClientSession,
+        taken_ids: Collection[str] = (),
+    ) -> dict[str, Any] | None:
+        """
+        :meth:`find_generation_made_by` without blocking the event loop.
+
+        :param body: the create request.
+        :param sent_at: epoch seconds when it was first sent.
+        :param session: from :meth:`async_session`.
+        :param taken_ids: ids other tasks hold, never adopted (nor those this hook created).
+        :raises LumaAdoptionError: several generations fit and none can be told to be ours.
+        """
+        recent: list[dict[str, Any]] = []
+        for _ in range(MAX_SEARCHED_PAGES):
+            page = await self._async.call(
+                session,
+                "GET",
+                "/generations",
+                params={"limit": RECENT_GENERATIONS_PAGE, "offset": len(recent)},
+            )
+            generations = page.get("generations") or []
+            recent += generations
+            if not page.get("has_more") or not generations:
+                break
+            if created_before(generations[-1], sent_at - self.clock_skew_seconds):
+                break  # newest first: every later page is older still
+        return generation_made_by(
+            recent, body, sent_at, self.clock_skew_seconds, {*taken_ids, *self._answered_ids}
+        )
 
     # -- the 13 endpoints -----------------------------------------------------------------------
 
@@ -328,6 +421,15 @@ class LumaHook(BaseHook):
             session, "GET", f"/generations/{check_generation_id(generation_id)}", deadline=deadline
         )
         return _generation_object(answer, generation_id)
+
+    async def aget_credits(self, session: aiohttp.ClientSession) -> dict[str, Any]:
+        """
+        The account's balance without blocking the event loop (``GET /credits``).
+
+        :param session: from :meth:`async_session`.
+        """
+        balance: dict[str, Any] = await self._async.call(session, "GET", "/credits")
+        return balance
 
     async def adelete_generation(
         self, generation_id: str, session: aiohttp.ClientSession, *, deadline: float | None = None

@@ -1,14 +1,21 @@
 """
 The base every Luma generate operator shares: create once, wait, finish.
 
-The flow of one task instance, top-down in :meth:`LumaGenerationOperatorBase.execute`:
+Where a task runs depends on the Airflow version and the task (the README's table says it all):
 
-1. validate the rendered parameters (:meth:`~LumaGenerationOperatorBase.build_request`, no API call);
-2. re-attach to the generation an earlier try of this task instance made for the same request, or
-   create one (paid once: a create in doubt is looked for, never re-sent blindly);
-3. wait for it: on the triggerer (deferrable) or here in the worker;
-4. finish: XCom, the optional copy to storage, Asset event extras; then forget the generation, so
-   that a clear of the succeeded task makes a new one.
+* On Airflow 3.3+, a deferrable task whose parameters hold no XComArg starts on the triggerer
+  (``start_from_trigger``): :class:`~airflow_provider_luma.triggers.luma.LumaGenerateTrigger`
+  validates, creates, waits and ends it there; a worker sees it only for what needs one (the copy to
+  ``output_path``, Asset events, OpenLineage, a failure's reason), through :meth:`execute_complete`.
+* Everywhere else (Airflow before 3.3, mapped tasks, XComArg parameters, ``deferrable=False``) a
+  worker runs :meth:`LumaGenerationOperatorBase.execute`, top-down:
+
+  1. validate the rendered parameters (:meth:`~LumaGenerationOperatorBase.build_request`, no API call);
+  2. re-attach to the generation an earlier try of this task instance made for the same request, or
+     create one (paid once: a create in doubt is looked for, never re-sent blindly);
+  3. wait for it: on the triggerer (deferrable) or here in the worker;
+  4. finish: XCom, the optional copy to storage, Asset event extras; then forget the generation, so
+     that a clear of the succeeded task makes a new one.
 
 Imported by every DAG file that uses the provider: nothing heavy at module level, the hook
 (httpx, tenacity) and the triggers load only when a task runs.
@@ -16,14 +23,19 @@ Imported by every DAG file that uses the provider: nothing heavy at module level
 
 from __future__ import annotations
 
-import random
 import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import Asset, BaseOperator
+from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_3_PLUS
 
-from airflow_provider_luma.deferral import DEFERRAL_MARGIN, MIN_POLL_SECONDS, resolve_deferrable
+from airflow_provider_luma.deferral import (
+    DEFERRAL_MARGIN,
+    MIN_POLL_SECONDS,
+    rate_limit_pause,
+    resolve_deferrable,
+)
 from airflow_provider_luma.events import generation_from_event
 from airflow_provider_luma.exceptions import (
     LumaDeadlineError,
@@ -32,10 +44,21 @@ from airflow_provider_luma.exceptions import (
     LumaRetryableError,
     LumaTimeoutError,
     LumaTransportError,
+    LumaValidationError,
 )
 from airflow_provider_luma.generations import TERMINAL_STATES, GenerationState
+from airflow_provider_luma.kinds import KINDS, build_request
 from airflow_provider_luma.links import LumaGenerationLink
-from airflow_provider_luma.operators._memory import TaskMemory
+from airflow_provider_luma.memory import (
+    SEARCHING_FOR_CREATE_IN_DOUBT,
+    Step,
+    TaskMemory,
+    mark_succeeded_in_worker,
+    next_step,
+    unusable_earlier_generation,
+    why_not_reattached,
+)
+from airflow_provider_luma.operators._start import why_not_on_the_triggerer
 from airflow_provider_luma.results import XCOM_GENERATION, XCOM_GENERATION_ID, finish_generation
 from airflow_provider_luma.validation import check_positive_number
 
@@ -43,15 +66,16 @@ if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
     from airflow_provider_luma.hooks.luma import LumaHook
-    from airflow_provider_luma.operators._memory import Remembered
-    from airflow_provider_luma.operators._request import GenerationRequest
+    from airflow_provider_luma.kinds import GenerationRequest
+    from airflow_provider_luma.memory import Remembered
+
 
 DEFAULT_TIMEOUT_SECONDS = 30 * 60
-#: Added to Luma's Retry-After before a rate-limited create is sent again, so that the tasks
-#: turned away together do not all come back at the same instant.
-RATE_LIMIT_JITTER_SECONDS = 1.0
-#: How long to wait after a 429 that gives no Retry-After.
-RATE_LIMIT_DEFAULT_PAUSE_SECONDS = 5.0
+#: A task that defers from a worker is never resumed sooner than this after its deferral. Airflow
+#: 3.3.2 and earlier may read the deferring process's exit seconds after the deferral (up to about
+#: 6 s measured under load); a trigger that fired before that would see its resumed try failed as
+#: "changed externally" (apache/airflow#66374). Measured in the README's "Where a task runs" section.
+DEFERRAL_HANDOFF_SECONDS = 10.0
 
 __all__ = ["LumaGenerationLink", "LumaGenerationOperatorBase"]
 
@@ -64,24 +88,29 @@ class LumaGenerationOperatorBase(BaseOperator):
     """
     Creates one Luma generation and waits for it: on the triggerer (deferrable) or in the worker.
 
-    Subclasses say what to create (:meth:`build_request`). XCom gets ``generation_id`` right after
-    the create, ``generation`` (the final object) at the end, and ``return_value`` is the asset URL
-    (or the stored path with ``output_path``, or the generation id when ``wait_for_completion`` is
-    False).
+    Subclasses say what to create (their ``kind``, see :mod:`airflow_provider_luma.kinds`). XCom
+    gets ``generation_id`` right after the create, ``generation`` (the final object) at the end,
+    and ``return_value`` is the asset URL (or the stored path with ``output_path``, or the
+    generation id when ``wait_for_completion`` is False).
 
+    :param request_params: the subclass's request parameters, by attribute name (set as attributes).
     :param luma_conn_id: Airflow connection with the Luma API key.
     :param wait_for_completion: wait until the generation is done (default); if False, return the
         generation id as soon as it is created.
     :param deferrable: wait on the triggerer, holding no worker slot; also wait out Luma's rate
         limit there instead of sleeping in the worker. Defaults to Airflow's
         ``[operators] default_deferrable``.
+    :param start_from_trigger: on Airflow 3.3+, a deferrable task whose parameters hold no XComArg
+        starts on the triggerer: it is validated, created, waited for and ended there, with no task
+        process unless a worker has something to do (``output_path``, Asset outlets, OpenLineage,
+        a failure). False always starts in a worker.
     :param poll_interval: seconds between two status checks.
     :param timeout: longest wait for the generation, in seconds or as a timedelta.
     :param reattach: a try that follows one that did not succeed (a crash, a failed copy, a kill)
         waits on the generation that try created, if the request is the same and the generation is
         still running or completed, instead of paying for a new one. A task instance that succeeded
-        forgets its generation, so clearing it makes a new one. Needs Airflow's task state store
-        (3.3+). False always creates anew.
+        forgets its generation, so clearing it makes a new one. Needs Airflow 3.3+. False always
+        creates anew.
     :param delete_on_timeout: delete the generation when ``timeout`` passes (Luma has no cancel).
     :param cancel_on_kill: delete the generation when a user kills the task, in the worker or, on
         Airflow 3.3+, while it is deferred.
@@ -94,6 +123,11 @@ class LumaGenerationOperatorBase(BaseOperator):
         below this.
     """
 
+    #: What the operator generates: a key of :data:`airflow_provider_luma.kinds.KINDS`.
+    kind: str
+    #: Seconds after a deferral from a worker before the trigger may resume the task
+    #: (see :data:`DEFERRAL_HANDOFF_SECONDS`).
+    deferral_handoff_seconds: float = DEFERRAL_HANDOFF_SECONDS
     operator_extra_links = (LumaGenerationLink(),)
     ui_color = "#f3e8ff"
     #: Dict and list fields show as JSON in the UI's "Rendered Template" view (names a subclass
@@ -106,9 +140,11 @@ class LumaGenerationOperatorBase(BaseOperator):
     def __init__(
         self,
         *,
+        request_params: dict[str, Any] | None = None,
         luma_conn_id: str = "luma_default",
         wait_for_completion: bool = True,
         deferrable: bool | None = None,
+        start_from_trigger: bool = True,
         poll_interval: float = 5.0,
         timeout: float | timedelta = DEFAULT_TIMEOUT_SECONDS,
         reattach: bool = True,
@@ -119,6 +155,8 @@ class LumaGenerationOperatorBase(BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        for name, value in (request_params or {}).items():
+            setattr(self, name, value)
         self.luma_conn_id = luma_conn_id
         self.wait_for_completion = wait_for_completion
         self.deferrable = resolve_deferrable(deferrable)
@@ -132,6 +170,13 @@ class LumaGenerationOperatorBase(BaseOperator):
         self._generation_id: str | None = None  # for on_kill
         self._rate_limited_since: float | None = None
         self._finished: tuple[dict[str, Any], str | None] | None = None  # generation, stored path
+        #: Why a deferrable task starts in a worker on Airflow 3.3+ (None: it starts on the triggerer).
+        self._why_in_a_worker: str | None = "start_from_trigger is False"
+        if start_from_trigger and AIRFLOW_V_3_3_PLUS and self.deferrable and self.wait_for_completion:
+            values = [*self.request_params().values(), self.output_path]
+            self._why_in_a_worker = why_not_on_the_triggerer(values, self.dag if self.has_dag() else None)
+            if self._why_in_a_worker is None:
+                self._start_on_triggerer()
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """
@@ -149,9 +194,13 @@ class LumaGenerationOperatorBase(BaseOperator):
         generation, stored_path = self._finished or (None, None)
         return generation_lineage(generation, stored_path)
 
+    def request_params(self) -> dict[str, Any]:
+        """The kind's request parameters, by attribute name, as they are now (rendered in a task)."""
+        return {name: getattr(self, name) for name in KINDS[self.kind].params}
+
     def build_request(self) -> GenerationRequest:
         """Validate the (rendered) parameters and return the create call; no API call here."""
-        raise NotImplementedError
+        return build_request(self.kind, self.request_params())
 
     @property
     def hook(self) -> LumaHook:
@@ -160,10 +209,44 @@ class LumaGenerationOperatorBase(BaseOperator):
 
         return LumaHook(luma_conn_id=self.luma_conn_id)
 
-    # -- the flow ---------------------------------------------------------------------------------
+    # -- where the task starts ------------------------------------------------------------------------
+
+    def _start_on_triggerer(self) -> None:
+        from airflow.triggers.base import StartTriggerArgs
+
+        try:
+            timeout: float | None = _seconds("timeout", self.timeout)
+        except LumaValidationError:
+            timeout = None  # the trigger fails the task with the parameter's error
+        self.start_from_trigger = True
+        self.start_trigger_args = StartTriggerArgs(
+            trigger_cls="airflow_provider_luma.triggers.luma.LumaGenerateTrigger",
+            trigger_kwargs={
+                "kind": self.kind,
+                "luma_conn_id": self.luma_conn_id,
+                "poll_interval": self.poll_interval,
+                "timeout": timeout if timeout is not None else self.timeout,
+                "reattach": self.reattach,
+                "delete_on_timeout": self.delete_on_timeout,
+                "cancel_on_kill": self.cancel_on_kill,
+                "min_credits": self.min_credits,
+                "output_path": None if self.output_path is None else str(self.output_path),
+                **self.request_params(),
+            },
+            next_method="execute_complete",
+            next_kwargs=None,
+            timeout=None if timeout is None else timedelta(seconds=timeout) + DEFERRAL_MARGIN,
+        )
+
+    # -- the flow in a worker -----------------------------------------------------------------------
 
     def execute(self, context: Context) -> Any:
         """Validate, re-attach or create, then wait: defer, poll here, or return at once."""
+        if AIRFLOW_V_3_3_PLUS and self.deferrable and self.wait_for_completion:
+            map_index = context["ti"].map_index
+            mapped = map_index is not None and map_index >= 0
+            why = "Airflow 3.3 starts no mapped task there" if mapped else None
+            self.log.info("Starting in a worker, not on the triggerer: %s", why or self._why_in_a_worker)
         request = self.build_request()
         poll_interval = _seconds("poll_interval", self.poll_interval)
         timeout = _seconds("timeout", self.timeout)
@@ -185,19 +268,22 @@ class LumaGenerationOperatorBase(BaseOperator):
         now = time.time()
         deadline = now + timeout
         if self.deferrable:
-            self._defer_wait(generation_id, poll_interval, now, deadline, memory)
+            self._defer_wait(generation_id, poll_interval, now, deadline)
         generation = self._poll_in_worker(hook, generation_id, poll_interval, deadline)
         return self._finish(context, generation, memory)
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
         """
-        Resume after the trigger's event: finish, or fail with Luma's reason.
+        Resume after a trigger's event: finish, or fail with Luma's reason.
 
         :param context: the task context.
         :param event: the trigger's event, ``{status, generation_id, generation | message}``.
         """
         memory = TaskMemory.of(context, reattach=self.reattach, log=None)
-        return self._finish(context, generation_from_event(event), memory)
+        result = self._finish(context, generation_from_event(event), memory)
+        if isinstance(event, dict) and event.get("started_on_triggerer"):
+            mark_succeeded_in_worker(context)  # a clear of this task instance makes a new image
+        return result
 
     def execute_after_rate_limit(
         self, context: Context, rate_limited_since: float | None = None, event: Any = None
@@ -226,31 +312,27 @@ class LumaGenerationOperatorBase(BaseOperator):
     ) -> dict[str, Any] | None:
         """The generation an earlier try of this task instance made, if it is still worth waiting on."""
         remembered = memory.recall()
+        step = next_step(remembered, request, try_number=None)
         if remembered is None:
             return None
-        if remembered.request != request.fingerprint:
-            self.log.info(
-                "An earlier try made generation %s for other parameters than this try's: creating a new one",
-                remembered.generation_id or "(its create was in doubt)",
-            )
+        if step is Step.CREATE:
+            if reason := why_not_reattached(remembered, request):
+                self.log.info(reason)
             return None
-        if remembered.generation_id is None:
+        if step is Step.SEARCH:
             return self._find_create_in_doubt(hook, memory, request, remembered, context)
+        generation_id = str(remembered.generation_id)
         try:
-            generation = hook.get_generation(remembered.generation_id)
+            generation: dict[str, Any] | None = hook.get_generation(generation_id)
         except LumaNotFoundError:
-            self.log.info(
-                "Generation %s of an earlier try is gone; creating a new one", remembered.generation_id
-            )
-            return None
-        state = generation.get("state")
-        if state == GenerationState.FAILED:
-            self.log.info(
-                "Generation %s of an earlier try failed; creating a new one", remembered.generation_id
-            )
+            generation = None
+        if reason := unusable_earlier_generation(generation, generation_id):
+            self.log.info(reason)
             return None
         self.log.info(
-            "Re-attaching to generation %s created by an earlier try (%s)", remembered.generation_id, state
+            "Re-attaching to generation %s created by an earlier try (%s)",
+            generation_id,
+            (generation or {}).get("state"),
         )
         return generation
 
@@ -262,10 +344,7 @@ class LumaGenerationOperatorBase(BaseOperator):
         remembered: Remembered,
         context: Context,
     ) -> dict[str, Any] | None:
-        self.log.warning(
-            "An earlier try sent this create and never recorded Luma's answer: looking for the generation "
-            "it made before creating one"
-        )
+        self.log.warning(SEARCHING_FOR_CREATE_IN_DOUBT)
         found = hook.find_generation_made_by(
             request.body, remembered.sent_at or 0.0, self._ids_taken_by_others(context)
         )
@@ -315,9 +394,7 @@ class LumaGenerationOperatorBase(BaseOperator):
             raise LumaTimeoutError(
                 f"Luma answered every create with 429 (rate limit) for more than timeout={timeout:g} s"
             )
-        pause = (RATE_LIMIT_DEFAULT_PAUSE_SECONDS if retry_after is None else retry_after) + random.uniform(
-            0, RATE_LIMIT_JITTER_SECONDS
-        )
+        pause = max(rate_limit_pause(retry_after), self.deferral_handoff_seconds)
         self.log.info("Luma's rate limit is reached: creating again in %.1f s, holding no worker slot", pause)
         self.defer(
             trigger=_timer(timedelta(seconds=pause)),
@@ -327,9 +404,7 @@ class LumaGenerationOperatorBase(BaseOperator):
 
     # -- step 3: wait ---------------------------------------------------------------------------------
 
-    def _defer_wait(
-        self, generation_id: str, poll_interval: float, now: float, deadline: float, memory: TaskMemory
-    ) -> None:
+    def _defer_wait(self, generation_id: str, poll_interval: float, now: float, deadline: float) -> None:
         from airflow_provider_luma.triggers.luma import LumaGenerationTrigger
 
         self.defer(
@@ -340,31 +415,11 @@ class LumaGenerationOperatorBase(BaseOperator):
                 end_time=deadline,
                 delete_on_timeout=self.delete_on_timeout,
                 cancel_on_kill=self.cancel_on_kill,
-                first_poll_at=now + poll_interval,
-                end_task=self._nothing_left_for_a_worker(memory),
+                first_poll_at=now + poll_interval,  # it was just created or checked
+                handoff_until=now + self.deferral_handoff_seconds,
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=deadline - now) + DEFERRAL_MARGIN,
-        )
-
-    def _nothing_left_for_a_worker(self, memory: TaskMemory) -> bool:
-        """
-        Whether a completed wait may end the task on the triggerer (see :meth:`_finish` for what
-        a worker does after the wait; the triggerer can do none of it but the XComs).
-
-        A copy to storage needs a worker, and so do Asset events (Airflow registers a task's
-        outlet events only when a worker ends it), the task state store (a triggerer cannot
-        delete the record, and a clear after success would re-attach instead of making a new
-        image) and OpenLineage (its listener reports a task's completion from the worker).
-        """
-        from airflow_provider_luma.triggers._task_end import SUPPORTED
-
-        return (
-            SUPPORTED
-            and not self.output_path
-            and not self.outlets
-            and not memory.in_use
-            and not _openlineage_enabled()
         )
 
     def _poll_in_worker(
@@ -413,15 +468,6 @@ class LumaGenerationOperatorBase(BaseOperator):
         memory.forget()
         self._finished = (generation, extra.get("path"))  # for get_openlineage_facets_on_complete
         return result
-
-
-def _openlineage_enabled() -> bool:
-    """Whether the OpenLineage provider is installed and configured to send events."""
-    try:
-        from airflow.providers.openlineage.conf import is_disabled
-    except ImportError:
-        return False
-    return not is_disabled()
 
 
 def _timer(delay: timedelta) -> Any:

@@ -12,17 +12,8 @@ from airflow.providers.common.compat.sdk import BaseOperator
 
 from airflow_provider_luma.exceptions import LumaNotFoundError, LumaValidationError
 from airflow_provider_luma.links import LumaGenerationLink
-from airflow_provider_luma.operators._request import GenerationRequest
 from airflow_provider_luma.operators.base import LumaGenerationOperatorBase
-from airflow_provider_luma.validation import (
-    build_audio_request,
-    build_image_request,
-    build_modify_video_request,
-    build_reframe_request,
-    build_upscale_request,
-    build_video_request,
-    check_generation_id,
-)
+from airflow_provider_luma.validation import check_generation_id
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -53,6 +44,8 @@ class LumaImageGenerateOperator(LumaGenerationOperatorBase):
         ``delete_on_timeout``, ``cancel_on_kill``) and BaseOperator's.
     """
 
+    kind = "image"
+
     template_fields: Sequence[str] = (
         "prompt",
         "model",
@@ -80,32 +73,19 @@ class LumaImageGenerateOperator(LumaGenerationOperatorBase):
         callback_url: str | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
-        self.prompt = prompt
-        self.model = model
-        self.aspect_ratio = aspect_ratio
-        self.image_format = format
-        self.image_ref = image_ref
-        self.style_ref = style_ref
-        self.character_ref = character_ref
-        self.modify_image_ref = modify_image_ref
-        self.callback_url = callback_url
-
-    def build_request(self) -> GenerationRequest:
-        """The validated ``POST /generations/image``."""
-        return GenerationRequest(
-            "/generations/image",
-            build_image_request(
-                prompt=self.prompt,
-                model=self.model,
-                aspect_ratio=self.aspect_ratio,
-                image_format=self.image_format,
-                image_ref=self.image_ref,
-                style_ref=self.style_ref,
-                character_ref=self.character_ref,
-                modify_image_ref=self.modify_image_ref,
-                callback_url=self.callback_url,
-            ),
+        super().__init__(
+            request_params={
+                "prompt": prompt,
+                "model": model,
+                "aspect_ratio": aspect_ratio,
+                "image_format": format,
+                "image_ref": image_ref,
+                "style_ref": style_ref,
+                "character_ref": character_ref,
+                "modify_image_ref": modify_image_ref,
+                "callback_url": callback_url,
+            },
+            **kwargs,
         )
 
 
@@ -126,6 +106,8 @@ class LumaVideoGenerateOperator(LumaGenerationOperatorBase):
     :param callback_url: URL Luma POSTs the generation to on each state change (templated).
     :param kwargs: the waiting options of :class:`LumaGenerationOperatorBase` and BaseOperator's.
     """
+
+    kind = "video"
 
     template_fields: Sequence[str] = (
         "prompt",
@@ -153,32 +135,19 @@ class LumaVideoGenerateOperator(LumaGenerationOperatorBase):
         callback_url: str | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
-        self.prompt = prompt
-        self.model = model
-        self.aspect_ratio = aspect_ratio
-        self.resolution = resolution
-        self.duration = duration
-        self.loop = loop
-        self.keyframes = keyframes
-        self.concepts = concepts
-        self.callback_url = callback_url
-
-    def build_request(self) -> GenerationRequest:
-        """The validated ``POST /generations/video``."""
-        return GenerationRequest(
-            "/generations/video",
-            build_video_request(
-                prompt=self.prompt,
-                model=self.model,
-                aspect_ratio=self.aspect_ratio,
-                resolution=self.resolution,
-                duration=self.duration,
-                loop=self.loop,
-                keyframes=self.keyframes,
-                concepts=self.concepts,
-                callback_url=self.callback_url,
-            ),
+        super().__init__(
+            request_params={
+                "prompt": prompt,
+                "model": model,
+                "aspect_ratio": aspect_ratio,
+                "resolution": resolution,
+                "duration": duration,
+                "loop": loop,
+                "keyframes": keyframes,
+                "concepts": concepts,
+                "callback_url": callback_url,
+            },
+            **kwargs,
         )
 
 
@@ -197,6 +166,8 @@ class LumaImageReframeOperator(LumaGenerationOperatorBase):
     :param callback_url: URL Luma POSTs the generation to on each state change (templated).
     :param kwargs: the waiting options of :class:`LumaGenerationOperatorBase` and BaseOperator's.
     """
+
+    kind = "image_reframe"
 
     template_fields: Sequence[str] = (
         "media_url",
@@ -220,29 +191,17 @@ class LumaImageReframeOperator(LumaGenerationOperatorBase):
         callback_url: str | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
-        self.media_url = media_url
-        self.aspect_ratio = aspect_ratio
-        self.model = model
-        self.prompt = prompt
-        self.image_format = format
-        self.geometry = geometry
-        self.callback_url = callback_url
-
-    def build_request(self) -> GenerationRequest:
-        """The validated ``POST /generations/image/reframe``."""
-        return GenerationRequest(
-            "/generations/image/reframe",
-            build_reframe_request(
-                kind="image",
-                media_url=self.media_url,
-                aspect_ratio=self.aspect_ratio,
-                model=self.model,
-                prompt=self.prompt,
-                image_format=self.image_format,
-                geometry=self.geometry,
-                callback_url=self.callback_url,
-            ),
+        super().__init__(
+            request_params={
+                "media_url": media_url,
+                "aspect_ratio": aspect_ratio,
+                "model": model,
+                "prompt": prompt,
+                "image_format": format,
+                "geometry": geometry,
+                "callback_url": callback_url,
+            },
+            **kwargs,
         )
 
 
@@ -259,6 +218,8 @@ class LumaVideoReframeOperator(LumaGenerationOperatorBase):
     :param callback_url: URL Luma POSTs the generation to on each state change (templated).
     :param kwargs: the waiting options of :class:`LumaGenerationOperatorBase` and BaseOperator's.
     """
+
+    kind = "video_reframe"
 
     template_fields: Sequence[str] = (
         "media_url",
@@ -282,29 +243,17 @@ class LumaVideoReframeOperator(LumaGenerationOperatorBase):
         callback_url: str | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
-        self.media_url = media_url
-        self.aspect_ratio = aspect_ratio
-        self.model = model
-        self.prompt = prompt
-        self.first_frame_url = first_frame_url
-        self.geometry = geometry
-        self.callback_url = callback_url
-
-    def build_request(self) -> GenerationRequest:
-        """The validated ``POST /generations/video/reframe``."""
-        return GenerationRequest(
-            "/generations/video/reframe",
-            build_reframe_request(
-                kind="video",
-                media_url=self.media_url,
-                aspect_ratio=self.aspect_ratio,
-                model=self.model,
-                prompt=self.prompt,
-                first_frame_url=self.first_frame_url,
-                geometry=self.geometry,
-                callback_url=self.callback_url,
-            ),
+        super().__init__(
+            request_params={
+                "media_url": media_url,
+                "aspect_ratio": aspect_ratio,
+                "model": model,
+                "prompt": prompt,
+                "first_frame_url": first_frame_url,
+                "geometry": geometry,
+                "callback_url": callback_url,
+            },
+            **kwargs,
         )
 
 
@@ -321,6 +270,8 @@ class LumaVideoModifyOperator(LumaGenerationOperatorBase):
     :param callback_url: URL Luma POSTs the generation to on each state change (templated).
     :param kwargs: the waiting options of :class:`LumaGenerationOperatorBase` and BaseOperator's.
     """
+
+    kind = "video_modify"
 
     template_fields: Sequence[str] = (
         "media_url",
@@ -343,26 +294,16 @@ class LumaVideoModifyOperator(LumaGenerationOperatorBase):
         callback_url: str | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
-        self.media_url = media_url
-        self.mode = mode
-        self.model = model
-        self.prompt = prompt
-        self.first_frame_url = first_frame_url
-        self.callback_url = callback_url
-
-    def build_request(self) -> GenerationRequest:
-        """The validated ``POST /generations/video/modify``."""
-        return GenerationRequest(
-            "/generations/video/modify",
-            build_modify_video_request(
-                media_url=self.media_url,
-                mode=self.mode,
-                model=self.model,
-                prompt=self.prompt,
-                first_frame_url=self.first_frame_url,
-                callback_url=self.callback_url,
-            ),
+        super().__init__(
+            request_params={
+                "media_url": media_url,
+                "mode": mode,
+                "model": model,
+                "prompt": prompt,
+                "first_frame_url": first_frame_url,
+                "callback_url": callback_url,
+            },
+            **kwargs,
         )
 
 
@@ -377,21 +318,20 @@ class LumaVideoUpscaleOperator(LumaGenerationOperatorBase):
     :param kwargs: the waiting options of :class:`LumaGenerationOperatorBase` and BaseOperator's.
     """
 
+    kind = "video_upscale"
+
     template_fields: Sequence[str] = ("generation_id", "resolution", "callback_url", "output_path")
 
     def __init__(
         self, *, generation_id: str, resolution: str, callback_url: str | None = None, **kwargs: Any
     ) -> None:
-        super().__init__(**kwargs)
-        self.generation_id = generation_id
-        self.resolution = resolution
-        self.callback_url = callback_url
-
-    def build_request(self) -> GenerationRequest:
-        """The validated ``POST /generations/{id}/upscale``."""
-        return GenerationRequest(
-            f"/generations/{check_generation_id(self.generation_id)}/upscale",
-            build_upscale_request(resolution=self.resolution, callback_url=self.callback_url),
+        super().__init__(
+            request_params={
+                "generation_id": generation_id,
+                "resolution": resolution,
+                "callback_url": callback_url,
+            },
+            **kwargs,
         )
 
 
@@ -405,6 +345,8 @@ class LumaVideoAddAudioOperator(LumaGenerationOperatorBase):
     :param callback_url: URL Luma POSTs the generation to on each state change (templated).
     :param kwargs: the waiting options of :class:`LumaGenerationOperatorBase` and BaseOperator's.
     """
+
+    kind = "video_audio"
 
     template_fields: Sequence[str] = (
         "generation_id",
@@ -423,19 +365,14 @@ class LumaVideoAddAudioOperator(LumaGenerationOperatorBase):
         callback_url: str | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
-        self.generation_id = generation_id
-        self.prompt = prompt
-        self.negative_prompt = negative_prompt
-        self.callback_url = callback_url
-
-    def build_request(self) -> GenerationRequest:
-        """The validated ``POST /generations/{id}/audio``."""
-        return GenerationRequest(
-            f"/generations/{check_generation_id(self.generation_id)}/audio",
-            build_audio_request(
-                prompt=self.prompt, negative_prompt=self.negative_prompt, callback_url=self.callback_url
-            ),
+        super().__init__(
+            request_params={
+                "generation_id": generation_id,
+                "prompt": prompt,
+                "negative_prompt": negative_prompt,
+                "callback_url": callback_url,
+            },
+            **kwargs,
         )
 
 

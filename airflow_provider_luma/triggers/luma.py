@@ -1,8 +1,16 @@
-"""LumaGenerationTrigger: waits on the triggerer until a Luma generation is done."""
+"""
+The Luma triggers: one waits on a generation that exists, one runs a whole generate task.
+
+- :class:`LumaGenerationTrigger` polls a generation a worker created (or the sensor's) and resumes
+  the task on a worker with the outcome.
+- :class:`LumaGenerateTrigger` is where a deferrable generate task starts on Airflow 3.3+
+  (``start_from_trigger``): the triggerer renders the task's parameters, and the trigger validates
+  them, creates the generation (paid once), waits for it and ends the task. A task with work only
+  a worker can do resumes on one, once, for that work.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import random
 import time
 from typing import TYPE_CHECKING, Any
@@ -10,18 +18,22 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import AirflowFailException
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_luma.deferral import DELETE_SECONDS, MIN_POLL_SECONDS
 from airflow_provider_luma.events import EventStatus
 from airflow_provider_luma.exceptions import (
-    LumaDeadlineError,
     LumaError,
-    LumaRetryableError,
-    LumaTransportError,
 )
-from airflow_provider_luma.generations import GenerationState, asset_url
-from airflow_provider_luma.results import XCOM_GENERATION
+from airflow_provider_luma.generations import TERMINAL_STATES, GenerationState
+from airflow_provider_luma.kinds import build_request
+from airflow_provider_luma.memory import (
+    Step,
+    TriggerMemory,
+    next_step,
+)
+from airflow_provider_luma.results import XCOM_GENERATION, XCOM_GENERATION_ID
 from airflow_provider_luma.triggers._imports import import_hook_off_the_loop
-from airflow_provider_luma.triggers._poll_grid import POLL_GRID_SECONDS, sleep_until_tick
+from airflow_provider_luma.triggers._task_run import TaskRun, task_success_event
+from airflow_provider_luma.triggers._wait import GenerationWait, WaitOutcome
+from airflow_provider_luma.validation import check_positive_number
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -31,15 +43,25 @@ if TYPE_CHECKING:
     from airflow_provider_luma.hooks.luma import LumaHook
 
 
+def _error_event(generation_id: str | None, exc: Exception, what: str) -> TriggerEvent:
+    """The event for anything unexpected: the task resumes and fails with the reason."""
+    return TriggerEvent(
+        {
+            "status": EventStatus.ERROR.value,
+            "generation_id": generation_id,
+            "message": f"{what} failed: {exc}",
+            "final": isinstance(exc, AirflowFailException),
+        }
+    )
+
+
 class LumaGenerationTrigger(BaseTrigger):
     """
     Polls ``GET /generations/{id}`` until the generation is completed or failed, or a deadline passes.
 
     It carries only plain JSON values (never the API key: Airflow shows trigger kwargs) and fetches
-    the connection itself, asynchronously. All waits on one triggerer share one HTTP session. Every
-    poll, retries included, is bounded by the time left, so the timeout event (and the delete)
-    comes within seconds of the deadline even while Luma hangs. Whatever goes wrong ends in one
-    event, never in an exception.
+    the connection itself, asynchronously. All waits on one triggerer share one HTTP session.
+    Whatever goes wrong ends in one event, never in an exception.
 
     :param generation_id: the generation to wait for.
     :param luma_conn_id: Airflow connection holding the API key.
@@ -50,13 +72,14 @@ class LumaGenerationTrigger(BaseTrigger):
     :param cancel_on_kill: delete the generation when a user kills the deferred task (Airflow 3.3+
         calls ``on_kill``). A triggerer restart never deletes anything.
     :param first_poll_at: epoch seconds of the first poll. A wait that just created its generation
-        sets it one interval ahead: polling a generation created a moment ago only costs a request.
-        None or a past time (a trigger restarted later) polls at a random moment within one
-        interval, so that waits taken over together do not poll in lockstep.
-    :param end_task: when the generation completes, end the task here (its ``generation`` and
-        ``return_value`` XComs pushed) instead of resuming it on a worker: one task-process launch
-        per image. For tasks with nothing left to do after the wait; anything else (a failure, a
-        timeout, an XCom write that fails) still resumes the task on a worker.
+        sets it ahead: polling a generation created a moment ago only costs a request. None or a
+        past time (a trigger restarted later) polls at a random moment within one interval, so that
+        waits taken over together do not poll in lockstep.
+    :param handoff_until: epoch seconds before which a triggerer never polls, so never resumes the
+        task: Airflow may not have read the exit of the worker that deferred it yet, and would fail
+        a try resumed before that (see ``DEFERRAL_HANDOFF_SECONDS`` in
+        :mod:`airflow_provider_luma.operators.base`). ``dag.test()`` runs the trigger inline, with no
+        task instance attached and no hand-off to wait for: there it does not apply.
     """
 
     def __init__(
@@ -68,7 +91,7 @@ class LumaGenerationTrigger(BaseTrigger):
         delete_on_timeout: bool = False,
         cancel_on_kill: bool = False,
         first_poll_at: float | None = None,
-        end_task: bool = False,
+        handoff_until: float | None = None,
     ) -> None:
         super().__init__()
         self.generation_id = generation_id
@@ -78,7 +101,7 @@ class LumaGenerationTrigger(BaseTrigger):
         self.delete_on_timeout = delete_on_timeout
         self.cancel_on_kill = cancel_on_kill
         self.first_poll_at = first_poll_at
-        self.end_task = end_task
+        self.handoff_until = handoff_until
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Class path and kwargs, as stored in Airflow's trigger table."""
@@ -92,114 +115,233 @@ class LumaGenerationTrigger(BaseTrigger):
                 "delete_on_timeout": self.delete_on_timeout,
                 "cancel_on_kill": self.cancel_on_kill,
                 "first_poll_at": self.first_poll_at,
-                "end_task": self.end_task,
+                "handoff_until": self.handoff_until,
             },
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll until the generation ends or the deadline passes; yield exactly one event."""
         try:
-            event = await self._wait()
+            LumaHook = await import_hook_off_the_loop()
+            async with LumaHook.async_session() as session:
+                outcome = await self._wait(LumaHook(luma_conn_id=self.luma_conn_id), session).until_done(
+                    self._first_wait()
+                )
+            event = TriggerEvent({"generation_id": self.generation_id, **outcome.payload()})
         except Exception as exc:  # an event, not a trigger crash: the task resumes and says why
             self.log.exception("Waiting on Luma generation %s failed", self.generation_id)
-            event = self._event(
-                EventStatus.ERROR,
-                message=f"Waiting on Luma generation {self.generation_id} failed: {exc}",
-                final=isinstance(exc, AirflowFailException),
-            )
+            event = _error_event(self.generation_id, exc, f"Waiting on Luma generation {self.generation_id}")
         yield event
 
-    async def _wait(self) -> TriggerEvent:
-        loop = asyncio.get_running_loop()
-        await sleep_until_tick(loop.time() + self._first_wait())  # before any set-up: spreads a burst
-        LumaHook = await import_hook_off_the_loop()
-        hook = LumaHook(luma_conn_id=self.luma_conn_id)
-        async with LumaHook.async_session() as session:
-            while True:
-                polled_at = loop.time()
-                generation = await self._poll(hook, session)
-                if generation is not None:
-                    state = GenerationState.known(generation)
-                    if state is GenerationState.COMPLETED:
-                        return await self._completed(generation)
-                    if state is GenerationState.FAILED:
-                        return self._event(EventStatus.FAILED, generation=generation)
-                remaining = self.end_time - time.time()
-                if remaining <= 0:
-                    message = f"Luma generation {self.generation_id} did not finish before the deadline"
-                    if self.delete_on_timeout:
-                        message += await self._delete(hook, session)
-                    return self._event(EventStatus.TIMEOUT, message=message)
-                # Fixed rate, a tick early: the next answer arrives within one interval of this
-                # poll, so a completion is seen within one interval; a slow answer adds nothing.
-                next_poll = polled_at + self.poll_interval - POLL_GRID_SECONDS
-                await sleep_until_tick(min(next_poll, loop.time() + remaining))
-
-    async def _poll(self, hook: LumaHook, session: aiohttp.ClientSession) -> dict[str, Any] | None:
-        """The generation, or None when Luma could not be asked in time (the wait goes on)."""
-        deadline = max(self.end_time, time.time() + MIN_POLL_SECONDS)
-        try:
-            return await hook.aget_generation(self.generation_id, session, deadline=deadline)
-        except (LumaRetryableError, LumaTransportError, LumaDeadlineError) as exc:
-            # The hook already retried within the time left; the deadline still bounds us.
-            self.log.warning("Polling generation %s failed, will poll again: %s", self.generation_id, exc)
-            return None
-
-    async def _completed(self, generation: dict[str, Any]) -> TriggerEvent:
-        """End the task here if asked to and possible; else the event that resumes it on a worker."""
-        url = asset_url(generation)
-        # ``task_instance`` is attached by a triggerer (not by ``dag.test()``): whose XComs to push.
-        if self.end_task and url and self.task_instance is not None:
-            # Loaded here, on the triggerer: the compat name imports Airflow's XCom model.
-            from airflow.providers.common.compat.sdk import XCOM_RETURN_KEY
-
-            from airflow_provider_luma.links import LumaGenerationLink
-            from airflow_provider_luma.triggers._task_end import task_success_event
-
-            try:
-                event = await task_success_event(
-                    self.task_instance,
-                    {XCOM_GENERATION: generation, XCOM_RETURN_KEY: url},
-                    [(LumaGenerationLink(), url)],
-                )
-            except Exception:
-                self.log.exception("Could not end the task here: it resumes on a worker to finish")
-            else:
-                self.log.info("Luma generation %s completed: %s", self.generation_id, url)
-                return event
-        return self._event(EventStatus.COMPLETED, generation=generation)
-
     def _first_wait(self) -> float:
-        """
-        Seconds until the first poll: until ``first_poll_at``, or else a random part of one interval.
+        first_wait = _first_wait(self.first_poll_at, self.poll_interval, self.end_time)
+        if self.handoff_until is not None and self.task_instance is not None:  # a triggerer runs it
+            first_wait = max(first_wait, min(self.handoff_until, self.end_time) - time.time())
+        return first_wait
 
-        Waits started together without a ``first_poll_at`` (a restarted triggerer takes over
-        hundreds at once) would otherwise poll in lockstep, every interval a burst that stalls the
-        event loop; a random phase spreads them and still polls within one interval.
-        """
-        now = time.time()
-        remaining = max(0.0, self.end_time - now)
-        if self.first_poll_at is not None and self.first_poll_at > now:
-            return min(self.first_poll_at - now, remaining)
-        return random.uniform(0.0, min(self.poll_interval, remaining))
-
-    def _event(self, status: EventStatus, **payload: Any) -> TriggerEvent:
-        return TriggerEvent({"status": status.value, "generation_id": self.generation_id, **payload})
-
-    async def _delete(self, hook: LumaHook, session: aiohttp.ClientSession) -> str:
-        """Delete the generation; say how that went, for the event's message."""
-        try:
-            await hook.adelete_generation(self.generation_id, session, deadline=time.time() + DELETE_SECONDS)
-        except LumaError as exc:
-            self.log.warning("Could not delete generation %s: %s", self.generation_id, exc)
-            return f"; deleting it failed: {exc}"
-        self.log.info("Deleted generation %s", self.generation_id)
-        return "; it was deleted"
+    def _wait(self, hook: LumaHook, session: aiohttp.ClientSession) -> GenerationWait:
+        return GenerationWait(
+            hook,
+            session,
+            self.generation_id,
+            self.poll_interval,
+            self.end_time,
+            self.delete_on_timeout,
+            self.log,
+            since=time.time(),
+        )
 
     async def on_kill(self) -> None:
         """A user killed the deferred task: delete the generation if ``cancel_on_kill``."""
-        if not self.cancel_on_kill:
-            return
+        if self.cancel_on_kill:
+            await _delete(self.luma_conn_id, self.generation_id, self.log)
+
+
+class LumaGenerateTrigger(BaseTrigger):
+    """
+    Runs a generate task on the triggerer: validate, create once, wait, end the task (Airflow 3.3+).
+
+    Airflow starts a task here when its operator says ``start_from_trigger`` (the generate
+    operators do when deferrable and the triggerer can render their parameters). The triggerer
+    renders the operator's templated fields on this trigger's attributes of the same names; the
+    trigger then:
+
+    1. builds and validates the request (a bad parameter is a final failure that names it);
+    2. re-attaches to what this task instance already made (another triggerer's create of this
+       try, or an earlier try's generation), or creates, never sending a create blindly twice: a
+       create in doubt is recorded before it is sent and looked for after a failure;
+       429s are waited out here, holding no worker slot;
+    3. polls until the generation is completed or failed, or ``timeout`` passes;
+    4. ends the task with its XComs (``generation_id``, ``generation``, ``return_value``, the extra
+       link) when nothing is left for a worker; else resumes it on a worker, once (to copy the
+       asset to ``output_path``, emit Asset events, report OpenLineage, or fail with the reason).
+
+    :param kind: what the task generates, a key of :data:`airflow_provider_luma.kinds.KINDS`.
+    :param luma_conn_id: Airflow connection holding the API key.
+    :param poll_interval: seconds between two polls.
+    :param timeout: longest wait for the generation, in seconds, counted from the start of the try.
+    :param reattach: a later try waits on the generation of a try that did not succeed.
+    :param delete_on_timeout: delete the generation when ``timeout`` passes.
+    :param cancel_on_kill: delete the generation when a user kills the task.
+    :param min_credits: fail before creating when the account's balance (US cents) is below this.
+    :param output_path: where the worker copies the asset (rendered here: empty means no copy).
+    :param params: the kind's parameters, by operator attribute name (rendered by the triggerer).
+    """
+
+    def __init__(
+        self,
+        *,
+        kind: str,
+        luma_conn_id: str,
+        poll_interval: float,
+        timeout: float,
+        reattach: bool = True,
+        delete_on_timeout: bool = False,
+        cancel_on_kill: bool = False,
+        min_credits: int | None = None,
+        output_path: str | None = None,
+        **params: Any,
+    ) -> None:
+        super().__init__()
+        self.kind = kind
+        self.luma_conn_id = luma_conn_id
+        self.poll_interval = poll_interval
+        self.timeout = timeout
+        self.reattach = reattach
+        self.delete_on_timeout = delete_on_timeout
+        self.cancel_on_kill = cancel_on_kill
+        self.min_credits = min_credits
+        self.output_path = output_path
+        self.param_names = tuple(params)
+        # Attributes of the operator's names: the triggerer renders its templated fields on them.
+        for name, value in params.items():
+            setattr(self, name, value)
+        self._generation_id: str | None = None  # for on_kill
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """Class path and kwargs: the operator's parameters as rendered so far, never the API key."""
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "kind": self.kind,
+                "luma_conn_id": self.luma_conn_id,
+                "poll_interval": self.poll_interval,
+                "timeout": self.timeout,
+                "reattach": self.reattach,
+                "delete_on_timeout": self.delete_on_timeout,
+                "cancel_on_kill": self.cancel_on_kill,
+                "min_credits": self.min_credits,
+                "output_path": self.output_path,
+                **self.request_params(),
+            },
+        )
+
+    def request_params(self) -> dict[str, Any]:
+        """The kind's parameters, by operator attribute name."""
+        return {name: getattr(self, name) for name in self.param_names}
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Run the task's generation; yield the one event that ends or resumes it."""
+        try:
+            event = await self._run_task()
+        except Exception as exc:  # an event, not a trigger crash: the task resumes and says why
+            self.log.exception("The Luma task could not run on the triggerer")
+            event = _error_event(self._generation_id, exc, "Generating on the triggerer")
+        yield event
+
+    async def _run_task(self) -> TriggerEvent:
+        ti: Any = self.task_instance
+        if ti is None:
+            raise LumaError("LumaGenerateTrigger runs only where Airflow starts a task on the triggerer")
+        request = build_request(self.kind, self.request_params())
+        poll_interval = check_positive_number("poll_interval", self.poll_interval)
+        timeout = check_positive_number("timeout", self.timeout)
+        memory = TriggerMemory(ti, enabled=self.reattach)
+        remembered = await memory.recall()
+        step = next_step(remembered, request, ti.try_number)
+        if step is Step.FINISHED:
+            self.log.info(
+                "This try already ended with generation %s", remembered and remembered.generation_id
+            )
+            return task_success_event()
+        # A triggerer that takes this try over keeps its deadline.
+        same_try = remembered is not None and remembered.try_number == ti.try_number
+        started_at = (remembered.started_at if same_try and remembered else None) or time.time()
+        deadline = started_at + timeout
         LumaHook = await import_hook_off_the_loop()
+        hook = LumaHook(luma_conn_id=self.luma_conn_id)
         async with LumaHook.async_session() as session:
-            await self._delete(LumaHook(luma_conn_id=self.luma_conn_id), session)
+            run = TaskRun(self, ti, hook, session, memory, request, started_at, deadline)
+            generation = await run.earlier_generation(remembered, step) or await run.create()
+            self._generation_id = generation["id"]
+            await run.push(XCOM_GENERATION_ID, generation["id"])
+            await run.push(XCOM_GENERATION, generation)
+            if generation.get("state") in TERMINAL_STATES:
+                outcome = WaitOutcome(
+                    EventStatus(GenerationState.known(generation).value), generation=generation
+                )
+            else:
+                wait = GenerationWait(
+                    hook,
+                    session,
+                    generation["id"],
+                    poll_interval,
+                    deadline,
+                    self.delete_on_timeout,
+                    self.log,
+                    since=started_at,
+                )
+                outcome = await wait.until_done(
+                    first_wait=min(poll_interval, max(0.0, deadline - time.time()))
+                )
+            return await run.end(outcome)
+
+    def needs_a_worker(self) -> str | None:
+        """What is left after a completed generation that only a worker can do (None: nothing)."""
+        if self.output_path:
+            return "the copy to output_path"
+        if self.task is None or getattr(self.task, "outlets", None):
+            # Airflow registers a task's Asset events only when a worker ends it.
+            return "the Asset events of its outlets"
+        if _openlineage_enabled():
+            return "OpenLineage's completion event"  # its listener reports from the worker
+        return None
+
+    async def on_kill(self) -> None:
+        """A user killed the task: delete the generation if ``cancel_on_kill``."""
+        if self.cancel_on_kill and self._generation_id:
+            await _delete(self.luma_conn_id, self._generation_id, self.log)
+
+
+def _first_wait(first_poll_at: float | None, poll_interval: float, end_time: float) -> float:
+    """
+    Seconds until the first poll: until ``first_poll_at``, or else a random part of one interval.
+
+    Waits started together without a ``first_poll_at`` (a restarted triggerer takes over hundreds
+    at once) would otherwise poll in lockstep, every interval a burst that stalls the event loop; a
+    random phase spreads them and still polls within one interval.
+    """
+    now = time.time()
+    remaining = max(0.0, end_time - now)
+    if first_poll_at is not None and first_poll_at > now:
+        return min(first_poll_at - now, remaining)
+    return random.uniform(0.0, min(poll_interval, remaining))
+
+
+async def _delete(luma_conn_id: str, generation_id: str, log: Any) -> None:
+    LumaHook = await import_hook_off_the_loop()
+    async with LumaHook.async_session() as session:
+        hook = LumaHook(luma_conn_id=luma_conn_id)
+        await GenerationWait(hook, session, generation_id, 0.0, 0.0, True, log, since=time.time()).delete()
+
+
+def _openlineage_enabled() -> bool:
+    """Whether the OpenLineage provider is installed and configured to send events."""
+    try:
+        from airflow.providers.openlineage.conf import is_disabled
+    except ImportError:
+        return False
+    return not is_disabled()
+
+
+__all__ = ["LumaGenerateTrigger", "LumaGenerationTrigger"]

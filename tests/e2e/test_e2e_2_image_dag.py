@@ -36,7 +36,7 @@ def test_example_dag_runs_succeed_through_the_rest_api(
 def test_image_task_is_deferred_while_luma_dreams_and_no_worker_runs_it(image_run: ImageRun) -> None:
     deferral = image_run.deferral
     samples = deferral.samples
-    assert deferral.handoff_seconds < 15, deferral  # the worker lets go right after deferring
+    assert deferral.handoff_seconds < 1, deferral  # no worker had it to let go of
     assert len(samples) >= 10, samples
     assert {s.ti_state for s in samples} == {"deferred"}, samples
     assert {s.generation_state for s in samples} == {"dreaming"}, samples
@@ -44,7 +44,8 @@ def test_image_task_is_deferred_while_luma_dreams_and_no_worker_runs_it(image_ru
     assert all(s.busy_workers == [] for s in samples), [s.busy_workers for s in samples if s.busy_workers]
     assert all(s.idle_workers >= 1 for s in samples)  # the scan does see the LocalExecutor's workers
     assert deferral.closing_states == ("deferred", "dreaming")
-    assert deferral.ti["trigger"]["classpath"] == "airflow_provider_luma.triggers.luma.LumaGenerationTrigger"
+    # Airflow 3.3 started the task on the triggerer: no worker ever ran it.
+    assert deferral.ti["trigger"]["classpath"] == "airflow_provider_luma.triggers.luma.LumaGenerateTrigger"
 
 
 def test_a_task_polling_in_its_worker_is_seen_in_the_process_table(

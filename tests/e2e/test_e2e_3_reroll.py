@@ -9,10 +9,12 @@ Which generation a try waits on, cleared or retried through the REST API of the 
 - A prompt changed between two tries (a Variable) never re-attaches: the try creates anew and
   says why.
 
-Evidence: the emulator's create count and generations, XCom, the task state store and the task
-logs served by the REST API. To keep it quick, each generation is completed through the
-emulator's admin endpoint as soon as the scheduler has taken in the exit of the worker that deferred
-its try.
+These tasks start on the triggerer (deferrable, no XComArg parameters): their record is an XCom of
+the task instance, which says which try made which generation and whether that try succeeded.
+
+Evidence: the emulator's create count and generations, XCom (the record included) and the task
+logs served by the REST API. To keep it quick, each generation is completed through the emulator's
+admin endpoint as soon as it is created.
 """
 
 from __future__ import annotations
@@ -25,11 +27,10 @@ import pytest
 from luma_e2e.evidence import download_image
 from luma_e2e.processes import wait_until
 from luma_e2e.scenarios import (
-    STATE_STORE_KEY,
+    RECORD_XCOM_KEY,
     assert_run_succeeds,
     describe_run,
     generations_of_run,
-    wait_for_deferral_handoff,
 )
 from luma_e2e.settings import E2E_OUTPUT_DIR, RUN_TIMEOUT
 from PIL import Image
@@ -95,13 +96,28 @@ def ids_of_run(emulator: LumaEmulatorProcess, run_id: str) -> set[str]:
 
 def record_of(api: AirflowApi, dag_id: str, run_id: str) -> dict[str, Any] | None:
     """
-    The provider's record in the task state store of the run's ``generate`` task, if any.
+    The provider's record of the run's ``generate`` task (an XCom of the task instance), if any.
 
     :param api: the REST client.
     :param dag_id: the DAG.
     :param run_id: the run.
     """
-    return api.task_state(dag_id, run_id, TASK).get(STATE_STORE_KEY)
+    record: dict[str, Any] | None = api.xcom(dag_id, run_id, TASK, key=RECORD_XCOM_KEY)
+    return record
+
+
+def succeeded_with(api: AirflowApi, dag_id: str, run_id: str) -> tuple[int, str]:
+    """
+    The try that the task's record says succeeded, and its generation (fails if none did).
+
+    :param api: the REST client.
+    :param dag_id: the DAG.
+    :param run_id: the run.
+    """
+    record = record_of(api, dag_id, run_id)
+    assert record is not None
+    assert record.get("succeeded") is True, record
+    return record["try_number"], record["generation_id"]
 
 
 def start_run(api: AirflowApi, dag_id: str) -> str:
@@ -152,8 +168,7 @@ def assert_second_try_succeeds(api: AirflowApi, dag_id: str, run_id: str) -> Non
     assert (ti["state"], ti["try_number"]) == ("success", 2), ti
 
 
-def complete_once_deferred(
-    stack: AirflowStack,
+def complete_once_created(
     emulator: LumaEmulatorProcess,
     dag_id: str,
     run_id: str,
@@ -161,13 +176,12 @@ def complete_once_deferred(
     earlier: frozenset[str] = frozenset(),
 ) -> str:
     """
-    Wait for the try's new generation and for its deferral, then have Luma complete it; return its id.
+    Wait for the try's new generation, then have Luma complete it; return its id.
 
-    :param stack: the running stack.
     :param emulator: the emulator.
     :param dag_id: the DAG.
     :param run_id: the run.
-    :param try_number: the try that creates and defers.
+    :param try_number: the try that creates.
     :param earlier: the generations earlier tries of the run made.
     """
     (generation_id,) = wait_until(
@@ -176,7 +190,6 @@ def complete_once_deferred(
         interval=0.2,
         what=f"the create of try {try_number} of {dag_id} (run {run_id})",
     )
-    wait_for_deferral_handoff(stack, dag_id, run_id, TASK)
     emulator.complete(generation_id)
     return generation_id
 
@@ -233,19 +246,19 @@ def test_a_clear_after_success_makes_a_new_generation_and_url(
     api = stack.api
     creates_before = creates(emulator)
     run_id = start_run(api, dag_id)
-    first_id = complete_once_deferred(stack, emulator, dag_id, run_id)
+    first_id = complete_once_created(emulator, dag_id, run_id)
     assert_run_succeeds(api, dag_id, run_id, timeout=RUN_TIMEOUT)
     first = TryResult.read(api, dag_id, run_id)
     assert first.generation_id == first_id
     assert ids_of_run(emulator, run_id) == {first_id}
-    assert record_of(api, dag_id, run_id) is None  # forgotten once the task instance succeeded
+    assert succeeded_with(api, dag_id, run_id) == (1, first_id)  # a clear of it asks for a new one
     if stores:
         assert first.return_value == str(stored_file(stack, dag_id, first.generation_id))
     else:
         assert first.return_value == first.generation["assets"]["image"]
 
     clear(api, dag_id, run_id)
-    second_id = complete_once_deferred(stack, emulator, dag_id, run_id, 2, frozenset({first_id}))
+    second_id = complete_once_created(emulator, dag_id, run_id, 2, frozenset({first_id}))
     assert_second_try_succeeds(api, dag_id, run_id)
 
     second = TryResult.read(api, dag_id, run_id)
@@ -258,8 +271,8 @@ def test_a_clear_after_success_makes_a_new_generation_and_url(
     assert second.generation["request"]["prompt"] == first.generation["request"]["prompt"]
     log = api.task_log(dag_id, run_id, TASK, try_number=2)
     assert "Re-attaching" not in log, log[-3000:]
-    assert "earlier try" not in log, log[-3000:]  # nothing remembered: a plain new create
-    assert record_of(api, dag_id, run_id) is None
+    assert f"An earlier try succeeded with generation {first_id}: creating a new one" in log, log[-3000:]
+    assert succeeded_with(api, dag_id, run_id) == (2, second_id)
     if not stores:
         download_image(second.return_value)
     else:
@@ -326,7 +339,7 @@ def assert_reattached(
     assert Image.open(stored).format == "PNG"
     log = api.task_log(dag_id, run_id, TASK, try_number=2)
     assert REATTACHED.format(generation_id) in log, log[-3000:]
-    assert record_of(api, dag_id, run_id) is None  # the task instance succeeded: forgotten
+    assert succeeded_with(api, dag_id, run_id) == (2, generation_id)  # a clear now makes a new one
 
 
 def test_a_clear_after_a_failed_copy_reattaches_without_a_new_create(
@@ -336,15 +349,16 @@ def test_a_clear_after_a_failed_copy_reattaches_without_a_new_create(
     creates_before = creates(emulator)
     with first_asset_download_fails(emulator):
         run_id = start_run(api, dag_id)
-        complete_once_deferred(stack, emulator, dag_id, run_id)
+        complete_once_created(emulator, dag_id, run_id)
         assert_run_fails(api, dag_id, run_id)
     ti = api.task_instance(dag_id, run_id, TASK)
     assert (ti["state"], ti["try_number"]) == ("failed", 1), ti
     generation_id = first_try_failed_copying(stack, emulator, dag_id, run_id)
     assert_nothing_stored_yet(stack, emulator, dag_id, generation_id)
-    record = record_of(api, dag_id, run_id)  # kept: the task instance did not succeed
+    record = record_of(api, dag_id, run_id)  # the next try will find it: try 1 did not succeed
     assert record is not None
-    assert record["generation_id"] == generation_id
+    assert (record["generation_id"], record["try_number"]) == (generation_id, 1)
+    assert not record.get("succeeded"), record
 
     clear(api, dag_id, run_id)
     assert_second_try_succeeds(api, dag_id, run_id)  # no deferral: the generation is completed
@@ -360,7 +374,7 @@ def test_an_automatic_retry_after_a_failed_copy_reattaches_without_a_new_create(
     creates_before = creates(emulator)
     with first_asset_download_fails(emulator):
         run_id = start_run(api, dag_id)
-        complete_once_deferred(stack, emulator, dag_id, run_id)
+        complete_once_created(emulator, dag_id, run_id)
         assert_second_try_succeeds(api, dag_id, run_id)
     tries = [(t["try_number"], t["state"]) for t in api.task_tries(dag_id, run_id, TASK)]
     assert tries == [(1, "failed"), (2, "success")], tries
@@ -382,7 +396,7 @@ def test_a_prompt_changed_before_the_clear_of_a_failed_try_creates_anew_and_says
     try:
         with first_asset_download_fails(emulator):
             run_id = start_run(api, dag_id)
-            complete_once_deferred(stack, emulator, dag_id, run_id)
+            complete_once_created(emulator, dag_id, run_id)
             assert_run_fails(api, dag_id, run_id)
         first_id = first_try_failed_copying(stack, emulator, dag_id, run_id)
         assert_nothing_stored_yet(stack, emulator, dag_id, first_id)
@@ -390,7 +404,7 @@ def test_a_prompt_changed_before_the_clear_of_a_failed_try_creates_anew_and_says
         api.set_variable(SUBJECT_VARIABLE, "a blue kite")  # the user fixes the prompt
 
         clear(api, dag_id, run_id)
-        second_id = complete_once_deferred(stack, emulator, dag_id, run_id, 2, frozenset({first_id}))
+        second_id = complete_once_created(emulator, dag_id, run_id, 2, frozenset({first_id}))
         assert_second_try_succeeds(api, dag_id, run_id)
     finally:
         api.delete_variable(SUBJECT_VARIABLE)

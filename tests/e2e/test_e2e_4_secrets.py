@@ -16,7 +16,9 @@ if TYPE_CHECKING:
     from luma_e2e.scenarios import ImageRun
     from luma_e2e.stack import AirflowStack
 
-TRIGGER_CLASSPATH = "airflow_provider_luma.triggers.luma.LumaGenerationTrigger"
+#: The trigger that waits on a worker's generation, and the one a task starts on (Airflow 3.3+).
+WAIT_TRIGGER = "airflow_provider_luma.triggers.luma.LumaGenerationTrigger"
+START_TRIGGER = "airflow_provider_luma.triggers.luma.LumaGenerateTrigger"
 #: The key, and its distinctive tail (catches a truncated or half-masked copy).
 KEY_PARTS = (API_KEY, API_KEY[-12:])
 
@@ -35,18 +37,19 @@ def assert_no_key(text: str, where: str) -> None:
 def test_trigger_rows_carry_only_the_connection_id(
     image_run: ImageRun, observed_triggers: list[dict[str, Any]]
 ) -> None:
-    luma_rows = [row for row in observed_triggers if row["classpath"] == TRIGGER_CLASSPATH]
-    assert luma_rows, observed_triggers
-    waited_on = set()
-    for row in luma_rows:
-        assert_no_key(row["kwargs_raw"], f"trigger {row['id']} (stored)")
-        assert_no_key(row["kwargs_json"], f"trigger {row['id']} (decrypted)")
-        kwargs = json.loads(row["kwargs_json"])
-        kwargs = kwargs.get("__var", kwargs)  # Airflow's serialization may wrap the dict
-        assert kwargs["luma_conn_id"] == "luma_default"
-        assert {"generation_id", "luma_conn_id", "poll_interval", "end_time"} <= set(kwargs), kwargs
-        waited_on.add(kwargs["generation_id"])
-    assert image_run.deferral.generation_id in waited_on
+    rows: dict[str, list[dict[str, Any]]] = {WAIT_TRIGGER: [], START_TRIGGER: []}
+    for row in observed_triggers:
+        if row["classpath"] in rows:
+            assert_no_key(row["kwargs_raw"], f"trigger {row['id']} (stored)")
+            assert_no_key(row["kwargs_json"], f"trigger {row['id']} (decrypted)")
+            kwargs = json.loads(row["kwargs_json"])
+            kwargs = kwargs.get("__var", kwargs)  # Airflow's serialization may wrap the dict
+            assert kwargs["luma_conn_id"] == "luma_default"
+            rows[row["classpath"]].append(kwargs)
+    # Both kinds were searched: a worker's waits carry the generation id, a started task its request.
+    assert {"generation_id", "poll_interval", "end_time"} <= set(rows[WAIT_TRIGGER][0]), rows
+    # The example's first task: its trigger holds the parameters as written, rendered on the triggerer.
+    assert {"kind": "image", "prompt": "{{ params.prompt }}"}.items() <= rows[START_TRIGGER][0].items(), rows
 
 
 def test_key_is_not_in_xcom_rendered_fields_or_anywhere_in_the_database(
@@ -61,7 +64,8 @@ def test_key_is_not_in_xcom_rendered_fields_or_anywhere_in_the_database(
     assert_no_key(xcom, "the xcom table")
     assert_no_key(rendered, "the rendered_task_instance_fields table")
     assert_no_key(whole_database_text(stack.db_path), "the metadata database")
-    ti = stack.api.task_instance(IMAGE_DAG, image_run.run_id, "text_to_image")
+    # Rendered fields are written by a worker: the variant, whose prompt uses XCom, starts in one.
+    ti = stack.api.task_instance(IMAGE_DAG, image_run.run_id, "styled_variant")
     assert ti["rendered_fields"]
     assert_no_key(json.dumps(ti["rendered_fields"]), "the REST API's rendered fields")
 

@@ -11,7 +11,14 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from conftest import DAG_ENV
 from luma_dist.cluster import WORKER_CONCURRENCY
-from luma_dist.rate_table import HEADER, RateLimits, machine, measure, measure_floor
+from luma_dist.rate_table import (
+    HEADER,
+    RateLimits,
+    kill_a_triggerer_mid_batch,
+    machine,
+    measure,
+    measure_floor,
+)
 
 if TYPE_CHECKING:
     from luma_dist.cluster import CeleryWorkerHost, DistributedAirflow
@@ -27,10 +34,14 @@ LIMITS = RateLimits(
 )
 #: ``(DAG, label, the style word of its prompts)``.
 WAYS = (
-    ("e2e_dist_rate_provider", "provider: deferrable, pool with include_deferred", "woodcut"),
-    ("e2e_dist_rate_provider_end", "provider, reattach=False: the triggerer ends each task", "mezzotint"),
+    ("e2e_dist_rate_provider", "provider, mapped: starts in a worker, waits on the triggerer", "woodcut"),
+    ("e2e_dist_rate_start", "provider, unmapped: starts, waits and ends on the triggerer", "aquatint"),
+    ("e2e_dist_rate_start_s3", "the same with output_path in S3: a worker copies", "lithograph"),
+    ("e2e_dist_rate_start_kill", "starts on the triggerer, a triggerer killed mid-batch", "drypoint"),
     ("e2e_dist_rate_sdk", "lumaai SDK loop in a PythonOperator", "etching"),
 )
+#: Makespan of the tasks that start on the triggerer, at most this many times the bound.
+MAX_MAKESPAN_RATIO = 1.15
 
 
 @pytest.fixture(scope="module")
@@ -50,10 +61,27 @@ def figures(
     stack, workers = cluster
     assert all(worker.is_running() for worker in workers)
     measure_floor(stack, database, "e2e_dist_task_floor", timeout=300)
+    killed: list[str] = []
+
+    def kill_a_triggerer(run_id: str) -> None:
+        killed.append(kill_a_triggerer_mid_batch(stack, database, "e2e_dist_rate_start_kill", run_id, 300))
+
     measured = {
-        dag_id: measure(stack, database, emulator, dag_id, way, word, IMAGES, LIMITS, timeout=900)
+        dag_id: measure(
+            stack,
+            database,
+            emulator,
+            dag_id,
+            way,
+            word,
+            IMAGES,
+            LIMITS,
+            timeout=900,
+            during=kill_a_triggerer if dag_id == "e2e_dist_rate_start_kill" else None,
+        )
         for dag_id, way, word in WAYS
     }
+    summary["facts"]["rate table: the triggerer killed mid-batch"] = killed
     floor = measure_floor(stack, database, "e2e_dist_task_floor", timeout=300)
     summary["tables"].append(
         f"Batch at the rate limit: N={IMAGES} images, R={LIMITS.creates_per_minute} creates/min, "
@@ -73,13 +101,28 @@ def test_the_providers_way_makes_every_image_once(figures: dict[str, BatchFigure
     assert provider.creates == IMAGES
 
 
-def test_ending_on_the_triggerer_starts_one_task_process_per_image(figures: dict[str, BatchFigures]) -> None:
-    """Each image's task starts once, plus once more after each 429 it waited out on a timer."""
-    ending, resuming = figures["e2e_dist_rate_provider_end"], figures["e2e_dist_rate_provider"]
-    assert ending.run_state == "success"
-    assert ending.succeeded == ending.creates == IMAGES
-    assert IMAGES <= ending.launches <= IMAGES + ending.answers_429 + ending.retries
-    assert ending.launches < resuming.launches
+def test_tasks_that_start_on_the_triggerer_cost_no_task_process(figures: dict[str, BatchFigures]) -> None:
+    """No task process and no worker slot per image, 429s included, and a makespan near the bound."""
+    start = figures["e2e_dist_rate_start"]
+    assert start.run_state == "success"
+    assert start.succeeded == start.creates == IMAGES
+    assert (start.launches, start.slot_seconds) == (0, 0.0)
+    assert start.makespan <= MAX_MAKESPAN_RATIO * start.bound, start
+
+
+def test_a_copy_to_s3_costs_at_most_one_task_process_per_image(figures: dict[str, BatchFigures]) -> None:
+    stored = figures["e2e_dist_rate_start_s3"]
+    assert stored.run_state == "success"
+    assert stored.succeeded == stored.creates == IMAGES
+    assert stored.launches <= IMAGES
+    assert stored.makespan <= MAX_MAKESPAN_RATIO * stored.bound, stored
+
+
+def test_a_triggerer_killed_mid_batch_leaves_one_create_per_image(figures: dict[str, BatchFigures]) -> None:
+    killed = figures["e2e_dist_rate_start_kill"]
+    assert killed.run_state == "success"
+    assert killed.succeeded == killed.creates == IMAGES
+    assert killed.launches == 0
 
 
 def test_the_sdk_way_ran_as_the_baseline(figures: dict[str, BatchFigures]) -> None:

@@ -10,6 +10,7 @@ import io
 import json
 import os
 import sqlite3
+import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -98,6 +99,47 @@ def busy_executor_workers(processes: Iterable[ProcessInfo]) -> list[ProcessInfo]
         for proc in processes
         if proc.title.startswith(WORKER_TITLE_PREFIX) and not proc.title.startswith(IDLE_WORKER_TITLE)
     ]
+
+
+#: How often :class:`TaskProcessCount` looks at the process table.
+SAMPLE_SECONDS = 0.1
+
+
+class TaskProcessCount:
+    """
+    A thread counting, every 0.1 s, the task processes (not their supervisors) of some task instances.
+
+    :param roots: the stack's component process ids.
+    :param ti_ids: ``{task id: task instance UUID}``.
+    """
+
+    def __init__(self, roots: Iterable[int], ti_ids: dict[str, str]) -> None:
+        self.roots = list(roots)
+        self.ti_ids = ti_ids
+        self.pids: dict[str, set[int]] = {task_id: set() for task_id in ti_ids}
+        self.samples: dict[int, int] = {}  # task process -> samples it was seen in
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(SAMPLE_SECONDS):
+            processes = stack_processes(self.roots)
+            for task_id, ti_id in self.ti_ids.items():
+                for proc in processes_running(ti_id, processes):
+                    if not proc.title.startswith(WORKER_TITLE_PREFIX):
+                        self.pids[task_id].add(proc.pid)
+                        self.samples[proc.pid] = self.samples.get(proc.pid, 0) + 1
+
+    def stop(self) -> dict[str, int]:
+        """Stop sampling; ``{task id: task processes seen}``."""
+        self._stop.set()
+        self._thread.join(timeout=10)
+        return {task_id: len(pids) for task_id, pids in self.pids.items()}
+
+    def seconds(self) -> float:
+        """Seconds the task processes seen were alive in all, by the samples (after :meth:`stop`)."""
+        return round(sum(self.samples.values()) * SAMPLE_SECONDS, 1)
 
 
 # -- metadata database ----------------------------------------------------------------------------

@@ -30,10 +30,12 @@ if TYPE_CHECKING:
     from luma_e2e.rest import AirflowApi
     from luma_e2e.stack import AirflowStack
 
-#: Where the provider's operators keep their record in the task state store, a dict with the
+#: Where a task that starts in a worker keeps its record in the task state store, a dict with the
 #: ``generation_id`` once Luma answered the create (``STATE_STORE_KEY`` in
-#: ``airflow_provider_luma/operators/_memory.py``).
+#: ``airflow_provider_luma/memory.py``).
 STATE_STORE_KEY = "luma_generation"
+#: The XCom a task that starts on the triggerer keeps its record in (``RECORD_XCOM_KEY`` there).
+RECORD_XCOM_KEY = "luma_generation_record"
 
 
 def describe_run(api: AirflowApi, dag_id: str, run_id: str, log_lines: int = 40) -> str:
@@ -166,9 +168,6 @@ def observe_deferral(
     """
     ti = wait_for_ti_state(stack.api, dag_id, run_id, task_id, "deferred", timeout=90)
     deferred_at = time.monotonic()
-    generation_id = stack.api.xcom(dag_id, run_id, task_id, key="generation_id")
-    observation = DeferralObservation(ti=ti, generation_id=generation_id)
-    observation.triggers = trigger_rows(stack.db_path, FERNET_KEY)
     roots = [process.pid for process in stack.processes.values()]
     wait_until(
         lambda: not processes_running(str(ti["id"]), stack_processes(roots)),
@@ -176,7 +175,16 @@ def observe_deferral(
         interval=0.1,
         what=f"the worker of {task_id} to let go after deferring",
     )
-    observation.handoff_seconds = round(time.monotonic() - deferred_at, 2)
+    handoff_seconds = round(time.monotonic() - deferred_at, 2)
+    # A task that starts on the triggerer is deferred before its trigger has created anything.
+    generation_id = wait_until(
+        lambda: stack.api.xcom(dag_id, run_id, task_id, key="generation_id"),
+        timeout=60,
+        interval=0.1,
+        what=f"the generation id of {task_id}",
+    )
+    observation = DeferralObservation(ti=ti, generation_id=generation_id, handoff_seconds=handoff_seconds)
+    observation.triggers = trigger_rows(stack.db_path, FERNET_KEY)
     wait_until(
         lambda: emulator.generation(generation_id)["state"] == "dreaming",
         timeout=20,
@@ -364,39 +372,4 @@ def kill_task_after_create(
         killed=task,
         supervisor=supervisor,
         seconds_create_to_kill=round((killed_at - created_at).total_seconds(), 2),
-    )
-
-
-def wait_for_deferral_handoff(stack: AirflowStack, dag_id: str, run_id: str, task_id: str) -> None:
-    """
-    Wait until ``task_id`` is deferred and the scheduler has taken in the exit of its worker.
-
-    A trigger that fires before the scheduler has read the deferring workload's exit from the
-    executor gets the resumed try failed on Airflow 3.3.2 if that try is queued or running by then:
-    the late "success" of the deferring workload is taken for the resumed try's
-    (apache/airflow#71580). The worker letting go is not enough: the exit reaches the scheduler
-    up to about 6 s after the deferral (measured with both cores busy). The scheduler logs
-    "TaskInstance Finished" with the try's ``ti_id`` and ``state=deferred`` once it has read it.
-    Real generations take longer than this hand-off; a scenario that completes its generation
-    early waits for this first.
-
-    :param stack: the running stack.
-    :param dag_id: the DAG.
-    :param run_id: the run.
-    :param task_id: the deferrable task (not mapped; its try defers once).
-    """
-    ti = wait_for_ti_state(stack.api, dag_id, run_id, task_id, "deferred", timeout=120)
-    scheduler_log = stack.process_logs / "scheduler.log"
-
-    def exit_taken_in() -> bool:
-        return any(
-            "TaskInstance Finished:" in line and f"ti_id={ti['id']}," in line and "state=deferred," in line
-            for line in scheduler_log.read_text(errors="replace").splitlines()
-        )
-
-    wait_until(
-        exit_taken_in,
-        timeout=60,
-        interval=0.2,
-        what=f"the scheduler to take in the deferral of {task_id} (run {run_id}, ti {ti['id']})",
     )

@@ -6,8 +6,10 @@ DAGs of the distributed end-to-end harness (CeleryExecutor, two triggerers, S3 o
   while it does.
 - ``e2e_dist_rate_provider``: ``LUMA_DIST_RATE_IMAGES`` images under the emulator's rate limits,
   no ``output_path``: the provider's way.
-- ``e2e_dist_rate_provider_end``: the same with ``reattach=False``, so that nothing is left for a
-  worker after the wait and the triggerer ends each task (one task process per image).
+- ``e2e_dist_rate_start``, ``e2e_dist_rate_start_s3``, ``e2e_dist_rate_start_kill``: as many
+  unmapped tasks, which Airflow 3.3 starts on the triggerer: no ``output_path`` (no task process
+  at all), each stored in S3 (one task process per image, for the copy), and the first again for a
+  run during which a triggerer is killed.
 - ``e2e_dist_task_floor``: as many PythonOperator tasks that return at once: what one task process
   costs on this cluster, Luma aside.
 - ``e2e_dist_rate_sdk``: the same images the way a team does without the provider: a
@@ -31,6 +33,7 @@ from airflow_provider_luma.operators.luma import LumaImageGenerateOperator
 BATCH_SIZE = int(os.environ.get("LUMA_DIST_BATCH_SIZE", "100"))
 BATCH_POOL = os.environ.get("LUMA_DIST_BATCH_POOL", "luma_photon_batch")
 BATCH_OUTPUT = os.environ.get("LUMA_DIST_BATCH_OUTPUT", "s3://aws_default@luma-dist/batch/")
+BATCH_BUCKET = BATCH_OUTPUT.removeprefix("s3://").split("/", 1)[0].rpartition("@")[2]
 RATE_IMAGES = int(os.environ.get("LUMA_DIST_RATE_IMAGES", "40"))
 RATE_POOL = os.environ.get("LUMA_DIST_RATE_POOL", "luma_photon_rate")
 POLL_INTERVAL = float(os.environ.get("LUMA_DIST_POLL_INTERVAL", "2"))
@@ -64,30 +67,52 @@ with DAG(
         retry_delay=timedelta(seconds=3),
     ).expand(prompt=prompts("gouache", BATCH_SIZE))
 
-# reattach=False leaves nothing for a worker after the wait: the triggerer ends each task.
-for rate_dag_id, style, reattach in (
-    ("e2e_dist_rate_provider", "woodcut", True),
-    ("e2e_dist_rate_provider_end", "mezzotint", False),
+with DAG(
+    dag_id="e2e_dist_rate_provider",
+    schedule=None,
+    start_date=datetime(2025, 1, 1),
+    catchup=False,
+    max_active_tasks=RATE_IMAGES,
+    tags=["e2e", "luma"],
+):
+    LumaImageGenerateOperator.partial(
+        task_id="generate",
+        aspect_ratio="1:1",
+        pool=RATE_POOL,
+        deferrable=True,
+        poll_interval=POLL_INTERVAL,
+        timeout=900,
+        retries=3,
+        retry_delay=timedelta(seconds=5),
+    ).expand(prompt=prompts("woodcut", RATE_IMAGES))
+
+# Unmapped tasks with plain parameters: Airflow 3.3 starts each on the triggerer.
+for start_dag_id, style, output_path in (
+    ("e2e_dist_rate_start", "aquatint", None),
+    ("e2e_dist_rate_start_s3", "lithograph", f"s3://aws_default@{BATCH_BUCKET}/rate-start/"),
+    ("e2e_dist_rate_start_kill", "drypoint", None),
 ):
     with DAG(
-        dag_id=rate_dag_id,
+        dag_id=start_dag_id,
         schedule=None,
         start_date=datetime(2025, 1, 1),
         catchup=False,
         max_active_tasks=RATE_IMAGES,
         tags=["e2e", "luma"],
     ):
-        LumaImageGenerateOperator.partial(
-            task_id="generate",
-            aspect_ratio="1:1",
-            pool=RATE_POOL,
-            deferrable=True,
-            reattach=reattach,
-            poll_interval=POLL_INTERVAL,
-            timeout=900,
-            retries=3,
-            retry_delay=timedelta(seconds=5),
-        ).expand(prompt=prompts(style, RATE_IMAGES))
+        for number, prompt in enumerate(prompts(style, RATE_IMAGES)):
+            LumaImageGenerateOperator(
+                task_id=f"generate_{number:02d}",
+                prompt=prompt,
+                aspect_ratio="1:1",
+                pool=RATE_POOL,
+                deferrable=True,
+                output_path=output_path,
+                poll_interval=POLL_INTERVAL,
+                timeout=900,
+                retries=3,
+                retry_delay=timedelta(seconds=5),
+            )
 
 
 def return_at_once() -> None:

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 from luma_dist.observe import TaskProcessWatch, task_instances
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from luma_e2e.emulator import LumaEmulatorProcess
 
     from luma_dist.cluster import DistributedAirflow
@@ -129,6 +131,7 @@ def measure(
     images: int,
     limits: RateLimits,
     timeout: float,
+    during: Callable[[str], None] | None = None,
 ) -> BatchFigures:
     """
     Run one DAG of ``images`` mapped tasks against a freshly reset, rate-limited emulator.
@@ -142,6 +145,7 @@ def measure(
     :param images: its number of mapped tasks.
     :param limits: the emulator's limits.
     :param timeout: the most seconds for the run.
+    :param during: called with the run id once the run is triggered (a fault to inject).
     """
     emulator.http.post(f"{emulator.root_url}/_emulator/reset", timeout=10).raise_for_status()
     emulator.configure(
@@ -156,6 +160,8 @@ def measure(
         stack.api.unpause(dag_id)
         started = time.time()
         run_id = stack.api.trigger(dag_id)
+        if during is not None:
+            during(run_id)
         state = stack.api.wait_for_run(dag_id, run_id, timeout=timeout)
         # The last task process may still be exiting when the run's state flips.
         time.sleep(1.0)
@@ -170,7 +176,8 @@ def measure(
         images=images,
         succeeded=sum(ti["state"] == "success" for ti in tis),
         creates=sum(prompt_word in (g["request"].get("prompt") or "") for g in stats["generations"]),
-        makespan=max(ti["end_date"].timestamp() for ti in tis if ti["end_date"]) - started,
+        makespan=max((ti["end_date"].timestamp() for ti in tis if ti["end_date"]), default=time.time())
+        - started,
         bound=limits.bound(images),
         slot_seconds=sum(sum(seconds) for seconds in lives.values()),
         answers_429=int(stats["answers"].get("POST 429", 0)),
@@ -188,3 +195,40 @@ def machine() -> str:
     except (OSError, StopIteration):
         pass
     return f"{os.cpu_count()} cores ({model}), Python {platform.python_version()}, {platform.system()}"
+
+
+def kill_a_triggerer_mid_batch(
+    stack: DistributedAirflow, database: PostgresServer, dag_id: str, run_id: str, timeout: float
+) -> str:
+    """
+    SIGKILL the triggerer holding more of the run's waits once both hold some; start it again.
+
+    Returns what was done, for the table's caption.
+
+    :param stack: the core host.
+    :param database: PostgreSQL, for the trigger table.
+    :param dag_id: the DAG.
+    :param run_id: the run.
+    :param timeout: the most seconds to wait for both triggerers to hold waits.
+    """
+    from collections import Counter
+
+    from luma_e2e.processes import wait_until
+
+    from luma_dist.cluster import crash
+    from luma_dist.observe import trigger_assignments, triggerer_hostnames
+
+    def both_busy() -> Counter[int] | None:
+        held = Counter(
+            row["triggerer_id"]
+            for row in trigger_assignments(database, dag_id, run_id)
+            if row["triggerer_id"] is not None
+        )
+        return held if len(held) == 2 and min(held.values()) >= 3 else None
+
+    held = wait_until(both_busy, timeout=timeout, interval=0.2, what="both triggerers to hold waits")
+    victim_job, waits = held.most_common(1)[0]
+    victim = triggerer_hostnames(database)[victim_job].removeprefix("luma-")
+    crash(stack.processes[victim])
+    stack.start_component(victim)
+    return f"SIGKILL {victim} holding {waits} of the run's tasks, then started again"

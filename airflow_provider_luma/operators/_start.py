@@ -1,0 +1,98 @@
+"""
+Whether Airflow can start a generate task on the triggerer (3.3+), and what it starts it with.
+
+Airflow 3.3's triggerer renders a task's templated fields itself, from the serialized DAG, before
+the trigger runs. It resolves no XComArg, and of the template context it serves only what needs no
+call or a call its supervisor relays (variables, connections): ``ti.xcom_pull`` (which asks for an
+XCom sequence), previous runs and asset events make the trigger wait forever for an answer that
+never comes (seen on 3.3.2: "Unable to decode message ... GetXComSequenceSlice"). It renders
+with a plain Jinja environment: no DAG macros or filters of the user's, no native objects. A task
+that needs any of that starts in a worker, as before; the reason is logged when it runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+#: Template context names the triggerer serves (values of the run, variables, connections).
+TRIGGERER_CONTEXT = frozenset(
+    {
+        "conn",
+        "dag",
+        "dag_run",
+        "data_interval_end",
+        "data_interval_start",
+        "ds",
+        "ds_nodash",
+        "logical_date",
+        "macros",
+        "params",
+        "partition_date",
+        "partition_key",
+        "run_id",
+        "task",
+        "task_instance_key_str",
+        "ts",
+        "ts_nodash",
+        "ts_nodash_with_tz",
+        "var",
+    }
+)
+
+
+def why_not_on_the_triggerer(values: list[Any], dag: Any) -> str | None:
+    """
+    Why the triggerer cannot render these parameter values (None: it can).
+
+    :param values: the task's request parameters and ``output_path``, as written in the DAG file.
+    :param dag: the task's DAG, or None.
+    """
+    from airflow.providers.common.compat.sdk import XComArg
+
+    if next(XComArg.iter_xcom_references(values), None) is not None:
+        return "a parameter is an XComArg, which the triggerer does not resolve"
+    if dag is not None:
+        if getattr(dag, "render_template_as_native_obj", False):
+            return "the DAG renders templates as native objects, which the triggerer does not"
+        if getattr(dag, "user_defined_macros", None) or getattr(dag, "user_defined_filters", None):
+            return "the DAG defines its own template macros or filters, which the triggerer lacks"
+    for template in _templates(values):
+        if reason := _unservable(template):
+            return reason
+    return None
+
+
+def _templates(value: Any) -> Iterator[str]:
+    """Every string of ``value`` (nested lists and dicts included) that holds Jinja markup."""
+    if isinstance(value, str):
+        if "{{" in value or "{%" in value:
+            yield value
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from _templates(item)
+    elif isinstance(value, (list, tuple, set)):
+        for item in value:
+            yield from _templates(item)
+
+
+def _unservable(template: str) -> str | None:
+    """Why the triggerer cannot render ``template`` (None: it can)."""
+    import jinja2
+    from jinja2 import meta, nodes
+
+    environment = jinja2.Environment()
+    try:
+        parsed = environment.parse(template)
+    except jinja2.TemplateSyntaxError as exc:
+        return f"a template does not parse ({exc.message})"
+    filters = {node.name for node in parsed.find_all(nodes.Filter)} - set(environment.filters)
+    if filters:
+        return f"a template uses the filters {', '.join(sorted(filters))}, which the triggerer lacks"
+    names = meta.find_undeclared_variables(parsed) - TRIGGERER_CONTEXT
+    if names:
+        return f"a template uses {', '.join(sorted(names))}, which the triggerer cannot serve"
+    return None
