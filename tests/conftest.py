@@ -86,25 +86,23 @@ def read_logs(capfd, caplog):
     Everything logged or printed so far in the test, whatever route it took.
 
     Airflow 3 prints through structlog (stdout), Airflow 2 and the task SDK also log through the
-    standard library (caplog): a secret or a message is searched for in both. Airflow 3.0 prints a
-    task's exception as a rich traceback, in colour, boxed and wrapped: the text comes back plain
-    too (colours and box borders taken out, every run of blanks one space), so a message is found
-    whatever its line breaks.
+    standard library (caplog): a secret or a message is searched for in both.
     """
     seen: list[str] = []
 
     def read() -> str:
         out, err = capfd.readouterr()
         seen.append(out + err)
-        raw = "".join(seen) + caplog.text
-        return f"{raw}\n{plain_text(raw)}"
+        return "".join(seen) + caplog.text
 
     return read
 
 
 def plain_text(text: str) -> str:
     """
-    ``text`` without terminal colours and rich's box borders, every run of blanks one space.
+    ``text`` without terminal colours and rich's box borders, every run of blanks one space: where
+    to look for a task's error message, which Airflow 3.0 prints in a rich traceback (in colour,
+    boxed, wrapped at any blank).
 
     :param text: printed output.
     """

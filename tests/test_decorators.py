@@ -16,6 +16,7 @@ from airflow_provider_luma.decorators.luma import (
     generation_parameters,
 )
 from airflow_provider_luma.operators.luma import LumaImageGenerateOperator, LumaVideoGenerateOperator
+from tests.conftest import plain_text
 from tests.test_dag_runs import INLINE_TRIGGER_LOG_LINE
 
 
@@ -111,7 +112,7 @@ def test_a_bad_return_value_fails_before_any_request(run_dag, emulator, read_log
     result = run_dag("luma_test_decorated_bad_return", {"returned": returned})
     assert result.state == "failed"
     assert result.task_state("returns_what_it_is_given") == "failed"  # retries=2, none used
-    assert message in read_logs()
+    assert message in plain_text(read_logs())
     assert emulator.stats.total_requests == 0
 
 
