@@ -30,7 +30,7 @@ def test_the_taskflow_example_generates_one_stored_image_per_upstream_item(
     for map_index, product in enumerate(PRODUCTS):  # .expand() over the upstream task's list
         prompt = f"Studio product photo of {product}, soft light, white background"
         ti = api.task_instance(TASKFLOW_DAG, run_id, "product_shot", map_index)
-        assert ti["operator"] == "@task.luma_image"
+        assert ti["operator_name"] == "@task.luma_image"
         assert ti["rendered_fields"]["prompt"] == prompt  # the function's return, in the UI's view
         assert api.xcom(TASKFLOW_DAG, run_id, "product_shot", "parameters", map_index) == {"prompt": prompt}
         generation = api.xcom(TASKFLOW_DAG, run_id, "product_shot", "generation", map_index)
@@ -56,7 +56,7 @@ def test_the_taskflow_video_starts_from_the_image_task_before_it(
 ) -> None:
     api, run_id = stack.api, example_runs[TASKFLOW_FILE][TASKFLOW_DAG]
     assert_run_succeeds(api, TASKFLOW_DAG, run_id, timeout=RUN_TIMEOUT)
-    assert api.task_instance(TASKFLOW_DAG, run_id, "teaser")["operator"] == "@task.luma_video"
+    assert api.task_instance(TASKFLOW_DAG, run_id, "teaser")["operator_name"] == "@task.luma_video"
     window = api.xcom(TASKFLOW_DAG, run_id, "shop_window", "generation")
     assert window["request"]["aspect_ratio"] == "16:9"  # from the dict the function returned
     teaser = api.xcom(TASKFLOW_DAG, run_id, "teaser", "generation")
