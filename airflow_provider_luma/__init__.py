@@ -60,12 +60,9 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "extra-links": ["airflow_provider_luma.links.LumaGenerationLink"],
-        # The "Luma" gallery in the UI (Airflow 3.1+). Airflow loads provider plugins when
-        # [core] lazy_discover_providers is False.
-        "plugins": [
-            {
-                "name": "luma_gallery",
-                "plugin-class": "airflow_provider_luma.plugins.gallery.LumaGalleryPlugin",
-            }
+        # @task.luma_image and @task.luma_video.
+        "task-decorators": [
+            {"name": "luma_image", "class-name": "airflow_provider_luma.decorators.luma.luma_image_task"},
+            {"name": "luma_video", "class-name": "airflow_provider_luma.decorators.luma.luma_video_task"},
         ],
     }

@@ -9,6 +9,7 @@ that Airflow does not spend task retries on them.
 from __future__ import annotations
 
 import enum
+from typing import Any
 
 from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException
 
@@ -73,7 +74,18 @@ class LumaAuthenticationError(LumaApiError, AirflowFailException):
 
 
 class LumaBadRequestError(LumaApiError, AirflowFailException):
-    """400/422: Luma rejected the request's content."""
+    """
+    400/422: Luma rejected the request's content. Final: the same request fails the same way.
+
+    :param args: as :class:`LumaApiError`.
+    :param param: the request field Luma's answer names (``model``, ``keyframes.frame0.url``...),
+        when it names one.
+    :param kwargs: as :class:`LumaApiError`.
+    """
+
+    def __init__(self, *args: Any, param: str | None = None, **kwargs: Any) -> None:
+        self.param = param
+        super().__init__(*args, **kwargs)
 
 
 class LumaNotFoundError(LumaApiError, AirflowFailException):

@@ -4,10 +4,18 @@ Request building and validation for the Dream Machine API.
 Everything a user passes is checked here before any request is sent, and every error names the
 parameter and what is allowed. The functions return plain JSON-ready dicts in the API's own shape
 (as Luma documents them), leaving out what the user did not set so Luma's defaults apply.
+
+Models, resolutions and durations are open lists: Luma adds to them with new models, so a value
+this provider does not list goes to Luma as it is, with a warning, and Luma's 400 for a value it
+does not know either fails the task naming the parameter (see ``hooks/_http.py``). A value the
+provider knows to be for another endpoint (a video model for an image) is still refused. The
+other enumerations (aspect ratios, formats, modify modes, keyframe types) stay closed: they are the
+shape of the API rather than the catalogue of models.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -26,6 +34,8 @@ PROMPT_MAX_CHARS = 5000
 MAX_IMAGE_REFS = 4
 MAX_CHARACTER_IMAGES = 4
 
+log = logging.getLogger(__name__)
+
 
 def _fail(param: str, message: str) -> LumaValidationError:
     return LumaValidationError(param, message)
@@ -41,6 +51,34 @@ def check_choice(param: str, value: Any, allowed: Sequence[str]) -> str:
     """
     if not isinstance(value, str) or value not in allowed:
         raise _fail(param, f"got {value!r}; allowed values are {', '.join(allowed)}")
+    return value
+
+
+def check_open_choice(param: str, value: Any, listed: Sequence[str], elsewhere: Sequence[str] = ()) -> str:
+    """
+    Check a value of a list Luma grows (models, resolutions, durations): a value not listed is
+    sent as it is, with a warning, so that a new one needs no provider release.
+
+    :param param: parameter name used in the error and the warning.
+    :param value: the value given.
+    :param listed: the values this provider knows for this endpoint.
+    :param elsewhere: values this provider knows belong to other endpoints: refused.
+    """
+    if not isinstance(value, str) or not value.strip():
+        raise _fail(param, f"must be a non-empty string such as {', '.join(listed)}, got {value!r}")
+    if value in listed:
+        return value
+    if value in elsewhere:
+        raise _fail(
+            param, f"{value!r} is not for this endpoint; it takes {', '.join(listed)} (or a newer one)"
+        )
+    log.warning(
+        "%s=%r is not one this provider lists (%s): sent to Luma as it is; if Luma does not know it "
+        "either, the task fails on Luma's 400 without retrying",
+        param,
+        value,
+        ", ".join(listed),
+    )
     return value
 
 
@@ -203,7 +241,7 @@ def build_image_request(
     Validate image parameters and build the body of ``POST /generations/image``.
 
     :param prompt: what to draw, 3 to 5,000 characters.
-    :param model: ``photon-1`` or ``photon-flash-1``.
+    :param model: ``photon-1``, ``photon-flash-1`` or a newer image model (see :func:`check_open_choice`).
     :param aspect_ratio: one of ``ASPECT_RATIOS``; Luma's default (16:9) when None.
     :param image_format: ``jpg`` or ``png`` (the API's ``format``); Luma's default when None.
     :param image_ref: up to 4 references, each a URL or ``{"url", "weight"}``.
@@ -214,7 +252,7 @@ def build_image_request(
     """
     body: dict[str, Any] = {
         "generation_type": "image",
-        "model": check_choice("model", model, IMAGE_MODELS),
+        "model": check_open_choice("model", model, IMAGE_MODELS, VIDEO_MODELS),
         "prompt": check_prompt(prompt),
     }
     if aspect_ratio is not None:
@@ -325,10 +363,10 @@ def build_video_request(
     Validate video parameters and build the body of ``POST /generations/video``.
 
     :param prompt: what to film, 3 to 5,000 characters.
-    :param model: one of ``VIDEO_MODELS``.
+    :param model: one of ``VIDEO_MODELS`` or a newer video model (see :func:`check_open_choice`).
     :param aspect_ratio: one of ``ASPECT_RATIOS``.
-    :param resolution: one of ``VIDEO_RESOLUTIONS``.
-    :param duration: one of ``VIDEO_DURATIONS``.
+    :param resolution: one of ``VIDEO_RESOLUTIONS`` or a newer one.
+    :param duration: one of ``VIDEO_DURATIONS`` or a newer one.
     :param loop: make the video loop seamlessly.
     :param keyframes: ``{"frame0": ..., "frame1": ...}``, each ``{"type": "image", "url": ...}``,
         ``{"type": "generation", "id": ...}``, or just the URL or generation id.
@@ -337,15 +375,15 @@ def build_video_request(
     """
     body: dict[str, Any] = {
         "generation_type": "video",
-        "model": check_choice("model", model, VIDEO_MODELS),
+        "model": check_open_choice("model", model, VIDEO_MODELS, IMAGE_MODELS),
         "prompt": check_prompt(prompt),
     }
     if aspect_ratio is not None:
         body["aspect_ratio"] = check_choice("aspect_ratio", aspect_ratio, ASPECT_RATIOS)
     if resolution is not None:
-        body["resolution"] = check_choice("resolution", resolution, VIDEO_RESOLUTIONS)
+        body["resolution"] = check_open_choice("resolution", resolution, VIDEO_RESOLUTIONS)
     if duration is not None:
-        body["duration"] = check_choice("duration", duration, VIDEO_DURATIONS)
+        body["duration"] = check_open_choice("duration", duration, VIDEO_DURATIONS)
     if loop is not None:
         if not isinstance(loop, bool):
             raise _fail("loop", f"must be True or False, got {loop!r}")
@@ -396,6 +434,17 @@ def _geometry(value: Any) -> dict[str, int]:
     return dict(value)
 
 
+def _reframe_model(kind: str, model: Any) -> str:
+    if kind == "image":
+        return check_open_choice("model", model, IMAGE_MODELS, VIDEO_MODELS)
+    return _modify_video_model(model)
+
+
+def _modify_video_model(model: Any) -> str:
+    # ray-1-6 is a video model that modify and reframe do not take.
+    return check_open_choice("model", model, MODIFY_VIDEO_MODELS, (*IMAGE_MODELS, *VIDEO_MODELS))
+
+
 def build_reframe_request(
     *,
     kind: str,
@@ -414,7 +463,7 @@ def build_reframe_request(
     :param kind: ``image`` or ``video``.
     :param media_url: URL of the image or video to extend.
     :param aspect_ratio: the new aspect ratio, one of ``ASPECT_RATIOS``.
-    :param model: ``IMAGE_MODELS`` for images, ``MODIFY_VIDEO_MODELS`` for videos.
+    :param model: ``IMAGE_MODELS`` for images, ``MODIFY_VIDEO_MODELS`` for videos, or a newer one.
     :param prompt: what to put in the new area.
     :param image_format: ``jpg`` or ``png`` (images only).
     :param first_frame_url: an image for the first frame (videos only).
@@ -423,7 +472,7 @@ def build_reframe_request(
     """
     body: dict[str, Any] = {
         "generation_type": f"reframe_{kind}",
-        "model": check_choice("model", model, IMAGE_MODELS if kind == "image" else MODIFY_VIDEO_MODELS),
+        "model": _reframe_model(kind, model),
         "media": {"url": check_url("media_url", media_url)},
         "aspect_ratio": check_choice("aspect_ratio", aspect_ratio, ASPECT_RATIOS),
     }
@@ -453,14 +502,14 @@ def build_modify_video_request(
 
     :param media_url: URL of the video to restyle.
     :param mode: how far to move from the source: one of ``MODIFY_MODES`` (adhere < flex < reimagine).
-    :param model: one of ``MODIFY_VIDEO_MODELS``.
+    :param model: one of ``MODIFY_VIDEO_MODELS`` or a newer one.
     :param prompt: the new style.
     :param first_frame_url: an image for the first frame.
     :param callback_url: URL Luma POSTs the generation to on every state change.
     """
     body: dict[str, Any] = {
         "generation_type": "modify_video",
-        "model": check_choice("model", model, MODIFY_VIDEO_MODELS),
+        "model": _modify_video_model(model),
         "media": {"url": check_url("media_url", media_url)},
         "mode": check_choice("mode", mode, MODIFY_MODES),
     }
@@ -476,12 +525,12 @@ def build_upscale_request(*, resolution: Any, callback_url: Any = None) -> dict[
     """
     Validate and build the body of ``POST /generations/{id}/upscale``.
 
-    :param resolution: one of ``VIDEO_RESOLUTIONS``.
+    :param resolution: one of ``VIDEO_RESOLUTIONS`` or a newer one.
     :param callback_url: URL Luma POSTs the generation to on every state change.
     """
     body: dict[str, Any] = {
         "generation_type": "upscale_video",
-        "resolution": check_choice("resolution", resolution, VIDEO_RESOLUTIONS),
+        "resolution": check_open_choice("resolution", resolution, VIDEO_RESOLUTIONS),
     }
     if callback_url is not None:
         body["callback_url"] = check_url("callback_url", callback_url)

@@ -17,6 +17,7 @@ why), so the DAG processor reports no import error.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 from datetime import datetime, timedelta
@@ -79,6 +80,12 @@ def build_review_dag() -> Any:
             poll_interval=POLL_INTERVAL,
         )
 
+    # [START howto_review_hitl]
+    # The standard provider of Airflow 3.1 (1.12) bounds the wait with execution_timeout; later ones
+    # with response_timeout, and warn about the older name.
+    hitl_arguments = inspect.signature(HITLOperator.__init__).parameters
+    wait_timeout = "response_timeout" if "response_timeout" in hitl_arguments else "execution_timeout"
+
     def review(task_id: str, variants_task: str) -> HITLOperator:
         return HITLOperator(
             task_id=task_id,
@@ -89,8 +96,10 @@ def build_review_dag() -> Any:
             params={
                 "note": Param(None, type=["null", "string"], description="When rejecting all: what to change")
             },
-            response_timeout=REVIEW_TIMEOUT,
+            **{wait_timeout: REVIEW_TIMEOUT},
         )
+
+    # [END howto_review_hitl]
 
     with DAG(
         dag_id="example_luma_review",
@@ -100,6 +109,7 @@ def build_review_dag() -> Any:
         tags=["example", "luma", "review"],
         params={"prompt": "A lighthouse on a basalt cliff at dawn"},
     ) as dag:
+        # [START howto_review_flow]
         variants = generate("generate_variants").expand(
             prompt=[f"{{{{ params.prompt }}}}, {style}" for style in STYLES]
         )
@@ -116,6 +126,7 @@ def build_review_dag() -> Any:
 
         regenerated = generate("regenerate_variants").expand(prompt=revised_prompts(first_review.output))
         second_review = review("second_review", "regenerate_variants")
+        # [END howto_review_flow]
 
         @task(outlets=[published_images], trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
         def publish(ti: Any = None, outlet_events: Any = None) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -30,6 +31,7 @@ os.environ.update(
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
         "LUMA_EXAMPLE_POLL_INTERVAL": "0.2",
         "LUMA_EXAMPLE_OUTPUT_DIR": str(IMAGES_DIR),
+        "LUMA_EXAMPLE_OUTPUT_URL": f"file://{IMAGES_DIR}/stored/",
         "LUMA_EXAMPLE_PUBLISH_URL": f"file://{AIRFLOW_HOME}/published/",
     }
 )
@@ -94,6 +96,19 @@ def read_logs(capfd, caplog):
         return "".join(seen) + caplog.text
 
     return read
+
+
+def plain_text(text: str) -> str:
+    """
+    ``text`` without terminal colours and rich's box borders, every run of blanks one space: where
+    to look for a task's error message, which Airflow 3.0 prints in a rich traceback (in colour,
+    boxed, wrapped at any blank).
+
+    :param text: printed output.
+    """
+    text = re.sub(r"\x1b\[[0-9;]*m", "", text)
+    text = re.sub(r"[\u2500-\u257f]", " ", text)  # box drawing: borders of rich's tracebacks
+    return " ".join(text.split())
 
 
 class DagRunResult:

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from airflow_provider_luma.testing import FaultRule
-from tests.conftest import API_KEY
+from tests.airflow_version import DAG_TEST_PRINTS_MASK_SECRET
+from tests.conftest import API_KEY, plain_text
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -65,13 +66,15 @@ def other_host() -> Iterator[CountingServer]:
 
 
 def run_refused(run_dag, mode: str, out, read_logs) -> str:
-    """Run the copying DAG into ``out``; check it failed, wrote nothing, leaked no key; return the logs."""
+    """Run the copying DAG into ``out``; check it failed, wrote nothing, leaked no key; the logs, plain."""
     result = run_dag(f"luma_test_image_copy_{mode}", {"output_path": f"file://{out}/"})
     assert result.state == "failed"
     assert not out.exists() or not any(out.iterdir())
     logs = read_logs()
+    if DAG_TEST_PRINTS_MASK_SECRET:
+        logs = "\n".join(line for line in logs.splitlines() if "MaskSecret" not in line)
     assert API_KEY not in logs
-    return logs
+    return plain_text(logs)
 
 
 @pytest.mark.parametrize("mode", MODES)

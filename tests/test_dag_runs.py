@@ -10,7 +10,7 @@ from PIL import Image
 
 from airflow_provider_luma.hooks.luma import LumaHook
 from tests.airflow_version import LINKS_IN_XCOM
-from tests.conftest import API_KEY
+from tests.conftest import API_KEY, plain_text
 
 MODES = ["deferrable", "worker"]
 #: What ``dag.test()`` logs when it runs a deferred task's trigger (Airflow 2.11 and 3).
@@ -68,7 +68,22 @@ def test_timeout_fails_the_task(run_dag, emulator, mode, read_logs):
     emulator.configure(dreaming_seconds=120)
     result = run_dag(f"luma_test_timeout_{mode}")
     assert result.state == "failed"
-    assert "did not finish before the deadline" in read_logs()
+    assert "did not finish before the deadline" in plain_text(read_logs())
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_model_the_provider_does_not_list_reaches_luma_and_its_400_is_final(
+    run_dag, emulator, mode, read_logs
+):
+    result = run_dag(f"luma_test_open_model_{mode}", {"model": "photon-9"})
+    assert result.state == "failed"
+    assert result.task_state("generate") == "failed"  # retries=2, none used
+    assert emulator.stats.requests["POST /generations/image"] == 1  # sent once, never again
+    assert emulator.stats.creates == 0
+    logs = plain_text(read_logs())
+    assert "model='photon-9' is not one this provider lists" in logs  # the warning, before the call
+    assert "got 'photon-9'" in logs  # Luma's own answer: the value reached it
+    assert "Luma refused 'model'" in logs
 
 
 def test_bad_input_fails_before_any_request(run_dag, emulator, read_logs):

@@ -1,6 +1,7 @@
 """
-The gallery plugin as Airflow finds it: registered in the provider info, found by Airflow's plugin
-manager, cheap to import, never imported by DAG parsing, and empty before Airflow 3.1.
+The gallery plugin as Airflow finds it: an ``airflow.plugins`` entry point, loaded with Airflow's
+default settings (and once, not twice, with eager provider discovery), cheap to import, never
+imported by DAG parsing, and empty before Airflow 3.1.
 
 Its pages (auth, thumbnails, rendering in a browser) run against a real api-server in
 ``tests/e2e/test_e2e_5_review_and_gallery.py``.
@@ -18,6 +19,7 @@ import pytest
 from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_1_PLUS
 
 from airflow_provider_luma import get_provider_info
+from tests.airflow_version import PLUGINS_MANAGER_IMPORTS_FASTAPI
 from tests.conftest import DAGS_FOLDER
 
 AIRFLOW = str(Path(sys.executable).parent / "airflow")
@@ -32,18 +34,36 @@ def run_python(code: str) -> str:
     return result.stdout.strip()
 
 
-def test_provider_info_registers_the_plugin_class():
-    assert get_provider_info()["plugins"] == [{"name": "luma_gallery", "plugin-class": PLUGIN_CLASS}]
-
-
-def test_airflow_finds_the_plugin_through_the_provider(airflow_db):
-    # Airflow loads the plugins of providers when it discovers providers eagerly.
-    env = {**os.environ, "AIRFLOW__CORE__LAZY_DISCOVER_PROVIDERS": "False"}
+def airflow_plugins(**env: str) -> dict[str, dict]:
+    """``airflow plugins`` as a user runs it: the plugins it lists, by name."""
+    environment = {k: v for k, v in os.environ.items() if k != "AIRFLOW__CORE__LAZY_DISCOVER_PROVIDERS"}
     listed = subprocess.run(
-        [AIRFLOW, "plugins", "--output", "json"], capture_output=True, text=True, check=True, env=env
+        [AIRFLOW, "plugins", "--output", "json"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**environment, **env},
     )
-    plugins = {plugin["name"]: plugin for plugin in json.loads(listed.stdout)}
-    gallery = plugins["luma_gallery"]
+    # Airflow 3.0 prints log lines to stdout before the JSON (one line).
+    [listing] = [line for line in listed.stdout.splitlines() if line.startswith("[{")]
+    return {plugin["name"]: plugin for plugin in json.loads(listing)}
+
+
+def test_the_plugin_is_an_entry_point_not_a_provider_plugin():
+    from importlib.metadata import entry_points
+
+    [entry_point] = [ep for ep in entry_points(group="airflow.plugins") if ep.name == "luma_gallery"]
+    assert entry_point.value == PLUGIN_CLASS.replace(".LumaGalleryPlugin", ":LumaGalleryPlugin")
+    # Registered there too, it would be loaded twice with eager discovery: Airflow skips the
+    # second and reports "Plugin 'luma_gallery' already registered" as an import error.
+    assert "plugins" not in get_provider_info()
+
+
+@pytest.mark.parametrize("lazy_discovery", [None, "False"])
+def test_airflow_loads_the_plugin_with_its_default_settings(airflow_db, lazy_discovery):
+    """Airflow's defaults (lazy provider discovery); with eager discovery it is still loaded once."""
+    setting = {} if lazy_discovery is None else {"AIRFLOW__CORE__LAZY_DISCOVER_PROVIDERS": lazy_discovery}
+    gallery = airflow_plugins(**setting)["luma_gallery"]
     if AIRFLOW_V_3_1_PLUS:
         assert {view["destination"] for view in gallery["external_views"]} == {"dag_run", "task_instance"}
         assert [app["url_prefix"] for app in gallery["fastapi_apps"]] == ["/luma"]
@@ -52,6 +72,9 @@ def test_airflow_finds_the_plugin_through_the_provider(airflow_db):
         assert not gallery.get("fastapi_apps")
 
 
+@pytest.mark.skipif(
+    PLUGINS_MANAGER_IMPORTS_FASTAPI, reason="Airflow 3.0's plugins manager imports FastAPI itself"
+)
 def test_importing_the_plugin_loads_no_web_framework():
     loaded = run_python(
         "import sys, airflow_provider_luma.plugins.gallery\n"

@@ -21,6 +21,7 @@ from airflow_provider_luma.exceptions import (
     LumaTransportError,
 )
 from airflow_provider_luma.hooks._async import AsyncTransport
+from airflow_provider_luma.hooks._http import refused_field
 from airflow_provider_luma.hooks.luma import DEFAULT_BASE_URL, LumaCredentials, LumaHook
 from airflow_provider_luma.testing import FaultRule
 from tests.conftest import API_KEY
@@ -124,6 +125,43 @@ def test_bad_request_fails_at_once_with_luma_detail(hook, emulator):
     assert error.value.http_status in (400, 422)
     assert "aspect_ratio" in str(error.value)
     assert emulator.stats.total_requests == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "param"),
+    [
+        ({**IMAGE, "model": "photon-9"}, 400, "model"),  # a model Luma does not know: Luma's 400
+        ({**IMAGE, "prompt": "ab"}, 400, "prompt"),  # "Prompt is too short, ..."
+        ({**IMAGE, "image_ref": [{"url": "https://x/a.png", "weight": 2}]}, 400, "image_ref"),
+        ({**IMAGE, "aspect_ratio": "2:1"}, 422, "aspect_ratio"),  # FastAPI's list: its location
+        ({**IMAGE, "image_ref": [{"weight": "heavy"}]}, 422, "image_ref[0].weight"),
+    ],
+)
+def test_a_refused_create_names_the_parameter_and_is_sent_once(hook, emulator, body, status, param):
+    with pytest.raises(LumaBadRequestError) as error:
+        hook.create_image(body)
+    assert isinstance(error.value, AirflowFailException)  # final: no task retry either
+    assert (error.value.http_status, error.value.param) == (status, param)
+    assert f"Luma refused {param!r}" in str(error.value)
+    assert emulator.stats.requests["POST /generations/image"] == 1
+    assert emulator.stats.creates == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ('{"detail": "negative_prompt is too long, maximum length is 5000 characters"}', "negative_prompt"),
+        ('{"detail": "Loop is not supported for keyframes"}', "loop"),
+        (
+            '{"detail": [{"loc": ["body", "keyframes", "frame0", "url"], "msg": "Field required"}]}',
+            "keyframes.frame0.url",
+        ),
+        ('{"detail": "Unknown request type"}', None),
+        ("<html>Bad Request</html>", None),
+    ],
+)
+def test_the_refused_field_is_read_from_lumas_answer(body, field):
+    assert refused_field(body) == field
 
 
 def test_not_found_fails_at_once(hook, emulator):

@@ -16,9 +16,17 @@ import pytest
 from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_1_PLUS
 from PIL import Image
 
-pytestmark = pytest.mark.skipif(
-    not AIRFLOW_V_3_1_PLUS, reason="the human-in-the-loop operators came with Airflow 3.1"
-)
+from tests.airflow_version import DAG_TEST_ANSWERS_HITL
+
+pytestmark = [
+    pytest.mark.skipif(
+        not AIRFLOW_V_3_1_PLUS, reason="the human-in-the-loop operators came with Airflow 3.1"
+    ),
+    pytest.mark.skipif(
+        not DAG_TEST_ANSWERS_HITL,
+        reason="Airflow 3.1 and 3.2's dag.test() runs the human-in-the-loop trigger without its response",
+    ),
+]
 
 DAG_ID = "example_luma_review"
 PUBLISHED_URI = "luma://example/published-images"

@@ -17,8 +17,9 @@ BAD_IMAGE_INPUTS = [
     ({"prompt": "x" * 5001}, "prompt", "got 5,001"),
     ({"prompt": 42}, "prompt", "must be a string"),
     ({"prompt": None}, "prompt", "must be a string"),
-    ({"model": "photon-2"}, "model", "photon-1, photon-flash-1"),
-    ({"model": "ray-2"}, "model", "photon-1, photon-flash-1"),
+    ({"model": "ray-2"}, "model", "not for this endpoint; it takes photon-1, photon-flash-1"),
+    ({"model": 42}, "model", "non-empty string such as photon-1, photon-flash-1"),
+    ({"model": " "}, "model", "non-empty string"),
     ({"aspect_ratio": "2:1"}, "aspect_ratio", "16:9"),
     ({"aspect_ratio": 1.77}, "aspect_ratio", "allowed values"),
     ({"image_format": "gif"}, "format", "jpg, png"),
@@ -164,9 +165,8 @@ def test_operator_sends_nothing_on_bad_input(emulator, overrides, param, allowed
 
 GEN_ID = "6f1c1f9e-3c1a-4b8e-9d63-2f0f5c7a1b2c"
 BAD_VIDEO_INPUTS = [
-    ({"model": "photon-1"}, "model", "ray-2, ray-flash-2"),
-    ({"resolution": "8k"}, "resolution", "540p, 720p, 1080p, 4k"),
-    ({"duration": "10s"}, "duration", "5s, 9s"),
+    ({"model": "photon-1"}, "model", "not for this endpoint; it takes ray-2, ray-flash-2"),
+    ({"resolution": 1080}, "resolution", "540p, 720p, 1080p, 4k"),
     ({"duration": 5}, "duration", "5s, 9s"),
     ({"loop": "yes"}, "loop", "True or False"),
     ({"keyframes": {"frame2": URL}}, "keyframes", "frame0, frame1"),
@@ -232,3 +232,47 @@ def test_copy_limits_are_checked_when_the_dag_is_parsed(kwargs, param):
     with pytest.raises(LumaValidationError) as error:
         LumaImageGenerateOperator(task_id="t", prompt="a lighthouse", output_path="file:///tmp/x/", **kwargs)
     assert error.value.param == param
+
+
+OPEN_VALUES = [
+    ("build_image_request", {"prompt": "a lighthouse", "model": "photon-2"}, "model", "photon-2"),
+    ("build_video_request", {"prompt": "waves", "model": "ray-3"}, "model", "ray-3"),
+    ("build_video_request", {"prompt": "waves", "resolution": "8k"}, "resolution", "8k"),
+    ("build_video_request", {"prompt": "waves", "duration": "10s"}, "duration", "10s"),
+    ("build_upscale_request", {"resolution": "8k"}, "resolution", "8k"),
+    ("build_modify_video_request", {"media_url": URL, "mode": "flex_1", "model": "ray-3"}, "model", "ray-3"),
+    (
+        "build_reframe_request",
+        {"kind": "image", "media_url": URL, "aspect_ratio": "1:1", "model": "photon-2"},
+        "model",
+        "photon-2",
+    ),
+]
+
+
+@pytest.mark.parametrize(("builder", "kwargs", "param", "value"), OPEN_VALUES)
+def test_values_the_provider_does_not_list_go_to_luma_with_a_warning(builder, kwargs, param, value, caplog):
+    """A model, resolution or duration Luma added after this release needs no new release."""
+    from airflow_provider_luma import validation
+
+    with caplog.at_level("WARNING", logger="airflow_provider_luma.validation"):
+        body = getattr(validation, builder)(**kwargs)
+    assert body[param] == value
+    [warning] = caplog.records
+    assert warning.getMessage().startswith(f"{param}={value!r} is not one this provider lists")
+
+
+def test_listed_values_pass_without_a_warning(caplog):
+    from airflow_provider_luma.validation import build_video_request
+
+    with caplog.at_level("WARNING", logger="airflow_provider_luma.validation"):
+        build_video_request(prompt="waves", model="ray-flash-2", resolution="4k", duration="9s")
+    assert caplog.records == []
+
+
+@pytest.mark.parametrize("model", ["ray-1-6", "photon-1"])
+def test_a_model_known_for_another_endpoint_is_still_refused(model):
+    from airflow_provider_luma.validation import build_modify_video_request
+
+    with pytest.raises(LumaValidationError, match="not for this endpoint; it takes ray-2, ray-flash-2"):
+        build_modify_video_request(media_url=URL, mode="flex_1", model=model)

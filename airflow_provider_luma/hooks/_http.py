@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import email.utils
 import json
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -46,6 +47,28 @@ RETRYABLE_STATUSES = frozenset({408, 409, 429})
 MAX_RETRY_AFTER_SECONDS = 60.0
 #: 0.5 s doubling to 8 s, plus up to 0.5 s of jitter (the official SDKs' schedule).
 _backoff = wait_exponential(multiplier=0.5, max=8.0) + wait_random(0, 0.5)
+#: The create requests' fields, looked for in Luma's 400 messages ("Prompt is too short...",
+#: "model must be one of...").
+REQUEST_FIELDS = (
+    "aspect_ratio",
+    "callback_url",
+    "character_ref",
+    "concepts",
+    "duration",
+    "first_frame",
+    "format",
+    "image_ref",
+    "keyframes",
+    "loop",
+    "media",
+    "mode",
+    "model",
+    "modify_image_ref",
+    "negative_prompt",
+    "prompt",
+    "resolution",
+    "style_ref",
+)
 
 
 def parse_retry_after(headers: Mapping[str, str]) -> float | None:
@@ -83,6 +106,33 @@ def _detail(body: str) -> str | None:
         detail = parsed["detail"]
         return detail if isinstance(detail, str) else json.dumps(detail)[:500]
     return json.dumps(parsed)[:300]
+
+
+def refused_field(body: str) -> str | None:
+    """
+    The request field a 400 or 422 answer is about, as far as its body tells.
+
+    A 422 (FastAPI's list of errors) gives the first error's location (``body`` left out); a 400
+    (a message) the first field of the request it mentions.
+
+    :param body: the answer's body as text.
+    """
+    try:
+        detail = json.loads(body).get("detail")
+    except (ValueError, AttributeError):
+        detail = body
+    if isinstance(detail, list) and detail and isinstance(detail[0], Mapping):
+        loc = [part for part in detail[0].get("loc") or () if part != "body"]
+        name = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc).lstrip(".")
+        return name or None
+    if not isinstance(detail, str):
+        return None
+    mentioned = [
+        (found.start(), field)
+        for field in REQUEST_FIELDS
+        if (found := re.search(rf"\b{field}s?\b", detail, flags=re.IGNORECASE))
+    ]
+    return min(mentioned)[1] if mentioned else None
 
 
 def parse_response(
@@ -126,7 +176,9 @@ def parse_response(
     ):
         raise LumaRetryableError(status, method, path, detail, retry_after=parse_retry_after(headers))
     if status in (400, 422):
-        raise LumaBadRequestError(status, method, path, detail, hint="Fix the request parameters")
+        param = refused_field(body)
+        hint = f"Luma refused {param!r}: fix that parameter" if param else "Fix the request parameters"
+        raise LumaBadRequestError(status, method, path, detail, hint=hint, param=param)
     raise LumaApiError(status, method, path, detail)
 
 

@@ -1,9 +1,11 @@
 """
 The "Luma" gallery plugin: a page in the Airflow UI for a DAG run and one for a task instance.
 
-Registered in the provider info (``plugins``), so Airflow finds it wherever the provider is
-installed. The module is cheap to import: plugins are loaded by every Airflow process that asks
-for them, and only the api-server serves the pages, so their app is built on its first request.
+Registered as an ``airflow.plugins`` entry point (``pyproject.toml``), so Airflow loads it wherever
+the provider is installed, with its default settings (a plugin in the provider info would load
+only with ``[core] lazy_discover_providers = False``). The module is cheap to import: plugins are
+loaded by every Airflow process that asks for them, and only the api-server serves the pages, so
+their app is built on its first request.
 On Airflow before 3.1 (no external views, no FastAPI apps) the plugin adds nothing.
 """
 

@@ -10,6 +10,8 @@ bodies are FastAPI's word for word, for the installed pydantic.
 The mode is pydantic's default lax one, as in FastAPI: ``"5"`` passes for an int or a number,
 ``"true"`` or ``"yes"`` for a bool; ``1.5`` for an int, ``"maybe"`` for a bool or ``42`` for a
 string are 422s. Unknown fields are ignored and ``None`` for an optional field means unset.
+``model``, ``resolution`` and ``duration`` are free strings here: Luma answers a value it does
+not know with a 400 (:mod:`.validation`), not a 422.
 """
 
 from __future__ import annotations
@@ -24,16 +26,10 @@ from airflow_provider_luma.testing import catalog
 from airflow_provider_luma.testing.errors import ApiError
 
 if TYPE_CHECKING:  # mypy reads no Literal built at runtime: to it the enums are strings
-    ImageModel = str
-    VideoModel = str
-    Ray2Model = str
     AspectRatio = str
     ImageFormat = str
     ModifyMode = str
 else:
-    ImageModel = Literal[catalog.IMAGE_MODELS]
-    VideoModel = Literal[catalog.VIDEO_MODELS]
-    Ray2Model = Literal[catalog.RAY2_MODELS]
     AspectRatio = Literal[catalog.ASPECT_RATIOS]
     ImageFormat = Literal[catalog.IMAGE_FORMATS]
     ModifyMode = Literal[catalog.MODIFY_MODES]
@@ -101,7 +97,7 @@ class ImageRequest(BaseModel):
     """``POST /generations/image``."""
 
     generation_type: Literal["image"] | None = None
-    model: ImageModel
+    model: str
     prompt: str | None = None
     aspect_ratio: AspectRatio | None = None
     format: ImageFormat | None = None
@@ -140,7 +136,7 @@ class ImageReframeRequest(ReframeRequest):
     """``POST /generations/image/reframe``."""
 
     generation_type: Literal["reframe_image"]
-    model: ImageModel
+    model: str
     format: ImageFormat | None = None
 
 
@@ -148,7 +144,7 @@ class VideoReframeRequest(ReframeRequest):
     """``POST /generations/video/reframe``."""
 
     generation_type: Literal["reframe_video"]
-    model: Ray2Model
+    model: str
     first_frame: Media | None = None
 
 
@@ -156,7 +152,7 @@ class VideoModifyRequest(MediaRequest):
     """``POST /generations/video/modify``."""
 
     generation_type: Literal["modify_video"]
-    model: Ray2Model
+    model: str
     mode: ModifyMode
     first_frame: Media | None = None
 
@@ -165,12 +161,11 @@ class VideoRequest(BaseModel):
     """``POST /generations/video`` and ``POST /generations``."""
 
     generation_type: Literal["video"] | None = None
-    model: VideoModel
+    model: str
     prompt: str | None = None
     aspect_ratio: AspectRatio | None = None
     loop: bool | None = None
     keyframes: Keyframes | None = None
-    # Free strings in the schema; Luma answers a value it does not know with a 400.
     resolution: str | None = None
     duration: str | None = None
     concepts: list[Concept] | None = None

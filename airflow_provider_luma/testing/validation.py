@@ -4,12 +4,12 @@ Validation of create requests, the way the real API answers them.
 Two kinds of error, as a FastAPI service gives them:
 
 * 422 with pydantic's list of errors for what the request schema says (:mod:`.schemas`): missing
-  required fields, wrong JSON types, values outside an enum (``model``, ``aspect_ratio``,
-  ``format``, ``mode``, a keyframe's ``type``), invalid JSON;
+  required fields, wrong JSON types, values outside an enum (``aspect_ratio``, ``format``,
+  ``mode``, a keyframe's ``type``), invalid JSON;
 * 400 with a string, for Luma's own checks once the schema is met: prompt length and presence
   (messages copied from Luma's error documentation), list sizes, weights in [0, 1], http(s) URLs,
-  resolution and duration values (the schema types them as free strings), concept keys,
-  keyframes and loop.
+  the model, resolution and duration values (the schema types them as free strings: a model
+  Luma does not know is a 400), concept keys, keyframes and loop.
 
 Every validator returns a :class:`CreateSpec`. Its ``request`` echoes the known fields as sent
 (not as pydantic coerced them), plus the ``generation_type`` discriminator when the client left
@@ -158,6 +158,7 @@ def validate_image(body: Any) -> CreateSpec:
     :param body: the decoded JSON body.
     """
     request = schemas.parse_body(schemas.ImageRequest, body)
+    _check_choice("model", request.model, catalog.IMAGE_MODELS)
     check_prompt(request.prompt, required=True)
     _check_most("image_ref", request.image_ref or [], catalog.MAX_IMAGE_REFS)
     modify = {"modify_image_ref": request.modify_image_ref} if request.modify_image_ref is not None else {}
@@ -195,6 +196,7 @@ def validate_image_reframe(body: Any) -> CreateSpec:
     :param body: the decoded JSON body.
     """
     request = schemas.parse_body(schemas.ImageReframeRequest, body)
+    _check_choice("model", request.model, catalog.IMAGE_MODELS)
     _check_media(request)
     return CreateSpec(
         kind="reframe_image",
@@ -214,6 +216,7 @@ def validate_video_reframe(body: Any) -> CreateSpec:
     :param body: the decoded JSON body.
     """
     request = schemas.parse_body(schemas.VideoReframeRequest, body)
+    _check_choice("model", request.model, catalog.RAY2_MODELS)
     _check_media(request, request.first_frame)
     return CreateSpec(
         kind="reframe_video",
@@ -232,6 +235,7 @@ def validate_video_modify(body: Any) -> CreateSpec:
     :param body: the decoded JSON body.
     """
     request = schemas.parse_body(schemas.VideoModifyRequest, body)
+    _check_choice("model", request.model, catalog.RAY2_MODELS)
     _check_media(request, request.first_frame)
     return CreateSpec(
         kind="modify_video",
@@ -271,6 +275,7 @@ def validate_video(body: Any) -> CreateSpec:
     :param body: the decoded JSON body.
     """
     request = schemas.parse_body(schemas.VideoRequest, body)
+    _check_choice("model", request.model, catalog.VIDEO_MODELS)
     keyframes = request.keyframes
     references = _check_keyframes(keyframes, bool(request.loop)) if keyframes is not None else []
     check_prompt(request.prompt, required=keyframes is None)

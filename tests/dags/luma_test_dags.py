@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from airflow.providers.common.compat.sdk import DAG
 
@@ -65,3 +65,22 @@ with DAG(
         deferrable=True,
         retries=0,
     )
+
+# A model this provider does not list goes to Luma; Luma's 400 for it is final (retries unused).
+for mode, deferrable in (("deferrable", True), ("worker", False)):
+    with DAG(
+        dag_id=f"luma_test_open_model_{mode}",
+        schedule=None,
+        start_date=datetime(2025, 1, 1),
+        params={"model": "photon-9"},
+    ):
+        LumaImageGenerateOperator(
+            task_id="generate",
+            prompt="a lighthouse drawn by a model Luma has not released",
+            model="{{ params.model }}",
+            deferrable=deferrable,
+            poll_interval=0.2,
+            timeout=20,
+            retries=2,
+            retry_delay=timedelta(0),
+        )

@@ -58,6 +58,18 @@ def assert_no_secret(text: str) -> None:
 # -- the gallery --------------------------------------------------------------------------------
 
 
+def test_the_gallery_is_served_with_airflows_default_provider_discovery(stack: AirflowStack) -> None:
+    """No ``[core] lazy_discover_providers = False``: the stack runs with Airflow's default."""
+    assert not any(name.endswith("LAZY_DISCOVER_PROVIDERS") for name in stack.env)
+    setting = stack.airflow("config", "get-value", "core", "lazy_discover_providers")
+    assert setting.stdout.strip() == "True", setting.stderr
+    # The api-server mounted the plugin's app and lists its views for the UI.
+    views = stack.api.request("GET", "/plugins")["plugins"]
+    gallery = next(plugin for plugin in views if plugin["name"] == "luma_gallery")
+    assert {view["destination"] for view in gallery["external_views"]} == {"dag_run", "task_instance"}
+    assert loopback_session().get(f"{stack.api_url}/luma/runs/x/y", timeout=10).status_code == 401
+
+
 def test_gallery_answers_401_without_a_user_and_403_to_a_user_who_may_not_read_the_dag(
     stack: AirflowStack, image_run: ImageRun
 ) -> None:

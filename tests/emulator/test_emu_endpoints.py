@@ -228,7 +228,8 @@ def test_video_create_on_the_older_path(api):
     assert generation["generation_type"] == "video"
     assert api.wait(generation["id"])["assets"]["video"].endswith(".mp4")
     bad = api.post("/generations", json={"model": "photon-1", "prompt": "a paper boat"})
-    assert bad.status_code == 422  # validated as a video request
+    assert bad.status_code == 400  # validated as a video request
+    assert "model must be one of ray-2" in bad.json()["detail"]
 
 
 def test_sync_timeout_zero_answers_at_once(api, emu):

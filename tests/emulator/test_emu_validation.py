@@ -30,7 +30,7 @@ REFRAME_VIDEO = {
 
 SCHEMA_ERRORS = [
     ("/generations/image", {"prompt": "no model here"}, ["body", "model"], "missing"),
-    ("/generations/image", {**IMAGE, "model": "photon-2"}, ["body", "model"], "literal_error"),
+    ("/generations/image", {**IMAGE, "model": 2}, ["body", "model"], "string_type"),
     ("/generations/image", {**IMAGE, "aspect_ratio": "2:1"}, ["body", "aspect_ratio"], "literal_error"),
     ("/generations/image", {**IMAGE, "format": "gif"}, ["body", "format"], "literal_error"),
     ("/generations/image", {**IMAGE, "prompt": 42}, ["body", "prompt"], "string_type"),
@@ -61,7 +61,6 @@ SCHEMA_ERRORS = [
         "model_attributes_type",
     ),
     ("/generations/video", {"prompt": "no model"}, ["body", "model"], "missing"),
-    ("/generations/video", {**VIDEO, "model": "ray-3"}, ["body", "model"], "literal_error"),
     ("/generations/video", {**VIDEO, "loop": []}, ["body", "loop"], "bool_type"),
     (
         "/generations/video",
@@ -89,7 +88,6 @@ SCHEMA_ERRORS = [
         ["body", "generation_type"],
         "missing",
     ),
-    ("/generations/video/modify", {**MODIFY, "model": "ray-1-6"}, ["body", "model"], "literal_error"),
     ("/generations/video/modify", {**MODIFY, "media": {}}, ["body", "media", "url"], "missing"),
     (
         "/generations/video/reframe",
@@ -98,7 +96,6 @@ SCHEMA_ERRORS = [
         "missing",
     ),
     ("/generations/video/reframe", {**REFRAME_VIDEO, "x_start": 1.5}, ["body", "x_start"], "int_from_float"),
-    ("/generations/image/reframe", {**REFRAME_IMAGE, "model": "ray-2"}, ["body", "model"], "literal_error"),
     (
         "/generations/image/reframe",
         {k: v for k, v in REFRAME_IMAGE.items() if k != "media"},
@@ -118,7 +115,7 @@ def test_schema_errors_are_422_with_fastapi_details(api, emu, path, body, loc, k
 
 
 def test_all_schema_errors_are_reported_at_once(api):
-    errors = api.post("/generations/image", {"model": "x", "aspect_ratio": "x", "format": "x"}).json()[
+    errors = api.post("/generations/image", {"model": None, "aspect_ratio": "x", "format": "x"}).json()[
         "detail"
     ]
     assert {error["loc"][-1] for error in errors} == {"model", "aspect_ratio", "format"}
@@ -130,7 +127,7 @@ def error(kind, loc, msg, value, **ctx):
 
 
 FRAME = {"type": "video", "url": URL}
-PHOTONS = "'photon-1' or 'photon-flash-1'"
+RATIOS = "'1:1', '16:9', '9:16', '4:3', '3:4', '21:9' or '9:21'"
 TAG_MSG = (
     "Input tag 'video' found using 'type' does not match any of the expected tags: 'generation', 'image'"
 )
@@ -154,10 +151,10 @@ FASTAPI_BODIES = [
     (
         "POST",
         "/generations/image",
-        {**IMAGE, "model": "photon-2"},
+        {**IMAGE, "aspect_ratio": "2:1"},
         [
             error(
-                "literal_error", ["body", "model"], f"Input should be {PHOTONS}", "photon-2", expected=PHOTONS
+                "literal_error", ["body", "aspect_ratio"], f"Input should be {RATIOS}", "2:1", expected=RATIOS
             )
         ],
     ),
@@ -343,6 +340,12 @@ def test_lax_mode_coerces_as_fastapi_does_and_the_echo_keeps_what_was_sent(api):
 
 
 LUMA_ERRORS = [
+    # A model Luma does not know is a 400 naming the field, not a 422 (the schema has no enum for it).
+    ("/generations/image", {**IMAGE, "model": "photon-2"}, "model must be one of photon-1, photon-flash-1"),
+    ("/generations/video", {**VIDEO, "model": "ray-3"}, "model must be one of ray-2, ray-flash-2, ray-1-6"),
+    ("/generations/video/modify", {**MODIFY, "model": "ray-1-6"}, "model must be one of ray-2, ray-flash-2"),
+    ("/generations/video/reframe", {**REFRAME_VIDEO, "model": "photon-1"}, "model must be one of ray-2"),
+    ("/generations/image/reframe", {**REFRAME_IMAGE, "model": "ray-2"}, "model must be one of photon-1"),
     ("/generations/image", {"model": "photon-1"}, "Prompt is required"),
     ("/generations/image", {**IMAGE, "prompt": "ab"}, "Prompt is too short, minimum length is 3 characters"),
     (

@@ -149,14 +149,17 @@ def test_all_13_endpoints_through_the_sdk(client, emu):
 
 def test_sdk_error_classes(client, emu):
     with pytest.raises(lumaai.UnprocessableEntityError) as unprocessable:
-        client.generations.image.create(model="photon-9", prompt="nope")  # type: ignore[arg-type]
+        client.generations.image.create(model="photon-1", prompt="nope", aspect_ratio="2:1")  # type: ignore[arg-type]
     assert unprocessable.value.status_code == 422
     [detail] = unprocessable.value.body["detail"]  # type: ignore[index]
     assert (detail["type"], detail["loc"], detail["input"]) == (
         "literal_error",
-        ["body", "model"],
-        "photon-9",
+        ["body", "aspect_ratio"],
+        "2:1",
     )
+    with pytest.raises(lumaai.BadRequestError) as unknown_model:
+        client.generations.image.create(model="photon-9", prompt="nope")  # type: ignore[arg-type]
+    assert "photon-9" in str(unknown_model.value)
     with pytest.raises(lumaai.BadRequestError) as error:
         client.generations.image.create(model="photon-1", prompt="ab")
     assert "too short" in str(error.value)

@@ -146,9 +146,6 @@ class AirflowStack:
         env = self.env
         if name == "api-server":
             argv += ["--host", "127.0.0.1", "--port", str(self.api_port), "--workers", "1"]
-            # Airflow loads plugins that providers register (the Luma gallery) only with eager
-            # provider discovery; the other components keep the default.
-            env = {**env, "AIRFLOW__CORE__LAZY_DISCOVER_PROVIDERS": "False"}
         process = ManagedProcess(name, argv, env, self.process_logs / f"{name}.log", cwd=self.home)
         self.processes[name] = process
         return process

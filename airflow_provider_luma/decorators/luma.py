@@ -1,0 +1,200 @@
+"""
+TaskFlow decorators: ``@task.luma_image`` and ``@task.luma_video``.
+
+The decorated function runs on a worker when the task starts and returns what to generate: the
+prompt (a string), or a dict of the operator's generation parameters (``prompt``, ``model``,
+``aspect_ratio``...). Everything given to the decorator goes to the operator as it is
+(``deferrable``, ``output_path``, ``retries``...). The task then validates, creates and waits
+like :class:`~airflow_provider_luma.operators.luma.LumaImageGenerateOperator` or
+:class:`~airflow_provider_luma.operators.luma.LumaVideoGenerateOperator`, and its XCom is theirs.
+
+Registered under ``task-decorators`` in the provider info; Airflow's ``DecoratedOperator``
+pattern, as the standard provider's ``@task.bash``.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from airflow.providers.common.compat.sdk import (
+    DecoratedOperator,
+    context_merge,
+    determine_kwargs,
+    task_decorator_factory,
+)
+
+from airflow_provider_luma.exceptions import LumaValidationError
+from airflow_provider_luma.operators.base import LumaGenerationOperatorBase
+from airflow_provider_luma.operators.luma import LumaImageGenerateOperator, LumaVideoGenerateOperator
+
+if TYPE_CHECKING:
+    from collections.abc import Collection, Sequence
+
+    from airflow.providers.common.compat.sdk import Context, TaskDecorator
+
+#: XCom key of the parameters the function returned: a task resumed after a deferral (or after
+#: waiting out a rate limit) takes them from here instead of calling the function again.
+XCOM_PARAMETERS = "parameters"
+#: Operator attributes named differently from their parameter (``format`` is a builtin).
+_ATTRIBUTES = {"format": "image_format"}
+
+
+def generation_parameters(operator_class: type[LumaGenerationOperatorBase]) -> tuple[str, ...]:
+    """
+    The generation parameters of a generate operator: its own keyword arguments.
+
+    :param operator_class: the operator the decorator builds on.
+    """
+    signature = inspect.signature(operator_class.__init__)
+    return tuple(p.name for p in signature.parameters.values() if p.kind is inspect.Parameter.KEYWORD_ONLY)
+
+
+class _LumaDecoratedOperator(DecoratedOperator, LumaGenerationOperatorBase):
+    """
+    Calls the decorated function for the generation parameters, then runs the generate operator.
+
+    :param python_callable: the decorated function; returns the prompt or a dict of parameters.
+    :param op_args: positional arguments of the function (templated).
+    :param op_kwargs: keyword arguments of the function (templated).
+    :param kwargs: the generate operator's options and BaseOperator's.
+    """
+
+    #: The parameters in the UI's "Rendered Template" view are the function's, not placeholders.
+    overwrite_rtif_after_execution: bool = True
+    generate_operator: ClassVar[type[LumaGenerationOperatorBase]]
+
+    def __init__(
+        self,
+        *,
+        python_callable: Callable[..., Any],
+        op_args: Collection[Any] | None = None,
+        op_kwargs: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        # The prompt comes from the function when the task runs, and the function runs in a
+        # worker: such a task never starts on the triggerer.
+        super().__init__(
+            python_callable=python_callable,
+            op_args=op_args,
+            op_kwargs=op_kwargs,
+            prompt=None,
+            start_from_trigger=False,
+            **kwargs,
+        )
+        self._why_in_a_worker = "its TaskFlow function gives the parameters, and runs in a worker"
+        self._parameters: dict[str, Any] | None = None
+
+    def execute(self, context: Context) -> Any:
+        """Call the function for the generation parameters (once per try), then generate."""
+        if self._parameters is None:
+            context_merge(context, self.op_kwargs)
+            kwargs = determine_kwargs(self.python_callable, self.op_args, context)
+            self._parameters = self._validate(self.python_callable(*self.op_args, **kwargs))
+            context["ti"].xcom_push(key=XCOM_PARAMETERS, value=self._parameters)
+        self._apply(self._parameters)
+        # Straight to the generate operator, past DecoratedOperator.execute: all it adds is Asset
+        # arguments as inlets and an Asset return value as an outlet (ours is a URL), and on
+        # Airflow 3.0 it fails on ``self.xcom_push``, which the Task SDK's BaseOperator lacks there.
+        return super(DecoratedOperator, self).execute(context)
+
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
+        """
+        Resume after a deferral with the parameters the function gave this try (from XCom): the
+        function is not called again, even when the task starts over after a rate limit.
+
+        :param next_method: the method to resume in.
+        :param next_kwargs: its keyword arguments.
+        :param context: the task context.
+        """
+        ti = context["ti"]
+        earlier = ti.xcom_pull(task_ids=self.task_id, key=XCOM_PARAMETERS, map_indexes=ti.map_index)
+        if isinstance(earlier, Mapping):
+            self._parameters = dict(earlier)
+            self._apply(self._parameters)
+        return super().resume_execution(next_method, next_kwargs, context)
+
+    def _validate(self, returned: Any) -> dict[str, Any]:
+        name = f"return value of {self.python_callable.__name__}()"
+        allowed = generation_parameters(self.generate_operator)
+        if isinstance(returned, str):
+            return {"prompt": returned}
+        if not isinstance(returned, Mapping):
+            raise LumaValidationError(
+                name,
+                f"must be the prompt (a string) or a dict of {', '.join(allowed)}; "
+                f"got {type(returned).__name__}",
+            )
+        unknown = sorted(set(returned) - set(allowed))
+        if unknown:
+            raise LumaValidationError(
+                name,
+                f"unknown keys {unknown}; {self.generate_operator.__name__} takes {', '.join(allowed)} "
+                "(options such as deferrable or output_path go to the decorator)",
+            )
+        if "prompt" not in returned:
+            raise LumaValidationError(name, "needs a 'prompt'")
+        return dict(returned)
+
+    def _apply(self, parameters: Mapping[str, Any]) -> None:
+        for parameter, value in parameters.items():
+            setattr(self, _ATTRIBUTES.get(parameter, parameter), value)
+
+
+class _LumaImageDecoratedOperator(_LumaDecoratedOperator, LumaImageGenerateOperator):
+    """``@task.luma_image``: a :class:`LumaImageGenerateOperator` whose parameters a function returns."""
+
+    template_fields: Sequence[str] = (
+        *DecoratedOperator.template_fields,
+        *LumaImageGenerateOperator.template_fields,
+    )
+    custom_operator_name: str = "@task.luma_image"
+    generate_operator = LumaImageGenerateOperator
+
+
+class _LumaVideoDecoratedOperator(_LumaDecoratedOperator, LumaVideoGenerateOperator):
+    """``@task.luma_video``: a :class:`LumaVideoGenerateOperator` whose parameters a function returns."""
+
+    template_fields: Sequence[str] = (
+        *DecoratedOperator.template_fields,
+        *LumaVideoGenerateOperator.template_fields,
+    )
+    custom_operator_name: str = "@task.luma_video"
+    generate_operator = LumaVideoGenerateOperator
+
+
+def luma_image_task(python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> TaskDecorator:
+    """
+    ``@task.luma_image``: the function returns the prompt, or a dict of
+    :class:`LumaImageGenerateOperator` parameters; ``return_value`` is the image URL.
+
+    :param python_callable: the decorated function.
+    :param kwargs: the operator's options (``deferrable``, ``output_path``, ``model``...) and
+        BaseOperator's (``retries``, ``pool``...).
+    """
+    return _decorator(_LumaImageDecoratedOperator, python_callable, kwargs)
+
+
+def luma_video_task(python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> TaskDecorator:
+    """
+    ``@task.luma_video``: the function returns the prompt, or a dict of
+    :class:`LumaVideoGenerateOperator` parameters; ``return_value`` is the video URL.
+
+    :param python_callable: the decorated function.
+    :param kwargs: the operator's options (``deferrable``, ``output_path``, ``resolution``...) and
+        BaseOperator's (``retries``, ``pool``...).
+    """
+    return _decorator(_LumaVideoDecoratedOperator, python_callable, kwargs)
+
+
+def _decorator(
+    operator_class: type[_LumaDecoratedOperator],
+    python_callable: Callable[..., Any] | None,
+    kwargs: dict[str, Any],
+) -> TaskDecorator:
+    # The task's XCom value is a URL: a dict return annotation must not turn on multiple_outputs.
+    kwargs["multiple_outputs"] = False
+    return task_decorator_factory(
+        python_callable=python_callable, decorated_operator_class=operator_class, **kwargs
+    )
