@@ -12,8 +12,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from airflow_provider_luma.testing import FaultRule
-from tests.airflow_version import DAG_TEST_PRINTS_MASK_SECRET
-from tests.conftest import API_KEY, plain_text
+from tests.conftest import API_KEY, plain_text, without_mask_secret_requests
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -71,9 +70,7 @@ def run_refused(run_dag, mode: str, out, read_logs) -> str:
     assert result.state == "failed"
     assert not out.exists() or not any(out.iterdir())
     logs = read_logs()
-    if DAG_TEST_PRINTS_MASK_SECRET:
-        logs = "\n".join(line for line in logs.splitlines() if "MaskSecret" not in line)
-    assert API_KEY not in logs
+    assert API_KEY not in without_mask_secret_requests(logs)
     return plain_text(logs)
 
 
