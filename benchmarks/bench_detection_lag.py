@@ -59,7 +59,10 @@ def _epoch(timestamp: str) -> float:
 
 
 class _TaskInstance:
-    """Just enough of a task instance for the operator: ``xcom_push``."""
+    """Just enough of a task instance for the operator: ``map_index`` and ``xcom_push``."""
+
+    #: An unmapped task, as a real task instance says.
+    map_index = -1
 
     def xcom_push(self, key: str, value: Any) -> None:
         """

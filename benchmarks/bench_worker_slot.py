@@ -57,7 +57,10 @@ PROMPT = "a lighthouse at dawn, oil painting"
 
 
 class _TaskInstance:
-    """The one part of a task instance the operators use here: ``xcom_push``."""
+    """The parts of a task instance the operators use here: ``map_index`` and ``xcom_push``."""
+
+    #: An unmapped task, as a real task instance says.
+    map_index = -1
 
     def __init__(self) -> None:
         self.xcom: dict[str, Any] = {}
