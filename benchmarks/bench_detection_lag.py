@@ -31,6 +31,7 @@ from typing import Any
 from benchmarks._emulator import API_KEY, EmulatorProcess
 from benchmarks._proc import log, use_throwaway_airflow_home
 from benchmarks._results import MIN_ROUNDS, Baseline, Row, emit_rows, median_ratio, ratios_note
+from benchmarks._task import task_context
 
 QUEUED_SECONDS = 1.0
 SHORTEST, LONGEST = 5.0, 20.0
@@ -58,21 +59,6 @@ def _epoch(timestamp: str) -> float:
     return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
 
 
-class _TaskInstance:
-    """Just enough of a task instance for the operator: ``map_index`` and ``xcom_push``."""
-
-    #: An unmapped task, as a real task instance says.
-    map_index = -1
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        """
-        Drop the XCom.
-
-        :param key: the key.
-        :param value: the value.
-        """
-
-
 def _configure_duration(emulator: EmulatorProcess, seconds: float) -> None:
     emulator.configure(queued_seconds=QUEUED_SECONDS, dreaming_seconds=seconds - QUEUED_SECONDS)
 
@@ -88,7 +74,7 @@ def _start_ours(emulator: EmulatorProcess, seconds: float, interval: float) -> A
     )
     _configure_duration(emulator, seconds)
     try:
-        operator.execute({"ti": _TaskInstance()})
+        operator.execute(task_context())
     except TaskDeferred as deferral:
         return deferral.trigger
     raise RuntimeError("the operator did not defer")

@@ -37,6 +37,7 @@ from benchmarks._proc import (
     warm_bytecode_cache,
 )
 from benchmarks._results import MIN_ROUNDS, Baseline, Row, emit_rows, median_ratio, ratios_note
+from benchmarks._task import task_context
 
 if TYPE_CHECKING:
     import subprocess
@@ -54,30 +55,6 @@ TARGET_RATIO = 0.1
 TARGET_FLAT_RATIO = 1.5
 #: How far apart the figures for short and long generations may be and still count as flat.
 PROMPT = "a lighthouse at dawn, oil painting"
-
-
-class _TaskInstance:
-    """The parts of a task instance the operators use here: ``map_index`` and ``xcom_push``."""
-
-    #: An unmapped task, as a real task instance says.
-    map_index = -1
-
-    def __init__(self) -> None:
-        self.xcom: dict[str, Any] = {}
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        """
-        Keep an XCom value in memory.
-
-        :param key: the XCom key.
-        :param value: the value.
-        """
-        self.xcom[key] = value
-
-
-def _context() -> dict[str, Any]:
-    """A minimal task context: a task instance, no ``task_state_store`` (no re-attach lookup)."""
-    return {"ti": _TaskInstance()}
 
 
 async def _first_event(trigger: BaseTrigger) -> TriggerEvent:
@@ -98,7 +75,7 @@ def run_deferrable() -> dict[str, Any]:
     operator = LumaImageGenerateOperator(
         task_id="generate", prompt=PROMPT, deferrable=True, poll_interval=POLL_INTERVAL, timeout=600
     )
-    context = _context()
+    context = task_context()
     started = time.perf_counter()
     try:
         operator.execute(context)
@@ -171,7 +148,7 @@ def run_seed(base_url: str) -> dict[str, Any]:
     )
     send_message("READY")
     started = time.perf_counter()
-    operator.execute(_context())
+    operator.execute(task_context())
     return {"execute": time.perf_counter() - started}
 
 
