@@ -1,28 +1,45 @@
 """
 What each generate operator asks Luma for: one declaration per kind of generation.
 
-A kind names the operator attributes its request is built from and builds the validated create
-call from their values. A worker builds it from the operator's rendered attributes; a task that
-starts on the triggerer (Airflow 3.3+) builds the very same request there, from the values the
-triggerer rendered. Nothing here imports Airflow: both sides import it cheaply.
+A kind declares its parameters once: the operator argument (and attribute) of each, whether the
+operator templates it, how it is checked and where its value goes in the create call. The
+operators take their template fields from here, the request body is built from here, and a task
+that starts on the triggerer (Airflow 3.3+) builds the very same request there, from the values
+the triggerer rendered. Nothing here imports Airflow: both sides import it cheaply.
 """
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import json
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_luma.validation import (
-    build_audio_request,
-    build_image_request,
-    build_modify_video_request,
-    build_reframe_request,
-    build_upscale_request,
-    build_video_request,
+    ASPECT_RATIOS,
+    IMAGE_FORMATS,
+    IMAGE_MODELS,
+    MAX_IMAGE_REFS,
+    MODIFY_MODES,
+    MODIFY_VIDEO_MODELS,
+    VIDEO_DURATIONS,
+    VIDEO_MODELS,
+    VIDEO_RESOLUTIONS,
+    check_bool,
+    check_character_ref,
+    check_choice,
+    check_concepts,
     check_generation_id,
+    check_geometry,
+    check_keyframes,
+    check_open_choice,
+    check_prompt,
+    check_url,
+    check_url_object,
+    check_weighted_ref,
+    check_weighted_refs,
 )
 
 if TYPE_CHECKING:
@@ -48,107 +65,190 @@ class GenerationRequest:
         return hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
 
-@dataclass(frozen=True)
-class GenerationKind:
-    """
-    One kind of generation: the operator attributes it reads and how they become a create call.
+class Into(enum.Enum):
+    """Where a parameter's checked value goes in the create call."""
 
-    :param name: the kind's name (an operator's ``kind``).
-    :param params: the operator attributes the request is built from.
-    :param build: validates those values (by attribute name) and returns the create call.
+    BODY = "body"  # a field of the JSON body
+    PATH = "path"  # a segment of the endpoint's path (the generation to upscale, say)
+    SPREAD = "spread"  # its keys go into the body itself (a reframe's geometry)
+
+
+@dataclass(frozen=True)
+class Param:
+    """
+    One parameter of a kind of generation.
+
+    :param name: the operator's argument and attribute, and the API's field unless ``field`` says
+        otherwise.
+    :param check: ``check(name, value)`` returns the value in the API's shape, or raises an error
+        naming the parameter.
+    :param field: the API's field, when it is not ``name``.
+    :param required: the value is checked even when it is None (the check refuses it); an optional
+        parameter left None is not sent, so that Luma's default applies.
+    :param templated: the operator renders it with Jinja.
+    :param into: where the checked value goes.
     """
 
     name: str
-    params: tuple[str, ...]
-    build: Callable[[Mapping[str, Any]], GenerationRequest]
+    check: Callable[[str, Any], Any]
+    field: str | None = None
+    required: bool = False
+    templated: bool = True
+    into: Into = Into.BODY
 
 
-def _image(p: Mapping[str, Any]) -> GenerationRequest:
-    return GenerationRequest("/generations/image", build_image_request(**p))
+@dataclass(frozen=True)
+class GenerationKind:
+    """
+    One kind of generation: its endpoint, its ``generation_type`` and its parameters.
+
+    :param name: the kind's name (an operator's ``kind``).
+    :param path: the create endpoint; ``{name}`` stands for a parameter that goes into the path.
+    :param generation_type: the body's ``generation_type``.
+    :param params: the parameters, in the order they are checked.
+    """
+
+    name: str
+    path: str
+    generation_type: str
+    params: tuple[Param, ...]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The parameters' names: the operator's arguments and attributes."""
+        return tuple(param.name for param in self.params)
+
+    @property
+    def template_fields(self) -> tuple[str, ...]:
+        """The parameters the operator renders with Jinja."""
+        return tuple(param.name for param in self.params if param.templated)
+
+    def build(self, values: Mapping[str, Any]) -> GenerationRequest:
+        """
+        Check the parameters and return the create call; no API call here.
+
+        :param values: the parameters by name (others are ignored; a missing one is None).
+        :raises LumaValidationError: a parameter is not acceptable (the error names it).
+        """
+        body: dict[str, Any] = {"generation_type": self.generation_type}
+        in_path: dict[str, Any] = {}
+        for param in self.params:
+            value = values.get(param.name)
+            if value is None and not param.required:
+                continue
+            checked = param.check(param.name, value)
+            if param.into is Into.PATH:
+                in_path[param.name] = checked
+            elif param.into is Into.SPREAD:
+                body.update(checked)
+            else:
+                body[param.field or param.name] = checked
+        return GenerationRequest(self.path.format(**in_path), body)
 
 
-def _video(p: Mapping[str, Any]) -> GenerationRequest:
-    return GenerationRequest("/generations/video", build_video_request(**p))
+def _generation_id(param: str, value: Any) -> str:
+    return check_generation_id(value, param)
 
 
-def _image_reframe(p: Mapping[str, Any]) -> GenerationRequest:
-    return GenerationRequest("/generations/image/reframe", build_reframe_request(kind="image", **p))
+def _model(listed: tuple[str, ...], elsewhere: tuple[str, ...]) -> Param:
+    return Param("model", partial(check_open_choice, listed=listed, elsewhere=elsewhere), required=True)
 
 
-def _video_reframe(p: Mapping[str, Any]) -> GenerationRequest:
-    return GenerationRequest("/generations/video/reframe", build_reframe_request(kind="video", **p))
-
-
-def _video_modify(p: Mapping[str, Any]) -> GenerationRequest:
-    return GenerationRequest("/generations/video/modify", build_modify_video_request(**p))
-
-
-def _video_upscale(p: Mapping[str, Any]) -> GenerationRequest:
-    path = f"/generations/{check_generation_id(p['generation_id'])}/upscale"
-    return GenerationRequest(
-        path, build_upscale_request(resolution=p["resolution"], callback_url=p["callback_url"])
-    )
-
-
-def _video_audio(p: Mapping[str, Any]) -> GenerationRequest:
-    path = f"/generations/{check_generation_id(p['generation_id'])}/audio"
-    body = build_audio_request(
-        prompt=p["prompt"], negative_prompt=p["negative_prompt"], callback_url=p["callback_url"]
-    )
-    return GenerationRequest(path, body)
-
+# The parameters several kinds share.
+PROMPT = Param("prompt", check_prompt, required=True)
+OPTIONAL_PROMPT = Param("prompt", check_prompt)
+IMAGE_MODEL = _model(IMAGE_MODELS, VIDEO_MODELS)
+# ray-1-6 is a video model that modify and reframe do not take.
+EDIT_VIDEO_MODEL = _model(MODIFY_VIDEO_MODELS, (*IMAGE_MODELS, *VIDEO_MODELS))
+ASPECT_RATIO = Param("aspect_ratio", partial(check_choice, allowed=ASPECT_RATIOS))
+NEW_ASPECT_RATIO = Param("aspect_ratio", partial(check_choice, allowed=ASPECT_RATIOS), required=True)
+FORMAT = Param("format", partial(check_choice, allowed=IMAGE_FORMATS))
+RESOLUTION = Param("resolution", partial(check_open_choice, listed=VIDEO_RESOLUTIONS))
+MEDIA_URL = Param("media_url", check_url_object, field="media", required=True)
+FIRST_FRAME_URL = Param("first_frame_url", check_url_object, field="first_frame")
+GEOMETRY = Param("geometry", check_geometry, templated=False, into=Into.SPREAD)
+SOURCE_GENERATION = Param("generation_id", _generation_id, required=True, into=Into.PATH)
+CALLBACK_URL = Param("callback_url", check_url)
 
 KINDS: dict[str, GenerationKind] = {
     kind.name: kind
     for kind in (
         GenerationKind(
             "image",
+            "/generations/image",
+            "image",
             (
-                "prompt",
-                "model",
-                "aspect_ratio",
-                "image_format",
-                "image_ref",
-                "style_ref",
-                "character_ref",
-                "modify_image_ref",
-                "callback_url",
+                PROMPT,
+                IMAGE_MODEL,
+                ASPECT_RATIO,
+                FORMAT,
+                Param("image_ref", partial(check_weighted_refs, max_items=MAX_IMAGE_REFS)),
+                Param("style_ref", check_weighted_refs),
+                Param("character_ref", check_character_ref),
+                Param("modify_image_ref", check_weighted_ref),
+                CALLBACK_URL,
             ),
-            _image,
         ),
         GenerationKind(
             "video",
+            "/generations/video",
+            "video",
             (
-                "prompt",
-                "model",
-                "aspect_ratio",
-                "resolution",
-                "duration",
-                "loop",
-                "keyframes",
-                "concepts",
-                "callback_url",
+                PROMPT,
+                _model(VIDEO_MODELS, IMAGE_MODELS),
+                ASPECT_RATIO,
+                RESOLUTION,
+                Param("duration", partial(check_open_choice, listed=VIDEO_DURATIONS)),
+                Param("loop", check_bool, templated=False),
+                Param("keyframes", check_keyframes),
+                Param("concepts", check_concepts),
+                CALLBACK_URL,
             ),
-            _video,
         ),
         GenerationKind(
             "image_reframe",
-            ("media_url", "aspect_ratio", "model", "prompt", "image_format", "geometry", "callback_url"),
-            _image_reframe,
+            "/generations/image/reframe",
+            "reframe_image",
+            (MEDIA_URL, NEW_ASPECT_RATIO, IMAGE_MODEL, OPTIONAL_PROMPT, FORMAT, GEOMETRY, CALLBACK_URL),
         ),
         GenerationKind(
             "video_reframe",
-            ("media_url", "aspect_ratio", "model", "prompt", "first_frame_url", "geometry", "callback_url"),
-            _video_reframe,
+            "/generations/video/reframe",
+            "reframe_video",
+            (
+                MEDIA_URL,
+                NEW_ASPECT_RATIO,
+                EDIT_VIDEO_MODEL,
+                OPTIONAL_PROMPT,
+                FIRST_FRAME_URL,
+                GEOMETRY,
+                CALLBACK_URL,
+            ),
         ),
         GenerationKind(
             "video_modify",
-            ("media_url", "mode", "model", "prompt", "first_frame_url", "callback_url"),
-            _video_modify,
+            "/generations/video/modify",
+            "modify_video",
+            (
+                MEDIA_URL,
+                Param("mode", partial(check_choice, allowed=MODIFY_MODES), required=True),
+                EDIT_VIDEO_MODEL,
+                OPTIONAL_PROMPT,
+                FIRST_FRAME_URL,
+                CALLBACK_URL,
+            ),
         ),
-        GenerationKind("video_upscale", ("generation_id", "resolution", "callback_url"), _video_upscale),
         GenerationKind(
-            "video_audio", ("generation_id", "prompt", "negative_prompt", "callback_url"), _video_audio
+            "video_upscale",
+            "/generations/{generation_id}/upscale",
+            "upscale_video",
+            (SOURCE_GENERATION, Param("resolution", RESOLUTION.check, required=True), CALLBACK_URL),
+        ),
+        GenerationKind(
+            "video_audio",
+            "/generations/{generation_id}/audio",
+            "add_audio",
+            (SOURCE_GENERATION, PROMPT, Param("negative_prompt", check_prompt), CALLBACK_URL),
         ),
     )
 }
@@ -159,8 +259,7 @@ def build_request(kind: str, params: Mapping[str, Any]) -> GenerationRequest:
     Validate a kind's parameters and return its create call; no API call here.
 
     :param kind: a key of :data:`KINDS`.
-    :param params: the kind's parameters by attribute name (others are ignored).
+    :param params: the kind's parameters by name (others are ignored).
     :raises LumaValidationError: a parameter is not acceptable (the error names it).
     """
-    declared = KINDS[kind]
-    return declared.build({name: params.get(name) for name in declared.params})
+    return KINDS[kind].build(params)

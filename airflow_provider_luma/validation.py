@@ -1,9 +1,10 @@
 """
-Request building and validation for the Dream Machine API.
+Checks of the values a user passes to the Dream Machine API.
 
-Everything a user passes is checked here before any request is sent, and every error names the
-parameter and what is allowed. The functions return plain JSON-ready dicts in the API's own shape
-(as Luma documents them), leaving out what the user did not set so Luma's defaults apply.
+Every check takes the parameter's name and its value, returns the value in the API's own shape
+(JSON-ready), and raises an error that names the parameter and what is allowed. Which parameter
+gets which check, and where its value goes in a request, is declared once per kind of generation
+in :mod:`airflow_provider_luma.kinds`.
 
 Models, resolutions and durations are open lists: Luma adds to them with new models, so a value
 this provider does not list goes to Luma as it is, with a warning, and Luma's 400 for a value it
@@ -82,12 +83,12 @@ def check_open_choice(param: str, value: Any, listed: Sequence[str], elsewhere: 
     return value
 
 
-def check_prompt(value: Any, param: str = "prompt") -> str:
+def check_prompt(param: str, value: Any) -> str:
     """
     Check a prompt: a string of 3 to 5,000 characters (surrounding blanks not counted).
 
-    :param value: the prompt given.
     :param param: parameter name used in the error.
+    :param value: the prompt given.
     """
     if not isinstance(value, str):
         raise _fail(param, f"must be a string, got {type(value).__name__}")
@@ -135,6 +136,28 @@ def check_url(param: str, value: Any) -> str:
     return value
 
 
+def check_url_object(param: str, value: Any) -> dict[str, str]:
+    """
+    Check a URL (see :func:`check_url`) that the API takes as ``{"url": ...}`` (media, first frame).
+
+    :param param: parameter name used in the error.
+    :param value: the URL given.
+    """
+    return {"url": check_url(param, value)}
+
+
+def check_bool(param: str, value: Any) -> bool:
+    """
+    Check a flag: True or False (not a truthy string a template rendered).
+
+    :param param: parameter name used in the error.
+    :param value: the flag given.
+    """
+    if not isinstance(value, bool):
+        raise _fail(param, f"must be True or False, got {value!r}")
+    return value
+
+
 def check_weight(param: str, value: Any) -> float:
     """
     Check a reference weight: a number from 0 to 1.
@@ -176,7 +199,13 @@ def check_generation_id(value: Any, param: str = "generation_id") -> str:
     return value.lower()
 
 
-def _weighted_ref(param: str, value: Any) -> dict[str, Any]:
+def check_weighted_ref(param: str, value: Any) -> dict[str, Any]:
+    """
+    Check a reference image: a URL, or ``{"url": ..., "weight": 0..1}``; returns the mapping form.
+
+    :param param: parameter name used in the error.
+    :param value: the reference given.
+    """
     if isinstance(value, str):
         return {"url": check_url(f"{param}.url", value)}
     if not isinstance(value, Mapping):
@@ -192,16 +221,28 @@ def _weighted_ref(param: str, value: Any) -> dict[str, Any]:
     return ref
 
 
-def _weighted_refs(param: str, value: Any, max_items: int | None) -> list[dict[str, Any]]:
+def check_weighted_refs(param: str, value: Any, max_items: int | None = None) -> list[dict[str, Any]]:
+    """
+    Check a list of reference images (see :func:`check_weighted_ref`).
+
+    :param param: parameter name used in the error.
+    :param value: the references given.
+    :param max_items: how many the API takes, if it limits them.
+    """
     if isinstance(value, (str, Mapping)) or not isinstance(value, Sequence):
         raise _fail(param, f"must be a list of references {{'url': ..., 'weight': 0..1}}, got {value!r}")
     if max_items is not None and len(value) > max_items:
         raise _fail(param, f"at most {max_items} references are allowed, got {len(value)}")
-    return [_weighted_ref(f"{param}[{index}]", item) for index, item in enumerate(value)]
+    return [check_weighted_ref(f"{param}[{index}]", item) for index, item in enumerate(value)]
 
 
-def _character_ref(value: Any) -> dict[str, Any]:
-    param = "character_ref"
+def check_character_ref(param: str, value: Any) -> dict[str, Any]:
+    """
+    Check a character reference: ``{"identity0": {"images": [up to 4 URLs]}}``, or the list of URLs.
+
+    :param param: parameter name used in the error.
+    :param value: the reference given.
+    """
     if isinstance(value, Sequence) and not isinstance(value, (str, Mapping)):
         # Shorthand: a plain list of image URLs is one identity.
         value = {"identity0": {"images": list(value)}}
@@ -223,53 +264,6 @@ def _character_ref(value: Any) -> dict[str, Any]:
         )
     urls = [check_url(f"{param}.identity0.images[{i}]", url) for i, url in enumerate(images)]
     return {"identity0": {"images": urls}}
-
-
-def build_image_request(
-    *,
-    prompt: Any,
-    model: Any = "photon-1",
-    aspect_ratio: Any = None,
-    image_format: Any = None,
-    image_ref: Any = None,
-    style_ref: Any = None,
-    character_ref: Any = None,
-    modify_image_ref: Any = None,
-    callback_url: Any = None,
-) -> dict[str, Any]:
-    """
-    Validate image parameters and build the body of ``POST /generations/image``.
-
-    :param prompt: what to draw, 3 to 5,000 characters.
-    :param model: ``photon-1``, ``photon-flash-1`` or a newer image model (see :func:`check_open_choice`).
-    :param aspect_ratio: one of ``ASPECT_RATIOS``; Luma's default (16:9) when None.
-    :param image_format: ``jpg`` or ``png`` (the API's ``format``); Luma's default when None.
-    :param image_ref: up to 4 references, each a URL or ``{"url", "weight"}``.
-    :param style_ref: style references, each a URL or ``{"url", "weight"}``.
-    :param character_ref: ``{"identity0": {"images": [...]}}`` (or a list of up to 4 URLs).
-    :param modify_image_ref: the image to modify, a URL or ``{"url", "weight"}``.
-    :param callback_url: URL Luma POSTs the generation to on every state change.
-    """
-    body: dict[str, Any] = {
-        "generation_type": "image",
-        "model": check_open_choice("model", model, IMAGE_MODELS, VIDEO_MODELS),
-        "prompt": check_prompt(prompt),
-    }
-    if aspect_ratio is not None:
-        body["aspect_ratio"] = check_choice("aspect_ratio", aspect_ratio, ASPECT_RATIOS)
-    if image_format is not None:
-        body["format"] = check_choice("format", image_format, IMAGE_FORMATS)
-    if image_ref is not None:
-        body["image_ref"] = _weighted_refs("image_ref", image_ref, MAX_IMAGE_REFS)
-    if style_ref is not None:
-        body["style_ref"] = _weighted_refs("style_ref", style_ref, None)
-    if character_ref is not None:
-        body["character_ref"] = _character_ref(character_ref)
-    if modify_image_ref is not None:
-        body["modify_image_ref"] = _weighted_ref("modify_image_ref", modify_image_ref)
-    if callback_url is not None:
-        body["callback_url"] = check_url("callback_url", callback_url)
-    return body
 
 
 def check_positive_number(param: str, value: Any) -> float:
@@ -324,77 +318,40 @@ def _keyframe(param: str, value: Any) -> dict[str, Any]:
     raise _fail(f"{param}.type", f"got {kind!r}; allowed values are image, generation")
 
 
-def _keyframes(value: Any) -> dict[str, Any]:
+def check_keyframes(param: str, value: Any) -> dict[str, Any]:
+    """
+    Check video keyframes: ``{"frame0": ..., "frame1": ...}``, each an image or a generation, in
+    the API's form or as the URL or generation id alone.
+
+    :param param: parameter name used in the error.
+    :param value: the keyframes given.
+    """
     if not isinstance(value, Mapping) or not value:
-        raise _fail("keyframes", f"must be a mapping with 'frame0' and/or 'frame1', got {value!r}")
+        raise _fail(param, f"must be a mapping with 'frame0' and/or 'frame1', got {value!r}")
     unknown = set(value) - set(KEYFRAME_SLOTS)
     if unknown:
-        raise _fail("keyframes", f"unknown keys {sorted(unknown)}; allowed keys are frame0, frame1")
-    return {slot: _keyframe(f"keyframes.{slot}", frame) for slot, frame in value.items()}
+        raise _fail(param, f"unknown keys {sorted(unknown)}; allowed keys are frame0, frame1")
+    return {slot: _keyframe(f"{param}.{slot}", frame) for slot, frame in value.items()}
 
 
-def _concepts(value: Any) -> list[dict[str, str]]:
+def check_concepts(param: str, value: Any) -> list[dict[str, str]]:
+    """
+    Check concepts: a list of concept keys, each a string or ``{"key": ...}``.
+
+    :param param: parameter name used in the error.
+    :param value: the concepts given.
+    """
     if isinstance(value, (str, Mapping)) or not isinstance(value, Sequence):
-        raise _fail("concepts", f"must be a list of concept keys or {{'key': ...}}, got {value!r}")
+        raise _fail(param, f"must be a list of concept keys or {{'key': ...}}, got {value!r}")
     concepts = []
     for index, item in enumerate(value):
         key = item.get("key") if isinstance(item, Mapping) else item
         if not isinstance(key, str) or not key:
             raise _fail(
-                f"concepts[{index}]", f"must be a concept key (string) or {{'key': ...}}, got {item!r}"
+                f"{param}[{index}]", f"must be a concept key (string) or {{'key': ...}}, got {item!r}"
             )
         concepts.append({"key": key})
     return concepts
-
-
-def build_video_request(
-    *,
-    prompt: Any,
-    model: Any = "ray-2",
-    aspect_ratio: Any = None,
-    resolution: Any = None,
-    duration: Any = None,
-    loop: Any = None,
-    keyframes: Any = None,
-    concepts: Any = None,
-    callback_url: Any = None,
-) -> dict[str, Any]:
-    """
-    Validate video parameters and build the body of ``POST /generations/video``.
-
-    :param prompt: what to film, 3 to 5,000 characters.
-    :param model: one of ``VIDEO_MODELS`` or a newer video model (see :func:`check_open_choice`).
-    :param aspect_ratio: one of ``ASPECT_RATIOS``.
-    :param resolution: one of ``VIDEO_RESOLUTIONS`` or a newer one.
-    :param duration: one of ``VIDEO_DURATIONS`` or a newer one.
-    :param loop: make the video loop seamlessly.
-    :param keyframes: ``{"frame0": ..., "frame1": ...}``, each ``{"type": "image", "url": ...}``,
-        ``{"type": "generation", "id": ...}``, or just the URL or generation id.
-    :param concepts: concept keys (see ``LumaHook.list_concepts``), as strings or ``{"key": ...}``.
-    :param callback_url: URL Luma POSTs the generation to on every state change.
-    """
-    body: dict[str, Any] = {
-        "generation_type": "video",
-        "model": check_open_choice("model", model, VIDEO_MODELS, IMAGE_MODELS),
-        "prompt": check_prompt(prompt),
-    }
-    if aspect_ratio is not None:
-        body["aspect_ratio"] = check_choice("aspect_ratio", aspect_ratio, ASPECT_RATIOS)
-    if resolution is not None:
-        body["resolution"] = check_open_choice("resolution", resolution, VIDEO_RESOLUTIONS)
-    if duration is not None:
-        body["duration"] = check_open_choice("duration", duration, VIDEO_DURATIONS)
-    if loop is not None:
-        if not isinstance(loop, bool):
-            raise _fail("loop", f"must be True or False, got {loop!r}")
-        body["loop"] = loop
-    if keyframes is not None:
-        body["keyframes"] = _keyframes(keyframes)
-    if concepts is not None:
-        body["concepts"] = _concepts(concepts)
-    if callback_url is not None:
-        body["callback_url"] = check_url("callback_url", callback_url)
-    return body
 
 
 MODIFY_MODES = tuple(
@@ -413,142 +370,23 @@ REFRAME_GEOMETRY_KEYS = (
 )
 
 
-def _optional_prompt(body: dict[str, Any], prompt: Any, param: str = "prompt") -> None:
-    if prompt is not None:
-        body[param] = check_prompt(prompt, param)
+def check_geometry(param: str, value: Any) -> dict[str, int]:
+    """
+    Check a reframe geometry: some of ``REFRAME_GEOMETRY_KEYS``, each a whole number of pixels.
 
-
-def _geometry(value: Any) -> dict[str, int]:
+    :param param: parameter name used in the error.
+    :param value: the geometry given.
+    """
     if not isinstance(value, Mapping):
         raise _fail(
-            "geometry", f"must be a mapping of {', '.join(REFRAME_GEOMETRY_KEYS)} to pixels, got {value!r}"
+            param, f"must be a mapping of {', '.join(REFRAME_GEOMETRY_KEYS)} to pixels, got {value!r}"
         )
     unknown = set(value) - set(REFRAME_GEOMETRY_KEYS)
     if unknown:
         raise _fail(
-            "geometry", f"unknown keys {sorted(unknown)}; allowed keys are {', '.join(REFRAME_GEOMETRY_KEYS)}"
+            param, f"unknown keys {sorted(unknown)}; allowed keys are {', '.join(REFRAME_GEOMETRY_KEYS)}"
         )
     for key, pixels in value.items():
         if isinstance(pixels, bool) or not isinstance(pixels, int) or pixels < 0:
-            raise _fail(f"geometry.{key}", f"must be a whole number of pixels >= 0, got {pixels!r}")
+            raise _fail(f"{param}.{key}", f"must be a whole number of pixels >= 0, got {pixels!r}")
     return dict(value)
-
-
-def _reframe_model(kind: str, model: Any) -> str:
-    if kind == "image":
-        return check_open_choice("model", model, IMAGE_MODELS, VIDEO_MODELS)
-    return _modify_video_model(model)
-
-
-def _modify_video_model(model: Any) -> str:
-    # ray-1-6 is a video model that modify and reframe do not take.
-    return check_open_choice("model", model, MODIFY_VIDEO_MODELS, (*IMAGE_MODELS, *VIDEO_MODELS))
-
-
-def build_reframe_request(
-    *,
-    kind: str,
-    media_url: Any,
-    aspect_ratio: Any,
-    model: Any,
-    prompt: Any = None,
-    image_format: Any = None,
-    first_frame_url: Any = None,
-    geometry: Any = None,
-    callback_url: Any = None,
-) -> dict[str, Any]:
-    """
-    Validate reframe parameters; build the body of ``POST /generations/{image|video}/reframe``.
-
-    :param kind: ``image`` or ``video``.
-    :param media_url: URL of the image or video to extend.
-    :param aspect_ratio: the new aspect ratio, one of ``ASPECT_RATIOS``.
-    :param model: ``IMAGE_MODELS`` for images, ``MODIFY_VIDEO_MODELS`` for videos, or a newer one.
-    :param prompt: what to put in the new area.
-    :param image_format: ``jpg`` or ``png`` (images only).
-    :param first_frame_url: an image for the first frame (videos only).
-    :param geometry: where the source goes in the new frame: some of ``REFRAME_GEOMETRY_KEYS``.
-    :param callback_url: URL Luma POSTs the generation to on every state change.
-    """
-    body: dict[str, Any] = {
-        "generation_type": f"reframe_{kind}",
-        "model": _reframe_model(kind, model),
-        "media": {"url": check_url("media_url", media_url)},
-        "aspect_ratio": check_choice("aspect_ratio", aspect_ratio, ASPECT_RATIOS),
-    }
-    _optional_prompt(body, prompt)
-    if image_format is not None:
-        body["format"] = check_choice("format", image_format, IMAGE_FORMATS)
-    if first_frame_url is not None:
-        body["first_frame"] = {"url": check_url("first_frame_url", first_frame_url)}
-    if geometry is not None:
-        body.update(_geometry(geometry))
-    if callback_url is not None:
-        body["callback_url"] = check_url("callback_url", callback_url)
-    return body
-
-
-def build_modify_video_request(
-    *,
-    media_url: Any,
-    mode: Any,
-    model: Any = "ray-2",
-    prompt: Any = None,
-    first_frame_url: Any = None,
-    callback_url: Any = None,
-) -> dict[str, Any]:
-    """
-    Validate restyle parameters and build the body of ``POST /generations/video/modify``.
-
-    :param media_url: URL of the video to restyle.
-    :param mode: how far to move from the source: one of ``MODIFY_MODES`` (adhere < flex < reimagine).
-    :param model: one of ``MODIFY_VIDEO_MODELS`` or a newer one.
-    :param prompt: the new style.
-    :param first_frame_url: an image for the first frame.
-    :param callback_url: URL Luma POSTs the generation to on every state change.
-    """
-    body: dict[str, Any] = {
-        "generation_type": "modify_video",
-        "model": _modify_video_model(model),
-        "media": {"url": check_url("media_url", media_url)},
-        "mode": check_choice("mode", mode, MODIFY_MODES),
-    }
-    _optional_prompt(body, prompt)
-    if first_frame_url is not None:
-        body["first_frame"] = {"url": check_url("first_frame_url", first_frame_url)}
-    if callback_url is not None:
-        body["callback_url"] = check_url("callback_url", callback_url)
-    return body
-
-
-def build_upscale_request(*, resolution: Any, callback_url: Any = None) -> dict[str, Any]:
-    """
-    Validate and build the body of ``POST /generations/{id}/upscale``.
-
-    :param resolution: one of ``VIDEO_RESOLUTIONS`` or a newer one.
-    :param callback_url: URL Luma POSTs the generation to on every state change.
-    """
-    body: dict[str, Any] = {
-        "generation_type": "upscale_video",
-        "resolution": check_open_choice("resolution", resolution, VIDEO_RESOLUTIONS),
-    }
-    if callback_url is not None:
-        body["callback_url"] = check_url("callback_url", callback_url)
-    return body
-
-
-def build_audio_request(
-    *, prompt: Any, negative_prompt: Any = None, callback_url: Any = None
-) -> dict[str, Any]:
-    """
-    Validate and build the body of ``POST /generations/{id}/audio``.
-
-    :param prompt: the sound to add, 3 to 5,000 characters.
-    :param negative_prompt: sounds to avoid.
-    :param callback_url: URL Luma POSTs the generation to on every state change.
-    """
-    body: dict[str, Any] = {"generation_type": "add_audio", "prompt": check_prompt(prompt)}
-    _optional_prompt(body, negative_prompt, "negative_prompt")
-    if callback_url is not None:
-        body["callback_url"] = check_url("callback_url", callback_url)
-    return body

@@ -11,7 +11,6 @@ from PIL import Image
 
 from airflow_provider_luma import get_provider_info
 from airflow_provider_luma.decorators.luma import (
-    _ATTRIBUTES,
     XCOM_PARAMETERS,
     generation_parameters,
 )
@@ -52,7 +51,7 @@ def test_every_generation_parameter_is_an_attribute_of_the_operator(operator):
     """A parameter the function returns is set on the operator before it validates."""
     instance = operator(task_id="t", prompt="a lighthouse")
     for parameter in generation_parameters(operator):
-        assert hasattr(instance, _ATTRIBUTES.get(parameter, parameter)), parameter
+        assert hasattr(instance, parameter), parameter
     assert "prompt" in generation_parameters(operator)
     assert set(generation_parameters(operator)) <= set(inspect.signature(operator.__init__).parameters)
 

@@ -14,6 +14,7 @@ from airflow_provider_luma.operators.luma import (
     LumaImageGenerateOperator,
     LumaImageReframeOperator,
     LumaVideoAddAudioOperator,
+    LumaVideoGenerateOperator,
     LumaVideoModifyOperator,
     LumaVideoReframeOperator,
     LumaVideoUpscaleOperator,
@@ -193,3 +194,52 @@ def test_edit_example_dag(run_dag, emulator, read_logs):
     assert original not in live  # deleted once the portrait existed
     assert {video_id, result.xcom("tall_harbour", "generation_id")} <= live
     assert emulator.stats.creates == 6
+
+
+GENERATE_OPERATORS = [
+    LumaImageGenerateOperator,
+    LumaVideoGenerateOperator,
+    LumaImageReframeOperator,
+    LumaVideoReframeOperator,
+    LumaVideoModifyOperator,
+    LumaVideoUpscaleOperator,
+    LumaVideoAddAudioOperator,
+]
+
+
+@pytest.mark.parametrize("operator", GENERATE_OPERATORS, ids=lambda operator: operator.__name__)
+def test_each_operator_takes_exactly_the_parameters_its_kind_declares(operator):
+    """The signature users read and the declaration the request is built from name the same things."""
+    import inspect
+
+    from airflow_provider_luma.kinds import KINDS
+
+    kind = KINDS[operator.kind]
+    arguments = [
+        name
+        for name, parameter in inspect.signature(operator.__init__).parameters.items()
+        if parameter.kind is inspect.Parameter.KEYWORD_ONLY
+    ]
+    assert sorted(arguments) == sorted(kind.names)
+    assert set(operator.template_fields) == {*kind.template_fields, "output_path"}
+    documented = operator.__doc__ or ""
+    assert all(f":param {name}:" in documented for name in kind.names)
+
+
+@pytest.mark.parametrize("operator", GENERATE_OPERATORS, ids=lambda operator: operator.__name__)
+def test_each_argument_reaches_the_request_it_builds(operator):
+    """A value given to the operator is the value its kind checks (nothing dropped on the way)."""
+    from airflow_provider_luma.kinds import KINDS
+
+    given = {"media_url": "https://x/a.png", "aspect_ratio": "1:1", "mode": "flex_1", "resolution": "720p"}
+    given |= {"generation_id": "6f1c1f9e-3c1a-4b8e-9d63-2f0f5c7a1b2c", "prompt": "a lighthouse at dawn"}
+    given |= {"callback_url": "https://hooks.example/luma"}
+    arguments = {name: given[name] for name in KINDS[operator.kind].names if name in given}
+    request = operator(task_id="t", **arguments).build_request()
+    assert request.body["callback_url"] == "https://hooks.example/luma"
+    if "prompt" in arguments:
+        assert request.body["prompt"] == "a lighthouse at dawn"
+    if "generation_id" in arguments:
+        assert request.path.startswith("/generations/6f1c1f9e-3c1a-4b8e-9d63-2f0f5c7a1b2c/")
+    if "media_url" in arguments:
+        assert request.body["media"] == {"url": "https://x/a.png"}

@@ -5,11 +5,23 @@ from __future__ import annotations
 import pytest
 
 from airflow_provider_luma.exceptions import LumaValidationError
+from airflow_provider_luma.kinds import build_request
 from airflow_provider_luma.operators.luma import LumaImageGenerateOperator
-from airflow_provider_luma.validation import build_image_request, check_generation_id
+from airflow_provider_luma.validation import check_generation_id
 
 GOOD = {"prompt": "a lighthouse at dawn"}
 URL = "https://example.com/a.png"
+
+
+def image_body(**params):
+    """The body of an image create, with the operator's default model."""
+    return build_request("image", {"model": "photon-1", **params}).body
+
+
+def video_body(**params):
+    """The body of a video create, with the operator's default model."""
+    return build_request("video", {"model": "ray-2", **params}).body
+
 
 BAD_IMAGE_INPUTS = [
     ({"prompt": ""}, "prompt", "3 to 5000"),
@@ -22,7 +34,7 @@ BAD_IMAGE_INPUTS = [
     ({"model": " "}, "model", "non-empty string"),
     ({"aspect_ratio": "2:1"}, "aspect_ratio", "16:9"),
     ({"aspect_ratio": 1.77}, "aspect_ratio", "allowed values"),
-    ({"image_format": "gif"}, "format", "jpg, png"),
+    ({"format": "gif"}, "format", "jpg, png"),
     ({"image_ref": [URL] * 5}, "image_ref", "at most 4"),
     ({"image_ref": URL}, "image_ref", "must be a list"),
     ({"image_ref": [{"url": URL, "weight": 1.5}]}, "image_ref[0].weight", "from 0 to 1"),
@@ -61,7 +73,7 @@ BAD_IMAGE_INPUTS = [
 @pytest.mark.parametrize(("overrides", "param", "allowed"), BAD_IMAGE_INPUTS)
 def test_bad_image_input_names_the_parameter(overrides, param, allowed):
     with pytest.raises(LumaValidationError) as error:
-        build_image_request(**{**GOOD, **overrides})
+        image_body(**{**GOOD, **overrides})
     assert error.value.param == param
     assert f"'{param}'" in str(error.value)
     assert allowed.replace("5000", "5,000") in str(error.value)
@@ -98,17 +110,17 @@ def test_a_generation_id_is_returned_in_canonical_form():
 
 def test_credentials_in_a_url_are_never_echoed():
     with pytest.raises(LumaValidationError) as error:
-        build_image_request(**GOOD, image_ref=["https://luma:hunter2@cdn.example/a.png"])
+        image_body(**GOOD, image_ref=["https://luma:hunter2@cdn.example/a.png"])
     assert "hunter2" not in str(error.value)
     assert "https://***@cdn.example/a.png" in str(error.value)
 
 
 def test_good_input_builds_the_api_body():
-    body = build_image_request(
+    body = image_body(
         prompt="a lighthouse at dawn",
         model="photon-flash-1",
         aspect_ratio="1:1",
-        image_format="png",
+        format="png",
         image_ref=[URL, {"url": URL, "weight": 0.25}],
         style_ref=[{"url": URL, "weight": 1}],
         character_ref=[URL],
@@ -130,7 +142,7 @@ def test_good_input_builds_the_api_body():
 
 
 def test_unset_options_are_left_to_luma():
-    assert build_image_request(prompt="a lighthouse") == {
+    assert image_body(prompt="a lighthouse") == {
         "generation_type": "image",
         "model": "photon-1",
         "prompt": "a lighthouse",
@@ -155,8 +167,6 @@ def test_operator_refuses_bad_waiting_options_before_any_request(emulator, kwarg
 @pytest.mark.parametrize(("overrides", "param", "allowed"), BAD_IMAGE_INPUTS)
 def test_operator_sends_nothing_on_bad_input(emulator, overrides, param, allowed):
     kwargs = {**GOOD, **overrides}
-    if "image_format" in kwargs:
-        kwargs["format"] = kwargs.pop("image_format")
     operator = LumaImageGenerateOperator(task_id="t", **kwargs)
     with pytest.raises(LumaValidationError, match=param.split("[")[0]):
         operator.execute({})
@@ -191,18 +201,14 @@ BAD_VIDEO_INPUTS = [
 
 @pytest.mark.parametrize(("overrides", "param", "allowed"), BAD_VIDEO_INPUTS)
 def test_bad_video_input_names_the_parameter(overrides, param, allowed):
-    from airflow_provider_luma.validation import build_video_request
-
     with pytest.raises(LumaValidationError) as error:
-        build_video_request(**{"prompt": "waves at night", **overrides})
+        video_body(**{"prompt": "waves at night", **overrides})
     assert error.value.param == param
     assert allowed in str(error.value)
 
 
 def test_video_keyframe_shorthands_build_the_api_shape():
-    from airflow_provider_luma.validation import build_video_request
-
-    body = build_video_request(
+    body = video_body(
         prompt="extend it",
         keyframes={"frame0": GEN_ID, "frame1": URL},
         concepts=["dolly_zoom", {"key": "orbit_left"}],
@@ -235,44 +241,33 @@ def test_copy_limits_are_checked_when_the_dag_is_parsed(kwargs, param):
 
 
 OPEN_VALUES = [
-    ("build_image_request", {"prompt": "a lighthouse", "model": "photon-2"}, "model", "photon-2"),
-    ("build_video_request", {"prompt": "waves", "model": "ray-3"}, "model", "ray-3"),
-    ("build_video_request", {"prompt": "waves", "resolution": "8k"}, "resolution", "8k"),
-    ("build_video_request", {"prompt": "waves", "duration": "10s"}, "duration", "10s"),
-    ("build_upscale_request", {"resolution": "8k"}, "resolution", "8k"),
-    ("build_modify_video_request", {"media_url": URL, "mode": "flex_1", "model": "ray-3"}, "model", "ray-3"),
-    (
-        "build_reframe_request",
-        {"kind": "image", "media_url": URL, "aspect_ratio": "1:1", "model": "photon-2"},
-        "model",
-        "photon-2",
-    ),
+    ("image", {"prompt": "a lighthouse", "model": "photon-2"}, "model", "photon-2"),
+    ("video", {"prompt": "waves", "model": "ray-3"}, "model", "ray-3"),
+    ("video", {"prompt": "waves", "model": "ray-2", "resolution": "8k"}, "resolution", "8k"),
+    ("video", {"prompt": "waves", "model": "ray-2", "duration": "10s"}, "duration", "10s"),
+    ("video_upscale", {"generation_id": GEN_ID, "resolution": "8k"}, "resolution", "8k"),
+    ("video_modify", {"media_url": URL, "mode": "flex_1", "model": "ray-3"}, "model", "ray-3"),
+    ("image_reframe", {"media_url": URL, "aspect_ratio": "1:1", "model": "photon-2"}, "model", "photon-2"),
 ]
 
 
-@pytest.mark.parametrize(("builder", "kwargs", "param", "value"), OPEN_VALUES)
-def test_values_the_provider_does_not_list_go_to_luma_with_a_warning(builder, kwargs, param, value, caplog):
+@pytest.mark.parametrize(("kind", "params", "param", "value"), OPEN_VALUES)
+def test_values_the_provider_does_not_list_go_to_luma_with_a_warning(kind, params, param, value, caplog):
     """A model, resolution or duration Luma added after this release needs no new release."""
-    from airflow_provider_luma import validation
-
     with caplog.at_level("WARNING", logger="airflow_provider_luma.validation"):
-        body = getattr(validation, builder)(**kwargs)
+        body = build_request(kind, params).body
     assert body[param] == value
     [warning] = caplog.records
     assert warning.getMessage().startswith(f"{param}={value!r} is not one this provider lists")
 
 
 def test_listed_values_pass_without_a_warning(caplog):
-    from airflow_provider_luma.validation import build_video_request
-
     with caplog.at_level("WARNING", logger="airflow_provider_luma.validation"):
-        build_video_request(prompt="waves", model="ray-flash-2", resolution="4k", duration="9s")
+        video_body(prompt="waves", model="ray-flash-2", resolution="4k", duration="9s")
     assert caplog.records == []
 
 
 @pytest.mark.parametrize("model", ["ray-1-6", "photon-1"])
 def test_a_model_known_for_another_endpoint_is_still_refused(model):
-    from airflow_provider_luma.validation import build_modify_video_request
-
     with pytest.raises(LumaValidationError, match="not for this endpoint; it takes ray-2, ray-flash-2"):
-        build_modify_video_request(media_url=URL, mode="flex_1", model=model)
+        build_request("video_modify", {"media_url": URL, "mode": "flex_1", "model": model})

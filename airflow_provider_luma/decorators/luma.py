@@ -14,7 +14,6 @@ pattern, as the standard provider's ``@task.bash``.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -26,6 +25,7 @@ from airflow.providers.common.compat.sdk import (
 )
 
 from airflow_provider_luma.exceptions import LumaValidationError
+from airflow_provider_luma.kinds import KINDS
 from airflow_provider_luma.operators.base import LumaGenerationOperatorBase
 from airflow_provider_luma.operators.luma import LumaImageGenerateOperator, LumaVideoGenerateOperator
 
@@ -37,18 +37,15 @@ if TYPE_CHECKING:
 #: XCom key of the parameters the function returned: a task resumed after a deferral (or after
 #: waiting out a rate limit) takes them from here instead of calling the function again.
 XCOM_PARAMETERS = "parameters"
-#: Operator attributes named differently from their parameter (``format`` is a builtin).
-_ATTRIBUTES = {"format": "image_format"}
 
 
 def generation_parameters(operator_class: type[LumaGenerationOperatorBase]) -> tuple[str, ...]:
     """
-    The generation parameters of a generate operator: its own keyword arguments.
+    The generation parameters of a generate operator: those its kind declares.
 
     :param operator_class: the operator the decorator builds on.
     """
-    signature = inspect.signature(operator_class.__init__)
-    return tuple(p.name for p in signature.parameters.values() if p.kind is inspect.Parameter.KEYWORD_ONLY)
+    return KINDS[operator_class.kind].names
 
 
 class _LumaDecoratedOperator(DecoratedOperator, LumaGenerationOperatorBase):
@@ -139,7 +136,7 @@ class _LumaDecoratedOperator(DecoratedOperator, LumaGenerationOperatorBase):
 
     def _apply(self, parameters: Mapping[str, Any]) -> None:
         for parameter, value in parameters.items():
-            setattr(self, _ATTRIBUTES.get(parameter, parameter), value)
+            setattr(self, parameter, value)
 
 
 class _LumaImageDecoratedOperator(_LumaDecoratedOperator, LumaImageGenerateOperator):

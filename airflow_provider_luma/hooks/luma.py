@@ -294,7 +294,8 @@ class LumaHook(BaseHook):
         """
         Start an image generation (``POST /generations/image``); returns the generation.
 
-        :param body: the request, e.g. from :func:`airflow_provider_luma.validation.build_image_request`.
+        :param body: the request, e.g. ``build_request("image", {...}).body``
+            (:func:`airflow_provider_luma.kinds.build_request`).
         """
         return self.create_generation("/generations/image", body)
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import time
 from datetime import timedelta
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import Asset, BaseOperator
@@ -65,6 +66,8 @@ from airflow_provider_luma.storage import DEFAULT_DEADLINE_SECONDS, DEFAULT_MAX_
 from airflow_provider_luma.validation import check_positive_int, check_positive_number
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from airflow.providers.common.compat.sdk import Context
 
     from airflow_provider_luma.hooks.luma import LumaHook
@@ -95,7 +98,8 @@ class LumaGenerationOperatorBase(BaseOperator):
     and ``return_value`` is the asset URL (or the stored path with ``output_path``, or the
     generation id when ``wait_for_completion`` is False).
 
-    :param request_params: the subclass's request parameters, by attribute name (set as attributes).
+    :param arguments: the subclass's own arguments by name (its ``locals()``): the parameters its
+        kind declares are taken from them and set as attributes of the same names.
     :param luma_conn_id: Airflow connection with the Luma API key.
     :param wait_for_completion: wait until the generation is done (default); if False, return the
         generation id as soon as it is created.
@@ -146,7 +150,7 @@ class LumaGenerationOperatorBase(BaseOperator):
     def __init__(
         self,
         *,
-        request_params: dict[str, Any] | None = None,
+        arguments: Mapping[str, Any] | None = None,
         luma_conn_id: str = "luma_default",
         wait_for_completion: bool = True,
         deferrable: bool | None = None,
@@ -163,8 +167,10 @@ class LumaGenerationOperatorBase(BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        for name, value in (request_params or {}).items():
-            setattr(self, name, value)
+        # The subclass's signature is what users read; which of its arguments make the request,
+        # and how, is declared once, in its kind.
+        for name in KINDS[self.kind].names:
+            setattr(self, name, (arguments or {}).get(name))
         self.luma_conn_id = luma_conn_id
         self.wait_for_completion = wait_for_completion
         self.deferrable = resolve_deferrable(deferrable)
@@ -207,15 +213,15 @@ class LumaGenerationOperatorBase(BaseOperator):
 
     def request_params(self) -> dict[str, Any]:
         """The kind's request parameters, by attribute name, as they are now (rendered in a task)."""
-        return {name: getattr(self, name) for name in KINDS[self.kind].params}
+        return {name: getattr(self, name) for name in KINDS[self.kind].names}
 
     def build_request(self) -> GenerationRequest:
         """Validate the (rendered) parameters and return the create call; no API call here."""
         return build_request(self.kind, self.request_params())
 
-    @property
+    @cached_property
     def hook(self) -> LumaHook:
-        """A hook on ``luma_conn_id`` (new per call site; cheap)."""
+        """The hook on ``luma_conn_id``, made once per operator (it looks the connection up when used)."""
         from airflow_provider_luma.hooks.luma import LumaHook
 
         return LumaHook(luma_conn_id=self.luma_conn_id)

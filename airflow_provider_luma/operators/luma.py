@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import BaseOperator
 
 from airflow_provider_luma.exceptions import LumaNotFoundError, LumaValidationError
+from airflow_provider_luma.kinds import KINDS
 from airflow_provider_luma.links import LumaGenerationLink
 from airflow_provider_luma.operators.base import LumaGenerationOperatorBase
 from airflow_provider_luma.validation import check_generation_id
@@ -46,18 +47,7 @@ class LumaImageGenerateOperator(LumaGenerationOperatorBase):
 
     kind = "image"
 
-    template_fields: Sequence[str] = (
-        "prompt",
-        "model",
-        "aspect_ratio",
-        "image_format",
-        "image_ref",
-        "style_ref",
-        "character_ref",
-        "modify_image_ref",
-        "callback_url",
-        "output_path",
-    )
+    template_fields: Sequence[str] = (*KINDS["image"].template_fields, "output_path")
 
     def __init__(
         self,
@@ -73,20 +63,7 @@ class LumaImageGenerateOperator(LumaGenerationOperatorBase):
         callback_url: str | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(
-            request_params={
-                "prompt": prompt,
-                "model": model,
-                "aspect_ratio": aspect_ratio,
-                "image_format": format,
-                "image_ref": image_ref,
-                "style_ref": style_ref,
-                "character_ref": character_ref,
-                "modify_image_ref": modify_image_ref,
-                "callback_url": callback_url,
-            },
-            **kwargs,
-        )
+        super().__init__(arguments=locals(), **kwargs)
 
 
 class LumaVideoGenerateOperator(LumaGenerationOperatorBase):
@@ -109,17 +86,7 @@ class LumaVideoGenerateOperator(LumaGenerationOperatorBase):
 
     kind = "video"
 
-    template_fields: Sequence[str] = (
-        "prompt",
-        "model",
-        "aspect_ratio",
-        "resolution",
-        "duration",
-        "keyframes",
-        "concepts",
-        "callback_url",
-        "output_path",
-    )
+    template_fields: Sequence[str] = (*KINDS["video"].template_fields, "output_path")
 
     def __init__(
         self,
@@ -135,20 +102,7 @@ class LumaVideoGenerateOperator(LumaGenerationOperatorBase):
         callback_url: str | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(
-            request_params={
-                "prompt": prompt,
-                "model": model,
-                "aspect_ratio": aspect_ratio,
-                "resolution": resolution,
-                "duration": duration,
-                "loop": loop,
-                "keyframes": keyframes,
-                "concepts": concepts,
-                "callback_url": callback_url,
-            },
-            **kwargs,
-        )
+        super().__init__(arguments=locals(), **kwargs)
 
 
 class LumaImageReframeOperator(LumaGenerationOperatorBase):
@@ -169,15 +123,7 @@ class LumaImageReframeOperator(LumaGenerationOperatorBase):
 
     kind = "image_reframe"
 
-    template_fields: Sequence[str] = (
-        "media_url",
-        "aspect_ratio",
-        "model",
-        "prompt",
-        "image_format",
-        "callback_url",
-        "output_path",
-    )
+    template_fields: Sequence[str] = (*KINDS["image_reframe"].template_fields, "output_path")
 
     def __init__(
         self,
@@ -191,18 +137,7 @@ class LumaImageReframeOperator(LumaGenerationOperatorBase):
         callback_url: str | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(
-            request_params={
-                "media_url": media_url,
-                "aspect_ratio": aspect_ratio,
-                "model": model,
-                "prompt": prompt,
-                "image_format": format,
-                "geometry": geometry,
-                "callback_url": callback_url,
-            },
-            **kwargs,
-        )
+        super().__init__(arguments=locals(), **kwargs)
 
 
 class LumaVideoReframeOperator(LumaGenerationOperatorBase):
@@ -221,15 +156,7 @@ class LumaVideoReframeOperator(LumaGenerationOperatorBase):
 
     kind = "video_reframe"
 
-    template_fields: Sequence[str] = (
-        "media_url",
-        "aspect_ratio",
-        "model",
-        "prompt",
-        "first_frame_url",
-        "callback_url",
-        "output_path",
-    )
+    template_fields: Sequence[str] = (*KINDS["video_reframe"].template_fields, "output_path")
 
     def __init__(
         self,
@@ -243,18 +170,7 @@ class LumaVideoReframeOperator(LumaGenerationOperatorBase):
         callback_url: str | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(
-            request_params={
-                "media_url": media_url,
-                "aspect_ratio": aspect_ratio,
-                "model": model,
-                "prompt": prompt,
-                "first_frame_url": first_frame_url,
-                "geometry": geometry,
-                "callback_url": callback_url,
-            },
-            **kwargs,
-        )
+        super().__init__(arguments=locals(), **kwargs)
 
 
 class LumaVideoModifyOperator(LumaGenerationOperatorBase):
@@ -273,15 +189,7 @@ class LumaVideoModifyOperator(LumaGenerationOperatorBase):
 
     kind = "video_modify"
 
-    template_fields: Sequence[str] = (
-        "media_url",
-        "mode",
-        "model",
-        "prompt",
-        "first_frame_url",
-        "callback_url",
-        "output_path",
-    )
+    template_fields: Sequence[str] = (*KINDS["video_modify"].template_fields, "output_path")
 
     def __init__(
         self,
@@ -294,17 +202,7 @@ class LumaVideoModifyOperator(LumaGenerationOperatorBase):
         callback_url: str | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(
-            request_params={
-                "media_url": media_url,
-                "mode": mode,
-                "model": model,
-                "prompt": prompt,
-                "first_frame_url": first_frame_url,
-                "callback_url": callback_url,
-            },
-            **kwargs,
-        )
+        super().__init__(arguments=locals(), **kwargs)
 
 
 class LumaVideoUpscaleOperator(LumaGenerationOperatorBase):
@@ -320,19 +218,12 @@ class LumaVideoUpscaleOperator(LumaGenerationOperatorBase):
 
     kind = "video_upscale"
 
-    template_fields: Sequence[str] = ("generation_id", "resolution", "callback_url", "output_path")
+    template_fields: Sequence[str] = (*KINDS["video_upscale"].template_fields, "output_path")
 
     def __init__(
         self, *, generation_id: str, resolution: str, callback_url: str | None = None, **kwargs: Any
     ) -> None:
-        super().__init__(
-            request_params={
-                "generation_id": generation_id,
-                "resolution": resolution,
-                "callback_url": callback_url,
-            },
-            **kwargs,
-        )
+        super().__init__(arguments=locals(), **kwargs)
 
 
 class LumaVideoAddAudioOperator(LumaGenerationOperatorBase):
@@ -348,13 +239,7 @@ class LumaVideoAddAudioOperator(LumaGenerationOperatorBase):
 
     kind = "video_audio"
 
-    template_fields: Sequence[str] = (
-        "generation_id",
-        "prompt",
-        "negative_prompt",
-        "callback_url",
-        "output_path",
-    )
+    template_fields: Sequence[str] = (*KINDS["video_audio"].template_fields, "output_path")
 
     def __init__(
         self,
@@ -365,15 +250,7 @@ class LumaVideoAddAudioOperator(LumaGenerationOperatorBase):
         callback_url: str | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(
-            request_params={
-                "generation_id": generation_id,
-                "prompt": prompt,
-                "negative_prompt": negative_prompt,
-                "callback_url": callback_url,
-            },
-            **kwargs,
-        )
+        super().__init__(arguments=locals(), **kwargs)
 
 
 class LumaDeleteGenerationOperator(BaseOperator):
