@@ -35,6 +35,9 @@ CALLS = 300
 COPY_BYTES = 1 << 30
 CHUNK_BYTES = 256 << 10
 ROUNDS = 3
+#: The worker's calls may cost up to this much more than httpx's: the provider then needs one HTTP
+#: client fewer, and a fraction of a millisecond is nothing against a round trip to Luma's API.
+TARGET_CALL_RATIO = 2.0
 HEADERS = {"Authorization": f"Bearer {API_KEY}", "Accept": "application/json"}
 
 
@@ -149,7 +152,10 @@ def measure(rounds: int) -> dict[str, list[float]]:
                     add(f"call_wall_{name}", wall * 1e3)
                     add(f"call_cpu_{name}", cpu * 1e3)
                     add(f"copy_{name}", _copy(name, blob, destination))
-                log(f"round {index + 1}/{rounds}: " + ", ".join(f"{k} {v[-1]:.3g}" for k, v in figures.items()))
+                log(
+                    f"round {index + 1}/{rounds}: "
+                    + ", ".join(f"{k} {v[-1]:.3g}" for k, v in figures.items())
+                )
     return figures
 
 
@@ -188,7 +194,7 @@ def rows(figures: dict[str, list[float]]) -> list[Row]:
             "ms",
             "call_wall_requests",
             "call_wall_httpx",
-            1.0,
+            TARGET_CALL_RATIO,
             f"{CALLS} GETs in a row; httpx.Client as baseline",
             at_most=True,
         ),
@@ -197,7 +203,7 @@ def rows(figures: dict[str, list[float]]) -> list[Row]:
             "ms",
             "call_cpu_requests",
             "call_cpu_httpx",
-            1.0,
+            TARGET_CALL_RATIO,
             f"{CALLS} GETs in a row; httpx.Client as baseline",
             at_most=True,
         ),
