@@ -29,6 +29,7 @@ BENCHMARKS = (
     ("concurrent-waits", "benchmarks.bench_concurrent_waits", 600),
     ("detection-lag", "benchmarks.bench_detection_lag", 240),
     ("asset-copy", "benchmarks.bench_asset_copy", 240),
+    ("http-clients", "benchmarks.bench_http_clients", 300),
     ("emulator-capacity", "benchmarks.bench_emulator_capacity", 120),
     ("devices", "benchmarks.bench_devices", 600),
 )

@@ -17,7 +17,12 @@ from tenacity import AsyncRetrying
 
 from airflow_provider_luma.exceptions import LumaAuthenticationError, LumaError, LumaTransportError
 from airflow_provider_luma.hooks._credentials import LumaCredentials
-from airflow_provider_luma.hooks._http import ambiguous_create_error, parse_response, retry_policy
+from airflow_provider_luma.hooks._http import (
+    ambiguous_create_error,
+    parse_response,
+    retry_policy,
+    transport_error,
+)
 from airflow_provider_luma.hooks._shared import SharedLookups, SharedSessions, env_proxy
 
 if TYPE_CHECKING:
@@ -154,12 +159,9 @@ class AsyncTransport:
                 proxy_auth=proxy_auth,
             ) as response:
                 body = (await response.read()).decode("utf-8", errors="replace")
-        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
-            raise LumaTransportError(f"{method} {path}: could not connect to Luma ({exc})", False) from exc
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            raise LumaTransportError(
-                f"{method} {path}: connection failed ({type(exc).__name__})", request_sent=True
-            ) from exc
+            error = transport_error(exc, method, path, timeout.total or 0.0)
+            raise (error or LumaTransportError(f"{method} {path}: {exc!r}", True)) from exc
         return parse_response(response.status, response.headers, body, method, path, self.settings.conn_id)
 
 

@@ -9,6 +9,7 @@ or a connection that never opened. A call given a deadline never runs past it, r
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import json
 import re
@@ -180,6 +181,74 @@ def parse_response(
         hint = f"Luma refused {param!r}: fix that parameter" if param else "Fix the request parameters"
         raise LumaBadRequestError(status, method, path, detail, hint=hint, param=param)
     raise LumaApiError(status, method, path, detail)
+
+
+def transport_error(
+    exc: BaseException, method: str, path: str, read_timeout: float
+) -> LumaTransportError | None:
+    """
+    The :class:`LumaTransportError` for what a client library raised, or None if it is not a transport error.
+
+    The one place that says, for each library the hook uses (requests on the worker, aiohttp on
+    the triggerer), whether a failed request may have reached Luma: only a connection that never
+    opened (or a URL never sent) is ``request_sent=False``, which alone lets a create be re-sent.
+    The library is told by the exception's module, so a process imports only the one it uses.
+
+    :param exc: what the library raised.
+    :param method: HTTP method of the request.
+    :param path: request path relative to the base URL.
+    :param read_timeout: seconds the answer was waited for, named when it did not come.
+    """
+    library = type(exc).__module__.split(".", 1)[0]
+    if library == "requests":
+        return _requests_error(exc, method, path, read_timeout)
+    if isinstance(exc, (TimeoutError, asyncio.TimeoutError)):  # not one class before Python 3.11
+        return LumaTransportError(f"{method} {path}: connection failed ({type(exc).__name__})", True)
+    if library == "aiohttp":
+        return _aiohttp_error(exc, method, path)
+    return None
+
+
+def _requests_error(
+    exc: BaseException, method: str, path: str, read_timeout: float
+) -> LumaTransportError | None:
+    import requests
+    from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+
+    if not isinstance(exc, requests.RequestException):
+        return None
+    # urllib3 gives up on a connection (no retries of its own) with MaxRetryError(reason=...), and
+    # re-raises a read failure as it came (ProtocolError, a reset...): the reason tells them apart.
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    if isinstance(exc, requests.ConnectTimeout) or isinstance(reason, ConnectTimeoutError):
+        return LumaTransportError(f"{method} {path}: could not connect to Luma ({exc})", False)
+    never_sent = (
+        requests.exceptions.ProxyError,
+        requests.exceptions.InvalidURL,
+        requests.exceptions.InvalidSchema,
+        requests.exceptions.MissingSchema,
+    )
+    if isinstance(exc, never_sent) or isinstance(reason, NewConnectionError):
+        # urllib3 raises ProxyError only before it reached the proxy; the others before connecting.
+        return LumaTransportError(f"{method} {path}: connection failed ({exc})", False)
+    if isinstance(exc, requests.Timeout):
+        return LumaTransportError(
+            f"{method} {path}: no answer within {read_timeout:.1f} s", request_sent=True
+        )
+    # Broke off while sending or reading (or TLS failed somewhere): it may have arrived.
+    return LumaTransportError(f"{method} {path}: connection failed ({exc})", True)
+
+
+def _aiohttp_error(exc: BaseException, method: str, path: str) -> LumaTransportError | None:
+    import aiohttp
+
+    if isinstance(exc, (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)):
+        return LumaTransportError(f"{method} {path}: could not connect to Luma ({exc})", False)
+    if isinstance(exc, aiohttp.ClientError):
+        return LumaTransportError(
+            f"{method} {path}: connection failed ({type(exc).__name__})", request_sent=True
+        )
+    return None
 
 
 def is_retryable(exc: BaseException, *, creates: bool) -> bool:

@@ -1,10 +1,11 @@
 """
-The hook's blocking transport: one ``httpx`` client, tenacity retries, Luma's rules.
+The hook's blocking transport: one ``requests`` session, tenacity retries, Luma's rules.
 
-httpx, not requests: Airflow's Task SDK talks to the API server with httpx, so a task process has
-it loaded already, while importing requests (with urllib3 and charset_normalizer) was nine tenths
-of the hook's import, paid again by every task process that creates a generation. The benchmarks
-measure the hook's import in a task process against requests' own.
+requests, not httpx: the asset copy needs requests (urllib3) anyway, at about twice httpx's
+throughput, so the worker's calls use it too and the provider runs on two HTTP clients, aiohttp on
+the triggerer and requests on the worker (``python -m benchmarks.bench_http_clients``: a call
+costs a fraction of a millisecond more than through httpx). It is imported on the first call, not
+with the hook, so a task process that makes no call does not pay for it.
 """
 
 from __future__ import annotations
@@ -12,15 +13,20 @@ from __future__ import annotations
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-import httpx
 from tenacity import Retrying
 
-from airflow_provider_luma.exceptions import LumaError, LumaTransportError
-from airflow_provider_luma.hooks._http import ambiguous_create_error, parse_response, retry_policy
+from airflow_provider_luma.exceptions import LumaError
+from airflow_provider_luma.hooks._http import (
+    ambiguous_create_error,
+    parse_response,
+    retry_policy,
+    transport_error,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    import requests
     from airflow.sdk.types import Logger
 
     from airflow_provider_luma.hooks._credentials import LumaCredentials
@@ -52,9 +58,16 @@ class SyncTransport:
         return self._credentials()
 
     @cached_property
-    def session(self) -> httpx.Client:
-        """One HTTP client (connection pool) for all calls."""
-        return httpx.Client(headers=self.credentials.headers)
+    def session(self) -> requests.Session:
+        """One HTTP session (connection pool) for all calls; it sends the API key and nothing else."""
+        import requests
+
+        session = requests.Session()
+        session.headers.update(self.credentials.headers)
+        # A session-wide auth keeps requests from replacing the key with a ~/.netrc entry for the
+        # API host; proxies from HTTP(S)_PROXY/NO_PROXY are still honoured (trust_env).
+        session.auth = _keep_headers
+        return session
 
     def close(self) -> None:
         """Close the session's connections."""
@@ -107,20 +120,33 @@ class SyncTransport:
         url = f"{self.credentials.base_url}{path}"
         read_timeout = self.settings.read_timeout_until(deadline)
         connect_timeout = self.settings.connect_timeout
-        timeout = httpx.Timeout(read_timeout, connect=connect_timeout, pool=connect_timeout)
         try:
-            response = self.session.request(method, url, json=json, params=params, timeout=timeout)
-        except httpx.ConnectTimeout as exc:
-            raise LumaTransportError(f"{method} {path}: could not connect to Luma ({exc})", False) from exc
-        except (httpx.ConnectError, httpx.PoolTimeout, httpx.UnsupportedProtocol) as exc:
-            # Raised before a connection carried the request: nothing reached Luma.
-            raise LumaTransportError(f"{method} {path}: connection failed ({exc})", False) from exc
-        except httpx.TimeoutException as exc:
-            raise LumaTransportError(
-                f"{method} {path}: no answer within {read_timeout:.1f} s", request_sent=True
-            ) from exc
-        except httpx.TransportError as exc:  # broke off while sending or reading: it may have arrived
-            raise LumaTransportError(f"{method} {path}: connection failed ({exc})", True) from exc
+            # Redirects are not followed (the key must not travel to another host); urllib3 sends
+            # each request once (requests' default: no retries of its own, tenacity decides).
+            response = self.session.request(
+                method,
+                url,
+                json=json,
+                params=params,
+                timeout=(connect_timeout, read_timeout),
+                allow_redirects=False,
+            )
+        except Exception as exc:
+            error = transport_error(exc, method, path, read_timeout)
+            if error is None:
+                raise
+            raise error from exc
         return parse_response(
-            response.status_code, response.headers, response.text, method, path, self.settings.conn_id
+            response.status_code,
+            response.headers,
+            # As the async path reads it: no guessing of a charset Luma does not send.
+            response.content.decode("utf-8", errors="replace"),
+            method,
+            path,
+            self.settings.conn_id,
         )
+
+
+def _keep_headers(request: requests.PreparedRequest) -> requests.PreparedRequest:
+    """requests auth that adds nothing: the session's headers carry the key."""
+    return request

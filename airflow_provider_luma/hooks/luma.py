@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Collection, Iterator
 
     import aiohttp
-    import httpx
+    import requests
 
 __all__ = ["DEFAULT_BASE_URL", "LumaCredentials", "LumaHook"]
 
@@ -99,7 +99,7 @@ class LumaHook(BaseHook):
         return AsyncTransport(self.settings, type(self), self.log)
 
     @property
-    def session(self) -> httpx.Client:
+    def session(self) -> requests.Session:
         """The HTTP client (connection pool) of this hook's sync calls."""
         return self._sync.session
 
