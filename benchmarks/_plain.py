@@ -10,6 +10,7 @@ never changed: the swap lives in the child process only.
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -67,12 +68,47 @@ def plain_import() -> None:
     luma.import_hook_off_the_loop = import_hook_on_the_loop
 
 
+def plain_retry() -> None:
+    """Every poll call runs inside a tenacity loop from its first try (the hook builds this transport)."""
+    from airflow_provider_luma.hooks import luma
+
+    luma.AsyncTransport = plain_retry_transport()  # type: ignore[misc]
+
+
+class PlainLookups:
+    """Credentials kept in a plain dict for ``max_age_seconds``: concurrent first callers each look up."""
+
+    def __init__(self, max_age_seconds: float) -> None:
+        self.max_age_seconds = max_age_seconds
+        self._values: dict[str, tuple[Any, float]] = {}
+
+    async def get(self, key: str, look_up: Callable[[], Any]) -> Any:
+        entry = self._values.get(key)
+        if entry is not None and time.monotonic() - entry[1] <= self.max_age_seconds:
+            return entry[0]
+        value = await look_up()
+        self._values[key] = (value, time.monotonic())
+        return value
+
+    def forget(self, key: str, **_: Any) -> None:
+        self._values.pop(key, None)
+
+
+def plain_lookups() -> None:
+    """The connection lookup cached in a plain dict instead of a per-loop cache of shared futures."""
+    from airflow_provider_luma.hooks import _async
+
+    _async._shared_credentials = PlainLookups(60.0)  # type: ignore[assignment]
+
+
 #: Variant name -> the plain async transport class (for A/B runs within one process).
 TRANSPORTS: dict[str, Callable[[], type]] = {"plain-retry": plain_retry_transport}
 #: Variant name -> the function that puts the plain form in place.
 VARIANTS: dict[str, Callable[[], None]] = {
     "plain-sleep": plain_sleep,
     "plain-import": plain_import,
+    "plain-retry": plain_retry,
+    "plain-lookups": plain_lookups,
 }
 
 
