@@ -15,8 +15,9 @@ Parts (``--parts``):
   started only after a failure); the sides take turns in one process, so a busy machine slows
   them alike.
 * ``import``: in a process that has Airflow and the trigger module imported (as a triggerer that
-  is about to run its first Luma wait), the longest event-loop stall (lag probe max) while that
-  first wait imports the hook and polls once: import in a thread against import on the loop.
+  is about to run its first Luma waits), the longest event-loop stall (lag probe max) while 200
+  waits start at once, the first importing the hook, and each polls once: import in a thread
+  against import on the loop.
 
 Two devices were measured here and removed (no gain beyond the noise): a per-wait cache of parsed
 URLs (yarl caches its own parsing), and asset copies reading through http.client's ``readinto``
@@ -51,6 +52,8 @@ from benchmarks._results import Baseline, Row, Target, emit_rows
 
 PARTS = ("calls", "import")
 IMPORT_ROUNDS = 5
+#: Waits started at once by the import part: a large Luma triggerer's load.
+IMPORT_WAITS = 200
 #: The device's side of each A/B, and what the plain side is called.
 DEVICE = "device"
 CALL_VARIANTS = {
@@ -237,14 +240,15 @@ def call_rows(cpu: dict[str, list[float]], calls: int) -> list[Row]:
 # -- import: the first wait's stall ---------------------------------------------------------------
 
 
-def import_stall_child(generation_id: str, variant: str | None) -> dict[str, Any]:
+def import_stall_child(generation_id: str, variant: str | None, waits: int) -> dict[str, Any]:
     """
-    Be a triggerer about to run its first Luma wait: Airflow and the trigger module imported, the
-    hook and its HTTP stack not. Run one wait (a completed generation: one poll) next to a lag
-    probe; report the probe's longest stall.
+    Be a triggerer about to run its first Luma waits: Airflow and the trigger module imported, the
+    hook and its HTTP stack not. Start ``waits`` waits at once (a completed generation: one poll
+    each) next to a lag probe; report the probe's longest stall.
 
     :param generation_id: a completed generation.
     :param variant: ``plain-import``, or None for the provider as it is.
+    :param waits: waits started at once, as a triggerer handed many at a restart.
     """
     import airflow.sdk
     import airflow.triggers.base  # noqa: F401
@@ -255,12 +259,7 @@ def import_stall_child(generation_id: str, variant: str | None) -> dict[str, Any
     _plain.use(variant)
     not_yet = [m for m in ("aiohttp", "airflow_provider_luma.hooks.luma") if m not in sys.modules]
 
-    async def first_wait() -> tuple[list[float], str, float]:
-        lags: list[float] = []
-        done = asyncio.Event()
-        probe = asyncio.create_task(bench_concurrent_waits._probe(lags, done))
-        await asyncio.sleep(0.2)  # the probe runs steadily before the wait starts
-        now = time.time()
+    async def one_wait(now: float) -> str:
         trigger = LumaGenerationTrigger(
             generation_id=generation_id,
             luma_conn_id="luma_default",
@@ -268,32 +267,42 @@ def import_stall_child(generation_id: str, variant: str | None) -> dict[str, Any
             end_time=now + 60,
             first_poll_at=now + 0.05,
         )
-        started = time.perf_counter()
         events = trigger.run()
         try:
             event = await events.__anext__()
         finally:
             await events.aclose()
+        return str(event.payload["status"])
+
+    async def first_waits() -> tuple[list[float], list[str], float]:
+        lags: list[float] = []
+        done = asyncio.Event()
+        probe = asyncio.create_task(bench_concurrent_waits._probe(lags, done))
+        await asyncio.sleep(0.2)  # the probe runs steadily before the waits start
+        now = time.time()
+        started = time.perf_counter()
+        statuses = await asyncio.gather(*(one_wait(now) for _ in range(waits)))
         seconds = time.perf_counter() - started
         await asyncio.sleep(0.2)
         done.set()
         await probe
-        return lags, str(event.payload["status"]), seconds
+        return lags, statuses, seconds
 
-    lags, status, seconds = asyncio.run(first_wait())
+    lags, statuses, seconds = asyncio.run(first_waits())
     return {
         "lag_max_ms": max(lags) * 1000,
-        "status": status,
+        "status": "completed" if set(statuses) == {"completed"} else repr(sorted(set(statuses))),
         "wait_seconds": seconds,
         "not_imported_before": not_yet,
     }
 
 
-def measure_import(rounds: int) -> dict[str, list[dict[str, Any]]]:
+def measure_import(rounds: int, waits: int) -> dict[str, list[dict[str, Any]]]:
     """
-    The first wait's longest stall, import in a thread against on the loop, fresh processes.
+    The first waits' longest stall, import in a thread against on the loop, fresh processes.
 
     :param rounds: processes per side.
+    :param waits: waits started at once in each process.
     """
     sides = [DEVICE, "plain-import"]
     results: dict[str, list[dict[str, Any]]] = {side: [] for side in sides}
@@ -303,7 +312,7 @@ def measure_import(rounds: int) -> dict[str, list[dict[str, Any]]]:
         for index in range(rounds):
             for side in sides[index % 2 :] + sides[: index % 2]:
                 args = ["-m", "benchmarks.bench_devices", "--child", "import"]
-                args += ["--generation", generation_id]
+                args += ["--generation", generation_id, "--import-waits", str(waits)]
                 if side != DEVICE:
                     args += ["--variant", side]
                 proc = spawn(args, env=env)
@@ -322,25 +331,27 @@ def measure_import(rounds: int) -> dict[str, list[dict[str, Any]]]:
     return results
 
 
-def import_rows(results: dict[str, list[dict[str, Any]]]) -> list[Row]:
+def import_rows(results: dict[str, list[dict[str, Any]]], waits: int) -> list[Row]:
     """
-    One row: the first wait's longest stall.
+    One row: the first waits' longest stall.
 
     :param results: from :func:`measure_import`.
+    :param waits: waits started at once in each process.
     """
     device = [r["lag_max_ms"] for r in results[DEVICE]]
     plain = [r["lag_max_ms"] for r in results["plain-import"]]
     return [
         Row(
-            figure="A/B: first wait's event-loop stall, hook imported in a thread",
+            figure=f"A/B at {waits:,} concurrent waits: first waits' event-loop stall, hook imported in a "
+            "thread",
             unit="ms",
             ours=statistics.median(device),
             baselines=[Baseline("imported on the event loop", statistics.median(plain))],
             targets=[device_pays(device, plain)],
             note=(
-                "longest overshoot of a 10 ms probe sleep while one wait imports the hook and its "
-                "HTTP stack and polls once, in a fresh process with airflow.sdk and the trigger module "
-                f"imported; {ab_note(device, plain, 1)}"
+                f"longest overshoot of a 10 ms probe sleep while {waits:,} waits start at once, the "
+                "first importing the hook and its HTTP stack, and each polls once, in a fresh process "
+                f"with airflow.sdk and the trigger module imported; {ab_note(device, plain, 1)}"
             ),
         )
     ]
@@ -358,6 +369,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", help="write the rows as JSON here (default: stdout)")
     parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated, of {', '.join(PARTS)}")
     parser.add_argument("--import-rounds", type=int, default=IMPORT_ROUNDS, help="rounds of the import part")
+    parser.add_argument(
+        "--import-waits", type=int, default=IMPORT_WAITS, help="waits started at once by the import part"
+    )
     parser.add_argument("--call-rounds", type=int, default=CALL_ROUNDS, help="rounds of the calls part")
     parser.add_argument("--calls", type=int, default=CALLS_PER_ROUND, help="polls per side and round")
     parser.add_argument("--child", choices=["import", "calls"], help=argparse.SUPPRESS)
@@ -369,14 +383,14 @@ def main(argv: list[str] | None = None) -> int:
         send_message("RESULT", calls_child(args.generation, args.call_rounds, args.calls))
         return 0
     if args.child:
-        send_message("RESULT", import_stall_child(args.generation, args.variant))
+        send_message("RESULT", import_stall_child(args.generation, args.variant, args.import_waits))
         return 0
     parts = [p for p in args.parts.split(",") if p]
     rows: list[Row] = []
     if "calls" in parts:
         rows += call_rows(measure_calls(args.call_rounds, args.calls), args.calls)
     if "import" in parts:
-        rows += import_rows(measure_import(args.import_rounds))
+        rows += import_rows(measure_import(args.import_rounds, args.import_waits), args.import_waits)
     emit_rows(rows, args.out)
     return 0
 
