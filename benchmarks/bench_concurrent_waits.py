@@ -18,10 +18,12 @@ baseline of the same round, so a busy machine that slows a round slows both side
 
 Modes (each polls every 2 s until the generation is completed):
 
-* ``provider``: 1,000 ``LumaGenerationTrigger.run()`` on one event loop, first event each, as a
+* ``provider``: 200 (then 1,000) ``LumaGenerationTrigger.run()`` on one event loop, first event each, as a
   triggerer runs them (they share one aiohttp session);
-* one mode per waiting device (:data:`DEVICE_MODES`): the provider with only that device swapped
-  for its plain form (:mod:`benchmarks._plain`), for the device's A/B row at each load;
+* no mode per waiting device any more: a 20 ms poll grid, a retry loop built only after a first
+  failure and a per-loop cache of shared connection-lookup futures were each measured here against
+  the provider with only that device plain, and removed: at 200 waits none beat its plain form by
+  more than the rounds' noise;
 * ``provider-creating``: the provider's waits while tasks start on the same event loop at Luma's
   image rate limit (80 creates a minute), each a ``LumaGenerateTrigger`` that validates, records
   its create, creates, polls and ends its task, as a triggerer runs tasks that start there (Airflow
@@ -62,22 +64,7 @@ from benchmarks._proc import (
 )
 from benchmarks._results import MIN_ROUNDS, Baseline, Row, Target, emit_rows, median_ratio, ratios_note
 
-#: Each waiting device's mode: the provider with that one device swapped for its plain form
-#: (:mod:`benchmarks._plain`), and the row's name for it.
-DEVICE_MODES = {
-    "provider-no-grid": ("plain-sleep", "20 ms poll grid", "asyncio.sleep per poll"),
-    "provider-plain-retry": (
-        "plain-retry",
-        "retry loop built only after a failure",
-        "tenacity around every call",
-    ),
-    "provider-plain-lookups": (
-        "plain-lookups",
-        "per-loop cache of shared lookup futures",
-        "plain dict cache",
-    ),
-}
-MODES = ("provider", *DEVICE_MODES, "session-per-poll", "threads", "provider-creating")
+MODES = ("provider", "session-per-poll", "threads", "provider-creating")
 BASELINE_NAMES = {
     "session-per-poll": "new aiohttp session per poll (HTTP provider trigger style)",
     "threads": "a thread per wait polling with requests",
@@ -98,9 +85,8 @@ TERMINAL = ("completed", "failed")
 #: Ours against a new aiohttp session per poll (the HTTP provider's trigger style), per round.
 TARGET_RSS_RATIO = 0.5
 TARGET_LAG_RATIO = 0.25
-#: CPU per poll against a new session per poll came out at 0.33x-0.53x in runs with the poll grid
-#: (0.86x without it), its rounds spreading by about 0.15x: a target at 0.5x flipped between two runs
-#: of the same code on a quiet machine; 0.6x still fails the provider without its grid.
+#: CPU per poll against a new session per poll at 1,000 waits came out at 0.33x-0.53x in runs with
+#: a poll grid since removed (0.86x without it), its rounds spreading by about 0.15x.
 TARGET_CPU_RATIO = 0.6
 #: Runs per mode: CPU per poll moves by about a fifth between runs on a shared 2-core machine.
 ROUNDS = MIN_ROUNDS
@@ -308,9 +294,7 @@ def run_child(mode: str) -> dict[str, Any]:
 
     import airflow_provider_luma.hooks.luma
     import airflow_provider_luma.triggers.luma  # noqa: F401
-    from benchmarks import _plain
 
-    _plain.use(DEVICE_MODES[mode][0] if mode in DEVICE_MODES else None)
     if mode == "provider-creating":
         from airflow.sdk.execution_time import task_runner
 
@@ -527,38 +511,6 @@ def rows(results: dict[str, dict[str, Any]], waits: int) -> list[Row]:
     ]
 
 
-def device_rows(results: dict[str, dict[str, Any]], waits: int) -> list[Row]:
-    """
-    One row per waiting device measured: CPU per poll of the provider against the provider with
-    that device swapped for its plain form, same rounds; it pays if its median gain beats the noise.
-
-    :param results: per mode, from :func:`run_mode`.
-    :param waits: concurrent waits per mode.
-    """
-    from benchmarks.bench_devices import ab_note, device_pays
-
-    ours = results.get("provider")
-    out: list[Row] = []
-    for mode, (_, device, plain_name) in DEVICE_MODES.items():
-        plain = results.get(mode)
-        if ours is None or plain is None:
-            continue
-        mine, theirs = ours["cpu_per_poll_ms_each"], plain["cpu_per_poll_ms_each"]
-        out.append(
-            Row(
-                figure=f"A/B at {waits:,} concurrent waits: CPU per poll, {device}",
-                unit="ms",
-                ours=ours["cpu_per_poll_ms"],
-                baselines=[Baseline(plain_name, plain["cpu_per_poll_ms"])],
-                targets=[device_pays(mine, theirs)],
-                digits=3,
-                note=f"the provider against itself with only this device plain, runs interleaved; "
-                f"{ab_note(mine, theirs, 3)}",
-            )
-        )
-    return out
-
-
 #: Tasks starting on the triggerer at Luma's rate limit may cost its event loop this much more than
 #: the same waits alone (median over rounds of the ratio, each round's runs side by side).
 TARGET_CREATING_LAG_RATIO = 2.0
@@ -646,7 +598,7 @@ def main(argv: list[str] | None = None) -> int:
     out: list[Row] = []
     for waits in (int(w) for w in args.waits.split(",") if w):
         measured = measure(waits, modes, args.rounds)
-        out += [*rows(measured, waits), *device_rows(measured, waits), *creating_rows(measured, waits)]
+        out += [*rows(measured, waits), *creating_rows(measured, waits)]
     emit_rows(out, args.out)
     return 0
 
