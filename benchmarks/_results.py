@@ -7,7 +7,7 @@ the median over at least three rounds, each round measuring ours and the baselin
 a busy machine that slows both does not flip the verdict. Absolute figures stay in the table as
 information.
 
-The raw per-round samples behind a row go to pyperf (:func:`samples`, :func:`emit_samples`): its
+The raw per-round samples behind a row go to pyperf (:func:`sample_benchmark`, :func:`emit_samples`): its
 ``Benchmark`` keeps them with their unit and gives the median and spread, and the suite a run
 writes (``python -m benchmarks --pyperf FILE``) can be compared with an earlier run's by
 ``python -m pyperf compare_to OLD NEW``, which the table (one run, ours against baselines of the
@@ -255,7 +255,7 @@ def load_rows(path: str) -> list[Row]:
 _PYPERF_UNITS = {"ms": ("second", 1e-3), "s": ("second", 1.0), "MiB": ("byte", 1024.0**2), "": ("integer", 1)}
 
 
-def samples(name: str, values: list[float], unit: str) -> pyperf.Benchmark:
+def sample_benchmark(name: str, values: list[float], unit: str) -> pyperf.Benchmark:
     """
     One figure's raw per-round samples as a pyperf benchmark.
 
@@ -283,7 +283,7 @@ def emit_samples(benchmarks: list[pyperf.Benchmark], out: str | None) -> None:
     """
     Write a benchmark's raw samples as a pyperf suite beside its rows (``OUT.pyperf.json``).
 
-    :param benchmarks: from :func:`samples`.
+    :param benchmarks: from :func:`sample_benchmark`.
     :param out: the rows' file path as given to :func:`emit_rows`; None writes nothing.
     """
     if not out or not benchmarks:

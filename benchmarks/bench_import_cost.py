@@ -17,7 +17,8 @@ module from source, which is not what a deployed DAG processor or worker does.
 The samples are timed here, not by pyperf's ``Runner``: its worker processes time a function after
 importing the benchmark script, while a sample here is the import inside a fresh interpreter after
 an untimed preload, interleaved with the baselines round by round (the ratio targets pair each
-round's values). pyperf keeps the samples and gives the medians (:func:`benchmarks._results.samples`).
+round's values). pyperf keeps the samples and gives the medians
+(:func:`benchmarks._results.sample_benchmark`).
 """
 
 from __future__ import annotations
@@ -28,7 +29,15 @@ import subprocess
 from typing import TYPE_CHECKING
 
 from benchmarks._proc import PYTHON, REPO_ROOT, log, use_throwaway_airflow_home
-from benchmarks._results import Baseline, Row, emit_rows, emit_samples, median_ratio, ratios_note, samples
+from benchmarks._results import (
+    Baseline,
+    Row,
+    emit_rows,
+    emit_samples,
+    median_ratio,
+    ratios_note,
+    sample_benchmark,
+)
 
 if TYPE_CHECKING:
     import pyperf
@@ -106,7 +115,9 @@ def sampled(times: dict[str, list[float]]) -> dict[str, pyperf.Benchmark]:
 
     :param times: from :func:`measure`.
     """
-    return {module: samples(f"import-cost: {module}", values, "ms") for module, values in times.items()}
+    return {
+        module: sample_benchmark(f"import-cost: {module}", values, "ms") for module, values in times.items()
+    }
 
 
 def median_ms(benchmark: pyperf.Benchmark) -> float:
