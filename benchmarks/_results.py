@@ -6,6 +6,13 @@ it is held to. Ratios are always ``ours / baseline``. Targets are ratios (:func:
 the median over at least three rounds, each round measuring ours and the baseline side by side, so
 a busy machine that slows both does not flip the verdict. Absolute figures stay in the table as
 information.
+
+The raw per-round samples behind a row go to pyperf (:func:`sample_benchmark`, :func:`emit_samples`): its
+``Benchmark`` keeps them with their unit and gives the median and spread, and the suite a run
+writes (``python -m benchmarks --pyperf FILE``) can be compared with an earlier run's by
+``python -m pyperf compare_to OLD NEW``, which the table (one run, ours against baselines of the
+same run) does not do. The rows themselves stay hand-written: no library has a row holding our
+value, its same-run baselines and checked targets, which is what the table and README print.
 """
 
 from __future__ import annotations
@@ -15,7 +22,10 @@ import math
 import statistics
 import sys
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
+
+import pyperf
 
 
 @dataclass
@@ -239,3 +249,70 @@ def load_rows(path: str) -> list[Row]:
     """
     with open(path) as file:
         return [Row.from_dict(item) for item in json.load(file)]
+
+
+#: pyperf's units, and the factor from ours to them (pyperf keeps times in seconds).
+_PYPERF_UNITS = {"ms": ("second", 1e-3), "s": ("second", 1.0), "MiB": ("byte", 1024.0**2), "": ("integer", 1)}
+
+
+def sample_benchmark(name: str, values: list[float], unit: str) -> pyperf.Benchmark:
+    """
+    One figure's raw per-round samples as a pyperf benchmark.
+
+    :param name: what was sampled, unique in the run (e.g. ``"import-cost: airflow.providers.http"``).
+    :param values: one value per round, in ``unit`` (rounds of 0 or less are left out: pyperf
+        takes only positive values).
+    :param unit: ``"ms"``, ``"s"``, ``"MiB"`` or ``""`` (a count).
+    :raises ValueError: for another unit, or when no value is positive.
+    """
+    if unit not in _PYPERF_UNITS:
+        raise ValueError(f"no pyperf unit for {unit!r}")
+    pyperf_unit, factor = _PYPERF_UNITS[unit]
+    kept = [value * factor for value in values if value > 0]
+    if not kept:
+        raise ValueError(f"{name}: no positive sample in {values}")
+    if pyperf_unit == "integer":
+        kept = [round(value) for value in kept]
+    # One pyperf run per round, as pyperf's own runner records a worker process each.
+    metadata = {"name": name, "unit": pyperf_unit}
+    runs = [pyperf.Run([value], metadata=metadata, collect_metadata=False) for value in kept]
+    return pyperf.Benchmark(runs)
+
+
+def emit_samples(benchmarks: list[pyperf.Benchmark], out: str | None) -> None:
+    """
+    Write a benchmark's raw samples as a pyperf suite beside its rows (``OUT.pyperf.json``).
+
+    :param benchmarks: from :func:`sample_benchmark`.
+    :param out: the rows' file path as given to :func:`emit_rows`; None writes nothing.
+    """
+    if not out or not benchmarks:
+        return
+    path = Path(f"{out}.pyperf.json")
+    path.unlink(missing_ok=True)  # pyperf refuses to overwrite
+    pyperf.BenchmarkSuite(benchmarks).dump(str(path))
+
+
+def merge_samples(paths: list[str], out: str) -> int:
+    """
+    Merge the suites the benchmarks wrote into one file for ``pyperf compare_to``; return how many
+    benchmarks it holds.
+
+    :param paths: ``*.pyperf.json`` files (missing ones are skipped: not every module writes one).
+    :param out: where to write the merged suite (replaced).
+    """
+    merged: pyperf.BenchmarkSuite | None = None
+    for path in paths:
+        if not Path(path).exists():
+            continue
+        suite = pyperf.BenchmarkSuite.load(path)
+        if merged is None:
+            merged = suite
+        else:
+            for benchmark in suite.get_benchmarks():
+                merged.add_benchmark(benchmark)
+    if merged is None:
+        return 0
+    Path(out).unlink(missing_ok=True)
+    merged.dump(out)
+    return len(merged)

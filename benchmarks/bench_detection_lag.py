@@ -30,7 +30,16 @@ from typing import Any
 
 from benchmarks._emulator import API_KEY, EmulatorProcess
 from benchmarks._proc import log, use_throwaway_airflow_home
-from benchmarks._results import MIN_ROUNDS, Baseline, Row, emit_rows, median_ratio, ratios_note
+from benchmarks._results import (
+    MIN_ROUNDS,
+    Baseline,
+    Row,
+    emit_rows,
+    emit_samples,
+    median_ratio,
+    ratios_note,
+    sample_benchmark,
+)
 from benchmarks._task import task_context
 
 QUEUED_SECONDS = 1.0
@@ -248,6 +257,21 @@ def rows(rounds: list[dict[str, list[dict[str, float]]]]) -> list[Row]:
     ]
 
 
+def sampled(rounds: list[dict[str, list[dict[str, float]]]]) -> list[Any]:
+    """
+    The worst lag of each round, per path, as pyperf benchmarks (see
+    :func:`benchmarks._results.sample_benchmark`); the GET counts are means, not pyperf's integer counts.
+
+    :param rounds: as for :func:`rows`.
+    """
+    return [
+        sample_benchmark(
+            f"detection-lag: {path}, worst", [max(s["lag"] for s in r[path]) for r in rounds], "s"
+        )
+        for path in ("ours-3s", "seed", "ours-5s")
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     """
     Measure and emit the rows.
@@ -265,6 +289,7 @@ def main(argv: list[str] | None = None) -> int:
         log(f"detection lag: round {index + 1}/{args.rounds}")
         results.append(measure(args.generations))
     emit_rows(rows(results), args.out)
+    emit_samples(sampled(results), args.out)
     return 0
 
 

@@ -13,17 +13,34 @@ Byte-code caches are on for every module (see :func:`benchmarks._proc.use_throwa
 and warmed by one discarded import of each: this environment sets ``PYTHONDONTWRITEBYTECODE=1``
 and uv installs packages without ``.pyc`` files, so otherwise every interpreter would compile each
 module from source, which is not what a deployed DAG processor or worker does.
+
+The samples are timed here, not by pyperf's ``Runner``: its worker processes time a function after
+importing the benchmark script, while a sample here is the import inside a fresh interpreter after
+an untimed preload, interleaved with the baselines round by round (the ratio targets pair each
+round's values). pyperf keeps the samples and gives the medians
+(:func:`benchmarks._results.sample_benchmark`).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import subprocess
+from typing import TYPE_CHECKING
 
 from benchmarks._proc import PYTHON, REPO_ROOT, log, use_throwaway_airflow_home
-from benchmarks._results import Baseline, Row, emit_rows, median_ratio, ratios_note
+from benchmarks._results import (
+    Baseline,
+    Row,
+    emit_rows,
+    emit_samples,
+    median_ratio,
+    ratios_note,
+    sample_benchmark,
+)
+
+if TYPE_CHECKING:
+    import pyperf
 
 OURS = "airflow_provider_luma.operators.luma"
 BASELINES = {
@@ -92,13 +109,34 @@ def measure(samples: int) -> dict[str, list[float]]:
     return times
 
 
-def rows(times: dict[str, list[float]]) -> list[Row]:
+def sampled(times: dict[str, list[float]]) -> dict[str, pyperf.Benchmark]:
     """
-    The table rows for the import times.
+    Each module's import times as a pyperf benchmark.
 
     :param times: from :func:`measure`.
     """
-    ours = statistics.median(times[OURS])
+    return {
+        module: sample_benchmark(f"import-cost: {module}", values, "ms") for module, values in times.items()
+    }
+
+
+def median_ms(benchmark: pyperf.Benchmark) -> float:
+    """
+    The median of a benchmark of import times, in ms.
+
+    :param benchmark: from :func:`sampled`.
+    """
+    return benchmark.median() * 1000
+
+
+def rows(times: dict[str, list[float]], benchmarks: dict[str, pyperf.Benchmark]) -> list[Row]:
+    """
+    The table rows for the import times.
+
+    :param times: from :func:`measure`, round by round (the ratio targets pair the rounds).
+    :param benchmarks: the same samples, from :func:`sampled`.
+    """
+    ours = median_ms(benchmarks[OURS])
     spread = ", ".join(
         f"{name.split(' (')[0]} {min(times[m]):.1f}-{max(times[m]):.1f}"
         for name, m in [("ours", OURS), *BASELINES.items()]
@@ -108,9 +146,7 @@ def rows(times: dict[str, list[float]]) -> list[Row]:
             figure="Import cost of the operators module after `airflow.sdk`",
             unit="ms",
             ours=ours,
-            baselines=[
-                Baseline(name, statistics.median(times[module])) for name, module in BASELINES.items()
-            ],
+            baselines=[Baseline(name, median_ms(benchmarks[module])) for name, module in BASELINES.items()],
             targets=[
                 median_ratio(times[OURS], times[PYTHON_MODULE], TARGET_RATIO_PYTHON, "PythonOperator"),
                 median_ratio(times[OURS], times[HTTP_MODULE], TARGET_RATIO_HTTP, "HTTP provider"),
@@ -124,8 +160,8 @@ def rows(times: dict[str, list[float]]) -> list[Row]:
         Row(
             figure="Import cost of the hook in a task process (task runner and operators loaded)",
             unit="ms",
-            ours=statistics.median(times[OUR_HOOK]),
-            baselines=[Baseline("`requests` alone, the same way", statistics.median(times[REQUESTS]))],
+            ours=median_ms(benchmarks[OUR_HOOK]),
+            baselines=[Baseline("`requests` alone, the same way", median_ms(benchmarks[REQUESTS]))],
             targets=[median_ratio(times[OUR_HOOK], times[REQUESTS], TARGET_RATIO_HOOK, "requests")],
             note=(
                 f"median of {len(times[OUR_HOOK])} fresh interpreters each, interleaved with the rows above; "
@@ -148,7 +184,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--samples", type=int, default=10, help="fresh interpreters per module")
     args = parser.parse_args(argv)
     use_throwaway_airflow_home()
-    emit_rows(rows(measure(args.samples)), args.out)
+    times = measure(args.samples)
+    benchmarks = sampled(times)
+    emit_rows(rows(times, benchmarks), args.out)
+    emit_samples(list(benchmarks.values()), args.out)
     return 0
 
 

@@ -36,7 +36,16 @@ from benchmarks._proc import (
     use_throwaway_airflow_home,
     warm_bytecode_cache,
 )
-from benchmarks._results import MIN_ROUNDS, Baseline, Row, emit_rows, median_ratio, ratios_note
+from benchmarks._results import (
+    MIN_ROUNDS,
+    Baseline,
+    Row,
+    emit_rows,
+    emit_samples,
+    median_ratio,
+    ratios_note,
+    sample_benchmark,
+)
 from benchmarks._task import task_context
 
 if TYPE_CHECKING:
@@ -248,6 +257,27 @@ def rows(deferrable: dict[int, list[dict[str, Any]]], seed: dict[int, list[dict[
     return table
 
 
+def sampled(deferrable: dict[int, list[dict[str, Any]]], seed: dict[int, list[dict[str, Any]]]) -> list[Any]:
+    """
+    The rows' raw samples, per round, as pyperf benchmarks (see :func:`benchmarks._results.sample_benchmark`).
+
+    :param deferrable: as for :func:`rows`.
+    :param seed: as for :func:`rows`.
+    """
+    out = []
+    for duration in DURATIONS:
+        held = [s["execute"] + s["execute_complete"] for s in deferrable[duration]]
+        out.append(sample_benchmark(f"worker-slot: ours, {duration} s generation", held, "s"))
+        out.append(
+            sample_benchmark(
+                f"worker-slot: seed loop, {duration} s generation",
+                [s["execute"] for s in seed[duration]],
+                "s",
+            )
+        )
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     """
     Measure and emit the rows (or, with ``--role``, be one of the measured children).
@@ -268,7 +298,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.role == "seed":
         send_message("RESULT", run_seed(os.environ["LUMA_BENCH_BASE_URL"]))
         return 0
-    emit_rows(rows(*measure(args.repeats)), args.out)
+    deferrable, seed = measure(args.repeats)
+    emit_rows(rows(deferrable, seed), args.out)
+    emit_samples(sampled(deferrable, seed), args.out)
     return 0
 
 

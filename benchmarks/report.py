@@ -1,6 +1,10 @@
 """
 The results table: as plain text for the terminal and as markdown for ``benchmarks/RESULTS.md``,
 with the machine it was measured on.
+
+The machine's CPU facts come from pyperf's system metadata (:func:`_system`), as pyperf records
+them for its own results; the table, the notes and the README block stay hand-written, since no
+benchmark library prints rows of our value beside same-run baselines and checked targets.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ import subprocess
 from datetime import datetime, timezone
 from importlib import metadata
 from typing import TYPE_CHECKING
+
+import pyperf
 
 from benchmarks._proc import REPO_ROOT
 
@@ -119,15 +125,11 @@ def markdown_table(rows: list[Row]) -> str:
     return "\n".join(out)
 
 
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+def _system() -> dict[str, str]:
+    """pyperf's system metadata (CPU model, frequency, idle driver and governor, ASLR), as text."""
+    # A pyperf run collects the metadata when it is made; its one value is a placeholder.
+    collected = pyperf.Run([1.0], metadata={"name": "machine", "unit": "second"}).get_metadata()
+    return {key: str(value) for key, value in collected.items()}
 
 
 def _version(package: str) -> str:
@@ -161,10 +163,16 @@ def _git_commit() -> str:
 def machine() -> dict[str, str]:
     """What the figures were measured on."""
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    system = _system()
     return {
         "Date (UTC)": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M"),
         "CPUs (nproc)": str(len(os.sched_getaffinity(0))),
-        "CPU model": _cpu_model(),
+        "CPU model": system.get("cpu_model_name", platform.processor() or "unknown"),
+        "CPU frequency and config": ", ".join(
+            system[key] for key in ("cpu_freq", "cpu_config") if key in system
+        )
+        or "unknown",
+        "ASLR": system.get("aslr", "unknown"),
         "Memory": _memory_total(),
         "OS": f"{platform.system()} {platform.release()}",
         "Python": platform.python_version(),

@@ -5,7 +5,13 @@ The runner: every benchmark in a fresh process, one after another, then the tabl
 the table, with the machine, into README.md).
 Benchmarks run one at a time, since they measure CPU and wall time; each has a time limit, and a
 benchmark that fails or overruns is reported and the others still run. ``--only NAME`` runs some
-of them (the file is then not written unless ``--write`` is given).
+of them (the file is then not written unless ``--write`` is given). ``--pyperf FILE`` also writes
+the raw samples of the benchmarks that keep them as one pyperf suite, for comparing two runs with
+``python -m pyperf compare_to OLD NEW``.
+
+The runner itself stays hand-written: pyperf's ``Runner`` spawns workers that time one function in
+a loop, while each module here is a whole scenario (an emulator process, a triggerer-like process,
+curl) in a process of its own with a time limit, whose rows already hold same-run baselines.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from pathlib import Path
 
 from benchmarks import report
 from benchmarks._proc import log, spawn, stop, use_throwaway_airflow_home, warm_bytecode_cache
-from benchmarks._results import Row, load_rows
+from benchmarks._results import Row, load_rows, merge_samples
 
 #: (name, module, time limit in seconds), in the order they run.
 BENCHMARKS = (
@@ -92,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", action="append", choices=names, help="run only this one (repeatable)")
     parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the markdown")
     parser.add_argument("--write", action="store_true", help="write the markdown even with --only")
+    parser.add_argument("--pyperf", type=Path, help="also write the raw samples here as a pyperf suite")
     args = parser.parse_args(argv)
     use_throwaway_airflow_home()
     machine = report.machine()
@@ -112,6 +119,9 @@ def main(argv: list[str] | None = None) -> int:
                 failures.append(f"{name}: {exc}")
                 log(f"FAILED {exc}")
             log(f"== {name} took {time.monotonic() - began:.0f} s")
+        if args.pyperf:
+            suites = [os.path.join(folder, f"{name}.json.pyperf.json") for name in names]
+            log(f"{merge_samples(suites, str(args.pyperf))} sampled figures written to {args.pyperf}")
     runtime = time.monotonic() - started
     machine["Load average at the end (1, 5, 15 min)"] = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print()
