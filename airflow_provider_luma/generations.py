@@ -1,12 +1,35 @@
-"""Reading Luma's generation objects: their state and their asset's URL (checked before use)."""
+"""
+A Luma generation, and everything about waiting on one.
+
+Top down: a generation's state and its asset's URL (checked before use); how the operators and
+the sensor wait (on the triggerer or in the worker) and a wait's time limits; the one event a Luma
+trigger yields and what the resumed task makes of it; what a finished wait leaves in XCom, and the
+error a failed generation raises.
+"""
 
 from __future__ import annotations
 
 import enum
-from typing import Any
+import random
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_luma import asset_urls
-from airflow_provider_luma.exceptions import LumaError, LumaUnsafeAssetUrlError
+from airflow_provider_luma.exceptions import (
+    LumaError,
+    LumaFinalError,
+    LumaTimeoutError,
+    LumaUnsafeAssetUrlError,
+    generation_failed_error,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from airflow.providers.common.compat.sdk import Context
+    from airflow.sdk.types import Logger
+
+# --- A generation: its state, and its asset's URL ---------------------------------------------
 
 
 class GenerationState(str, enum.Enum):
@@ -90,4 +113,113 @@ def checked_asset_url(generation: dict[str, Any], trusted_origin: str | None) ->
     reason = asset_urls.shown_refusal(url, trusted_origin)
     if reason:
         raise LumaUnsafeAssetUrlError(generation_id, asset_urls.redacted(url), reason)
+    return url
+
+
+# --- Waiting: where, and for how long ---------------------------------------------------------
+
+#: Airflow's own deferral timeout is set this much past the trigger's deadline, so that the
+#: trigger's clearer timeout event (and its ``delete_on_timeout``) arrives first.
+DEFERRAL_MARGIN = timedelta(seconds=60)
+#: A poll always gets this long, even at the deadline: a wait taken over late still asks once.
+MIN_POLL_SECONDS = 5.0
+#: How long the delete of ``delete_on_timeout`` and ``cancel_on_kill`` may take.
+DELETE_SECONDS = 10.0
+
+
+def resolve_deferrable(deferrable: bool | None) -> bool:
+    """
+    The ``deferrable`` argument, defaulting to Airflow's ``[operators] default_deferrable``.
+
+    :param deferrable: what the user passed, or None.
+    """
+    if deferrable is not None:
+        return deferrable
+    from airflow.providers.common.compat.sdk import conf
+
+    return conf.getboolean("operators", "default_deferrable", fallback=False)
+
+
+#: Added to Luma's Retry-After before a rate-limited create is sent again, so that the tasks
+#: turned away together do not all come back at the same instant.
+RATE_LIMIT_JITTER_SECONDS = 1.0
+#: How long to wait after a 429 that gives no Retry-After.
+RATE_LIMIT_DEFAULT_PAUSE_SECONDS = 5.0
+
+
+def rate_limit_pause(retry_after: float | None) -> float:
+    """
+    Seconds to wait before creating again after Luma's 429: its Retry-After, plus jitter.
+
+    :param retry_after: what Luma asked for, if it said.
+    """
+    pause = RATE_LIMIT_DEFAULT_PAUSE_SECONDS if retry_after is None else retry_after
+    return pause + random.uniform(0, RATE_LIMIT_JITTER_SECONDS)
+
+
+# --- The event a trigger yields, and what the resumed task makes of it ------------------------
+
+
+class EventStatus(str, enum.Enum):
+    """The ``status`` of the event a Luma trigger yields."""
+
+    COMPLETED = "completed"  # carries "generation"
+    FAILED = "failed"  # the generation failed; carries "generation"
+    TIMEOUT = "timeout"  # the deadline passed first; carries "message"
+    ERROR = "error"  # Luma could not be asked, or answered nonsense; carries "message" and "final"
+
+
+def generation_from_event(event: Any) -> dict[str, Any]:
+    """
+    The finished generation a trigger event carries; raise for timeouts, errors and bad events.
+
+    :param event: the payload of a :class:`~airflow_provider_luma.triggers.luma.LumaGenerationTrigger`
+        event, ``{status, generation_id, generation | message}``.
+    :raises LumaTimeoutError: the deadline passed first.
+    :raises LumaFinalError: the trigger met an error that retrying cannot fix (401, 403, 404).
+    """
+    if not isinstance(event, dict) or "status" not in event:
+        raise LumaError(f"Luma trigger sent no usable event: {event!r}")
+    status = event["status"]
+    if status in (EventStatus.COMPLETED, EventStatus.FAILED) and isinstance(event.get("generation"), dict):
+        return event["generation"]
+    if status == EventStatus.TIMEOUT:
+        raise LumaTimeoutError(event.get("message") or "Luma generation timed out")
+    if status == EventStatus.ERROR:
+        message = event.get("message") or "Luma trigger failed"
+        raise LumaFinalError(message) if event.get("final") else LumaError(message)
+    raise LumaError(f"Luma trigger sent an unknown event: {event!r}")
+
+
+# --- What a finished wait leaves in XCom ------------------------------------------------------
+
+#: XCom keys, besides Airflow's ``return_value`` (the asset URL, or the stored path).
+XCOM_GENERATION_ID = "generation_id"
+XCOM_GENERATION = "generation"
+
+
+def finish_generation(
+    context: Context, generation: dict[str, Any], log: Logger, connection_origin: Callable[[], str | None]
+) -> str:
+    """
+    Push the final generation to XCom; return its asset URL, or raise Luma's failure reason.
+
+    A completed generation whose asset URL may not be used (see :func:`checked_asset_url`) raises
+    before anything is pushed.
+
+    :param context: the task context.
+    :param generation: a generation in a terminal state.
+    :param log: the task's logger.
+    :param connection_origin: returns the connection's base URL, whose origin may serve assets over
+        ``http``; called only for a URL that is not ``https`` (it looks the connection up).
+    """
+    generation_id = generation.get("id", "?")
+    if generation.get("state") == "failed":
+        context["ti"].xcom_push(key=XCOM_GENERATION, value=generation)
+        raise generation_failed_error(generation_id, generation.get("failure_reason"))
+    url = asset_url(generation)
+    trusted_origin = connection_origin() if url and not url.startswith("https://") else None
+    url = checked_asset_url(generation, trusted_origin)
+    context["ti"].xcom_push(key=XCOM_GENERATION, value=generation)
+    log.info("Luma generation %s completed: %s", generation_id, url)
     return url

@@ -7,8 +7,7 @@ from typing import TYPE_CHECKING
 from airflow.providers.common.compat.sdk import BaseOperatorLink, XCom
 
 from airflow_provider_luma.asset_urls import web_url
-from airflow_provider_luma.generations import asset_url
-from airflow_provider_luma.results import XCOM_GENERATION
+from airflow_provider_luma.generations import XCOM_GENERATION, asset_url
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import BaseOperator, TaskInstanceKey

@@ -14,7 +14,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from airflow_provider_luma.deferral import MIN_POLL_SECONDS
+from airflow_provider_luma.generations import MIN_POLL_SECONDS
 from airflow_provider_luma.hooks import _async as hook_module
 from airflow_provider_luma.hooks.luma import LumaHook
 from airflow_provider_luma.testing import FaultRule

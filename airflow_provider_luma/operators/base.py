@@ -32,13 +32,6 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import Asset, BaseOperator
 from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_3_PLUS
 
-from airflow_provider_luma.deferral import (
-    DEFERRAL_MARGIN,
-    MIN_POLL_SECONDS,
-    rate_limit_pause,
-    resolve_deferrable,
-)
-from airflow_provider_luma.events import generation_from_event
 from airflow_provider_luma.exceptions import (
     LumaDeadlineError,
     LumaInsufficientCreditsError,
@@ -48,7 +41,18 @@ from airflow_provider_luma.exceptions import (
     LumaTransportError,
     LumaValidationError,
 )
-from airflow_provider_luma.generations import TERMINAL_STATES, GenerationState
+from airflow_provider_luma.generations import (
+    DEFERRAL_MARGIN,
+    MIN_POLL_SECONDS,
+    TERMINAL_STATES,
+    XCOM_GENERATION,
+    XCOM_GENERATION_ID,
+    GenerationState,
+    finish_generation,
+    generation_from_event,
+    rate_limit_pause,
+    resolve_deferrable,
+)
 from airflow_provider_luma.kinds import KINDS, build_request
 from airflow_provider_luma.links import LumaGenerationLink
 from airflow_provider_luma.memory import (
@@ -61,7 +65,6 @@ from airflow_provider_luma.memory import (
     why_not_reattached,
 )
 from airflow_provider_luma.operators._start import why_not_on_the_triggerer
-from airflow_provider_luma.results import XCOM_GENERATION, XCOM_GENERATION_ID, finish_generation
 from airflow_provider_luma.storage import DEFAULT_DEADLINE_SECONDS, DEFAULT_MAX_BYTES
 from airflow_provider_luma.validation import check_positive_int, check_positive_number
 

@@ -21,8 +21,7 @@ from urllib.parse import urlsplit
 from airflow.providers.common.compat.sdk import XCOM_RETURN_KEY
 
 from airflow_provider_luma.asset_urls import web_url
-from airflow_provider_luma.generations import asset_url
-from airflow_provider_luma.results import XCOM_GENERATION
+from airflow_provider_luma.generations import XCOM_GENERATION, asset_url
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session

@@ -9,10 +9,14 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseSensorOperator, PokeReturnValue
 
-from airflow_provider_luma.deferral import DEFERRAL_MARGIN, resolve_deferrable
-from airflow_provider_luma.events import generation_from_event
-from airflow_provider_luma.generations import TERMINAL_STATES
-from airflow_provider_luma.results import XCOM_GENERATION_ID, finish_generation
+from airflow_provider_luma.generations import (
+    DEFERRAL_MARGIN,
+    TERMINAL_STATES,
+    XCOM_GENERATION_ID,
+    finish_generation,
+    generation_from_event,
+    resolve_deferrable,
+)
 from airflow_provider_luma.validation import check_generation_id
 
 if TYPE_CHECKING:

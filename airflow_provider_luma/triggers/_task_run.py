@@ -13,15 +13,19 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import TriggerEvent
 
-from airflow_provider_luma.deferral import rate_limit_pause
-from airflow_provider_luma.events import EventStatus
 from airflow_provider_luma.exceptions import (
     LumaInsufficientCreditsError,
     LumaNotFoundError,
     LumaRetryableError,
     LumaTimeoutError,
 )
-from airflow_provider_luma.generations import checked_asset_url
+from airflow_provider_luma.generations import (
+    XCOM_GENERATION,
+    XCOM_GENERATION_ID,
+    EventStatus,
+    checked_asset_url,
+    rate_limit_pause,
+)
 from airflow_provider_luma.memory import (
     SEARCHING_FOR_CREATE_IN_DOUBT,
     Remembered,
@@ -29,7 +33,6 @@ from airflow_provider_luma.memory import (
     unusable_earlier_generation,
     why_not_reattached,
 )
-from airflow_provider_luma.results import XCOM_GENERATION, XCOM_GENERATION_ID
 
 if TYPE_CHECKING:
     import aiohttp

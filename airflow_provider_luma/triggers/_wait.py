@@ -14,15 +14,13 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_luma.deferral import DELETE_SECONDS, MIN_POLL_SECONDS
-from airflow_provider_luma.events import EventStatus
 from airflow_provider_luma.exceptions import (
     LumaDeadlineError,
     LumaError,
     LumaRetryableError,
     LumaTransportError,
 )
-from airflow_provider_luma.generations import GenerationState
+from airflow_provider_luma.generations import DELETE_SECONDS, MIN_POLL_SECONDS, EventStatus, GenerationState
 
 if TYPE_CHECKING:
     import aiohttp

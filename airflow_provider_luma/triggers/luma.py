@@ -18,18 +18,22 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import AirflowFailException
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_luma.events import EventStatus
 from airflow_provider_luma.exceptions import (
     LumaError,
 )
-from airflow_provider_luma.generations import TERMINAL_STATES, GenerationState
+from airflow_provider_luma.generations import (
+    TERMINAL_STATES,
+    XCOM_GENERATION,
+    XCOM_GENERATION_ID,
+    EventStatus,
+    GenerationState,
+)
 from airflow_provider_luma.kinds import build_request
 from airflow_provider_luma.memory import (
     Step,
     TriggerMemory,
     next_step,
 )
-from airflow_provider_luma.results import XCOM_GENERATION, XCOM_GENERATION_ID
 from airflow_provider_luma.triggers._imports import import_hook_off_the_loop
 from airflow_provider_luma.triggers._task_run import TaskRun, task_success_event
 from airflow_provider_luma.triggers._wait import GenerationWait, WaitOutcome
