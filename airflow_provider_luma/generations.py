@@ -74,6 +74,7 @@ class GenerationState(str, enum.Enum):
         return state
 
 
+#: The states a generation ends in, as the strings Luma sends.
 TERMINAL_STATES = (GenerationState.COMPLETED.value, GenerationState.FAILED.value)
 
 
@@ -193,8 +194,10 @@ def generation_from_event(event: Any) -> dict[str, Any]:
 
 # --- What a finished wait leaves in XCom ------------------------------------------------------
 
-#: XCom keys, besides Airflow's ``return_value`` (the asset URL, or the stored path).
+# XCom keys, besides Airflow's ``return_value`` (the asset URL, or the stored path).
+#: XCom key of the generation's id.
 XCOM_GENERATION_ID = "generation_id"
+#: XCom key of the final generation, as Luma returned it.
 XCOM_GENERATION = "generation"
 
 
