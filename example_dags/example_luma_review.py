@@ -132,7 +132,6 @@ def build_review_dag() -> Any:
         def publish(ti: Any = None, outlet_events: Any = None) -> str:
             """Copy the picked image to storage and record it as an event of the published-images Asset."""
             from airflow_provider_luma.hooks.luma import LumaHook
-            from airflow_provider_luma.storage import copy_asset, destination_for
 
             answer = ti.xcom_pull(task_ids="second_review")
             variants_task = "regenerate_variants"
@@ -144,18 +143,17 @@ def build_review_dag() -> Any:
             generation = ti.xcom_pull(
                 task_ids=variants_task, key="generation", map_indexes=VARIANTS.index(choice)
             )
-            url = generation["assets"]["image"]
-            destination = destination_for(OUTPUT_URL, url, generation["id"])
-            # Asset URLs are untrusted: https on public hosts only, or the connection's own origin.
-            copy_asset(url, destination, trusted_origin=LumaHook().credentials.base_url)
+            # The hook checks the asset URL (untrusted: https on public hosts, or the connection's own
+            # origin) and stores it as output_path does: OUTPUT_URL/<generation id>.<extension>.
+            path = LumaHook().copy_generation_asset(generation, OUTPUT_URL)
             outlet_events[published_images].extra = {
-                "path": str(destination),
+                "path": path,
                 "generation_id": generation["id"],
                 "prompt": generation["request"]["prompt"],
                 "picked": choice,
                 "reviewed_by": (answer.get("responded_by_user") or {}).get("name"),
             }
-            return str(destination)
+            return path
 
         variants >> first_review
         regenerated >> second_review

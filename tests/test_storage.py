@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import posixpath
 import socket
 import subprocess
 import sys
@@ -11,11 +12,14 @@ import textwrap
 import threading
 import time
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import pytest
 import requests
 from airflow.providers.common.compat.sdk import AirflowFailException
 
+from airflow_provider_luma.exceptions import LumaUnsafeAssetUrlError
+from airflow_provider_luma.hooks.luma import LumaHook
 from airflow_provider_luma.storage import (
     MAX_REDIRECTS,
     LumaAssetCopyError,
@@ -328,3 +332,73 @@ def test_a_connection_that_reaches_a_private_address_is_refused_before_a_byte_is
     )
     assert received == [b""]  # connected, then hung up on: no TLS hello, no request
     assert not destination.exists()
+
+
+# -- LumaHook.copy_generation_asset: what output_path does, for any task ----------------------------
+
+
+def finished_image(hook: LumaHook, emulator) -> dict:
+    created = hook.create_image({"generation_type": "image", "model": "photon-1", "prompt": "a kite"})
+    emulator.complete(created["id"])
+    return hook.get_generation(created["id"])
+
+
+def test_hook_copies_a_generations_asset_into_a_folder(emulator, tmp_path):
+    hook = LumaHook()
+    generation = finished_image(hook, emulator)
+    url = generation["assets"]["image"]
+    extension = posixpath.splitext(urlsplit(url).path)[1]
+    assert extension  # the folder's file keeps the asset's extension
+
+    path = hook.copy_generation_asset(generation, f"file://{tmp_path}/out/")
+
+    assert path == f"file://{tmp_path}/out/{generation['id']}{extension}"
+    written = (tmp_path / "out" / f"{generation['id']}{extension}").read_bytes()
+    assert written == requests.get(url, timeout=30).content
+    assert len(written) > 0
+
+
+def test_hook_copies_to_a_file_path_with_limits(emulator, tmp_path):
+    hook = LumaHook()
+    generation = finished_image(hook, emulator)
+
+    path = hook.copy_generation_asset(generation, str(tmp_path / "picked.img"), max_bytes=50 << 20)
+
+    assert path.endswith("/picked.img")
+    assert (tmp_path / "picked.img").read_bytes() == requests.get(
+        generation["assets"]["image"], timeout=30
+    ).content
+    with pytest.raises(LumaAssetTooLargeError):
+        hook.copy_generation_asset(generation, str(tmp_path / "tiny.img"), max_bytes=10)
+    assert not (tmp_path / "tiny.img").exists()
+
+
+@pytest.mark.parametrize(
+    "asset",
+    [
+        "http://127.0.0.1:1/assets/x.png",  # plain http, not the connection's origin
+        "http://cdn.example/x.png",
+        "javascript:fetch('/api/v2/connections')",
+        "https://user:secret@cdn.example/x.png",
+    ],
+)
+def test_hook_refuses_an_untrusted_asset_url_before_copying(emulator, tmp_path, monkeypatch, asset):
+    import airflow_provider_luma.storage as storage
+
+    def no_copy(*args, **kwargs):
+        raise AssertionError("copy_asset was called for a refused URL")
+
+    monkeypatch.setattr(storage, "copy_asset", no_copy)
+    generation = {
+        "id": "00000000-0000-4000-8000-000000000001",
+        "state": "completed",
+        "assets": {"image": asset},
+    }
+
+    with pytest.raises(LumaUnsafeAssetUrlError) as caught:
+        LumaHook().copy_generation_asset(generation, f"file://{tmp_path}/out/")
+
+    assert isinstance(caught.value, AirflowFailException)  # final: the same URL is refused again
+    assert "secret" not in str(caught.value)
+    assert not (tmp_path / "out").exists()
+    assert emulator.stats.total_requests == 0

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
     import aiohttp
     import requests
+    from airflow.providers.common.compat.sdk import ObjectStoragePath
 
 __all__ = ["DEFAULT_BASE_URL", "LumaCredentials", "LumaHook"]
 
@@ -395,6 +396,60 @@ class LumaHook(BaseHook):
         """A cheap authenticated check (``GET /ping``)."""
         answer: dict[str, Any] = self._sync.call("GET", "/ping")
         return answer
+
+    # -- assets ---------------------------------------------------------------------------------
+
+    def copy_generation_asset(
+        self,
+        generation: dict[str, Any],
+        output_path: str | ObjectStoragePath,
+        *,
+        max_bytes: int | None = None,
+        deadline_seconds: float | None = None,
+    ) -> str:
+        """
+        Copy a completed generation's asset (its image, else its video) to storage; return the path.
+
+        The asset URL is untrusted input and is checked first, as the operators check it: it must be
+        ``https``, or on this connection's own origin (its base URL); the copy then downloads only from
+        public ``https`` hosts or that origin, redirects and resolved addresses included. Nothing is
+        written when the URL is refused, and a copy that fails leaves no partial file.
+
+        :param generation: a completed generation, as Luma returns it or as a generate task pushes it
+            to XCom (key ``generation``).
+        :param output_path: a file (``file://``, ``s3://``, ``gs://``... or a local path), or a folder
+            ending with "/", in which the file is named after the generation id, with the asset URL's
+            extension.
+        :param max_bytes: the largest asset copied (default 2 GiB); a larger one is refused and nothing
+            is left behind.
+        :param deadline_seconds: the most the copy may take, in seconds (default 30 minutes).
+        :return: the path written, e.g. ``file:///data/<generation id>.jpg``.
+        :raises LumaUnsafeAssetUrlError: the asset URL may not be used (final; nothing was downloaded).
+        :raises LumaError: the generation has no asset URL.
+        :raises LumaAssetUrlRefusedError: the download, a redirect or the address reached was refused.
+        :raises LumaAssetTooLargeError: the asset is over ``max_bytes``.
+        :raises LumaAssetCopyError: the download failed or ran out of time.
+        """
+        from airflow_provider_luma.generations import checked_asset_url
+        from airflow_provider_luma.storage import (
+            DEFAULT_DEADLINE_SECONDS,
+            DEFAULT_MAX_BYTES,
+            copy_asset,
+            destination_for,
+        )
+
+        trusted_origin = self.credentials.base_url
+        url = checked_asset_url(generation, trusted_origin)
+        destination = destination_for(output_path, url, str(generation.get("id")))
+        size = copy_asset(
+            url,
+            destination,
+            trusted_origin=trusted_origin,
+            max_bytes=DEFAULT_MAX_BYTES if max_bytes is None else max_bytes,
+            deadline_seconds=DEFAULT_DEADLINE_SECONDS if deadline_seconds is None else deadline_seconds,
+        )
+        self.log.info("Stored %s (%d bytes) at %s", url, size, destination)
+        return str(destination)
 
     # -- async path (triggers) ------------------------------------------------------------------
 

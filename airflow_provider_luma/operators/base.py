@@ -472,7 +472,7 @@ class LumaGenerationOperatorBase(BaseOperator):
 
     def _finish(self, context: Context, generation: dict[str, Any], memory: TaskMemory) -> Any:
         hook = self.hook  # the connection is looked up only if its origin is needed
-        result = url = finish_generation(context, generation, self.log, lambda: hook.credentials.base_url)
+        result = finish_generation(context, generation, self.log, lambda: hook.credentials.base_url)
         request = generation.get("request") or {}
         extra = {
             "generation_id": generation.get("id"),
@@ -480,18 +480,12 @@ class LumaGenerationOperatorBase(BaseOperator):
             "prompt": request.get("prompt"),
         }
         if self.output_path:
-            from airflow_provider_luma.storage import copy_asset, destination_for
-
-            destination = destination_for(self.output_path, url, str(generation.get("id")))
-            size = copy_asset(
-                url,
-                destination,
-                trusted_origin=hook.credentials.base_url,
+            result = extra["path"] = hook.copy_generation_asset(
+                generation,
+                self.output_path,
                 max_bytes=self.max_asset_bytes,
                 deadline_seconds=self.copy_timeout,
             )
-            self.log.info("Stored %s (%d bytes) at %s", url, size, destination)
-            result = extra["path"] = str(destination)
         for outlet in self.outlets or ():
             if isinstance(outlet, Asset):
                 context["outlet_events"][outlet].extra.update(extra)
