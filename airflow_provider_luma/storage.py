@@ -14,9 +14,9 @@ connection (DNS rebinding) reaches nothing. No credentials are ever sent: asset 
 CDN links on another host, fetched with a ``requests`` session of their own (never the hook's
 client, which carries the API key).
 
-``requests`` rather than httpx, which the hook uses: a 1 GiB copy through httpx ran at about 0.6x
-the speed of this one (``python -m benchmarks.bench_asset_copy``), its reads being 64 KiB pieces
-copied three times on their way out of h11.
+``requests``, as the hook's worker calls: a 1 GiB copy through httpx ran at about half the speed
+(``python -m benchmarks.bench_http_clients``), its reads being 64 KiB pieces copied three times on
+their way out of h11.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-#: The variables a proxy is read from, as httpx and requests read them on the worker.
+#: The variables a proxy is read from, as requests reads them on the worker.
 PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
 
 

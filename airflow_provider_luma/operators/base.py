@@ -19,7 +19,7 @@ Where a task runs depends on the Airflow version and the task (the README's tabl
      that a clear of the succeeded task makes a new one.
 
 Imported by every DAG file that uses the provider: nothing heavy at module level, the hook
-(httpx, tenacity) and the triggers load only when a task runs.
+(requests, tenacity) and the triggers load only when a task runs.
 """
 
 from __future__ import annotations
