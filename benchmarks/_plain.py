@@ -9,49 +9,10 @@ never changed: the swap lives in the child process only.
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-
-
-def plain_sleep() -> None:
-    """Polls sleep with ``asyncio.sleep`` until they are due, each on its own timer (no grid)."""
-    from airflow_provider_luma.triggers import _wait
-
-    async def sleep_until(when: float) -> None:
-        await asyncio.sleep(max(0.0, when - asyncio.get_running_loop().time()))
-
-    _wait.sleep_until_tick = sleep_until  # type: ignore[assignment]
-    _wait.POLL_GRID_SECONDS = 0.0  # type: ignore[misc]  # no tick to be early by
-
-
-def plain_retry_transport() -> type:
-    """The async transport with every call inside a tenacity loop from its first try."""
-    from tenacity import AsyncRetrying
-
-    from airflow_provider_luma.exceptions import LumaAuthenticationError
-    from airflow_provider_luma.hooks import _async
-    from airflow_provider_luma.hooks._http import retry_policy
-
-    class PlainRetryTransport(_async.AsyncTransport):
-        async def call(
-            self, session: Any, method: str, path: str, *, deadline: float | None = None, **_: Any
-        ) -> Any:
-            request = _async._Request(method, path, None, None, deadline)
-            credentials = await self.credentials()
-            policy = retry_policy(self.settings, creates=False, log=self.log, deadline=deadline)
-            try:
-                return await AsyncRetrying(**policy)(self._send, session, credentials, request)
-            except LumaAuthenticationError:
-                _async._shared_credentials.forget(self.settings.conn_id)
-                fresh = await self.credentials()
-                if fresh == credentials:
-                    raise
-                return await self._send(session, fresh, request)
-
-    return PlainRetryTransport
 
 
 def plain_import() -> None:
@@ -67,12 +28,64 @@ def plain_import() -> None:
     luma.import_hook_off_the_loop = import_hook_on_the_loop
 
 
-#: Variant name -> the plain async transport class (for A/B runs within one process).
-TRANSPORTS: dict[str, Callable[[], type]] = {"plain-retry": plain_retry_transport}
+def plain_retry_transport() -> type:
+    """The async transport with every call inside a tenacity loop from its first try."""
+    from tenacity import AsyncRetrying
+
+    from airflow_provider_luma.exceptions import LumaAuthenticationError, LumaError
+    from airflow_provider_luma.hooks import _async
+    from airflow_provider_luma.hooks._http import ambiguous_create_error, retry_policy
+
+    class PlainRetryTransport(_async.AsyncTransport):
+        async def call(
+            self,
+            session: Any,
+            method: str,
+            path: str,
+            *,
+            json: Any = None,
+            params: dict[str, Any] | None = None,
+            creates: bool = False,
+            deadline: float | None = None,
+            retry_rate_limits: bool = True,
+        ) -> Any:
+            request = _async._Request(method, path, json, params, deadline)
+            credentials = await self.credentials()
+            policy = retry_policy(
+                self.settings,
+                creates=creates,
+                log=self.log,
+                deadline=deadline,
+                retry_rate_limits=retry_rate_limits,
+            )
+            try:
+                return await AsyncRetrying(**policy)(self._send, session, credentials, request)
+            except LumaAuthenticationError:
+                _async._shared_credentials().pop(self.settings.conn_id, None)
+                fresh = await self.credentials()
+                if fresh == credentials:
+                    raise
+                return await self._send(session, fresh, request)
+            except LumaError as exc:
+                ambiguous = ambiguous_create_error(exc) if creates else None
+                if ambiguous is not None:
+                    raise ambiguous from exc
+                raise
+
+    return PlainRetryTransport
+
+
+def plain_retry() -> None:
+    """Every call runs inside a tenacity loop from its first try (the hook builds this transport)."""
+    from airflow_provider_luma.hooks import luma
+
+    luma.AsyncTransport = plain_retry_transport()  # type: ignore[misc,assignment]
+
+
 #: Variant name -> the function that puts the plain form in place.
 VARIANTS: dict[str, Callable[[], None]] = {
-    "plain-sleep": plain_sleep,
     "plain-import": plain_import,
+    "plain-retry": plain_retry,
 }
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import socket
 import time
@@ -20,9 +19,8 @@ from airflow_provider_luma.exceptions import (
     LumaRetryableError,
     LumaTransportError,
 )
-from airflow_provider_luma.hooks._async import AsyncTransport
 from airflow_provider_luma.hooks._http import refused_field
-from airflow_provider_luma.hooks.luma import DEFAULT_BASE_URL, LumaCredentials, LumaHook
+from airflow_provider_luma.hooks.luma import DEFAULT_BASE_URL, LumaHook
 from airflow_provider_luma.testing import FaultRule
 from tests.conftest import API_KEY
 
@@ -390,22 +388,6 @@ async def test_async_path_retries_and_classifies(hook, emulator):
         assert (await hook.aget_generation(created["id"], session))["id"] == created["id"]
         with pytest.raises(LumaNotFoundError):
             await hook.aget_generation(MISSING_ID, session)
-
-
-async def test_async_waits_on_one_loop_share_one_connection_lookup(hook, monkeypatch):
-    generation_ids = [hook.create_image(IMAGE)["id"] for _ in range(20)]
-    lookups: list[str] = []
-    look_up = AsyncTransport._look_up_credentials
-
-    async def counted_look_up(self: AsyncTransport) -> LumaCredentials:
-        lookups.append(self.settings.conn_id)
-        return await look_up(self)
-
-    monkeypatch.setattr(AsyncTransport, "_look_up_credentials", counted_look_up)
-    async with LumaHook.async_session() as session:
-        generations = await asyncio.gather(*(LumaHook().aget_generation(g, session) for g in generation_ids))
-    assert [g["id"] for g in generations] == generation_ids
-    assert lookups == ["luma_default"]  # 20 hooks started together, one lookup
 
 
 async def test_async_path_picks_up_a_rotated_key_after_a_401(hook, monkeypatch, emulator):

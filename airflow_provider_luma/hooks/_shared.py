@@ -1,11 +1,10 @@
 """
-What the waits on one event loop share: one aiohttp session, each connection's credentials, and
-the proxy the environment names for each base URL.
+What the waits on one event loop share: one aiohttp session, and the proxy the environment names
+for each base URL.
 
-A triggerer runs all its triggers on one event loop. Sharing the connection pool and the
-connection lookup among them is what keeps a thousand waits cheap: a triggerer restart hands over
-hundreds of waits at once, and each would otherwise open its own connections and ask Airflow for
-the same connection.
+A triggerer runs all its triggers on one event loop. Sharing the connection pool among them is what
+keeps a thousand waits cheap: a triggerer restart hands over hundreds of waits at once, and each
+would otherwise open its own connections.
 """
 
 from __future__ import annotations
@@ -14,16 +13,12 @@ import asyncio
 import contextlib
 import functools
 import os
-import time
-import weakref
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Awaitable, Callable
+    from collections.abc import AsyncIterator
 
     import aiohttp
-
-T = TypeVar("T")
 
 #: The variables a proxy is read from, as requests reads them on the worker.
 PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
@@ -85,61 +80,3 @@ class SharedSessions:
                 if self._by_loop.get(loop) is entry:
                     del self._by_loop[loop]
                 await session.close()
-
-
-class SharedLookups(Generic[T]):
-    """
-    Values looked up by key once per event loop and reused for ``max_age_seconds``.
-
-    Concurrent callers of a key share one lookup; a failed lookup is not kept, so the next caller
-    tries again.
-
-    :param max_age_seconds: how long a value is reused before it is looked up again.
-    """
-
-    def __init__(self, max_age_seconds: float) -> None:
-        self.max_age_seconds = max_age_seconds
-        self._by_loop: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, dict[str, tuple[asyncio.Future[T], float]]
-        ] = weakref.WeakKeyDictionary()
-
-    async def get(self, key: str, look_up: Callable[[], Awaitable[T]]) -> T:
-        """
-        The value for ``key``: the loop's recent one, or the result of ``look_up()``.
-
-        :param key: what the value is for (e.g. a connection id).
-        :param look_up: fetches a fresh value.
-        """
-        loop = asyncio.get_running_loop()
-        entries = self._by_loop.get(loop)
-        if entries is None:
-            entries = self._by_loop[loop] = {}
-        entry = entries.get(key)
-        if entry is not None and time.monotonic() - entry[1] <= self.max_age_seconds:
-            kept = entry[0]
-            if kept.done() and not kept.cancelled() and kept.exception() is None:
-                return kept.result()  # the common case: no shield, no await
-        else:
-            lookup: asyncio.Future[T] = asyncio.ensure_future(look_up())
-            # Read the outcome even if every waiter is cancelled: no "exception never retrieved".
-            lookup.add_done_callback(lambda done: done.cancelled() or done.exception())
-            entry = entries[key] = (lookup, time.monotonic())
-        try:
-            # Shielded: one waiter's cancellation must not cancel the lookup the others share.
-            return await asyncio.shield(entry[0])
-        except Exception:
-            self.forget(key, loop=loop, only=entry[0])
-            raise
-
-    def forget(self, key: str, *, loop: asyncio.AbstractEventLoop | None = None, only: object = None) -> None:
-        """
-        Drop the value kept for ``key`` so that the next :meth:`get` looks it up again.
-
-        :param key: as given to :meth:`get`.
-        :param loop: the loop whose value to drop (default: the running one).
-        :param only: drop it only if it is still this lookup (a newer one is kept).
-        """
-        entries = self._by_loop.get(loop or asyncio.get_running_loop(), {})
-        entry = entries.get(key)
-        if entry is not None and (only is None or entry[0] is only):
-            del entries[key]

@@ -34,8 +34,9 @@ async def import_hook_off_the_loop() -> type[LumaHook]:
     The hook class, imported in a worker thread the first time.
 
     The first import of the hook and its HTTP stack (aiohttp, tenacity) is slow; done on
-    the triggerer's event loop it would stall every other trigger meanwhile (see the "A/B: first
-    wait's event-loop stall, hook imported in a thread" row of make bench). Only a finished import
+    the triggerer's event loop it would stall every other trigger meanwhile (the "A/B at 200
+    concurrent waits: first waits' event-loop stall, hook imported in a thread" row of make bench:
+    about 15 ms against 93 ms on the loop). Only a finished import
     is remembered: a wait starting while another one's import is still running in its thread waits
     in a thread too, never on the module lock from the event loop.
 

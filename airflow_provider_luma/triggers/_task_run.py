@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from airflow.triggers.base import TriggerEvent
 
@@ -41,15 +41,28 @@ if TYPE_CHECKING:
     from airflow_provider_luma.kinds import GenerationRequest
     from airflow_provider_luma.memory import TriggerMemory
     from airflow_provider_luma.triggers._wait import WaitOutcome
-    from airflow_provider_luma.triggers.luma import LumaGenerateTrigger
+
+
+class StartingTrigger(Protocol):
+    """What a task run reads of the trigger that starts its task (a ``LumaGenerateTrigger``)."""
+
+    min_credits: int | None
+    timeout: float
+
+    @property
+    def log(self) -> Any:
+        """The trigger's logger."""
+
+    def needs_a_worker(self) -> str | None:
+        """What is left after a completed generation that only a worker can do (None: nothing)."""
 
 
 class TaskRun:
-    """The steps of one :class:`LumaGenerateTrigger` run that talk to Luma and to Airflow."""
+    """The steps of one ``LumaGenerateTrigger`` run that talk to Luma and to Airflow."""
 
     def __init__(
         self,
-        trigger: LumaGenerateTrigger,
+        trigger: StartingTrigger,
         ti: Any,
         hook: LumaHook,
         session: aiohttp.ClientSession,
@@ -180,8 +193,13 @@ class TaskRun:
 
     # -- end ------------------------------------------------------------------------------------------
 
-    async def end(self, outcome: WaitOutcome) -> TriggerEvent:
-        """End the task here when nothing is left for a worker; else the event that resumes it on one."""
+    async def end(self, outcome: WaitOutcome, generation_id: str) -> TriggerEvent:
+        """
+        End the task here when nothing is left for a worker; else the event that resumes it on one.
+
+        :param outcome: how the wait on the generation ended.
+        :param generation_id: the generation's id (the outcome may carry no generation).
+        """
         generation = outcome.generation or {}
         url = None
         if outcome.status is EventStatus.COMPLETED:
@@ -208,7 +226,7 @@ class TaskRun:
             )
         return TriggerEvent(
             {
-                "generation_id": generation.get("id") or self.trigger._generation_id,
+                "generation_id": generation.get("id") or generation_id,
                 "started_on_triggerer": True,
                 **outcome.payload(),
             }

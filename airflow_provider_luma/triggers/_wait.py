@@ -21,7 +21,6 @@ from airflow_provider_luma.exceptions import (
     LumaTransportError,
 )
 from airflow_provider_luma.generations import DELETE_SECONDS, MIN_POLL_SECONDS, EventStatus, GenerationState
-from airflow_provider_luma.triggers._poll_grid import POLL_GRID_SECONDS, sleep_until_tick
 
 if TYPE_CHECKING:
     import aiohttp
@@ -82,7 +81,7 @@ class GenerationWait:
         :param first_wait: seconds before the first poll.
         """
         loop = asyncio.get_running_loop()
-        await sleep_until_tick(loop.time() + first_wait)
+        await asyncio.sleep(first_wait)
         last_state: str | None = None
         while True:
             polled_at = loop.time()
@@ -107,10 +106,9 @@ class GenerationWait:
                 if self.delete_on_timeout:
                     message += await self.delete()
                 return WaitOutcome(EventStatus.TIMEOUT, message=message)
-            # Fixed rate, a tick early: the next answer arrives within one interval of this
-            # poll, so a completion is seen within one interval; a slow answer adds nothing.
-            next_poll = polled_at + self.poll_interval - POLL_GRID_SECONDS
-            await sleep_until_tick(min(next_poll, loop.time() + remaining))
+            # Fixed rate: the next answer arrives within one interval of this poll, so a
+            # completion is seen within one interval; a slow answer adds nothing.
+            await asyncio.sleep(max(0.0, min(polled_at + self.poll_interval - loop.time(), remaining)))
 
     async def _poll(self) -> dict[str, Any] | None:
         """The generation, or None when Luma could not be asked in time (the wait goes on)."""

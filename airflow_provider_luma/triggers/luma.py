@@ -298,7 +298,7 @@ class LumaGenerateTrigger(BaseTrigger):
                 outcome = await wait.until_done(
                     first_wait=min(poll_interval, max(0.0, deadline - time.time()))
                 )
-            return await run.end(outcome)
+            return await run.end(outcome, generation["id"])
 
     def needs_a_worker(self) -> str | None:
         """What is left after a completed generation that only a worker can do (None: nothing)."""
