@@ -101,25 +101,6 @@ def _fmt(value: float, unit: str) -> str:
     return f"{text} {unit}".rstrip()
 
 
-def at_most(value: float | None, limit: float, unit: str, label: str = "") -> Target:
-    """
-    ``value <= limit``.
-
-    :param value: our value (None counts as missed).
-    :param limit: the most allowed.
-    :param unit: for the text.
-    :param label: what is checked, when not the row's own value, e.g. ``"at 5 s: "``.
-    """
-    text = f"{label}<= {_fmt(limit, unit)}"
-    if value is None:
-        return Target(text, False, "not measured")
-    if value <= limit:
-        return Target(text, True)
-    over = value - limit
-    share = f" ({over / limit:.0%} over)" if limit else ""
-    return Target(text, False, f"+{_fmt(over, unit)}{share}")
-
-
 def at_least(value: float | None, limit: float, unit: str, label: str = "") -> Target:
     """
     ``value >= limit``.
@@ -136,42 +117,6 @@ def at_least(value: float | None, limit: float, unit: str, label: str = "") -> T
         return Target(text, True)
     short = limit - value
     return Target(text, False, f"-{_fmt(short, unit)} ({short / limit:.0%} short)")
-
-
-def ratio_at_most(ours: float | None, baseline: float | None, limit: float, baseline_name: str) -> Target:
-    """
-    ``ours / baseline <= limit``, e.g. at most half the baseline's cost.
-
-    :param ours: our value.
-    :param baseline: the baseline's value.
-    :param limit: the largest ratio allowed.
-    :param baseline_name: for the text.
-    """
-    text = f"<= {limit:g}x {baseline_name}"
-    if ours is None or not baseline:
-        return Target(text, False, "not measured")
-    ratio = ours / baseline
-    if ratio <= limit:
-        return Target(text, True)
-    return Target(text, False, f"ratio {ratio:.2f}x, {ratio / limit:.2f}x the allowed {limit:g}x")
-
-
-def ratio_at_least(ours: float | None, baseline: float | None, limit: float, baseline_name: str) -> Target:
-    """
-    ``ours / baseline >= limit``, e.g. at least 80% of a baseline's throughput.
-
-    :param ours: our value.
-    :param baseline: the baseline's value.
-    :param limit: the smallest ratio allowed.
-    :param baseline_name: for the text.
-    """
-    text = f">= {limit:.0%} of {baseline_name}"
-    if ours is None or not baseline:
-        return Target(text, False, "not measured")
-    ratio = ours / baseline
-    if ratio >= limit:
-        return Target(text, True)
-    return Target(text, False, f"{ratio:.0%}, {limit - ratio:.0%} short")
 
 
 #: Rounds a ratio target needs: fewer and one unlucky round decides the verdict.
