@@ -130,6 +130,17 @@ async def _probe(lags: list[float], done: asyncio.Event) -> None:
         lags.append(loop.time() - started - PROBE_SECONDS)
 
 
+def default_modes(waits: int) -> tuple[str, ...]:
+    """
+    The modes a load runs: the devices' A/B modes only where a device is judged (waits arriving one
+    after another, 200), tasks starting on the triggerer only with 1,000 waits handed over at once.
+
+    :param waits: concurrent waits.
+    """
+    skipped = ("provider-creating",) if arrives_spread(waits) else tuple(DEVICE_MODES)
+    return tuple(m for m in MODES if m not in skipped)
+
+
 def arrives_spread(waits: int) -> bool:
     """
     Whether a load's waits arrive one after another (else all at once, as at a triggerer restart).
@@ -693,7 +704,9 @@ def main(argv: list[str] | None = None) -> int:
         default=",".join(map(str, WAITS)),
         help="comma-separated concurrent waits per mode, one measurement each (in this order)",
     )
-    parser.add_argument("--modes", default=",".join(MODES), help="comma-separated modes to run")
+    parser.add_argument(
+        "--modes", help="comma-separated modes to run at every load (default: each load's own)"
+    )
     parser.add_argument("--rounds", type=int, default=ROUNDS, help="runs per mode, interleaved")
     parser.add_argument("--child", choices=MODES, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -701,9 +714,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         send_message("RESULT", run_child(args.child))
         return 0
-    modes = tuple(m for m in args.modes.split(",") if m)
     out: list[Row] = []
     for waits in (int(w) for w in args.waits.split(",") if w):
+        modes = tuple(m for m in args.modes.split(",") if m) if args.modes else default_modes(waits)
         measured = measure(waits, modes, args.rounds)
         out += [*rows(measured, waits), *device_rows(measured, waits), *creating_rows(measured, waits)]
     emit_rows(out, args.out)

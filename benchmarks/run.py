@@ -32,7 +32,7 @@ from benchmarks._results import Row, load_rows, merge_samples
 BENCHMARKS = (
     ("import-cost", "benchmarks.bench_import_cost", 360),
     ("worker-slot", "benchmarks.bench_worker_slot", 480),
-    ("concurrent-waits", "benchmarks.bench_concurrent_waits", 1500),  # 2 loads x 5 modes x 3 rounds
+    ("concurrent-waits", "benchmarks.bench_concurrent_waits", 2400),  # 2 loads x 4 modes x 3 rounds
     ("detection-lag", "benchmarks.bench_detection_lag", 240),
     ("asset-copy", "benchmarks.bench_asset_copy", 240),
     ("http-clients", "benchmarks.bench_http_clients", 300),
