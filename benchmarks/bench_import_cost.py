@@ -7,7 +7,7 @@ import of one module. Modules are sampled round-robin so that drift in machine l
 all of them; the figure is the median. Baselines: the HTTP provider's operator module and the
 standard provider's PythonOperator module. The hook is timed after the Task SDK's task runner and
 the operators module (what a task process has loaded when ``execute`` starts), against ``requests``
-timed the same way: the hook's sync calls use httpx, which the task runner has loaded already.
+timed the same way: the hook's calls use requests, imported at the first call, not with the hook.
 
 Byte-code caches are on for every module (see :func:`benchmarks._proc.use_throwaway_airflow_home`)
 and warmed by one discarded import of each: this environment sets ``PYTHONDONTWRITEBYTECODE=1``
