@@ -532,18 +532,11 @@ def rows(results: dict[str, dict[str, Any]], waits: int) -> list[Row]:
 
     limits = TARGET_RATIOS["spread" if arrives_spread(waits) else "at once"]
 
-    def target(key: str) -> Target:
-        if baseline is None:
-            return Target(f"<= {limits[key]:g}x {baseline_name}", False, "not measured")
-        return median_ratio(ours[f"{key}_each"], baseline[f"{key}_each"], limits[key], baseline_name)
-
-    def threads_target() -> Target:
-        threads, name = results.get("threads"), "a thread per wait"
-        if threads is None:
-            return Target(f"<= {TARGET_CPU_RATIO_THREADS:g}x {name}", False, "not measured")
-        return median_ratio(
-            ours["cpu_per_poll_ms_each"], threads["cpu_per_poll_ms_each"], TARGET_CPU_RATIO_THREADS, name
-        )
+    def target(key: str, limit: float, mode: str = "session-per-poll", name: str = baseline_name) -> Target:
+        other = results.get(mode)
+        if other is None:
+            return Target(f"<= {limit:g}x {name}", False, "not measured")
+        return median_ratio(ours[f"{key}_each"], other[f"{key}_each"], limit, name)
 
     def per_round(key: str) -> str:
         if baseline is None:
@@ -568,7 +561,7 @@ def rows(results: dict[str, dict[str, Any]], waits: int) -> list[Row]:
             unit="MB",
             ours=ours["rss_growth_mb"],
             baselines=[Baseline(BASELINE_NAMES[m], results[m]["rss_growth_mb"]) for m in baselines],
-            targets=[target("rss_growth_mb")],
+            targets=[target("rss_growth_mb", limits["rss_growth_mb"])],
             note=common
             + per_round("rss_growth_mb")
             + ("" if ours["peak_reset"] else "; VmHWM could not be reset: peak since start"),
@@ -578,7 +571,7 @@ def rows(results: dict[str, dict[str, Any]], waits: int) -> list[Row]:
             unit="ms",
             ours=ours["lag_p99_ms"],
             baselines=[Baseline(BASELINE_NAMES[m], results[m]["lag_p99_ms"]) for m in baselines],
-            targets=[target("lag_p99_ms")],
+            targets=[target("lag_p99_ms", limits["lag_p99_ms"])],
             digits=2,
             note=(
                 f"10 ms probe sleep overshoot; p50 {summary('lag_p50_ms', '{:.2f}')} ms; max "
@@ -591,7 +584,10 @@ def rows(results: dict[str, dict[str, Any]], waits: int) -> list[Row]:
             unit="ms",
             ours=ours["cpu_per_poll_ms"],
             baselines=[Baseline(BASELINE_NAMES[m], results[m]["cpu_per_poll_ms"]) for m in baselines],
-            targets=[target("cpu_per_poll_ms"), threads_target()],
+            targets=[
+                target("cpu_per_poll_ms", limits["cpu_per_poll_ms"]),
+                target("cpu_per_poll_ms", TARGET_CPU_RATIO_THREADS, "threads", "a thread per wait"),
+            ],
             digits=3,
             note=(
                 "client process CPU over the waits, less what the lag probe costs by itself over the "

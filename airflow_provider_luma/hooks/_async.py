@@ -77,11 +77,12 @@ class AsyncTransport:
 
     async def credentials(self) -> LumaCredentials:
         """The connection's base URL and key, as looked up at most a minute ago."""
-        kept = _shared_credentials().get(self.settings.conn_id)
+        kept_by_conn = _shared_credentials()
+        kept = kept_by_conn.get(self.settings.conn_id)
         if kept is not None and time.monotonic() - kept[1] <= CREDENTIALS_MAX_AGE_SECONDS:
             return kept[0]
         fresh = await self._look_up_credentials()
-        _shared_credentials()[self.settings.conn_id] = (fresh, time.monotonic())
+        kept_by_conn[self.settings.conn_id] = (fresh, time.monotonic())
         return fresh
 
     async def _look_up_credentials(self) -> LumaCredentials:

@@ -198,7 +198,7 @@ class TaskRun:
         End the task here when nothing is left for a worker; else the event that resumes it on one.
 
         :param outcome: how the wait on the generation ended.
-        :param generation_id: the generation's id (the outcome may carry no generation).
+        :param generation_id: the generation's id (a timed-out outcome carries no generation).
         """
         generation = outcome.generation or {}
         url = None
@@ -226,7 +226,7 @@ class TaskRun:
             )
         return TriggerEvent(
             {
-                "generation_id": generation.get("id") or generation_id,
+                "generation_id": generation_id,
                 "started_on_triggerer": True,
                 **outcome.payload(),
             }
