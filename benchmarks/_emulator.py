@@ -1,22 +1,22 @@
 """
 The Luma emulator in a process of its own, so its CPU and memory never count against a client.
 
-:class:`EmulatorProcess` runs ``python -m airflow_provider_luma.testing`` and talks to its admin
-endpoints (``/_emulator/...``); :class:`ApiClient` makes plain API calls (creates, mostly) with
-the standard library, for the set-up of a benchmark, outside what it measures.
+:class:`EmulatorProcess` serves a :class:`~airflow_provider_luma.testing.LumaEmulator` in a
+:class:`~benchmarks._proc.Child` and talks to its admin endpoints (``/_emulator/...``) and API
+with ``requests``, for the set-up of a benchmark, outside what it measures.
 """
 
 from __future__ import annotations
 
-import http.client
+import contextlib
 import json
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from benchmarks._proc import LineReader, spawn, stop
+from benchmarks._proc import Child
 
 if TYPE_CHECKING:
-    import subprocess
+    from multiprocessing.connection import Connection
     from types import TracebackType
 
 API_KEY = "bench-key"
@@ -24,50 +24,27 @@ API_KEY = "bench-key"
 POLL_ROUTE = "GET /generations/{id}"
 
 
-class ApiClient:
+def serve(parent: Connection, queued_seconds: float, dreaming_seconds: float | tuple[float, float]) -> None:
     """
-    A keep-alive HTTP/1.1 connection to an emulator (standard library only).
+    Be the emulator's process: serve, send the API's base URL, and stop when the parent says so
+    (or closes the pipe).
 
-    :param url: ``http://HOST:PORT`` of the emulator.
-    :param timeout: seconds for each request.
+    :param parent: the pipe to the benchmark.
+    :param queued_seconds: how long each generation stays queued.
+    :param dreaming_seconds: how long it then dreams: seconds, or a ``(min, max)`` range.
     """
+    from airflow_provider_luma.testing import EmulatorConfig, LumaEmulator
 
-    def __init__(self, url: str, timeout: float = 30.0) -> None:
-        parts = urlsplit(url)
-        self._conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=timeout)
-
-    def close(self) -> None:
-        """Close the connection."""
-        self._conn.close()
-
-    def request(self, method: str, path: str, body: Any = None, api_key: str | None = API_KEY) -> Any:
-        """
-        Send one request; return the decoded JSON answer.
-
-        :param method: HTTP method.
-        :param path: path from the server root, e.g. ``/_emulator/stats``.
-        :param body: JSON-ready body, or None.
-        :param api_key: bearer key, or None for admin calls.
-        :raises RuntimeError: on a status of 400 or more.
-        """
-        headers = {"Accept": "application/json"}
-        payload = None
-        if body is not None:
-            payload = json.dumps(body).encode()
-            headers["Content-Type"] = "application/json"
-        if api_key:
-            headers["Authorization"] = f"Bearer {api_key}"
-        self._conn.request(method, path, body=payload, headers=headers)
-        response = self._conn.getresponse()
-        data = response.read()
-        if response.status >= 400:
-            raise RuntimeError(f"{method} {path} answered {response.status}: {data[:200]!r}")
-        return json.loads(data) if data else None
+    config = EmulatorConfig(queued_seconds=queued_seconds, dreaming_seconds=dreaming_seconds)
+    with LumaEmulator(api_key=API_KEY, config=config) as emulator:
+        parent.send(emulator.base_url)
+        with contextlib.suppress(EOFError):  # the parent closed the pipe: it is gone
+            parent.recv()
 
 
 class EmulatorProcess:
     """
-    An emulator subprocess, stopped on exit (and if this process dies).
+    An emulator in a child process, stopped on exit (and if this process dies).
 
     :param queued_seconds: how long each generation stays queued.
     :param dreaming_seconds: how long it then dreams: seconds, or a ``(min, max)`` range.
@@ -76,57 +53,27 @@ class EmulatorProcess:
     def __init__(
         self, queued_seconds: float = 1.0, dreaming_seconds: float | tuple[float, float] = 5.0
     ) -> None:
-        self.queued_seconds = queued_seconds
-        self.dreaming_seconds = dreaming_seconds
-        self.proc: subprocess.Popen[str] | None = None
-        self.base_url = ""
-        self.url = ""
-
-    def start(self, timeout: float = 30.0) -> EmulatorProcess:
-        """
-        Start it and wait until it serves.
-
-        :param timeout: seconds to wait for its ``LUMA_EMULATOR_URL=`` line.
-        """
-        dreaming = self.dreaming_seconds
-        dreaming_arg = f"{dreaming[0]},{dreaming[1]}" if isinstance(dreaming, tuple) else str(dreaming)
-        self.proc = spawn(
-            [
-                "-m",
-                "airflow_provider_luma.testing",
-                "--port",
-                "0",
-                "--api-key",
-                API_KEY,
-                "--queued-seconds",
-                str(self.queued_seconds),
-                "--dreaming-seconds",
-                dreaming_arg,
-            ]
-        )
-        self.base_url = LineReader(self.proc).expect("LUMA_EMULATOR_URL=", timeout)
+        self.child = Child(serve, queued_seconds, dreaming_seconds)
+        self.base_url: str = self.child.receive(60)
         self.url = self.base_url.split("/dream-machine/", 1)[0]
-        return self
+        self.pid = self.child.pid
+        import requests  # here, not at the top: measured children import this module, not requests
+
+        self.session = requests.Session()
+        self.session.headers["Accept"] = "application/json"
 
     def stop(self) -> None:
         """Stop it (idempotent)."""
-        if self.proc is not None:
-            stop(self.proc)
-            self.proc = None
+        self.session.close()
+        self.child.stop()
 
     def __enter__(self) -> EmulatorProcess:
-        return self.start()
+        return self
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
-
-    @property
-    def pid(self) -> int:
-        """The emulator's process id."""
-        assert self.proc is not None
-        return self.proc.pid
 
     def connection_env(self, conn_id: str = "luma_default") -> dict[str, str]:
         """
@@ -145,6 +92,20 @@ class EmulatorProcess:
         """
         return urlsplit(self.base_url).path + path
 
+    def request(self, method: str, path: str, body: Any = None, api_key: str | None = API_KEY) -> Any:
+        """
+        Send one request; return the decoded JSON answer.
+
+        :param method: HTTP method.
+        :param path: path from the server root, e.g. ``/_emulator/stats``.
+        :param body: JSON-ready body, or None.
+        :param api_key: bearer key, or None for admin calls.
+        """
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        answer = self.session.request(method, self.url + path, json=body, headers=headers, timeout=30)
+        answer.raise_for_status()
+        return answer.json() if answer.content else None
+
     def admin(self, method: str, path: str, body: Any = None) -> Any:
         """
         Call an admin endpoint.
@@ -153,21 +114,11 @@ class EmulatorProcess:
         :param path: e.g. ``/_emulator/stats?generations=0``.
         :param body: JSON-ready body.
         """
-        assert self.url, "start the emulator first"
-        client = ApiClient(self.url)  # a new connection each time: an idle one may have been closed
-        try:
-            return client.request(method, path, body, api_key=None)
-        finally:
-            client.close()
-
-    def stats(self) -> dict[str, Any]:
-        """The emulator's counters (without the generations)."""
-        stats: dict[str, Any] = self.admin("GET", "/_emulator/stats?generations=0")
-        return stats
+        return self.request(method, path, body, api_key=None)
 
     def polls(self) -> int:
         """``GET /generations/{id}`` requests served so far."""
-        return int(self.stats()["requests"].get(POLL_ROUTE, 0))
+        return int(self.admin("GET", "/_emulator/stats?generations=0")["requests"].get(POLL_ROUTE, 0))
 
     def configure(self, **changes: Any) -> None:
         """
@@ -184,10 +135,5 @@ class EmulatorProcess:
         :param count: how many.
         :param prompt: their prompt.
         """
-        client = ApiClient(self.url)
-        try:
-            path = self.api_path("/generations/image")
-            body = {"prompt": prompt, "model": "photon-flash-1"}
-            return [client.request("POST", path, body) for _ in range(count)]
-        finally:
-            client.close()
+        body = {"prompt": prompt, "model": "photon-flash-1"}
+        return [self.request("POST", self.api_path("/generations/image"), body) for _ in range(count)]

@@ -1,10 +1,13 @@
 """
-Child processes, memory and CPU readings: what every benchmark uses to measure itself in isolation.
+Child processes, interleaved rounds, memory and CPU readings: what every benchmark uses to measure
+itself in isolation.
 
-Children are started with :func:`spawn`: they run from the repository root with the same Python,
-get SIGTERM if the process that started them dies (Linux ``PR_SET_PDEATHSIG``), and are stopped
-at exit by :func:`stop_all`. A child talks back with one-line messages on stdout (``READY``,
-``RESULT <json>``...), read with bounded waits by :class:`LineReader`.
+A :class:`Child` runs a function in a fresh interpreter (multiprocessing's ``spawn``) and talks to
+this process over a pipe: the function gets its end of the pipe, may send and receive messages on
+the way (``READY``, the ids to wait on...), and what it returns is sent last. A child gets SIGTERM
+if the process that started it dies (Linux ``PR_SET_PDEATHSIG``). Other processes' CPU time comes
+from psutil; the peak RSS of this process from ``/proc`` (``VmHWM``, which psutil does not read,
+reset through ``clear_refs``).
 """
 
 from __future__ import annotations
@@ -12,10 +15,8 @@ from __future__ import annotations
 import atexit
 import contextlib
 import ctypes
-import json
-import math
+import multiprocessing
 import os
-import queue
 import shutil
 import signal
 import subprocess
@@ -23,12 +24,14 @@ import sys
 import tempfile
 import threading
 import time
-from collections import deque
+import traceback
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
+    from multiprocessing.connection import Connection
+    from types import TracebackType
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -36,218 +39,205 @@ PYTHON = sys.executable
 #: (Python checks each against its source).
 PYCACHE = os.path.join(tempfile.gettempdir(), f"luma-bench-pycache-{os.getuid()}")
 _PR_SET_PDEATHSIG = 1
-_children: set[subprocess.Popen[str]] = set()
+_SPAWN = multiprocessing.get_context("spawn")
+Side = TypeVar("Side")
+Result = TypeVar("Result")
 
 
 def use_throwaway_airflow_home() -> str:
     """
-    Point ``AIRFLOW_HOME`` at a temporary directory shared with child processes; call before Airflow
-    is imported. The process that created it removes it at exit.
+    Point ``AIRFLOW_HOME`` at a temporary directory, inherited by child processes; call before
+    Airflow is imported. It is removed at exit.
 
     Byte-code caches are turned on (``PYTHONDONTWRITEBYTECODE`` removed) and kept in
     :data:`PYCACHE` (``PYTHONPYCACHEPREFIX``), so every module, ours and the baselines' alike, is
     loaded from a compiled cache as in an installed deployment, and nothing is written into the
     source tree.
     """
-    home = os.environ.get("LUMA_BENCH_AIRFLOW_HOME")
-    if not home:
-        home = tempfile.mkdtemp(prefix="luma-bench-airflow-")
-        os.environ["LUMA_BENCH_AIRFLOW_HOME"] = home
-        atexit.register(shutil.rmtree, home, True)
+    home = tempfile.mkdtemp(prefix="luma-bench-airflow-")
+    atexit.register(shutil.rmtree, home, True)
     os.environ["AIRFLOW_HOME"] = home
     os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     os.environ["PYTHONPYCACHEPREFIX"] = PYCACHE
     sys.dont_write_bytecode = False
-    sys.pycache_prefix = os.environ["PYTHONPYCACHEPREFIX"]
+    sys.pycache_prefix = PYCACHE
     return home
 
 
 def warm_bytecode_cache(modules: Sequence[str], timeout: float = 300.0) -> None:
     """
     Import ``modules`` once in a child process, so that their byte-code caches exist before anything
-    is timed (skipped when the runner did it already).
+    is timed.
 
     :param modules: module names.
     :param timeout: seconds the child may take.
     """
-    if os.environ.get("LUMA_BENCH_WARM") == "1":
-        return
-    code = (
-        "import contextlib, importlib, sys\n"
-        "for name in sys.argv[1:]:\n"
-        "    with contextlib.suppress(ImportError):\n"
-        "        importlib.import_module(name)\n"
-    )
+    code = "import contextlib, importlib, sys\nfor name in sys.argv[1:]:\n"
+    code += "    with contextlib.suppress(ImportError):\n        importlib.import_module(name)\n"
     subprocess.run(
-        [PYTHON, "-c", code, *modules],
-        cwd=REPO_ROOT,
-        env=os.environ.copy(),
-        check=True,
-        timeout=timeout,
-        stdout=subprocess.DEVNULL,
+        [PYTHON, "-c", code, *modules], cwd=REPO_ROOT, check=True, timeout=timeout, stdout=subprocess.DEVNULL
     )
-    os.environ["LUMA_BENCH_WARM"] = "1"
 
 
-def _die_with_parent() -> None:
-    """Run in the child before exec: receive SIGTERM when the parent process dies."""
+class ChildFailed:
+    """
+    What a child sends instead of its result when its function raised.
+
+    :param trace: the formatted traceback.
+    """
+
+    def __init__(self, trace: str) -> None:
+        self.trace = trace
+
+
+def _child_main(
+    target: Callable[..., Any],
+    parent: Connection,
+    env: dict[str, str],
+    output: str | None,
+    args: tuple[Any, ...],
+) -> None:
+    """Run in the child: die with the parent, take ``env``, run ``target``, send its result."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    os.environ.update(env)
+    if output:  # Airflow's and the server's logs: a file, not the terminal; progress stays on stderr
+        sys.stdout.flush()
+        os.dup2(os.open(output, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644), 1)
+    try:
+        result = target(parent, *args)
+    except BaseException:
+        parent.send(ChildFailed(traceback.format_exc()))
+        raise
+    parent.send(result)
 
 
-def spawn(
-    args: Sequence[str],
-    *,
-    python: bool = True,
-    stdin: int | None = None,
-    stdout: int | IO[Any] | None = subprocess.PIPE,
-    env: dict[str, str] | None = None,
-) -> subprocess.Popen[str]:
+class Child:
     """
-    Start a child process that cannot outlive this one.
+    ``target(pipe, *args)`` in a fresh interpreter; stopped on exit from a ``with`` block.
 
-    :param args: arguments, after the Python interpreter when ``python`` is true.
-    :param python: prefix ``args`` with this interpreter.
-    :param stdin: ``subprocess.PIPE`` to write to the child, else inherited.
-    :param stdout: where its stdout goes (a pipe by default, read with :class:`LineReader`).
-    :param env: its environment (default: this one's).
+    :param target: a module-level function; its first argument is its end of the pipe.
+    :param args: its other arguments (picklable).
+    :param env: variables added to its environment (this process's is inherited).
+    :param output: a file its stdout goes to (default: this process's stdout).
+    :param daemon: stopped when this process exits; a child that starts children of its own must
+        not be one (multiprocessing forbids it).
     """
-    command = [PYTHON, *args] if python else list(args)
-    proc = subprocess.Popen(
-        command,
-        cwd=REPO_ROOT,
-        env=env if env is not None else os.environ.copy(),
-        stdin=stdin,
-        stdout=stdout,
-        text=True,
-        preexec_fn=_die_with_parent,
-    )
-    _children.add(proc)
-    return proc
 
+    def __init__(
+        self,
+        target: Callable[..., Any],
+        *args: Any,
+        env: dict[str, str] | None = None,
+        output: str | None = None,
+        daemon: bool = True,
+    ) -> None:
+        self.name = f"{target.__module__}.{target.__name__}{args!r}"[:200]
+        self._pipe, theirs = _SPAWN.Pipe()
+        self.process = _SPAWN.Process(
+            target=_child_main, args=(target, theirs, dict(env or {}), output, args), daemon=daemon
+        )
+        self.process.start()
+        theirs.close()
 
-def stop(proc: subprocess.Popen[str], timeout: float = 5.0) -> None:
-    """
-    Stop a child: SIGTERM, then SIGKILL after ``timeout`` seconds (idempotent).
+    @property
+    def pid(self) -> int:
+        """The child's process id."""
+        assert self.process.pid is not None
+        return self.process.pid
 
-    :param proc: the child.
-    :param timeout: seconds to wait for it to exit after each signal.
-    """
-    _children.discard(proc)
-    if proc.poll() is None:
-        proc.terminate()
+    def send(self, value: Any) -> None:
+        """
+        Send one message to the child.
+
+        :param value: any picklable value.
+        """
+        self._pipe.send(value)
+
+    def receive(self, timeout: float) -> Any:
+        """
+        The child's next message (its result is the last).
+
+        :param timeout: seconds to wait at most.
+        :raises TimeoutError: if none came in time.
+        :raises RuntimeError: if the child raised, or ended without sending.
+        """
+        if not self._pipe.poll(timeout):
+            raise TimeoutError(f"{self.name} sent nothing within {timeout:g} s")
         try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout)
-    for stream in (proc.stdin, proc.stdout):
-        if stream is not None:
-            with contextlib.suppress(OSError):
-                stream.close()
+            message = self._pipe.recv()
+        except EOFError:
+            self.process.join(5)
+            raise RuntimeError(f"{self.name} exited ({self.process.exitcode}) before sending") from None
+        if isinstance(message, ChildFailed):
+            raise RuntimeError(f"{self.name} failed:\n{message.trace}")
+        return message
 
+    def result(self, timeout: float) -> Any:
+        """
+        The child's result; then wait for it to exit.
 
-def stop_all() -> None:
-    """Stop every child still running."""
-    for proc in list(_children):
-        stop(proc)
+        :param timeout: seconds to wait for the result at most.
+        """
+        result = self.receive(timeout)
+        self.process.join(30)
+        return result
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """
+        Stop the child: SIGTERM, then SIGKILL after ``timeout`` seconds (idempotent).
+
+        :param timeout: seconds to wait for it to exit after each signal.
+        """
+        if self.process.is_alive():
+            self.process.terminate()
+            self.process.join(timeout)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(timeout)
+        self._pipe.close()
+
+    def __enter__(self) -> Child:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
-atexit.register(stop_all)
 if threading.current_thread() is threading.main_thread():
-    # SIGTERM normally skips atexit: turn it into SystemExit so children are stopped too.
+    # SIGTERM normally skips atexit: turn it into SystemExit so that children are stopped too.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
 
 
-class LineReader:
+def interleaved(
+    rounds: int, sides: Sequence[Side], measure: Callable[[Side], Result]
+) -> dict[Side, list[Result]]:
     """
-    Reads a child's stdout lines on a background thread, so waiting for one can be bounded.
+    Measure every side once per round, the order rotated by one each round, so that a slow stretch
+    of a shared machine falls on every side alike; return each side's results, round by round.
 
-    Lines that are not the awaited message (Airflow's logs, mostly) are kept in :attr:`tail` for
-    error messages, and copied to stderr when ``echo`` is true.
-
-    :param proc: a child started with ``stdout=subprocess.PIPE``.
-    :param echo: copy the other lines to stderr.
+    :param rounds: rounds.
+    :param sides: what is compared (ours and the baselines, or a device and its plain form).
+    :param measure: measures one side once.
     """
-
-    def __init__(self, proc: subprocess.Popen[str], echo: bool = False) -> None:
-        self.proc = proc
-        self.echo = echo
-        self.tail: deque[str] = deque(maxlen=20)
-        self._lines: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self._lines.put(line.rstrip("\n"))
-        self._lines.put(None)
-
-    def expect(self, prefix: str, timeout: float) -> str:
-        """
-        Wait for the line starting with ``prefix``; return the rest of it.
-
-        :param prefix: e.g. ``"READY"`` or ``"RESULT "``.
-        :param timeout: seconds to wait at most.
-        :raises TimeoutError: if it did not come in time.
-        :raises RuntimeError: if the child ended first.
-        """
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                last = "\n".join(self.tail)
-                raise TimeoutError(
-                    f"no {prefix.strip()!r} line from {self.proc.args!r} within {timeout} s; "
-                    f"its last output:\n{last}"
-                )
-            try:
-                line = self._lines.get(timeout=left)
-            except queue.Empty:
-                continue
-            if line is None:
-                code = self.proc.wait()
-                last = "\n".join(self.tail)
-                raise RuntimeError(
-                    f"{self.proc.args!r} exited ({code}) before sending {prefix.strip()!r}; "
-                    f"its last output:\n{last}"
-                )
-            if line.startswith(prefix):
-                return line[len(prefix) :]
-            self.tail.append(line)
-            if self.echo:
-                print(f"    | {line}", file=sys.stderr)
-
-
-def send_message(tag: str, value: Any = None) -> None:
-    """
-    Send one message to the parent: ``TAG <json>`` on stdout, flushed.
-
-    :param tag: e.g. ``"READY"`` or ``"RESULT"``.
-    :param value: any JSON-ready value.
-    """
-    print(f"{tag} {json.dumps(value)}", flush=True)
-
-
-def receive_message(reader: LineReader, tag: str, timeout: float) -> Any:
-    """
-    Wait for the child's ``TAG <json>`` message and decode it.
-
-    :param reader: the child's stdout.
-    :param tag: the message tag.
-    :param timeout: seconds to wait at most.
-    """
-    return json.loads(reader.expect(f"{tag} ", timeout))
+    results: dict[Side, list[Result]] = {side: [] for side in sides}
+    for index in range(rounds):
+        shift = index % len(sides)
+        for side in [*sides[shift:], *sides[:shift]]:
+            results[side].append(measure(side))
+    return results
 
 
 def log(message: str) -> None:
     """
-    Progress for humans, on stderr (stdout carries messages to the parent).
+    Progress for humans, on stderr (stdout carries Airflow's logs, to a file under the runner).
 
     :param message: the text.
     """
@@ -257,70 +247,53 @@ def log(message: str) -> None:
 # -- memory and CPU -------------------------------------------------------------------------------
 
 
-def status_kib(field: str, pid: int | str = "self") -> int:
+def status_kib(field: str) -> int:
     """
-    One ``kB`` field of ``/proc/<pid>/status``, e.g. ``VmRSS`` (resident now) or ``VmHWM`` (peak).
+    One ``kB`` field of this process's ``/proc/self/status``: ``VmRSS`` (now) or ``VmHWM`` (peak).
 
     :param field: the field name.
-    :param pid: a process id, or ``"self"``.
     """
-    with open(f"/proc/{pid}/status") as status:
+    with open("/proc/self/status") as status:
         for line in status:
             if line.startswith(field + ":"):
                 return int(line.split()[1])
     raise KeyError(field)
 
 
-def reset_peak_rss() -> bool:
-    """Reset this process's ``VmHWM`` to its current RSS (Linux >= 4.0); False if not allowed."""
-    try:
-        with open("/proc/self/clear_refs", "w") as clear_refs:
-            clear_refs.write("5")
-    except OSError:
-        return False
-    return True
-
-
 class MemoryWatch:
     """
     Peak RSS growth of this process over a stretch of code.
 
-    ``VmHWM`` is reset at the start when the kernel allows it; otherwise the peak since the process
-    started counts, which can only overstate the growth.
+    ``VmHWM`` is reset at the start when the kernel allows it (``clear_refs``, Linux >= 4.0);
+    otherwise the peak since the process started counts, which can only overstate the growth.
     """
 
     def __init__(self) -> None:
-        self.reset_ok = reset_peak_rss()
+        try:
+            with open("/proc/self/clear_refs", "w") as clear_refs:
+                clear_refs.write("5")
+            self.reset_ok = True
+        except OSError:
+            self.reset_ok = False
         self.baseline_kib = status_kib("VmRSS")
 
-    def growth_mib(self) -> float:
-        """Peak RSS now minus RSS at the start, in MiB."""
-        return (status_kib("VmHWM") - self.baseline_kib) / 1024
+    def growth_mb(self) -> float:
+        """Peak RSS now minus RSS at the start, in MB (10^6 bytes)."""
+        return (status_kib("VmHWM") - self.baseline_kib) * 1024 / 1e6
 
 
 def process_cpu_seconds(pid: int) -> float:
     """
-    User + system CPU seconds of another process so far, from ``/proc/<pid>/stat``.
+    User + system CPU seconds of another process so far.
 
     :param pid: its process id.
     """
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    import psutil
+
+    times = psutil.Process(pid).cpu_times()
+    return times.user + times.system
 
 
-def cpu_seconds() -> float:
-    """CPU time of this process (all threads, user + system), in seconds."""
-    return time.process_time()
-
-
-def percentile(values: Sequence[float], fraction: float) -> float:
-    """
-    The ``fraction`` percentile (nearest rank) of ``values``.
-
-    :param values: the samples (not empty).
-    :param fraction: e.g. 0.99.
-    """
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), math.ceil(fraction * len(ordered))))
-    return ordered[rank - 1]
+def wall_and_cpu() -> tuple[float, float]:
+    """This process's clocks: wall time and CPU time (all threads, user + system), in seconds."""
+    return time.perf_counter(), time.process_time()

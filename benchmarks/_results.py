@@ -1,31 +1,31 @@
 """
-Rows of the results table and their targets, as plain data that crosses process boundaries as JSON.
+Rows of the results table, their targets, and the raw samples behind them.
 
 A :class:`Row` is one figure: our value, the baselines measured in the same run, and the targets
 it is held to. Ratios are always ``ours / baseline``. Targets are ratios (:func:`median_ratio`):
 the median over at least three rounds, each round measuring ours and the baseline side by side, so
 a busy machine that slows both does not flip the verdict. Absolute figures stay in the table as
-information.
+information. A performance device is judged against its plain form by :func:`device_pays`.
 
-The raw per-round samples behind a row go to pyperf (:func:`sample_benchmark`, :func:`emit_samples`): its
-``Benchmark`` keeps them with their unit and gives the median and spread, and the suite a run
-writes (``python -m benchmarks --pyperf FILE``) can be compared with an earlier run's by
-``python -m pyperf compare_to OLD NEW``, which the table (one run, ours against baselines of the
-same run) does not do. The rows themselves stay hand-written: no library has a row holding our
-value, its same-run baselines and checked targets, which is what the table and README print.
+The per-round samples a row keeps go to pyperf (:func:`write_samples`): its ``Benchmark`` keeps
+them with their unit, and the suite a run writes (``python -m benchmarks --pyperf FILE``) can be
+compared with an earlier run's by ``python -m pyperf compare_to OLD NEW``, which the table (one
+run, ours against baselines of the same run) does not do. The rows themselves stay hand-written:
+no library has a row holding our value, its same-run baselines and checked targets.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
-import sys
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import pyperf
+if TYPE_CHECKING:
+    from pathlib import Path
+
+#: Rounds a ratio target needs: fewer and one unlucky round decides the verdict.
+MIN_ROUNDS = 3
 
 
 @dataclass
@@ -70,6 +70,8 @@ class Row:
     :param targets: the targets, checked.
     :param note: how it was measured, in a few words.
     :param digits: decimals shown.
+    :param samples: per-round values behind the row, by side (``"ours"`` or a baseline's name),
+        written to the pyperf suite.
     """
 
     figure: str
@@ -79,21 +81,7 @@ class Row:
     targets: list[Target] = field(default_factory=list)
     note: str = ""
     digits: int = 1
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Row:
-        """
-        Rebuild a row from its JSON form.
-
-        :param data: from :func:`dataclasses.asdict`.
-        """
-        return cls(
-            **{
-                **data,
-                "baselines": [Baseline(**b) for b in data.get("baselines", [])],
-                "targets": [Target(**t) for t in data.get("targets", [])],
-            }
-        )
+    samples: dict[str, list[float]] = field(default_factory=dict)
 
 
 def _fmt(value: float, unit: str) -> str:
@@ -117,10 +105,6 @@ def at_least(value: float | None, limit: float, unit: str, label: str = "") -> T
         return Target(text, True)
     short = limit - value
     return Target(text, False, f"-{_fmt(short, unit)} ({short / limit:.0%} short)")
-
-
-#: Rounds a ratio target needs: fewer and one unlucky round decides the verdict.
-MIN_ROUNDS = 3
 
 
 def paired_ratios(ours: list[float], baseline: list[float]) -> list[float]:
@@ -155,10 +139,9 @@ def median_ratio(
         return Target(text, False, f"{len(ours)} rounds, {MIN_ROUNDS} needed")
     ratios = paired_ratios(ours, baseline)
     median = statistics.median(ratios)
-    spread = f"rounds {min(ratios):.2f}x-{max(ratios):.2f}x"
     if (median <= limit) if at_most else (median >= limit):
         return Target(text, True, "")
-    return Target(text, False, f"median {median:.2f}x ({spread})")
+    return Target(text, False, f"median {median:.2f}x (rounds {min(ratios):.2f}x-{max(ratios):.2f}x)")
 
 
 def ratios_note(ours: list[float], baseline: list[float]) -> str:
@@ -171,93 +154,111 @@ def ratios_note(ours: list[float], baseline: list[float]) -> str:
     return "/".join(f"{r:.2f}x" for r in paired_ratios(ours, baseline))
 
 
-def emit_rows(rows: list[Row], out: str | None) -> None:
+# -- judging a performance device against its plain form --------------------------------------------
+
+
+def ratio_noise(ratios: list[float]) -> float:
     """
-    Hand a benchmark's rows to the runner: write them as JSON to ``out``, or print them.
+    Run-to-run noise of a comparison: how wide the middle half of its per-round ratios is (their
+    interquartile range), or all of them with fewer than 5 rounds.
 
-    :param rows: the rows.
-    :param out: a file path, or None for stdout.
+    :param ratios: device / plain, one per round.
     """
-    text = json.dumps([asdict(row) for row in rows], indent=2)
-    if out:
-        with open(out, "w") as file:
-            file.write(text)
-    else:
-        sys.stdout.write(text + "\n")
+    if len(ratios) < 5:
+        return max(ratios) - min(ratios)
+    quartiles = statistics.quantiles(ratios, n=4)
+    return quartiles[2] - quartiles[0]
 
 
-def load_rows(path: str) -> list[Row]:
+def device_pays(device: list[float], plain: list[float]) -> Target:
     """
-    Read the rows a benchmark wrote.
+    The device's median gain over its plain form is larger than the noise (:func:`ratio_noise`):
+    the median ratio lies further from 1x than the middle half of the rounds' ratios is wide.
 
-    :param path: the JSON file.
+    :param device: the device's value in each round.
+    :param plain: the plain form's value in the same rounds (costs: CPU, stall; lower is better).
     """
-    with open(path) as file:
-        return [Row.from_dict(item) for item in json.load(file)]
+    text = "median gain > noise"
+    ratios = paired_ratios(device, plain)
+    gain = statistics.median(1 - r for r in ratios)
+    noise = ratio_noise(ratios)
+    if gain > noise:
+        return Target(text, True)
+    return Target(text, False, f"median gain {gain:+.0%}, noise {noise:.0%}")
 
+
+def _spread(values: list[float]) -> float:
+    """Run-to-run noise of one side: (max - min) / median of its rounds."""
+    middle = statistics.median(values)
+    return (max(values) - min(values)) / middle if middle else math.inf
+
+
+def ab_row(
+    figure: str, unit: str, device: list[float], plain: list[float], plain_name: str, note: str
+) -> Row:
+    """
+    A device's A/B row: the device (ours) against its plain form, same rounds, held to
+    :func:`device_pays`; the note gives every round of both sides and the noise.
+
+    :param figure: what is measured, and which device.
+    :param unit: the unit of both sides.
+    :param device: the device's value in each round.
+    :param plain: the plain form's value in the same rounds.
+    :param plain_name: the plain form, as the baseline's name.
+    :param note: how it was measured, before the rounds.
+    """
+    digits = 3 if unit == "ms" and max(device) < 10 else 1
+    ratios = paired_ratios(device, plain)
+
+    def each(values: list[float]) -> str:
+        return "/".join(f"{v:.{digits}f}" for v in values)
+
+    return Row(
+        figure=figure,
+        unit=unit,
+        ours=statistics.median(device),
+        baselines=[Baseline(plain_name, statistics.median(plain))],
+        targets=[device_pays(device, plain)],
+        digits=digits,
+        note=f"{note}; {len(device)} rounds: device {each(device)}, plain {each(plain)}; ratio per round "
+        + "/".join(f"{r:.2f}x" for r in ratios)
+        + f" (median {statistics.median(ratios):.2f}x, noise {ratio_noise(ratios):.2f}); spread of the "
+        f"rounds (max - min over median): device {_spread(device):.0%}, plain {_spread(plain):.0%}",
+        samples={"device": device, plain_name: plain},
+    )
+
+
+# -- raw samples, for pyperf ----------------------------------------------------------------------
 
 #: pyperf's units, and the factor from ours to them (pyperf keeps times in seconds).
-_PYPERF_UNITS = {"ms": ("second", 1e-3), "s": ("second", 1.0), "MiB": ("byte", 1024.0**2), "": ("integer", 1)}
+_PYPERF_UNITS = {"µs": ("second", 1e-6), "ms": ("second", 1e-3), "s": ("second", 1.0), "MB": ("byte", 1e6)}
 
 
-def sample_benchmark(name: str, values: list[float], unit: str) -> pyperf.Benchmark:
+def write_samples(rows: list[Row], path: Path) -> int:
     """
-    One figure's raw per-round samples as a pyperf benchmark.
+    Write the per-round samples of the rows as one pyperf suite (replaced); return how many
+    benchmarks it holds. Rows in a unit pyperf has not (MB/s, requests...) are left out.
 
-    :param name: what was sampled, unique in the run (e.g. ``"import-cost: airflow.providers.http"``).
-    :param values: one value per round, in ``unit`` (rounds of 0 or less are left out: pyperf
-        takes only positive values).
-    :param unit: ``"ms"``, ``"s"``, ``"MiB"`` or ``""`` (a count).
-    :raises ValueError: for another unit, or when no value is positive.
+    :param rows: the rows.
+    :param path: the suite's file.
     """
-    if unit not in _PYPERF_UNITS:
-        raise ValueError(f"no pyperf unit for {unit!r}")
-    pyperf_unit, factor = _PYPERF_UNITS[unit]
-    kept = [value * factor for value in values if value > 0]
-    if not kept:
-        raise ValueError(f"{name}: no positive sample in {values}")
-    if pyperf_unit == "integer":
-        kept = [round(value) for value in kept]
-    # One pyperf run per round, as pyperf's own runner records a worker process each.
-    metadata = {"name": name, "unit": pyperf_unit}
-    runs = [pyperf.Run([value], metadata=metadata, collect_metadata=False) for value in kept]
-    return pyperf.Benchmark(runs)
+    import pyperf
 
-
-def emit_samples(benchmarks: list[pyperf.Benchmark], out: str | None) -> None:
-    """
-    Write a benchmark's raw samples as a pyperf suite beside its rows (``OUT.pyperf.json``).
-
-    :param benchmarks: from :func:`sample_benchmark`.
-    :param out: the rows' file path as given to :func:`emit_rows`; None writes nothing.
-    """
-    if not out or not benchmarks:
-        return
-    path = Path(f"{out}.pyperf.json")
-    path.unlink(missing_ok=True)  # pyperf refuses to overwrite
-    pyperf.BenchmarkSuite(benchmarks).dump(str(path))
-
-
-def merge_samples(paths: list[str], out: str) -> int:
-    """
-    Merge the suites the benchmarks wrote into one file for ``pyperf compare_to``; return how many
-    benchmarks it holds.
-
-    :param paths: ``*.pyperf.json`` files (missing ones are skipped: not every module writes one).
-    :param out: where to write the merged suite (replaced).
-    """
-    merged: pyperf.BenchmarkSuite | None = None
-    for path in paths:
-        if not Path(path).exists():
+    benchmarks = []
+    for row in rows:
+        if row.unit not in _PYPERF_UNITS:
             continue
-        suite = pyperf.BenchmarkSuite.load(path)
-        if merged is None:
-            merged = suite
-        else:
-            for benchmark in suite.get_benchmarks():
-                merged.add_benchmark(benchmark)
-    if merged is None:
-        return 0
-    Path(out).unlink(missing_ok=True)
-    merged.dump(out)
-    return len(merged)
+        unit, factor = _PYPERF_UNITS[row.unit]
+        for side, values in row.samples.items():
+            metadata = {"name": f"{row.figure}: {side}", "unit": unit}
+            # One pyperf run per round, as pyperf's own runner records a worker process each; it
+            # takes positive values only.
+            runs = [
+                pyperf.Run([v * factor], metadata=metadata, collect_metadata=False) for v in values if v > 0
+            ]
+            if runs:
+                benchmarks.append(pyperf.Benchmark(runs))
+    path.unlink(missing_ok=True)  # pyperf refuses to overwrite
+    if benchmarks:
+        pyperf.BenchmarkSuite(benchmarks).dump(str(path))
+    return len(benchmarks)

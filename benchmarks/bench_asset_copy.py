@@ -17,26 +17,20 @@ are deleted after each copy.
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import statistics
+import subprocess
 import tempfile
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from benchmarks._emulator import EmulatorProcess
-from benchmarks._proc import (
-    LineReader,
-    MemoryWatch,
-    log,
-    receive_message,
-    send_message,
-    spawn,
-    stop,
-    use_throwaway_airflow_home,
-)
-from benchmarks._results import Baseline, Row, emit_rows, median_ratio, ratios_note
+from benchmarks._proc import Child, MemoryWatch, interleaved, log
+from benchmarks._results import Baseline, Row, median_ratio, ratios_note
+
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
 
 SIZE = 1 << 30
 CHUNK = 1 << 20
@@ -47,10 +41,11 @@ TARGET_SHARE_OF_CURL = 0.8
 PATHS = ("ours", "curl", "requests")
 
 
-def copy_in_child(path: str, url: str, destination: str) -> dict[str, Any]:
+def copy_in_child(parent: Connection, path: str, url: str, destination: str) -> dict[str, Any]:
     """
     Be the measured process: import, reset the peak RSS, copy, report.
 
+    :param parent: the pipe to the benchmark (unused: the result is all it sends).
     :param path: ``ours`` or ``requests``.
     :param url: the blob URL.
     :param destination: the local file to write.
@@ -88,31 +83,10 @@ def copy_in_child(path: str, url: str, destination: str) -> dict[str, Any]:
     return {
         "seconds": seconds,
         "bytes": written,
-        "rss_growth_mb": memory.growth_mib() * 1024 * 1024 / 1e6,
+        "rss_growth_mb": memory.growth_mb(),
         "peak_reset": memory.reset_ok,
         "helper": helper,
     }
-
-
-def _copy_python(path: str, url: str, destination: str) -> dict[str, Any]:
-    proc = spawn(
-        [
-            "-m",
-            "benchmarks.bench_asset_copy",
-            "--child",
-            path,
-            "--url",
-            url,
-            "--destination",
-            destination,
-        ]
-    )
-    try:
-        result: dict[str, Any] = receive_message(LineReader(proc), "RESULT", 300)
-        proc.wait(30)
-        return result
-    finally:
-        stop(proc)
 
 
 def _copy_curl(url: str, destination: str) -> dict[str, Any]:
@@ -120,13 +94,10 @@ def _copy_curl(url: str, destination: str) -> dict[str, Any]:
     if curl is None:
         raise RuntimeError("curl is not installed")
     started = time.perf_counter()
-    proc = spawn([curl, "-sS", "--fail", "-o", destination, url], python=False, stdout=None)
-    try:
-        _, status, usage = os.wait4(proc.pid, 0)
-        seconds = time.perf_counter() - started
-        proc.returncode = os.waitstatus_to_exitcode(status)
-    finally:
-        stop(proc)
+    proc = subprocess.Popen([curl, "-sS", "--fail", "-o", destination, url])
+    _, status, usage = os.wait4(proc.pid, 0)  # its resource usage, which Popen.wait does not give
+    seconds = time.perf_counter() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise RuntimeError(f"curl exited {proc.returncode}")
     return {
@@ -138,35 +109,35 @@ def _copy_curl(url: str, destination: str) -> dict[str, Any]:
 
 def measure(rounds: int) -> dict[str, list[dict[str, Any]]]:
     """
-    Copy the blob ``rounds`` times with each path.
+    Copy the blob ``rounds`` times with each path, paths interleaved.
 
     :param rounds: copies per path.
     """
-    results: dict[str, list[dict[str, Any]]] = {path: [] for path in PATHS}
     folder = tempfile.mkdtemp(prefix="luma-bench-copy-")
+
+    def copy(path: str) -> dict[str, Any]:
+        destination = os.path.join(folder, f"{path}.bin")
+        if path == "curl":
+            result = _copy_curl(url, destination)
+        else:
+            with Child(copy_in_child, path, url, destination) as child:
+                result = child.result(300)
+        os.remove(destination)
+        if result["bytes"] != SIZE:
+            raise RuntimeError(f"{path} copied {result['bytes']:,} bytes of {SIZE:,}")
+        result["mb_per_s"] = SIZE / result["seconds"] / 1e6
+        log(f"copy with {path}: {result['mb_per_s']:,.0f} MB/s")
+        return result
+
     try:
         with EmulatorProcess() as emulator:
             url = f"{emulator.url}/assets/blob/{SIZE}"
             warm_up = os.path.join(folder, "warm-up.bin")
             _copy_curl(url, warm_up)  # not counted: first use of the emulator's blob path and the disk
             os.remove(warm_up)
-            for index in range(rounds):
-                order = PATHS[index % len(PATHS) :] + PATHS[: index % len(PATHS)]
-                for path in order:
-                    destination = os.path.join(folder, f"{path}.bin")
-                    if path == "curl":
-                        result = _copy_curl(url, destination)
-                    else:
-                        result = _copy_python(path, url, destination)
-                    os.remove(destination)
-                    if result["bytes"] != SIZE:
-                        raise RuntimeError(f"{path} copied {result['bytes']:,} bytes of {SIZE:,}")
-                    result["mb_per_s"] = SIZE / result["seconds"] / 1e6
-                    results[path].append(result)
-                    log(f"copy {index + 1}/{rounds} {path}: {result['mb_per_s']:,.0f} MB/s")
+            return interleaved(rounds, PATHS, copy)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    return results
 
 
 def rows(results: dict[str, list[dict[str, Any]]]) -> list[Row]:
@@ -200,6 +171,7 @@ def rows(results: dict[str, list[dict[str, Any]]]) -> list[Row]:
                 f"ours: `{helper}` to an ObjectStoragePath file://; median of {rounds} fresh processes, "
                 f"worst {ours_rss_worst:.1f} MB; ratio per round: {ratios_note(rss['ours'], rss['curl'])}"
             ),
+            samples=rss,
         ),
         Row(
             figure="Asset copy of 1 GiB: throughput",
@@ -225,26 +197,10 @@ def rows(results: dict[str, list[dict[str, Any]]]) -> list[Row]:
     ]
 
 
-def main(argv: list[str] | None = None) -> int:
+def run(rounds: int = ROUNDS) -> list[Row]:
     """
-    Measure and emit the rows (or, with ``--child``, be one measured copy).
+    Measure; return the rows.
 
-    :param argv: command-line arguments.
+    :param rounds: copies per path.
     """
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--out", help="write the rows as JSON here (default: stdout)")
-    parser.add_argument("--rounds", type=int, default=ROUNDS, help="copies per path")
-    parser.add_argument("--child", choices=["ours", "requests"], help=argparse.SUPPRESS)
-    parser.add_argument("--url", help=argparse.SUPPRESS)
-    parser.add_argument("--destination", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    use_throwaway_airflow_home()
-    if args.child:
-        send_message("RESULT", copy_in_child(args.child, args.url, args.destination))
-        return 0
-    emit_rows(rows(measure(args.rounds)), args.out)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    return rows(measure(rounds))

@@ -44,33 +44,22 @@ Modes:
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import gc
-import json
 import os
 import random
 import statistics
-import sys
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from benchmarks._emulator import API_KEY, EmulatorProcess
-from benchmarks._proc import (
-    LineReader,
-    MemoryWatch,
-    cpu_seconds,
-    log,
-    percentile,
-    process_cpu_seconds,
-    receive_message,
-    send_message,
-    spawn,
-    stop,
-    use_throwaway_airflow_home,
-)
-from benchmarks._results import MIN_ROUNDS, Baseline, Row, Target, emit_rows, median_ratio, ratios_note
+from benchmarks._proc import Child, MemoryWatch, interleaved, log, process_cpu_seconds
+from benchmarks._results import MIN_ROUNDS, Baseline, Row, Target, ab_row, median_ratio, ratios_note
+from benchmarks._task import TERMINAL, first_event
+
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
 
 #: Each waiting device's mode: the provider with that one device swapped for its plain form
 #: (:mod:`benchmarks._plain`), and the row's names for the device and its plain form.
@@ -102,7 +91,6 @@ ALL_AT_ONCE_FROM = 1000
 FIRST_POLL_SEED = 20261205
 #: How long the probe runs alone first, to measure its own CPU (subtracted from the waits').
 PROBE_ALONE_SECONDS = 3.0
-TERMINAL = ("completed", "failed")
 #: Ours / a new aiohttp session per poll (the HTTP provider's trigger style), median over rounds.
 #: Handed over at once (1,000), the peers' lockstep polls burst every interval: the provider, which
 #: spreads its polls, must beat them on memory and lag by far. Arriving one after another (200),
@@ -176,11 +164,7 @@ async def _wait_provider(generation_id: str, first_poll_at: float | None) -> str
         end_time=time.time() + WAIT_TIMEOUT,
         first_poll_at=first_poll_at,
     )
-    events = trigger.run()
-    try:
-        event = await events.__anext__()
-    finally:
-        await events.aclose()
+    event = await first_event(trigger)
     return str(event.payload["status"])
 
 
@@ -241,11 +225,7 @@ async def _start_a_task(number: int) -> str:
     trigger.task_instance = SimpleNamespace(
         dag_id="bench", task_id=f"generate_{number}", run_id="bench", map_index=-1, try_number=1, task=task
     )
-    events = trigger.run()
-    try:
-        event = await events.__anext__()
-    finally:
-        await events.aclose()
+    event = await first_event(trigger)
     return "completed" if type(event).__name__ == "TaskSuccessEvent" else repr(event.payload)
 
 
@@ -335,7 +315,7 @@ def _probe_alone_cpu_per_second(mode: str) -> float:
     :param mode: one of :data:`MODES` (``threads`` probes with a sleeping thread, the others with
         a coroutine).
     """
-    started = cpu_seconds()
+    started = time.process_time()
     if mode == "threads":
         deadline = time.monotonic() + PROBE_ALONE_SECONDS
         while time.monotonic() < deadline:
@@ -350,14 +330,16 @@ def _probe_alone_cpu_per_second(mode: str) -> float:
             await probe
 
         asyncio.run(probe_alone())
-    return (cpu_seconds() - started) / PROBE_ALONE_SECONDS
+    return (time.process_time() - started) / PROBE_ALONE_SECONDS
 
 
-def run_child(mode: str) -> dict[str, Any]:
+def run_child(parent: Connection, mode: str, base_url: str) -> dict[str, Any]:
     """
-    Be the measured process of one mode: import, report READY, read the ids, wait on all of them.
+    Be the measured process of one mode: import, send ready, receive the ids, wait on all of them.
 
+    :param parent: the pipe to the benchmark.
     :param mode: one of :data:`MODES`.
+    :param base_url: the emulator's API base URL.
     """
     # Imported before the baseline, as in a triggerer that already runs Luma waits: Airflow's
     # triggerer (it loads the Task SDK's supervisor, comms and task runner), the HTTP clients, the
@@ -379,22 +361,20 @@ def run_child(mode: str) -> dict[str, Any]:
         from airflow.sdk.execution_time import task_runner
 
         task_runner.SUPERVISOR_COMMS = _SupervisorStandIn()
-    base_url = os.environ["LUMA_BENCH_BASE_URL"]
     probe_cpu_per_second = _probe_alone_cpu_per_second(mode)
     gc.collect()
     memory = MemoryWatch()
-    send_message("READY", {"peak_reset": memory.reset_ok, "rss_mb": memory.baseline_kib * 1024 / 1e6})
-    arrival = json.loads(sys.stdin.readline())
-    ids, offsets = arrival["ids"], arrival["offsets"]
+    parent.send("ready")
+    ids, offsets = parent.recv()
     now = time.time()
     first_polls = [now + offset for offset in offsets] if offsets else [None] * len(ids)
     times_before = os.times()
-    cpu_before, wall_before = cpu_seconds(), time.perf_counter()
+    cpu_before, wall_before = time.process_time(), time.perf_counter()
     if mode == "threads":
         results, lags = _run_threads(ids, base_url, first_polls)
     else:
         results, lags = asyncio.run(_run_async(mode, ids, base_url, first_polls))
-    cpu, wall = cpu_seconds() - cpu_before, time.perf_counter() - wall_before
+    cpu, wall = time.process_time() - cpu_before, time.perf_counter() - wall_before
     times_after = os.times()
     results, started = results[: len(ids)], results[len(ids) :]
     errors = [repr(r) for r in results if not isinstance(r, str)] + [
@@ -406,10 +386,10 @@ def run_child(mode: str) -> dict[str, Any]:
         "cpu_user_seconds": times_after.user - times_before.user,
         "cpu_system_seconds": times_after.system - times_before.system,
         "wall_seconds": wall,
-        "rss_growth_mb": memory.growth_mib() * 1024 * 1024 / 1e6,
+        "rss_growth_mb": memory.growth_mb(),
         "peak_reset": memory.reset_ok,
-        "lag_p50_ms": percentile(lags, 0.50) * 1000,
-        "lag_p99_ms": percentile(lags, 0.99) * 1000,
+        "lag_p50_ms": statistics.median(lags) * 1000,
+        "lag_p99_ms": statistics.quantiles(lags, n=100, method="inclusive")[98] * 1000,
         "lag_max_ms": max(lags) * 1000,
         "completed": sum(1 for r in results if r == "completed"),
         "tasks_completed": sum(1 for r in started if r == "completed"),
@@ -439,26 +419,17 @@ def run_mode(mode: str, emulator: EmulatorProcess, waits: int) -> dict[str, Any]
     :param waits: how many generations to wait on.
     """
     emulator.admin("POST", "/_emulator/reset")
-    env = {**os.environ, **emulator.connection_env(), "LUMA_BENCH_BASE_URL": emulator.base_url}
-    proc = spawn(["-m", "benchmarks.bench_concurrent_waits", "--child", mode], stdin=-1, env=env)
-    try:
-        reader = LineReader(proc)
-        ready = receive_message(reader, "READY", 120)
+    with Child(run_child, mode, emulator.base_url, env=emulator.connection_env()) as child:
+        child.receive(120)  # ready: imported, the probe's own cost measured, the memory baseline taken
         polls_before = emulator.polls()
         generations = emulator.create_images(waits)
         emulator_cpu_before = process_cpu_seconds(emulator.pid)
-        assert proc.stdin is not None
         offsets = first_poll_offsets(waits) if arrives_spread(waits) else None
-        proc.stdin.write(json.dumps({"ids": [g["id"] for g in generations], "offsets": offsets}) + "\n")
-        proc.stdin.flush()
-        result: dict[str, Any] = receive_message(reader, "RESULT", WAIT_TIMEOUT + 60)
-        result["emulator_cpu_seconds"] = process_cpu_seconds(emulator.pid) - emulator_cpu_before
-        result["polls"] = emulator.polls() - polls_before
-        result["cpu_per_poll_ms"] = waits_cpu_seconds(result) / max(1, result["polls"]) * 1000
-        result["baseline_rss_mb"] = ready["rss_mb"]
-        proc.wait(30)
-    finally:
-        stop(proc)
+        child.send(([g["id"] for g in generations], offsets))
+        result: dict[str, Any] = child.result(WAIT_TIMEOUT + 60)
+    result["emulator_cpu_seconds"] = process_cpu_seconds(emulator.pid) - emulator_cpu_before
+    result["polls"] = emulator.polls() - polls_before
+    result["cpu_per_poll_ms"] = waits_cpu_seconds(result) / max(1, result["polls"]) * 1000
     log(
         f"{mode}: {result['completed']}/{waits} completed"
         + (f", {result['tasks_completed']} tasks started and ended" if result["tasks_completed"] else "")
@@ -473,17 +444,15 @@ def run_mode(mode: str, emulator: EmulatorProcess, waits: int) -> dict[str, Any]
 
 def measure(waits: int, modes: tuple[str, ...] = MODES, rounds: int = ROUNDS) -> dict[str, dict[str, Any]]:
     """
-    Run every mode ``rounds`` times, modes interleaved, against one emulator process.
+    Run every mode ``rounds`` times, modes interleaved (:func:`~benchmarks._proc.interleaved`),
+    against one emulator process.
 
     :param waits: concurrent waits per mode.
     :param modes: which modes to run.
     :param rounds: runs per mode; see :func:`combine` for how they make one figure.
     """
-    runs: dict[str, list[dict[str, Any]]] = {mode: [] for mode in modes}
     with EmulatorProcess(QUEUED_SECONDS, DREAMING_SECONDS) as emulator:
-        for _ in range(rounds):
-            for mode in modes:
-                runs[mode].append(run_mode(mode, emulator, waits))
+        runs = interleaved(rounds, modes, lambda mode: run_mode(mode, emulator, waits))
     return {mode: combine(results) for mode, results in runs.items()}
 
 
@@ -527,6 +496,9 @@ def rows(results: dict[str, dict[str, Any]], waits: int) -> list[Row]:
     def each(mode: str, key: str) -> str:  # shown as "0.251/0.274/0.262"
         return "/".join(f"{v:.3f}" for v in results[mode][f"{key}_each"])
 
+    def samples(key: str) -> dict[str, list[float]]:
+        return {mode: results[mode][f"{key}_each"] for mode in results}
+
     baseline = results.get("session-per-poll")
     baseline_name = "new session per poll"
 
@@ -565,6 +537,7 @@ def rows(results: dict[str, dict[str, Any]], waits: int) -> list[Row]:
             note=common
             + per_round("rss_growth_mb")
             + ("" if ours["peak_reset"] else "; VmHWM could not be reset: peak since start"),
+            samples=samples("rss_growth_mb"),
         ),
         Row(
             figure=f"{waits:,} concurrent waits: event-loop lag p99",
@@ -578,6 +551,7 @@ def rows(results: dict[str, dict[str, Any]], waits: int) -> list[Row]:
                 f"{summary('lag_max_ms', '{:.1f}')} ms; threads: a probe thread (GIL delay)"
                 + per_round("lag_p99_ms")
             ),
+            samples=samples("lag_p99_ms"),
         ),
         Row(
             figure=f"{waits:,} concurrent waits: CPU per poll",
@@ -599,6 +573,7 @@ def rows(results: dict[str, dict[str, Any]], waits: int) -> list[Row]:
                 f"CPU s {summary('cpu_seconds', '{:.2f}')}; emulator CPU s (not counted) "
                 f"{summary('emulator_cpu_seconds', '{:.1f}')}"
             ),
+            samples=samples("cpu_per_poll_ms"),
         ),
     ]
 
@@ -611,28 +586,18 @@ def device_rows(results: dict[str, dict[str, Any]], waits: int) -> list[Row]:
     :param results: per mode, from :func:`run_mode`.
     :param waits: concurrent waits per mode.
     """
-    from benchmarks.bench_devices import ab_note, device_pays
-
-    ours = results.get("provider")
-    out: list[Row] = []
-    for mode, (_, device, plain_name) in DEVICE_MODES.items():
-        plain = results.get(mode)
-        if ours is None or plain is None:
-            continue
-        mine, theirs = ours["cpu_per_poll_ms_each"], plain["cpu_per_poll_ms_each"]
-        out.append(
-            Row(
-                figure=f"A/B at {waits:,} concurrent waits: CPU per poll, {device}",
-                unit="ms",
-                ours=ours["cpu_per_poll_ms"],
-                baselines=[Baseline(plain_name, plain["cpu_per_poll_ms"])],
-                targets=[device_pays(mine, theirs)],
-                digits=3,
-                note="the provider against itself with only this device plain, runs interleaved; "
-                f"{ab_note(mine, theirs, 3)}",
-            )
+    return [
+        ab_row(
+            f"A/B at {waits:,} concurrent waits: CPU per poll, {device}",
+            "ms",
+            results["provider"]["cpu_per_poll_ms_each"],
+            results[mode]["cpu_per_poll_ms_each"],
+            plain_name,
+            "the provider against itself with only this device plain, runs interleaved",
         )
-    return out
+        for mode, (_, device, plain_name) in DEVICE_MODES.items()
+        if mode in results and "provider" in results
+    ]
 
 
 #: Tasks starting on the triggerer at Luma's rate limit may cost its event loop this much more than
@@ -697,37 +662,18 @@ def creating_rows(results: dict[str, dict[str, Any]], waits: int) -> list[Row]:
     ]
 
 
-def main(argv: list[str] | None = None) -> int:
+def run(
+    rounds: int = ROUNDS, waits: tuple[int, ...] = WAITS, modes: tuple[str, ...] | None = None
+) -> list[Row]:
     """
-    Measure and emit the rows (or, with ``--child``, be the measured process of one mode).
+    Measure each load; return the rows.
 
-    :param argv: command-line arguments.
+    :param rounds: runs per mode, interleaved.
+    :param waits: concurrent waits per mode, one measurement each (in this order).
+    :param modes: the modes to run at every load (default: each load's own, :func:`default_modes`).
     """
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--out", help="write the rows as JSON here (default: stdout)")
-    parser.add_argument(
-        "--waits",
-        default=",".join(map(str, WAITS)),
-        help="comma-separated concurrent waits per mode, one measurement each (in this order)",
-    )
-    parser.add_argument(
-        "--modes", help="comma-separated modes to run at every load (default: each load's own)"
-    )
-    parser.add_argument("--rounds", type=int, default=ROUNDS, help="runs per mode, interleaved")
-    parser.add_argument("--child", choices=MODES, help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    use_throwaway_airflow_home()
-    if args.child:
-        send_message("RESULT", run_child(args.child))
-        return 0
     out: list[Row] = []
-    for waits in (int(w) for w in args.waits.split(",") if w):
-        modes = tuple(m for m in args.modes.split(",") if m) if args.modes else default_modes(waits)
-        measured = measure(waits, modes, args.rounds)
-        out += [*rows(measured, waits), *device_rows(measured, waits), *creating_rows(measured, waits)]
-    emit_rows(out, args.out)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    for load in waits:
+        measured = measure(load, modes or default_modes(load), rounds)
+        out += [*rows(measured, load), *device_rows(measured, load), *creating_rows(measured, load)]
+    return out

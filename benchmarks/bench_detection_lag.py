@@ -18,7 +18,6 @@ Paths, run at the same time on the same durations in one process:
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import statistics
@@ -28,19 +27,10 @@ from collections import Counter
 from datetime import datetime
 from typing import Any
 
-from benchmarks._emulator import API_KEY, EmulatorProcess
-from benchmarks._proc import log, use_throwaway_airflow_home
-from benchmarks._results import (
-    MIN_ROUNDS,
-    Baseline,
-    Row,
-    emit_rows,
-    emit_samples,
-    median_ratio,
-    ratios_note,
-    sample_benchmark,
-)
-from benchmarks._task import task_context
+from benchmarks._emulator import EmulatorProcess
+from benchmarks._proc import log
+from benchmarks._results import MIN_ROUNDS, Baseline, Row, median_ratio, ratios_note
+from benchmarks._task import first_event, seed_create, seed_wait, task_context
 
 QUEUED_SECONDS = 1.0
 SHORTEST, LONGEST = 5.0, 20.0
@@ -90,41 +80,18 @@ def _start_ours(emulator: EmulatorProcess, seconds: float, interval: float) -> A
 
 
 async def _wait_ours(trigger: Any) -> tuple[str, float]:
-    events = trigger.run()
-    try:
-        event = await events.__anext__()
-    finally:
-        await events.aclose()
-    seen = time.time()
-    return event.payload["generation"]["id"], seen
+    event = await first_event(trigger)
+    return event.payload["generation"]["id"], time.time()
 
 
 def _seed_create(emulator: EmulatorProcess, seconds: float) -> dict[str, Any]:
-    import requests
-
     _configure_duration(emulator, seconds)
-    answer = requests.post(
-        f"{emulator.base_url}/generations/image",
-        json={"prompt": PROMPT, "model": "photon-1"},
-        headers={"Authorization": f"Bearer {API_KEY}"},
-        timeout=30,
-    )
-    answer.raise_for_status()
-    generation: dict[str, Any] = answer.json()
-    return generation
+    return seed_create(emulator.base_url, PROMPT)
 
 
 def _seed_poll(base_url: str, generation: dict[str, Any], seen: dict[str, float]) -> None:
     """The seed's loop after its create: GET every 3 s until done; note when it saw the end."""
-    import requests
-
-    headers = {"Authorization": f"Bearer {API_KEY}"}
-    deadline = time.monotonic() + WAIT_TIMEOUT
-    while generation["state"] not in ("completed", "failed") and time.monotonic() < deadline:
-        time.sleep(SEED_INTERVAL)
-        answer = requests.get(f"{base_url}/generations/{generation['id']}", headers=headers, timeout=30)
-        answer.raise_for_status()
-        generation = answer.json()
+    seed_wait(base_url, generation, SEED_INTERVAL, WAIT_TIMEOUT)
     seen[generation["id"]] = time.time()
 
 
@@ -239,6 +206,7 @@ def rows(rounds: list[dict[str, list[dict[str, float]]]]) -> list[Row]:
                 f"{mean_lag['ours-3s']:.2f} s, seed {mean_lag['seed']:.2f} s; at the 5 s default: worst "
                 f"{statistics.median(lag['ours-5s']):.2f} s, mean {mean_lag['ours-5s']:.2f} s"
             ),
+            samples={"ours": lag["ours-3s"], "seed loop": lag["seed"], "ours at 5 s": lag["ours-5s"]},
         ),
         Row(
             figure="Status GETs per generation (poll every 3 s)",
@@ -257,41 +225,15 @@ def rows(rounds: list[dict[str, list[dict[str, float]]]]) -> list[Row]:
     ]
 
 
-def sampled(rounds: list[dict[str, list[dict[str, float]]]]) -> list[Any]:
+def run(rounds: int = MIN_ROUNDS, generations: int = GENERATIONS) -> list[Row]:
     """
-    The worst lag of each round, per path, as pyperf benchmarks (see
-    :func:`benchmarks._results.sample_benchmark`); the GET counts are means, not pyperf's integer counts.
+    Measure; return the rows.
 
-    :param rounds: as for :func:`rows`.
+    :param rounds: runs of all paths together.
+    :param generations: generations per path in each round.
     """
-    return [
-        sample_benchmark(
-            f"detection-lag: {path}, worst", [max(s["lag"] for s in r[path]) for r in rounds], "s"
-        )
-        for path in ("ours-3s", "seed", "ours-5s")
-    ]
-
-
-def main(argv: list[str] | None = None) -> int:
-    """
-    Measure and emit the rows.
-
-    :param argv: command-line arguments.
-    """
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--out", help="write the rows as JSON here (default: stdout)")
-    parser.add_argument("--generations", type=int, default=GENERATIONS, help="generations per path")
-    parser.add_argument("--rounds", type=int, default=MIN_ROUNDS, help="runs of all paths together")
-    args = parser.parse_args(argv)
-    use_throwaway_airflow_home()
     results = []
-    for index in range(args.rounds):
-        log(f"detection lag: round {index + 1}/{args.rounds}")
-        results.append(measure(args.generations))
-    emit_rows(rows(results), args.out)
-    emit_samples(sampled(results), args.out)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    for index in range(rounds):
+        log(f"detection lag: round {index + 1}/{rounds}")
+        results.append(measure(generations))
+    return rows(results)

@@ -10,29 +10,33 @@ about 1,000 waits / 2 s = 500 requests/s.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from benchmarks._emulator import API_KEY, EmulatorProcess
-from benchmarks._proc import (
-    LineReader,
-    cpu_seconds,
-    log,
-    process_cpu_seconds,
-    receive_message,
-    send_message,
-    spawn,
-    stop,
-    use_throwaway_airflow_home,
-)
-from benchmarks._results import Row, at_least, emit_rows
+from benchmarks._proc import Child, log, process_cpu_seconds
+from benchmarks._results import Row, at_least
+
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
 
 CLIENTS = (10, 100)
 SECONDS = 4.0
 NEEDED = 500.0  # 1,000 waits polling every 2 s
 HEADROOM = 2.0
+
+
+def load(parent: Connection, url: str, clients: int, seconds: float) -> dict[str, Any]:
+    """
+    Be the load generator's process.
+
+    :param parent: the pipe to the benchmark (unused: the result is all it sends).
+    :param url: the generation to ``GET``.
+    :param clients: concurrent keep-alive connections.
+    :param seconds: how long to send requests.
+    """
+    return asyncio.run(_load(url, clients, seconds))
 
 
 async def _load(url: str, clients: int, seconds: float) -> dict[str, Any]:
@@ -51,10 +55,10 @@ async def _load(url: str, clients: int, seconds: float) -> dict[str, Any]:
 
         await asyncio.gather(*(worker(time.perf_counter() + 0.5) for _ in range(clients)))  # warm-up
         counts.update(ok=0, failed=0)
-        cpu, started = cpu_seconds(), time.perf_counter()
+        cpu, started = time.process_time(), time.perf_counter()
         await asyncio.gather(*(worker(started + seconds) for _ in range(clients)))
         elapsed = time.perf_counter() - started
-        cpu = cpu_seconds() - cpu
+        cpu = time.process_time() - cpu
     return {"requests_per_s": counts["ok"] / elapsed, "failed": counts["failed"], "client_cpu": cpu}
 
 
@@ -71,23 +75,8 @@ def measure(clients: tuple[int, ...], seconds: float) -> dict[int, dict[str, Any
         url = f"{emulator.base_url}/generations/{generation['id']}"
         for count in clients:
             server_cpu = process_cpu_seconds(emulator.pid)
-            proc = spawn(
-                [
-                    "-m",
-                    "benchmarks.bench_emulator_capacity",
-                    "--child",
-                    str(count),
-                    "--url",
-                    url,
-                    "--seconds",
-                    str(seconds),
-                ]
-            )
-            try:
-                result: dict[str, Any] = receive_message(LineReader(proc), "RESULT", seconds + 120)
-                proc.wait(30)
-            finally:
-                stop(proc)
+            with Child(load, url, count, seconds) as child:
+                result: dict[str, Any] = child.result(seconds + 120)
             served = result["requests_per_s"] * seconds
             result["server_ms_per_request"] = (
                 (process_cpu_seconds(emulator.pid) - server_cpu) / max(1.0, served) * 1000
@@ -125,25 +114,11 @@ def rows(results: dict[int, dict[str, Any]]) -> list[Row]:
     ]
 
 
-def main(argv: list[str] | None = None) -> int:
+def run(rounds: int = 1) -> list[Row]:
     """
-    Measure and emit the row (or, with ``--child``, be the load generator).
+    Measure; return the row.
 
-    :param argv: command-line arguments.
+    :param rounds: ignored: one run per number of clients gives the figure, which is held to a
+        floor, not compared with a baseline.
     """
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--out", help="write the rows as JSON here (default: stdout)")
-    parser.add_argument("--seconds", type=float, default=SECONDS, help="length of each run")
-    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--url", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    use_throwaway_airflow_home()
-    if args.child:
-        send_message("RESULT", asyncio.run(_load(args.url, args.child, args.seconds)))
-        return 0
-    emit_rows(rows(measure(CLIENTS, args.seconds)), args.out)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    return rows(measure(CLIENTS, SECONDS))

@@ -11,12 +11,11 @@ Three loads, each measured in interleaved rounds (median of the per-round ratios
   what ``airflow_provider_luma.storage`` uses, 256 KiB reads) or httpx streaming (``iter_bytes``).
 
 The emulator runs in its own process, so only the client's CPU is counted. The whole run takes
-about two minutes. ``python -m benchmarks.bench_http_clients``.
+about two minutes: ``python -m benchmarks --only http-clients``.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import statistics
@@ -25,8 +24,8 @@ import time
 from typing import Any
 
 from benchmarks._emulator import API_KEY, EmulatorProcess
-from benchmarks._proc import log
-from benchmarks._results import Baseline, Row, emit_rows, median_ratio, ratios_note
+from benchmarks._proc import interleaved, log
+from benchmarks._results import Baseline, Row, median_ratio, ratios_note
 
 WAITS = 200
 #: Polls per wait per round (200 x 10 = 2,000 polls a round).
@@ -126,36 +125,30 @@ def _copy(client: str, url: str, destination: str) -> float:
 
 def measure(rounds: int) -> dict[str, list[float]]:
     """
-    Run every load ``rounds`` times, candidates interleaved (order swapped each round).
+    Run every load ``rounds`` times, candidates interleaved (:func:`~benchmarks._proc.interleaved`).
 
     :param rounds: rounds per load.
     """
-    figures: dict[str, list[float]] = {}
-
-    def add(key: str, value: float) -> None:
-        figures.setdefault(key, []).append(value)
-
     with EmulatorProcess(queued_seconds=3600.0, dreaming_seconds=3600.0) as emulator:
         generations = emulator.create_images(WAITS)
         urls = [f"{emulator.base_url}/generations/{g['id']}" for g in generations]
         blob = f"{emulator.url}/assets/blob/{COPY_BYTES}"
+        waits = {"aiohttp": _waits_aiohttp, "httpx": _waits_httpx}
+        polls = interleaved(rounds, list(waits), lambda name: asyncio.run(waits[name](urls)) * 1e6)
         with tempfile.TemporaryDirectory(prefix="luma-bench-http-") as folder:
             destination = os.path.join(folder, "asset.bin")
             _copy("requests", blob, destination)  # warm-up, not counted
-            for index in range(rounds):
-                order = ("aiohttp", "httpx") if index % 2 == 0 else ("httpx", "aiohttp")
-                for name in order:
-                    runner = _waits_aiohttp if name == "aiohttp" else _waits_httpx
-                    add(f"waits_{name}", asyncio.run(runner(urls)) * 1e6)
-                for name in ("requests", "httpx") if index % 2 == 0 else ("httpx", "requests"):
-                    wall, cpu = _calls(name, urls[0])
-                    add(f"call_wall_{name}", wall * 1e3)
-                    add(f"call_cpu_{name}", cpu * 1e3)
-                    add(f"copy_{name}", _copy(name, blob, destination))
-                log(
-                    f"round {index + 1}/{rounds}: "
-                    + ", ".join(f"{k} {v[-1]:.3g}" for k, v in figures.items())
-                )
+
+            def worker(name: str) -> tuple[float, float, float]:
+                wall, cpu = _calls(name, urls[0])
+                return wall * 1e3, cpu * 1e3, _copy(name, blob, destination)
+
+            calls = interleaved(rounds, ["requests", "httpx"], worker)
+    figures = {f"waits_{name}": values for name, values in polls.items()}
+    for name, results in calls.items():
+        for index, key in enumerate(("call_wall", "call_cpu", "copy")):
+            figures[f"{key}_{name}"] = [result[index] for result in results]
+    log("; ".join(f"{key} {statistics.median(values):.3g}" for key, values in figures.items()))
     return figures
 
 
@@ -177,6 +170,7 @@ def rows(figures: dict[str, list[float]]) -> list[Row]:
             targets=[median_ratio(mine, theirs, limit, other_name, at_most=at_most)],
             note=f"{note}; ratio per round: {ratios_note(mine, theirs)}",
             digits=1 if unit != "ms" else 3,
+            samples={ours: mine, other: theirs},
         )
 
     return [
@@ -219,15 +213,10 @@ def rows(figures: dict[str, list[float]]) -> list[Row]:
     ]
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Measure, then print the rows or write them to ``--out``."""
-    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=ROUNDS)
-    parser.add_argument("--out", help="write the rows as JSON to this file")
-    args = parser.parse_args(argv)
-    emit_rows(rows(measure(args.rounds)), args.out)
-    return 0
+def run(rounds: int = ROUNDS) -> list[Row]:
+    """
+    Measure; return the rows.
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    :param rounds: rounds per load.
+    """
+    return rows(measure(rounds))

@@ -3,11 +3,12 @@ Import cost of the operators module on top of ``airflow.sdk``, which every DAG f
 the hook in a task process, which every task that creates a generation pays.
 
 Each sample is a fresh interpreter that imports ``airflow.sdk`` first (untimed), then times the
-import of one module. Modules are sampled round-robin so that drift in machine load spreads over
-all of them; the figure is the median. Baselines: the HTTP provider's operator module and the
-standard provider's PythonOperator module. The hook is timed after the Task SDK's task runner and
-the operators module (what a task process has loaded when ``execute`` starts), against ``requests``
-timed the same way: the hook's calls use requests, imported at the first call, not with the hook.
+import of one module. Modules are sampled in rounds, the order rotated each round, so that drift
+in machine load spreads over all of them; the figure is the median. Baselines: the HTTP provider's
+operator module and the standard provider's PythonOperator module. The hook is timed after the Task
+SDK's task runner and the operators module (what a task process has loaded when ``execute``
+starts), against ``requests`` timed the same way: the hook's calls use requests, imported at the
+first call, not with the hook.
 
 Byte-code caches are on for every module (see :func:`benchmarks._proc.use_throwaway_airflow_home`)
 and warmed by one discarded import of each: this environment sets ``PYTHONDONTWRITEBYTECODE=1``
@@ -17,30 +18,17 @@ module from source, which is not what a deployed DAG processor or worker does.
 The samples are timed here, not by pyperf's ``Runner``: its worker processes time a function after
 importing the benchmark script, while a sample here is the import inside a fresh interpreter after
 an untimed preload, interleaved with the baselines round by round (the ratio targets pair each
-round's values). pyperf keeps the samples and gives the medians
-(:func:`benchmarks._results.sample_benchmark`).
+round's values). The rows keep the samples for pyperf (:func:`benchmarks._results.write_samples`).
 """
 
 from __future__ import annotations
 
-import argparse
 import os
+import statistics
 import subprocess
-from typing import TYPE_CHECKING
 
-from benchmarks._proc import PYTHON, REPO_ROOT, log, use_throwaway_airflow_home
-from benchmarks._results import (
-    Baseline,
-    Row,
-    emit_rows,
-    emit_samples,
-    median_ratio,
-    ratios_note,
-    sample_benchmark,
-)
-
-if TYPE_CHECKING:
-    import pyperf
+from benchmarks._proc import PYTHON, REPO_ROOT, interleaved, log
+from benchmarks._results import Baseline, Row, median_ratio, ratios_note
 
 OURS = "airflow_provider_luma.operators.luma"
 BASELINES = {
@@ -60,6 +48,8 @@ REQUESTS = "requests"
 #: What a task process has imported when the operator's ``execute`` starts.
 TASK_PROCESS = f"airflow.sdk.execution_time.task_runner, {OURS}"
 TARGET_RATIO_HOOK = 0.5
+#: Fresh interpreters per module: an import takes milliseconds, and its time moves with the page cache.
+ROUNDS = 10
 SNIPPET = (
     "import time, {preload}\n"
     "t = time.perf_counter()\n"
@@ -91,52 +81,29 @@ def sample_ms(module: str, timeout: float = 120.0, preload: str = "airflow.sdk")
     raise RuntimeError(f"no timing from the import of {module}: {done.stdout[-300:]}{done.stderr[-300:]}")
 
 
-def measure(samples: int) -> dict[str, list[float]]:
+def measure(rounds: int) -> dict[str, list[float]]:
     """
-    Import times in ms of our module and the baselines, ``samples`` each, interleaved.
+    Import times in ms of our modules and the baselines, one fresh interpreter each per round.
 
-    :param samples: fresh interpreters per module (after one discarded warm-up each).
+    :param rounds: fresh interpreters per module (after one discarded warm-up each).
     """
     cases = dict.fromkeys((OURS, *BASELINES.values()), "airflow.sdk")
     cases |= {OUR_HOOK: TASK_PROCESS, REQUESTS: TASK_PROCESS}
     for module, preload in cases.items():
         sample_ms(module, preload=preload)  # warm-up: byte-code compiled, files in the page cache
-    times: dict[str, list[float]] = {module: [] for module in cases}
-    for index in range(samples):
-        for module, preload in cases.items():
-            times[module].append(sample_ms(module, preload=preload))
-        log(f"import sample {index + 1}/{samples}: " + ", ".join(f"{t[-1]:.1f}" for t in times.values()))
+    times = interleaved(rounds, list(cases), lambda module: sample_ms(module, preload=cases[module]))
+    log("import times (ms): " + "; ".join(f"{m} {statistics.median(t):.1f}" for m, t in times.items()))
     return times
 
 
-def sampled(times: dict[str, list[float]]) -> dict[str, pyperf.Benchmark]:
-    """
-    Each module's import times as a pyperf benchmark.
-
-    :param times: from :func:`measure`.
-    """
-    return {
-        module: sample_benchmark(f"import-cost: {module}", values, "ms") for module, values in times.items()
-    }
-
-
-def median_ms(benchmark: pyperf.Benchmark) -> float:
-    """
-    The median of a benchmark of import times, in ms.
-
-    :param benchmark: from :func:`sampled`.
-    """
-    return benchmark.median() * 1000
-
-
-def rows(times: dict[str, list[float]], benchmarks: dict[str, pyperf.Benchmark]) -> list[Row]:
+def rows(times: dict[str, list[float]]) -> list[Row]:
     """
     The table rows for the import times.
 
     :param times: from :func:`measure`, round by round (the ratio targets pair the rounds).
-    :param benchmarks: the same samples, from :func:`sampled`.
     """
-    ours = median_ms(benchmarks[OURS])
+    median = {module: statistics.median(values) for module, values in times.items()}
+    ours = median[OURS]
     spread = ", ".join(
         f"{name.split(' (')[0]} {min(times[m]):.1f}-{max(times[m]):.1f}"
         for name, m in [("ours", OURS), *BASELINES.items()]
@@ -146,7 +113,7 @@ def rows(times: dict[str, list[float]], benchmarks: dict[str, pyperf.Benchmark])
             figure="Import cost of the operators module after `airflow.sdk`",
             unit="ms",
             ours=ours,
-            baselines=[Baseline(name, median_ms(benchmarks[module])) for name, module in BASELINES.items()],
+            baselines=[Baseline(name, median[module]) for name, module in BASELINES.items()],
             targets=[
                 median_ratio(times[OURS], times[PYTHON_MODULE], TARGET_RATIO_PYTHON, "PythonOperator"),
                 median_ratio(times[OURS], times[HTTP_MODULE], TARGET_RATIO_HTTP, "HTTP provider"),
@@ -156,12 +123,13 @@ def rows(times: dict[str, list[float]], benchmarks: dict[str, pyperf.Benchmark])
                 f"every module loaded from a byte-code cache as when installed; range (ms): {spread}; "
                 f"ratio to PythonOperator per round: {ratios_note(times[OURS], times[PYTHON_MODULE])}"
             ),
+            samples={"ours": times[OURS], **{name: times[module] for name, module in BASELINES.items()}},
         ),
         Row(
             figure="Import cost of the hook in a task process (task runner and operators loaded)",
             unit="ms",
-            ours=median_ms(benchmarks[OUR_HOOK]),
-            baselines=[Baseline("`requests` alone, the same way", median_ms(benchmarks[REQUESTS]))],
+            ours=median[OUR_HOOK],
+            baselines=[Baseline("`requests` alone, the same way", median[REQUESTS])],
             targets=[median_ratio(times[OUR_HOOK], times[REQUESTS], TARGET_RATIO_HOOK, "requests")],
             note=(
                 f"median of {len(times[OUR_HOOK])} fresh interpreters each, interleaved with the rows above; "
@@ -169,27 +137,15 @@ def rows(times: dict[str, list[float]], benchmarks: dict[str, pyperf.Benchmark])
                 f"{min(times[REQUESTS]):.1f}-{max(times[REQUESTS]):.1f}; ratio per round: "
                 f"{ratios_note(times[OUR_HOOK], times[REQUESTS])}"
             ),
+            samples={"ours": times[OUR_HOOK], "requests": times[REQUESTS]},
         ),
     ]
 
 
-def main(argv: list[str] | None = None) -> int:
+def run(rounds: int = ROUNDS) -> list[Row]:
     """
-    Measure and emit the row.
+    Measure; return the rows.
 
-    :param argv: command-line arguments.
+    :param rounds: fresh interpreters per module.
     """
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--out", help="write the rows as JSON here (default: stdout)")
-    parser.add_argument("--samples", type=int, default=10, help="fresh interpreters per module")
-    args = parser.parse_args(argv)
-    use_throwaway_airflow_home()
-    times = measure(args.samples)
-    benchmarks = sampled(times)
-    emit_rows(rows(times, benchmarks), args.out)
-    emit_samples(list(benchmarks.values()), args.out)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    return rows(measure(rounds))

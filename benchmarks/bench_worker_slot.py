@@ -18,40 +18,19 @@ task pays twice and the polling loop once.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import os
+import contextlib
 import statistics
 import time
 from typing import TYPE_CHECKING, Any
 
-from benchmarks._emulator import API_KEY, EmulatorProcess
-from benchmarks._proc import (
-    LineReader,
-    log,
-    receive_message,
-    send_message,
-    spawn,
-    stop,
-    use_throwaway_airflow_home,
-    warm_bytecode_cache,
-)
-from benchmarks._results import (
-    MIN_ROUNDS,
-    Baseline,
-    Row,
-    emit_rows,
-    emit_samples,
-    median_ratio,
-    ratios_note,
-    sample_benchmark,
-)
-from benchmarks._task import task_context
+from benchmarks._emulator import EmulatorProcess
+from benchmarks._proc import Child, log
+from benchmarks._results import MIN_ROUNDS, Baseline, Row, median_ratio, ratios_note
+from benchmarks._task import first_event, seed_create, seed_wait, task_context
 
 if TYPE_CHECKING:
-    import subprocess
-
-    from airflow.triggers.base import BaseTrigger, TriggerEvent
+    from multiprocessing.connection import Connection
 
 DURATIONS = (10, 30)
 QUEUED_SECONDS = 1.0
@@ -60,23 +39,18 @@ SEED_POLL_SECONDS = 3.0
 #: Ours against the seed loop on the same generation: a deferrable task holds its slot for a
 #: create and a deferral, the loop for the whole generation.
 TARGET_RATIO = 0.1
-#: Flat: the 30 s figure against the 10 s one, round by round.
+#: Flat: the 30 s figure against the 10 s one, round by round, may be this much larger.
 TARGET_FLAT_RATIO = 1.5
-#: How far apart the figures for short and long generations may be and still count as flat.
 PROMPT = "a lighthouse at dawn, oil painting"
 
 
-async def _first_event(trigger: BaseTrigger) -> TriggerEvent:
-    """The trigger's first event, as the triggerer would take it."""
-    events = trigger.run()
-    try:
-        return await events.__anext__()
-    finally:
-        await events.aclose()
+def run_deferrable(parent: Connection) -> dict[str, Any]:
+    """
+    Be one deferrable generation's process: time ``execute`` to the deferral (sent at once) and
+    ``execute_complete``.
 
-
-def run_deferrable() -> dict[str, Any]:
-    """One deferrable generation: time ``execute`` to the deferral and ``execute_complete``."""
+    :param parent: the pipe to the benchmark.
+    """
     from airflow.providers.common.compat.sdk import TaskDeferred
 
     from airflow_provider_luma.operators.luma import LumaImageGenerateOperator
@@ -93,8 +67,8 @@ def run_deferrable() -> dict[str, Any]:
         trigger, method_name = deferral.trigger, deferral.method_name
     else:
         raise RuntimeError("the operator finished without deferring")
-    send_message("DEFERRED", execute_seconds)
-    event = asyncio.run(asyncio.wait_for(_first_event(trigger), timeout=300))
+    parent.send(execute_seconds)
+    event = asyncio.run(asyncio.wait_for(first_event(trigger), timeout=300))
     resumed = time.perf_counter()
     getattr(operator, method_name)(context, event.payload)
     complete_seconds = time.perf_counter() - resumed
@@ -106,41 +80,26 @@ def run_deferrable() -> dict[str, Any]:
     }
 
 
-def seed_generate_and_wait(base_url: str, api_key: str, prompt: str, poll_seconds: float) -> str:
+def seed_generate_and_wait(base_url: str, prompt: str, poll_seconds: float) -> str:
     """
     The seed's way: create, then poll ``GET /generations/{id}`` every ``poll_seconds`` until done.
 
     :param base_url: the API base URL.
-    :param api_key: the API key.
     :param prompt: the image prompt.
     :param poll_seconds: seconds between polls.
     """
-    import requests
-
-    headers = {"Authorization": f"Bearer {api_key}"}
-    created = requests.post(
-        f"{base_url}/generations/image",
-        json={"prompt": prompt, "model": "photon-1"},
-        headers=headers,
-        timeout=30,
-    )
-    created.raise_for_status()
-    generation = created.json()
-    deadline = time.monotonic() + 600
-    while generation["state"] not in ("completed", "failed") and time.monotonic() < deadline:
-        time.sleep(poll_seconds)
-        answer = requests.get(f"{base_url}/generations/{generation['id']}", headers=headers, timeout=30)
-        answer.raise_for_status()
-        generation = answer.json()
+    generation = seed_wait(base_url, seed_create(base_url, prompt), poll_seconds, timeout=600)
     if generation["state"] != "completed":
         raise RuntimeError(f"generation {generation['id']} ended {generation['state']}")
     return str(generation["assets"]["image"])
 
 
-def run_seed(base_url: str) -> dict[str, Any]:
+def run_seed(parent: Connection, base_url: str) -> dict[str, Any]:
     """
-    One generation with the seed's loop in a ``PythonOperator``: the slot is the whole ``execute``.
+    Be one generation's process with the seed's loop in a ``PythonOperator``: the slot is the whole
+    ``execute``; ready is sent before it starts.
 
+    :param parent: the pipe to the benchmark.
     :param base_url: the emulator's API base URL.
     """
     from airflow.providers.standard.operators.python import PythonOperator
@@ -148,75 +107,45 @@ def run_seed(base_url: str) -> dict[str, Any]:
     operator = PythonOperator(
         task_id="generate",
         python_callable=seed_generate_and_wait,
-        op_kwargs={
-            "base_url": base_url,
-            "api_key": API_KEY,
-            "prompt": PROMPT,
-            "poll_seconds": SEED_POLL_SECONDS,
-        },
+        op_kwargs={"base_url": base_url, "prompt": PROMPT, "poll_seconds": SEED_POLL_SECONDS},
     )
-    send_message("READY")
+    parent.send("ready")
     started = time.perf_counter()
     operator.execute(task_context())
     return {"execute": time.perf_counter() - started}
 
 
-def _child(role: str, emulator: EmulatorProcess) -> tuple[subprocess.Popen[str], LineReader]:
-    env = {**os.environ, **emulator.connection_env(), "LUMA_BENCH_BASE_URL": emulator.base_url}
-    proc = spawn(["-m", "benchmarks.bench_worker_slot", "--role", role], env=env)
-    return proc, LineReader(proc)
-
-
-def measure(repeats: int) -> tuple[dict[int, list[dict[str, Any]]], dict[int, list[dict[str, Any]]]]:
+def measure(rounds: int) -> tuple[dict[int, list[dict[str, Any]]], dict[int, list[dict[str, Any]]]]:
     """
-    Run the seed loop and the deferrable operator ``repeats`` times each per duration.
+    Run the seed loop and the deferrable operator ``rounds`` times each per duration.
 
     Children start one after another (each waits for the previous to be past its timed start),
     so that one's start-up never competes with another's timed ``execute``.
 
-    :param repeats: rounds: seed and deferrable samples per duration, each in a fresh process.
+    :param rounds: seed and deferrable samples per duration, each in a fresh process.
     """
-    warm_bytecode_cache(
-        [
-            "airflow_provider_luma.operators.luma",
-            "airflow_provider_luma.hooks.luma",
-            "airflow_provider_luma.triggers.luma",
-            "airflow.providers.standard.operators.python",
-            "aiohttp",
-        ]
-    )
-    emulators = {
-        duration: EmulatorProcess(QUEUED_SECONDS, duration - QUEUED_SECONDS).start() for duration in DURATIONS
-    }
-    children: list[tuple[str, int, subprocess.Popen[str], LineReader]] = []
-    try:
+    deferrable: dict[int, list[dict[str, Any]]] = {d: [] for d in DURATIONS}
+    seed: dict[int, list[dict[str, Any]]] = {d: [] for d in DURATIONS}
+    with contextlib.ExitStack() as stack:
+        emulators = {
+            d: stack.enter_context(EmulatorProcess(QUEUED_SECONDS, d - QUEUED_SECONDS)) for d in DURATIONS
+        }
+        children: list[tuple[list[dict[str, Any]], Child]] = []
         for duration in DURATIONS:
-            for _ in range(repeats):  # the seed loops run side by side: they mostly sleep
-                proc, reader = _child("seed", emulators[duration])
-                receive_message(reader, "READY", 120)
-                children.append(("seed", duration, proc, reader))
+            for _ in range(rounds):  # the seed loops run side by side: they mostly sleep
+                child = stack.enter_context(Child(run_seed, emulators[duration].base_url))
+                child.receive(120)
+                children.append((seed[duration], child))
                 log(f"seed loop started on a {duration} s generation")
         for duration in sorted(DURATIONS, reverse=True):
-            for _ in range(repeats):
-                proc, reader = _child("deferrable", emulators[duration])
-                seconds = receive_message(reader, "DEFERRED", 120)
-                children.append(("deferrable", duration, proc, reader))
+            for _ in range(rounds):
+                child = stack.enter_context(Child(run_deferrable, env=emulators[duration].connection_env()))
+                seconds = child.receive(120)
+                children.append((deferrable[duration], child))
                 log(f"deferrable operator on a {duration} s generation deferred after {seconds:.3f} s")
-        deferrable: dict[int, list[dict[str, Any]]] = {d: [] for d in DURATIONS}
-        seed: dict[int, list[dict[str, Any]]] = {d: [] for d in DURATIONS}
-        for role, duration, proc, reader in children:
-            result = receive_message(reader, "RESULT", max(DURATIONS) + 120)
-            proc.wait(30)
-            if role == "seed":
-                seed[duration].append(result)
-            else:
-                deferrable[duration].append(result)
-        return deferrable, seed
-    finally:
-        for _, _, proc, _ in children:
-            stop(proc)
-        for emulator in emulators.values():
-            emulator.stop()
+        for samples, child in children:
+            samples.append(child.result(max(DURATIONS) + 120))
+    return deferrable, seed
 
 
 def rows(deferrable: dict[int, list[dict[str, Any]]], seed: dict[int, list[dict[str, Any]]]) -> list[Row]:
@@ -252,57 +181,16 @@ def rows(deferrable: dict[int, list[dict[str, Any]]], seed: dict[int, list[dict[
                     f"round: {ratios_note(held[duration], seed_held[duration])}; task-runner start-up "
                     "per worker visit not counted"
                 ),
+                samples={"ours": held[duration], "seed loop": seed_held[duration]},
             )
         )
     return table
 
 
-def sampled(deferrable: dict[int, list[dict[str, Any]]], seed: dict[int, list[dict[str, Any]]]) -> list[Any]:
+def run(rounds: int = MIN_ROUNDS) -> list[Row]:
     """
-    The rows' raw samples, per round, as pyperf benchmarks (see :func:`benchmarks._results.sample_benchmark`).
+    Measure; return the rows.
 
-    :param deferrable: as for :func:`rows`.
-    :param seed: as for :func:`rows`.
+    :param rounds: deferrable and seed samples per duration.
     """
-    out = []
-    for duration in DURATIONS:
-        held = [s["execute"] + s["execute_complete"] for s in deferrable[duration]]
-        out.append(sample_benchmark(f"worker-slot: ours, {duration} s generation", held, "s"))
-        out.append(
-            sample_benchmark(
-                f"worker-slot: seed loop, {duration} s generation",
-                [s["execute"] for s in seed[duration]],
-                "s",
-            )
-        )
-    return out
-
-
-def main(argv: list[str] | None = None) -> int:
-    """
-    Measure and emit the rows (or, with ``--role``, be one of the measured children).
-
-    :param argv: command-line arguments.
-    """
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--out", help="write the rows as JSON here (default: stdout)")
-    parser.add_argument(
-        "--repeats", type=int, default=MIN_ROUNDS, help="rounds: deferrable and seed samples per duration"
-    )
-    parser.add_argument("--role", choices=["deferrable", "seed"], help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    use_throwaway_airflow_home()
-    if args.role == "deferrable":
-        send_message("RESULT", run_deferrable())
-        return 0
-    if args.role == "seed":
-        send_message("RESULT", run_seed(os.environ["LUMA_BENCH_BASE_URL"]))
-        return 0
-    deferrable, seed = measure(args.repeats)
-    emit_rows(rows(deferrable, seed), args.out)
-    emit_samples(sampled(deferrable, seed), args.out)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    return rows(*measure(rounds))

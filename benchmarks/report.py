@@ -3,8 +3,9 @@ The results table: as plain text for the terminal and as markdown for ``benchmar
 with the machine it was measured on.
 
 The machine's CPU facts come from pyperf's system metadata (:func:`_system`), as pyperf records
-them for its own results; the table, the notes and the README block stay hand-written, since no
-benchmark library prints rows of our value beside same-run baselines and checked targets.
+them for its own results, and the terminal's table is laid out by tabulate; the rows' cells, the
+notes and the README block stay hand-written, since no benchmark library prints rows of our value
+beside same-run baselines and checked targets.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from datetime import datetime, timezone
 from importlib import metadata
 from typing import TYPE_CHECKING
 
+import psutil
 import pyperf
+from tabulate import tabulate
 
 from benchmarks._proc import REPO_ROOT
 
@@ -99,15 +102,7 @@ def text_table(rows: list[Row]) -> str:
 
     :param rows: the rows.
     """
-    lines = [HEADERS, *table_lines(rows)]
-    widths = [max(len(line[i]) for line in lines) for i in range(len(HEADERS))]
-    widths[-1] = len(HEADERS[-1])  # the last column runs free
-    out = []
-    for number, line in enumerate(lines):
-        out.append("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())
-        if number == 0:
-            out.append("  ".join("-" * width for width in widths))
-    return "\n".join(out)
+    return tabulate(table_lines(rows), HEADERS, tablefmt="simple", disable_numparse=True)
 
 
 def _escape(cell: str) -> str:
@@ -173,7 +168,7 @@ def machine() -> dict[str, str]:
         )
         or "unknown",
         "ASLR": system.get("aslr", "unknown"),
-        "Memory": _memory_total(),
+        "Memory": f"{psutil.virtual_memory().total / 1024**3:.1f} GiB",
         "OS": f"{platform.system()} {platform.release()}",
         "Python": platform.python_version(),
         "Airflow": _version("apache-airflow"),
@@ -181,15 +176,6 @@ def machine() -> dict[str, str]:
         "Clients": f"aiohttp {_version('aiohttp')}, requests {_version('requests')}, curl",
         "Load average at start (1, 5, 15 min)": load,
     }
-
-
-def _memory_total() -> str:
-    try:
-        with open("/proc/meminfo") as meminfo:
-            kib = int(meminfo.readline().split()[1])
-    except (OSError, ValueError, IndexError):
-        return "unknown"
-    return f"{kib / 1024**2:.1f} GiB"
 
 
 def markdown(

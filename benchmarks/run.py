@@ -3,30 +3,35 @@ The runner: every benchmark in a fresh process, one after another, then the tabl
 
 ``python -m benchmarks`` (``make bench``) prints the table and writes ``benchmarks/RESULTS.md`` (and
 the table, with the machine, into README.md).
-Benchmarks run one at a time, since they measure CPU and wall time; each has a time limit, and a
-benchmark that fails or overruns is reported and the others still run. ``--only NAME`` runs some
-of them (the file is then not written unless ``--write`` is given). ``--pyperf FILE`` also writes
-the raw samples of the benchmarks that keep them as one pyperf suite, for comparing two runs with
-``python -m pyperf compare_to OLD NEW``.
+Benchmarks run one at a time, since they measure CPU and wall time; each is a module's ``run``
+function in a :class:`~benchmarks._proc.Child` with a time limit (its Airflow logs go to a file),
+and a benchmark that fails or overruns is reported and the others still run. ``--only NAME`` runs
+some of them (the file is then not written unless ``--write`` is given); ``--rounds N`` overrides
+every benchmark's rounds, for a quick look. ``--pyperf FILE`` also writes the rows' per-round
+samples as one pyperf suite, for comparing two runs with ``python -m pyperf compare_to OLD NEW``.
 
 The runner itself stays hand-written: pyperf's ``Runner`` spawns workers that time one function in
 a loop, while each module here is a whole scenario (an emulator process, a triggerer-like process,
-curl) in a process of its own with a time limit, whose rows already hold same-run baselines.
+curl) whose rows already hold same-run baselines.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from benchmarks import report
-from benchmarks._proc import log, spawn, stop, use_throwaway_airflow_home, warm_bytecode_cache
-from benchmarks._results import Row, load_rows, merge_samples
+from benchmarks._proc import Child, log, use_throwaway_airflow_home, warm_bytecode_cache
+from benchmarks._results import Row, write_samples
+
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
 
 #: (name, module, time limit in seconds), in the order they run.
 BENCHMARKS = (
@@ -46,6 +51,7 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 MODULES = (
     "airflow.sdk",
     "airflow.triggers.base",
+    "airflow.jobs.triggerer_job_runner",
     "airflow.providers.common.compat.connection",
     "airflow.providers.http.operators.http",
     "airflow.providers.standard.operators.python",
@@ -55,35 +61,44 @@ MODULES = (
     "airflow_provider_luma.storage",
     "airflow_provider_luma.testing.app",
     "aiohttp",
+    "httpx",
     "requests",
     "uvicorn",
 )
 
 
-def run_one(name: str, module: str, limit: float, folder: str) -> list[Row]:
+def measure(parent: Connection, module: str, rounds: int | None) -> list[Row]:
     """
-    Run one benchmark module in a fresh process; return its rows.
+    Be one benchmark's process: its module's ``run``.
 
-    :param name: its short name.
-    :param module: the module to run with ``-m``.
+    :param parent: the pipe to the runner.
+    :param module: the module.
+    :param rounds: rounds to run, or None for the module's own.
+    """
+    run = importlib.import_module(module).run
+    rows: list[Row] = run() if rounds is None else run(rounds)
+    return rows
+
+
+def run_one(module: str, limit: float, log_path: str, rounds: int | None) -> list[Row]:
+    """
+    Run one benchmark in a fresh process; return its rows.
+
+    :param module: its module.
     :param limit: seconds it may take.
-    :param folder: where its rows and log go.
+    :param log_path: where its stdout goes.
+    :param rounds: rounds to run, or None for the module's own.
     :raises RuntimeError: if it failed or overran (with the end of its log).
     """
-    out, log_path = os.path.join(folder, f"{name}.json"), os.path.join(folder, f"{name}.log")
-    with open(log_path, "w") as log_file:
-        proc = spawn(["-m", module, "--out", out], stdout=log_file)
+    # Not a daemon: a benchmark starts processes of its own (the emulator, measured children).
+    with Child(measure, module, rounds, output=log_path, daemon=False) as child:
         try:
-            code = proc.wait(limit)
-        except subprocess.TimeoutExpired:
-            raise RuntimeError(f"{name} did not finish within {limit:.0f} s") from None
-        finally:
-            stop(proc)  # also on Ctrl-C: the child and its emulator go with it
-    if code != 0 or not os.path.exists(out):
-        with open(log_path) as log_file:
-            tail = "".join(log_file.readlines()[-15:])
-        raise RuntimeError(f"{name} exited with status {code}; the end of its output:\n{tail}")
-    return load_rows(out)
+            rows: list[Row] = child.result(limit)
+        except (RuntimeError, TimeoutError) as exc:
+            with open(log_path) as log_file:
+                tail = "".join(log_file.readlines()[-15:])
+            raise RuntimeError(f"{exc}\nthe end of its output:\n{tail}") from None
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -99,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the markdown")
     parser.add_argument("--write", action="store_true", help="write the markdown even with --only")
     parser.add_argument("--pyperf", type=Path, help="also write the raw samples here as a pyperf suite")
+    parser.add_argument("--rounds", type=int, help="rounds of every benchmark (default: each one's own)")
     args = parser.parse_args(argv)
     use_throwaway_airflow_home()
     machine = report.machine()
@@ -114,14 +130,13 @@ def main(argv: list[str] | None = None) -> int:
             log(f"== {name} ({module}), at most {limit} s")
             began = time.monotonic()
             try:
-                rows += run_one(name, module, limit, folder)
+                rows += run_one(module, limit, os.path.join(folder, f"{name}.log"), args.rounds)
             except RuntimeError as exc:
                 failures.append(f"{name}: {exc}")
-                log(f"FAILED {exc}")
+                log(f"FAILED {name}: {exc}")
             log(f"== {name} took {time.monotonic() - began:.0f} s")
-        if args.pyperf:
-            suites = [os.path.join(folder, f"{name}.json.pyperf.json") for name in names]
-            log(f"{merge_samples(suites, str(args.pyperf))} sampled figures written to {args.pyperf}")
+    if args.pyperf:
+        log(f"{write_samples(rows, args.pyperf)} sampled figures written to {args.pyperf}")
     runtime = time.monotonic() - started
     machine["Load average at the end (1, 5, 15 min)"] = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print()
