@@ -158,7 +158,7 @@ e2e-deferral-race: venv
 	LUMA_E2E=1 LUMA_E2E_EXPERIMENTS=1 $(BIN)/python -m pytest tests/e2e/test_e2e_9_deferral_race.py \
 		-q -p no:cacheprovider -rxX
 
-# Performance figures next to baselines measured in the same run (about 6 min on 2 cores):
+# Performance figures next to baselines measured in the same run (about 18 min on 2 cores):
 # prints the table and writes benchmarks/RESULTS.md. See benchmarks/__init__.py.
 .PHONY: bench
 bench: venv

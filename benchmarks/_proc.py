@@ -102,6 +102,9 @@ def _child_main(
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
     os.environ.update(env)
+    # multiprocessing passes on -B (PYTHONDONTWRITEBYTECODE in this environment): write byte-code
+    # caches, as use_throwaway_airflow_home does for the runner, so later children load them.
+    sys.dont_write_bytecode = False
     if output:  # Airflow's and the server's logs: a file, not the terminal; progress stays on stderr
         sys.stdout.flush()
         os.dup2(os.open(output, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644), 1)

@@ -194,7 +194,7 @@ def _spread(values: list[float]) -> float:
 
 
 def ab_row(
-    figure: str, unit: str, device: list[float], plain: list[float], plain_name: str, note: str
+    figure: str, unit: str, device: list[float], plain: list[float], plain_name: str, note: str, digits: int
 ) -> Row:
     """
     A device's A/B row: the device (ours) against its plain form, same rounds, held to
@@ -206,8 +206,8 @@ def ab_row(
     :param plain: the plain form's value in the same rounds.
     :param plain_name: the plain form, as the baseline's name.
     :param note: how it was measured, before the rounds.
+    :param digits: decimals shown.
     """
-    digits = 3 if unit == "ms" and max(device) < 10 else 1
     ratios = paired_ratios(device, plain)
 
     def each(values: list[float]) -> str:

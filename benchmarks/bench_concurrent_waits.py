@@ -594,6 +594,7 @@ def device_rows(results: dict[str, dict[str, Any]], waits: int) -> list[Row]:
             results[mode]["cpu_per_poll_ms_each"],
             plain_name,
             "the provider against itself with only this device plain, runs interleaved",
+            digits=3,
         )
         for mode, (_, device, plain_name) in DEVICE_MODES.items()
         if mode in results and "provider" in results

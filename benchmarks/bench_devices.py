@@ -158,6 +158,7 @@ def import_rows(results: dict[str, list[dict[str, Any]]], waits: int) -> list[Ro
             f"longest overshoot of a 10 ms probe sleep while {waits:,} waits start at once, the "
             "first importing the hook and its HTTP stack, and each polls once, in a fresh process "
             "with airflow.sdk and the trigger module imported",
+            digits=1,
         )
     ]
 
