@@ -11,7 +11,7 @@ is measured (``VmHWM`` reset at the start). Baselines, same URL, same disk:
   helper's own cost from the HTTP client's.
 
 The emulator runs in its own process and is the same for all; after one uncounted warm-up copy,
-each path is run ``--rounds`` times, in rotating order, and the median throughput counts. Files
+each path is run five times, in rotating order, and the median throughput counts. Files
 are deleted after each copy.
 """
 

@@ -12,9 +12,10 @@ over the waits only:
   itself over the same time (measured alone for 3 s before the waits: about 20 ms per second, a
   third of the waits' own CPU at 1,000 waits), divided by the polls the emulator served.
 
-Each mode runs three times, modes interleaved (a round: one run of each mode). The table shows the
-median run of each mode; each target is the median over rounds of ours / the new-session-per-poll
-baseline of the same round, so a busy machine that slows a round slows both sides of its ratio.
+Each mode runs three times, modes interleaved (a round: one run of each mode, the order rotated
+each round). The table shows the median run of each mode; each target is the median over rounds of
+ours / the new-session-per-poll baseline of the same round, so a busy machine that slows a round
+slows both sides of its ratio.
 
 How the waits arrive depends on the load (:func:`arrives_spread`). The 200 waits of a large Luma
 triggerer arrive as their tasks defer, one after another: each polls first at a moment spread over
