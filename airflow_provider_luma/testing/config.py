@@ -26,6 +26,7 @@ FAULT_KINDS = (
     "malformed_json",
     "asset_url",
     "asset_redirect",
+    "traffic",
 )
 #: The kinds that need a :attr:`FaultRule.url`.
 URL_FAULT_KINDS = ("asset_url", "asset_redirect")
@@ -57,7 +58,10 @@ class FaultRule:
         generation, or a list of them) is replaced by ``url``, e.g. ``"file:///etc/passwd"`` or
         ``"http://169.254.169.254/latest/meta-data/"``, as a hostile or broken API might;
         ``"asset_redirect"``: answered ``302 Found`` with ``Location: <url>`` and nothing else,
-        for asset downloads (``"GET /assets/*"``) that redirect somewhere they must not.
+        for asset downloads (``"GET /assets/*"``) that redirect somewhere they must not;
+        ``"traffic"``: the account's other users create ``count`` image generations just before
+        the request is processed, which is then answered as usual (a busy account: what a search
+        of the newest generations must read past, and offsets that drift while it pages).
     :param rate: probability in [0, 1] that a matching request triggers the fault.
     :param times: the rule fires for at most this many matching requests.
     :param after: the first this many matching requests pass untouched (e.g. ``after=2`` hits the
@@ -65,6 +69,7 @@ class FaultRule:
     :param retry_after: seconds sent in ``Retry-After`` by ``"429"``.
     :param delay: seconds ``"slow"`` waits.
     :param url: the URL ``"asset_url"`` puts in the answer and ``"asset_redirect"`` redirects to.
+    :param count: how many generations ``"traffic"`` creates each time it fires.
     """
 
     route: str = "*"
@@ -75,6 +80,7 @@ class FaultRule:
     retry_after: float = 1.0
     delay: float = 5.0
     url: str = ""
+    count: int = 100
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
@@ -89,6 +95,8 @@ class FaultRule:
             raise ValueError(f"FaultRule.after must be >= 0; got {self.after!r}")
         if self.retry_after < 0 or self.delay < 0:
             raise ValueError("FaultRule.retry_after and FaultRule.delay must be >= 0")
+        if self.count < 0:
+            raise ValueError(f"FaultRule.count must be >= 0; got {self.count!r}")
         method, _, pattern = self.route.strip().partition(" ")
         if not pattern:
             method, pattern = "*", method
@@ -159,6 +167,9 @@ class EmulatorConfig:
     :param public_url: scheme://host[:port] used in asset URLs; default: the ``Host`` the client used.
     :param image_long_side: long side in pixels of generated pictures.
     :param sync_timeout: the most a ``sync`` image request waits, in seconds.
+    :param listing_delay: seconds after its creation before a generation shows in
+        ``GET /generations`` (Luma documents no bound on it); ``GET /generations/{id}`` finds it
+        at once.
     """
 
     queued_seconds: float = 1.0
@@ -176,6 +187,7 @@ class EmulatorConfig:
     public_url: str | None = None
     image_long_side: int = 256
     sync_timeout: float = 60.0
+    listing_delay: float = 0.0
 
     def __post_init__(self) -> None:
         self.faults = [FaultRule.from_value(rule) for rule in self.faults]
@@ -188,6 +200,8 @@ class EmulatorConfig:
             raise ValueError(f"dreaming_seconds must be >= 0; got {self.dreaming_seconds!r}")
         if self.queued_seconds < 0:
             raise ValueError(f"queued_seconds must be >= 0; got {self.queued_seconds!r}")
+        if self.listing_delay < 0:
+            raise ValueError(f"listing_delay must be >= 0; got {self.listing_delay!r}")
         for name in ("stuck_rate", "moderation_failure_rate"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be within [0, 1]; got {getattr(self, name)!r}")

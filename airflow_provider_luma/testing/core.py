@@ -91,6 +91,18 @@ class EmulatorCore:
             self.callbacks.schedule(record.id, record.callback_url, [t for t, _ in record.transitions()])
         return record
 
+    def add_traffic(self, count: int) -> None:
+        """
+        The account's other users create ``count`` image generations now (the ``traffic`` fault).
+
+        :param count: how many.
+        """
+        from airflow_provider_luma.testing.validation import validate_image
+
+        for number in range(count):
+            spec = validate_image({"model": "photon-1", "prompt": f"another user's picture {number}"})
+            self.store.create(spec, other_user=True)
+
     def force(self, generation_id: str, state: str, reason: str | None = None) -> None:
         """
         Force a generation's state now (and notify its callback URL).

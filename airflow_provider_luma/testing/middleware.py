@@ -175,6 +175,10 @@ class EmulatorMiddleware:
         if kind == "asset_redirect":
             await _send_simple(passing, 302, b"", b"text/plain", [(b"location", rule.url.encode())])
             return
+        if kind == "traffic":
+            self.core.add_traffic(rule.count)
+            await self.app(scope, receive, passing)
+            return
         if kind == "slow" and scope["method"] != "POST":
             await asyncio.sleep(rule.delay)
             await self.app(scope, receive, passing)

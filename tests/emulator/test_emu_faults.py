@@ -217,3 +217,27 @@ def test_asset_redirect_answers_302_to_the_url(api, emu):
 def test_url_faults_need_a_url(kind):
     with pytest.raises(ValueError, match=f"FaultRule.url is required for kind '{kind}'"):
         FaultRule(route="*", kind=kind)
+
+
+def test_traffic_adds_other_users_generations_before_answering(api, emu):
+    mine = api.post("/generations/image", IMAGE).json()
+    fault(emu, route="GET /generations", kind="traffic", count=150, times=1)
+    page = api.get("/generations", params={"limit": 100, "offset": 0}).json()
+    assert page["has_more"] is True
+    assert mine["id"] not in [generation["id"] for generation in page["generations"]]  # 150 newer ones
+    listed = page["generations"] + api.get("/generations", params={"limit": 100, "offset": 100}).json()[
+        "generations"
+    ]
+    assert listed[-1]["id"] == mine["id"]
+    assert emu.stats.creates == 1  # other users' creates are not ours
+
+
+def test_listing_delay_hides_a_new_generation_from_the_list_only(api, emu):
+    import time
+
+    emu.configure(listing_delay=0.5)
+    mine = api.post("/generations/image", IMAGE).json()
+    assert api.get("/generations").json()["generations"] == []
+    assert api.get(f"/generations/{mine['id']}").status_code == 200
+    time.sleep(0.6)
+    assert [generation["id"] for generation in api.get("/generations").json()["generations"]] == [mine["id"]]
