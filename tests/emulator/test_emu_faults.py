@@ -225,9 +225,10 @@ def test_traffic_adds_other_users_generations_before_answering(api, emu):
     page = api.get("/generations", params={"limit": 100, "offset": 0}).json()
     assert page["has_more"] is True
     assert mine["id"] not in [generation["id"] for generation in page["generations"]]  # 150 newer ones
-    listed = page["generations"] + api.get("/generations", params={"limit": 100, "offset": 100}).json()[
-        "generations"
-    ]
+    listed = (
+        page["generations"]
+        + api.get("/generations", params={"limit": 100, "offset": 100}).json()["generations"]
+    )
     assert listed[-1]["id"] == mine["id"]
     assert emu.stats.creates == 1  # other users' creates are not ours
 
