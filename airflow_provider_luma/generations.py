@@ -46,18 +46,6 @@ class GenerationState(str, enum.Enum):
         return self in (GenerationState.COMPLETED, GenerationState.FAILED)
 
     @classmethod
-    def of(cls, generation: dict[str, Any]) -> GenerationState | None:
-        """
-        The state of a generation object, or None for a state this provider does not know.
-
-        :param generation: a generation as Luma returns it.
-        """
-        try:
-            return cls(generation.get("state"))
-        except ValueError:
-            return None
-
-    @classmethod
     def known(cls, generation: dict[str, Any]) -> GenerationState:
         """
         The state of a generation object; a state this provider does not know is an error.
@@ -65,13 +53,13 @@ class GenerationState(str, enum.Enum):
         :param generation: a generation as Luma returns it.
         :raises LumaError: Luma reports a state outside queued, dreaming, completed, failed.
         """
-        state = cls.of(generation)
-        if state is None:
+        try:
+            return cls(generation.get("state"))
+        except ValueError:
             raise LumaError(
                 f"Luma reports generation {generation.get('id')} in state {generation.get('state')!r}, "
                 "which this provider does not know"
-            )
-        return state
+            ) from None
 
 
 #: The states a generation ends in, as the strings Luma sends.
@@ -126,6 +114,9 @@ DEFERRAL_MARGIN = timedelta(seconds=60)
 MIN_POLL_SECONDS = 5.0
 #: How long the delete of ``delete_on_timeout`` and ``cancel_on_kill`` may take.
 DELETE_SECONDS = 10.0
+#: Default of the operators' ``settle_time``: how long Luma's list is watched for what a lost
+#: create made, before concluding that it made nothing.
+DEFAULT_SETTLE_SECONDS = 60.0
 
 
 def resolve_deferrable(deferrable: bool | None) -> bool:

@@ -70,6 +70,49 @@ class LumaAssetTooLargeError(LumaAssetCopyError, AirflowFailException):
     """The asset is larger than ``max_bytes`` (final: it will not shrink)."""
 
 
+def store_asset(
+    generation: dict[str, Any],
+    output_path: str | ObjectStoragePath,
+    trusted_origin: str | None,
+    *,
+    max_bytes: int | None = None,
+    deadline_seconds: float | None = None,
+) -> str:
+    """
+    Copy a completed generation's asset (its image, else its video) to ``output_path``; return the path.
+
+    The asset URL is untrusted input and is checked first, as the operators check it: it must be
+    ``https``, or on the connection's own origin; the copy then downloads only from public
+    ``https`` hosts or that origin, redirects and resolved addresses included. Nothing is written
+    when the URL is refused, and a copy that fails leaves no partial file.
+
+    :param generation: a completed generation.
+    :param output_path: a file, or a folder ending with "/", in which the file is named after the
+        generation id, with the asset URL's extension.
+    :param trusted_origin: the connection's base URL.
+    :param max_bytes: the largest asset copied (default 2 GiB); a larger one is refused and nothing
+        is left behind.
+    :param deadline_seconds: the most the copy may take, in seconds (default 30 minutes).
+    :raises LumaUnsafeAssetUrlError: the asset URL may not be used (final; nothing was downloaded).
+    :raises LumaError: the generation has no asset URL.
+    :raises LumaAssetUrlRefusedError: the download, a redirect or the address reached was refused.
+    :raises LumaAssetTooLargeError: the asset is over ``max_bytes``.
+    :raises LumaAssetCopyError: the download failed or ran out of time.
+    """
+    from airflow_provider_luma.generations import checked_asset_url
+
+    url = checked_asset_url(generation, trusted_origin)
+    destination = destination_for(output_path, url, str(generation.get("id")))
+    copy_asset(
+        url,
+        destination,
+        trusted_origin=trusted_origin,
+        max_bytes=DEFAULT_MAX_BYTES if max_bytes is None else max_bytes,
+        deadline_seconds=DEFAULT_DEADLINE_SECONDS if deadline_seconds is None else deadline_seconds,
+    )
+    return str(destination)
+
+
 def destination_for(output_path: str | ObjectStoragePath, source_url: str, name: str) -> ObjectStoragePath:
     """
     Where to store an asset: ``output_path`` itself, or ``output_path/<name><ext>`` when it ends with "/".

@@ -20,6 +20,7 @@ import logging
 import math
 import re
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -276,6 +277,16 @@ def check_positive_number(param: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or math.isinf(value):
         raise _fail(param, f"must be a number of seconds greater than 0, got {value!r}")
     return float(value)
+
+
+def check_seconds(param: str, value: Any) -> float:
+    """
+    Check a duration given in seconds or as a ``timedelta``; return it in seconds (greater than 0).
+
+    :param param: parameter name used in the error.
+    :param value: the value given.
+    """
+    return check_positive_number(param, value.total_seconds() if isinstance(value, timedelta) else value)
 
 
 def check_positive_int(param: str, value: Any) -> int:

@@ -28,64 +28,78 @@ def plain_import() -> None:
     luma.import_hook_off_the_loop = import_hook_on_the_loop
 
 
-def plain_retry_transport() -> type:
-    """The async transport with every call inside a tenacity loop from its first try."""
+def plain_retry() -> None:
+    """Every call of the async transport runs inside a tenacity loop from its first try."""
     from tenacity import AsyncRetrying
 
-    from airflow_provider_luma.exceptions import LumaAuthenticationError, LumaError
-    from airflow_provider_luma.hooks import _async
-    from airflow_provider_luma.hooks._http import ambiguous_create_error, retry_policy
+    from airflow_provider_luma.exceptions import LumaError
+    from airflow_provider_luma.hooks import _transport
+    from airflow_provider_luma.hooks._http import retry_policy
 
-    class PlainRetryTransport(_async.AsyncTransport):
-        async def call(
-            self,
-            session: Any,
-            method: str,
-            path: str,
-            *,
-            json: Any = None,
-            params: dict[str, Any] | None = None,
-            creates: bool = False,
-            deadline: float | None = None,
-            retry_rate_limits: bool = True,
-        ) -> Any:
-            request = _async._Request(method, path, json, params, deadline)
-            credentials = await self.credentials()
-            policy = retry_policy(
-                self.settings,
-                creates=creates,
-                log=self.log,
-                deadline=deadline,
-                retry_rate_limits=retry_rate_limits,
+    async def call(
+        self: Any,
+        session: Any,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Any = None,
+        creates: bool = False,
+        deadline: float | None = None,
+    ) -> Any:
+        credentials = await self.credentials()
+        policy = retry_policy(self.settings, creates=creates, log=self.log, deadline=deadline)
+        try:
+            return await AsyncRetrying(**policy)(
+                self._send, session, method, path, json, params, deadline, credentials
             )
-            try:
-                return await AsyncRetrying(**policy)(self._send, session, credentials, request)
-            except LumaAuthenticationError:
-                _async._shared_credentials().pop(self.settings.conn_id, None)
-                fresh = await self.credentials()
-                if fresh == credentials:
-                    raise
-                return await self._send(session, fresh, request)
-            except LumaError as exc:
-                ambiguous = ambiguous_create_error(exc) if creates else None
-                if ambiguous is not None:
-                    raise ambiguous from exc
-                raise
+        except LumaError as exc:
+            _transport._raise_ambiguous(exc, creates)
+            raise
 
-    return PlainRetryTransport
+    _transport.AsyncTransport.call = call  # type: ignore[method-assign]
 
 
-def plain_retry() -> None:
-    """Every call runs inside a tenacity loop from its first try (the hook builds this transport)."""
+def plain_credentials() -> None:
+    """Every call looks the connection up (no credentials kept per event loop)."""
+    from airflow_provider_luma.hooks import _transport
+
+    _transport.CREDENTIALS_MAX_AGE_SECONDS = -1.0
+
+
+def plain_session() -> None:
+    """Every wait opens its own aiohttp session (none shared on the event loop)."""
+    import contextlib
+
+    from airflow_provider_luma.hooks import _transport
+
+    @contextlib.asynccontextmanager
+    async def own_session() -> Any:
+        import aiohttp
+
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as session:
+            yield session
+
+    _transport.shared_session = own_session  # type: ignore[assignment]
     from airflow_provider_luma.hooks import luma
 
-    luma.AsyncTransport = plain_retry_transport()  # type: ignore[misc,assignment]
+    luma.shared_session = own_session  # type: ignore[attr-defined]
+
+
+def plain_proxy() -> None:
+    """The environment's proxy is looked up again for every request (no cache)."""
+    from airflow_provider_luma.hooks import _transport
+
+    _transport._env_proxy = _transport._env_proxy.__wrapped__  # type: ignore[attr-defined]
 
 
 #: Variant name -> the function that puts the plain form in place.
 VARIANTS: dict[str, Callable[[], None]] = {
     "plain-import": plain_import,
     "plain-retry": plain_retry,
+    "plain-credentials": plain_credentials,
+    "plain-session": plain_session,
+    "plain-proxy": plain_proxy,
 }
 
 

@@ -70,6 +70,21 @@ DEVICE_MODES = {
         "retry loop built only after a failure",
         "tenacity around every call",
     ),
+    "provider-plain-credentials": (
+        "plain-credentials",
+        "credentials kept per event loop for 60 s",
+        "a connection lookup per call",
+    ),
+    "provider-plain-session": (
+        "plain-session",
+        "one aiohttp session shared by the loop's waits",
+        "a session per wait",
+    ),
+    "provider-plain-proxy": (
+        "plain-proxy",
+        "the environment's proxy looked up once per base URL",
+        "looked up per request",
+    ),
 }
 MODES = ("provider", *DEVICE_MODES, "session-per-poll", "threads", "provider-creating")
 BASELINE_NAMES = {

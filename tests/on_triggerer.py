@@ -75,6 +75,7 @@ class AttachedTaskInstance:
     :param try_number: the try.
     :param task: the task (its DAG tells the trigger the sibling tasks).
     :param map_index: the map index.
+    :param clear_number: the run's ``clear_number`` (a clear raises it).
     """
 
     dag_id: str
@@ -83,6 +84,12 @@ class AttachedTaskInstance:
     try_number: int
     task: Any
     map_index: int = -1
+    clear_number: int = 0
+
+    def get_template_context(self) -> dict[str, Any]:
+        from types import SimpleNamespace
+
+        return {"dag_run": SimpleNamespace(clear_number=self.clear_number)}
 
     @staticmethod
     def get_ti_count(**kwargs: Any) -> int:

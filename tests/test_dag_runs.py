@@ -167,26 +167,3 @@ def test_operator_on_kill_deletes_the_generation_when_asked(emulator):
         operator._generation_id = generation["id"]  # what execute() records right after the create
         operator.on_kill()
     assert {g["id"] for g in emulator.generations} == {kept["id"]}
-
-
-def test_worker_timeout_with_delete_on_timeout_deletes_the_generation(emulator):
-    from airflow_provider_luma.exceptions import LumaTimeoutError
-    from airflow_provider_luma.operators.luma import LumaImageGenerateOperator
-
-    class TaskInstance:
-        def xcom_push(self, key: str, value: object) -> None:
-            pass
-
-    emulator.configure(dreaming_seconds=60)
-    operator = LumaImageGenerateOperator(
-        task_id="t",
-        prompt="a slow sunrise",
-        deferrable=False,
-        poll_interval=0.1,
-        timeout=0.5,
-        delete_on_timeout=True,
-    )
-    with pytest.raises(LumaTimeoutError, match="it was deleted"):
-        operator.execute({"ti": TaskInstance()})
-    assert emulator.stats.creates == 1
-    assert emulator.generations == []

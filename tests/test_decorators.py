@@ -16,6 +16,7 @@ from airflow_provider_luma.decorators.luma import (
 )
 from airflow_provider_luma.operators.luma import LumaImageGenerateOperator, LumaVideoGenerateOperator
 from tests.conftest import plain_text
+from tests.dags.luma_test_decorator_dags import OUTPUT_URL as OUTPUT_URL_PREFIX
 from tests.test_dag_runs import INLINE_TRIGGER_LOG_LINE
 
 
@@ -72,7 +73,9 @@ def test_options_pass_through_and_the_function_gives_the_prompt(run_dag, emulato
     assert INLINE_TRIGGER_LOG_LINE in logs  # deferrable=True: it waited on the triggerer
     if AIRFLOW_V_3_3_PLUS:  # where Airflow could start a deferrable task on the triggerer
         assert "Starting in a worker, not on the triggerer: its TaskFlow function" in logs
-    assert result.xcom("portrait", XCOM_PARAMETERS) == {"prompt": "A portrait of a red fox at dawn"}
+    parameters = result.xcom("portrait", XCOM_PARAMETERS)
+    assert parameters.pop("mac")  # sealed: the task reads it back only if it wrote it
+    assert parameters == {"prompt": "A portrait of a red fox at dawn"}
     assert calls.read_text().count("called") == 1
     # The "Rendered Template" view: what the function returned, also after the task resumed.
     assert rendered_fields(result, "portrait")["prompt"] == "A portrait of a red fox at dawn"
@@ -137,3 +140,46 @@ def test_taskflow_example_dag(run_dag, emulator):
     assert teaser["request"]["keyframes"]["frame0"] == {"type": "image", "url": result.xcom("shop_window")}
     assert teaser["model"] == "ray-flash-2"
     assert emulator.stats.creates == 5
+
+
+def test_a_parameters_xcom_planted_while_deferred_is_never_read_back(
+    run_dag, emulator, monkeypatch, tmp_path, read_logs
+):
+    """Any task or REST API user may write the ``parameters`` XCom: the resumed task ignores it."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    from airflow_provider_luma.triggers.luma import LumaGenerationTrigger
+
+    planted_dir = tmp_path / "planted"
+    planted = {
+        "prompt": "A portrait of someone else entirely",
+        "output_path": f"file://{planted_dir}/",
+        "luma_conn_id": "luma_planted",
+        "max_asset_bytes": 10**12,
+    }
+    wait = LumaGenerationTrigger.run
+
+    async def plant_then_wait(trigger):
+        from airflow.sdk.bases.xcom import BaseXCom
+
+        with create_session() as session:
+            row = (
+                session.query(XComModel)
+                .filter_by(dag_id="luma_test_decorated_options", task_id="portrait", key=XCOM_PARAMETERS)
+                .order_by(XComModel.timestamp.desc())
+                .first()
+            )
+            run_id = row.run_id
+        BaseXCom.set(XCOM_PARAMETERS, planted, dag_id=row.dag_id, task_id="portrait", run_id=run_id)
+        async for event in wait(trigger):
+            yield event
+
+    monkeypatch.setattr(LumaGenerationTrigger, "run", plant_then_wait)
+    result = run_dag("luma_test_decorated_options", {"subject": "a barn owl", "calls_file": "/dev/null"})
+    assert result.state == "success", read_logs()[-3000:]
+    assert result.xcom("portrait", XCOM_PARAMETERS) == planted  # it was there when the task resumed
+    stored = result.xcom("portrait")
+    assert stored.startswith(OUTPUT_URL_PREFIX)  # the decorator's output_path, not the planted one
+    assert not planted_dir.exists()
+    assert result.xcom("portrait", "generation")["request"]["prompt"] == "A portrait of a barn owl at dawn"

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_3_PLUS
 
-from airflow_provider_luma.memory import RECORD_XCOM_KEY
+from airflow_provider_luma.records import RECORD_XCOM_KEY
 from airflow_provider_luma.testing import FaultRule
 from tests.conftest import DagRunResult
 from tests.on_triggerer import AttachedTaskInstance, first_event, supervisor_comms, trigger_of
@@ -34,14 +34,15 @@ class StartedRun:
         self.result = DagRunResult(dag.test(mark_success_pattern=".*"))
         self.run_id = self.result.dag_run.run_id
 
-    def trigger(self, task_id: str, try_number: int = 1, **changes: Any) -> Any:
-        ti = AttachedTaskInstance(DAG_ID, task_id, self.run_id, try_number, self.dag.get_task(task_id))
-        return trigger_of(self.dag.get_task(task_id), ti, **changes)
+    def trigger(self, task_id: str, try_number: int = 1, clear_number: int = 0, **changes: Any) -> Any:
+        task = self.dag.get_task(task_id)
+        ti = AttachedTaskInstance(DAG_ID, task_id, self.run_id, try_number, task, clear_number=clear_number)
+        return trigger_of(task, ti, **changes)
 
-    async def run(self, task_id: str, try_number: int = 1, **changes: Any) -> Any:
-        """The first event of the task's trigger, run to its end."""
+    async def run(self, task_id: str, try_number: int = 1, clear_number: int = 0, **changes: Any) -> Any:
+        """The first event of the task's trigger (of ``try_number``, after ``clear_number`` clears)."""
         with supervisor_comms(self.result.dag_run.id):
-            return await first_event(self.trigger(task_id, try_number, **changes))
+            return await first_event(self.trigger(task_id, try_number, clear_number, **changes))
 
     def xcom(self, task_id: str, key: str = "return_value") -> Any:
         return self.result.xcom(task_id, key)
@@ -162,10 +163,11 @@ async def test_a_try_after_a_failed_one_reattaches_and_one_after_success_creates
 
     assert is_task_success(await run.run("generate"))
     earlier = run.xcom("generate", "generation_id")
-    assert is_task_success(await run.run("generate", try_number=2))  # a clear after success
+    assert is_task_success(await run.run("generate", try_number=2, clear_number=1))  # a clear after success
     assert run.xcom("generate", "generation_id") != earlier
     assert emulator.stats.creates == 3
-    assert f"An earlier try succeeded with generation {earlier}: creating a new one" in read_logs()
+    said = f"An earlier try succeeded with generation {earlier} and the task was cleared since"
+    assert f"{said}: creating a new one" in read_logs()
 
 
 async def test_a_try_taken_over_after_it_succeeded_ends_without_calling_luma(start, emulator):

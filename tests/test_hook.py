@@ -9,6 +9,7 @@ import time
 import pytest
 from airflow.providers.common.compat.sdk import AirflowFailException
 
+from airflow_provider_luma.adoption import CLOCK_SKEW_SECONDS
 from airflow_provider_luma.exceptions import (
     LumaAdoptionError,
     LumaAmbiguousCreateError,
@@ -40,9 +41,7 @@ def wait_until_done(hook: LumaHook, generation_id: str, limit: float = 10) -> di
 
 @pytest.fixture
 def hook(emulator, monkeypatch) -> LumaHook:
-    hook = LumaHook(max_retries=2)
-    hook.ambiguous_create_settle_seconds = 0
-    return hook
+    return LumaHook(max_retries=2, settle_time=0)
 
 
 def set_connection(monkeypatch, **fields) -> None:
@@ -254,8 +253,7 @@ def test_create_is_retried_after_429(hook, emulator):
 @pytest.mark.parametrize("kind", ["reset_after_create", "slow"])
 def test_ambiguous_create_adopts_the_generation_it_made(emulator, kind):
     emulator.configure(faults=[FaultRule(route="POST /generations/image", kind=kind, times=1, delay=1.5)])
-    hook = LumaHook(read_timeout=0.5)
-    hook.ambiguous_create_settle_seconds = 0
+    hook = LumaHook(read_timeout=0.5, settle_time=0)
     generation = hook.create_image(IMAGE)
     assert emulator.stats.requests["POST /generations/image"] == 1
     assert emulator.stats.creates == 1
@@ -273,7 +271,7 @@ def test_ambiguous_create_that_made_nothing_is_sent_again(hook, emulator, kind):
 
 def test_ambiguous_create_never_adopts_an_older_twin(hook, emulator):
     """With the default clock skew: an identical generation this hook saw created is never ours."""
-    assert hook.clock_skew_seconds == LumaHook.clock_skew_seconds > 1
+    assert CLOCK_SKEW_SECONDS > 1
     older = hook.create_image(IMAGE)
     time.sleep(0.05)
     emulator.configure(faults=[FaultRule(route="POST /generations/image", kind="500", times=1)])

@@ -61,8 +61,8 @@ def reachable(graph: dict[str, dict[str, bool]], start: str, *, type_only: bool)
 def test_the_graph_sees_the_imports_it_checks():
     graph = import_graph()
     assert graph[f"{NAME}.operators.luma"][f"{NAME}.kinds"] is False  # imported to run
-    assert graph[f"{NAME}.triggers._wait"][f"{NAME}.hooks.luma"] is True  # only for types
-    assert f"{NAME}.hooks._async" in graph[f"{NAME}.hooks.luma"]  # a from-import of a submodule
+    assert graph[f"{NAME}.runs"][f"{NAME}.hooks.luma"] is True  # only for types
+    assert f"{NAME}.hooks._transport" in graph[f"{NAME}.hooks.luma"]  # a from-import of a submodule
 
 
 def test_no_module_imports_itself_back_even_for_types():

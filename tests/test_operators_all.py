@@ -115,13 +115,13 @@ def test_storing_emits_an_asset_event_that_schedules_the_consumer(run_dag, dagba
     assert "luma_test_asset_consumer" in queued  # the scheduler would now run the consumer
 
 
-def test_min_credits_fails_before_creating(emulator):
+def test_min_credits_fails_before_creating(run_dag, emulator, read_logs):
     from airflow_provider_luma.hooks.luma import LumaHook
 
     credits = LumaHook().get_credits()["credit_balance"]
-    operator = LumaImageGenerateOperator(task_id="t", prompt="a lighthouse", min_credits=credits + 1)
-    with pytest.raises(Exception, match=f"balance is {credits} US cents"):
-        operator.execute({"ti": None})
+    result = run_dag("luma_test_min_credits")
+    assert result.state == "failed"
+    assert f"balance is {credits} US cents, below min_credits=100000000000" in read_logs()
     assert emulator.stats.creates == 0
 
 

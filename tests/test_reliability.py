@@ -6,7 +6,6 @@ import pytest
 from tenacity import wait_exponential, wait_random
 
 from airflow_provider_luma.hooks import _http
-from airflow_provider_luma.hooks.luma import LumaHook
 from airflow_provider_luma.testing import FaultRule
 from tests.airflow_version import HAS_TASK_STATE_STORE
 from tests.conftest import API_KEY
@@ -23,7 +22,6 @@ CHAOS_FAULTS = [
 def fast_backoff(monkeypatch):
     """Compress the hook's backoff so hundreds of faults fit in a test run; the policy is unchanged."""
     monkeypatch.setattr(_http, "_backoff", wait_exponential(multiplier=0.01, max=0.05) + wait_random(0, 0.01))
-    monkeypatch.setattr(LumaHook, "ambiguous_create_settle_seconds", 0.05)
 
 
 @pytest.mark.slow

@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import pytest
 
 from airflow_provider_luma.generations import MIN_POLL_SECONDS
-from airflow_provider_luma.hooks import _async as hook_module
+from airflow_provider_luma.hooks import _transport as hook_module
 from airflow_provider_luma.hooks.luma import LumaHook
 from airflow_provider_luma.testing import FaultRule
 from airflow_provider_luma.triggers.luma import LumaGenerationTrigger

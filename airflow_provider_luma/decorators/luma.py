@@ -34,8 +34,12 @@ if TYPE_CHECKING:
 
     from airflow.providers.common.compat.sdk import Context, TaskDecorator
 
-#: XCom key of the parameters the function returned: a task resumed after a deferral (or after
-#: waiting out a rate limit) takes them from here instead of calling the function again.
+    from airflow_provider_luma.records import RecordSeal
+
+#: XCom key of the parameters the function returned, sealed (``mac``) as the task's record is: a
+#: task resumed after a deferral (or after waiting out a rate limit) takes them from here instead of
+#: calling the function again, and only if this task instance wrote them (any task or REST API user
+#: may write an XCom; see :mod:`airflow_provider_luma.records`).
 XCOM_PARAMETERS = "parameters"
 
 
@@ -89,7 +93,8 @@ class _LumaDecoratedOperator(DecoratedOperator, LumaGenerationOperatorBase):
             context_merge(context, self.op_kwargs)
             kwargs = determine_kwargs(self.python_callable, self.op_args, context)
             self._parameters = self._validate(self.python_callable(*self.op_args, **kwargs))
-            context["ti"].xcom_push(key=XCOM_PARAMETERS, value=self._parameters)
+            sealed = self._seal(context).seal_fields(XCOM_PARAMETERS, self._parameters)
+            context["ti"].xcom_push(key=XCOM_PARAMETERS, value=sealed)
         self._apply(self._parameters)
         # Straight to the generate operator, past DecoratedOperator.execute: all it adds is Asset
         # arguments as inlets and an Asset return value as an outlet (ours is a URL), and on
@@ -98,19 +103,28 @@ class _LumaDecoratedOperator(DecoratedOperator, LumaGenerationOperatorBase):
 
     def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
         """
-        Resume after a deferral with the parameters the function gave this try (from XCom): the
-        function is not called again, even when the task starts over after a rate limit.
+        Resume after a deferral with the parameters the function gave this try (its sealed XCom):
+        the function is not called again, even when the task starts over after a rate limit. They
+        are checked again as when the function returned them; a value this task instance did not
+        write is ignored (a rate-limited task then calls the function again).
 
         :param next_method: the method to resume in.
         :param next_kwargs: its keyword arguments.
         :param context: the task context.
         """
         ti = context["ti"]
-        earlier = ti.xcom_pull(task_ids=self.task_id, key=XCOM_PARAMETERS, map_indexes=ti.map_index)
-        if isinstance(earlier, Mapping):
-            self._parameters = dict(earlier)
+        stored = ti.xcom_pull(task_ids=self.task_id, key=XCOM_PARAMETERS, map_indexes=ti.map_index)
+        earlier = self._seal(context).open_fields(XCOM_PARAMETERS, stored, self.log)
+        if earlier is not None:
+            self._parameters = self._validate(earlier)
             self._apply(self._parameters)
         return super().resume_execution(next_method, next_kwargs, context)
+
+    def _seal(self, context: Context) -> RecordSeal:
+        from airflow_provider_luma.records import Attempt, RecordSeal
+
+        attempt = Attempt.of(context["ti"], context.get("dag_run"), max_tries_known=True)
+        return RecordSeal(self.hook.credentials.api_key, attempt)
 
     def _validate(self, returned: Any) -> dict[str, Any]:
         name = f"return value of {self.python_callable.__name__}()"

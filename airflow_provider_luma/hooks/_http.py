@@ -3,8 +3,9 @@ How the hook reads Luma's answers and decides what to retry; shared by the sync 
 
 The rules: 408/409/429/5xx and connection errors are retried with exponential backoff and jitter,
 honouring ``retry-after-ms`` / ``Retry-After`` and ``x-should-retry``; other 4xx fail at once with
-a message that says what to fix. A create is retried only when it surely created nothing: a 429,
-or a connection that never opened. A call given a deadline never runs past it, retries included.
+a message that says what to fix. A create is re-sent only when it never left (a connection that
+never opened); a 429 on a create is raised for the caller to wait out. A call given a deadline never
+runs past it, retries included.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from airflow_provider_luma.exceptions import (
     LumaRetryableError,
     LumaTransportError,
 )
+from airflow_provider_luma.kinds import KINDS, Into
 
 if TYPE_CHECKING:
     from airflow.sdk.types import Logger
@@ -49,26 +51,16 @@ MAX_RETRY_AFTER_SECONDS = 60.0
 #: 0.5 s doubling to 8 s, plus up to 0.5 s of jitter (the official SDKs' schedule).
 _backoff = wait_exponential(multiplier=0.5, max=8.0) + wait_random(0, 0.5)
 #: The create requests' fields, looked for in Luma's 400 messages ("Prompt is too short...",
-#: "model must be one of...").
-REQUEST_FIELDS = (
-    "aspect_ratio",
-    "callback_url",
-    "character_ref",
-    "concepts",
-    "duration",
-    "first_frame",
-    "format",
-    "image_ref",
-    "keyframes",
-    "loop",
-    "media",
-    "mode",
-    "model",
-    "modify_image_ref",
-    "negative_prompt",
-    "prompt",
-    "resolution",
-    "style_ref",
+#: "model must be one of..."): every field a kind of generation sends.
+REQUEST_FIELDS = tuple(
+    sorted(
+        {
+            param.field or param.name
+            for kind in KINDS.values()
+            for param in kind.params
+            if param.into is Into.BODY
+        }
+    )
 )
 
 
@@ -256,14 +248,12 @@ def is_retryable(exc: BaseException, *, creates: bool) -> bool:
     Decide whether to send the same request again.
 
     :param exc: what the last try raised.
-    :param creates: True for requests that create a generation, which may only be re-sent when
-        they surely created nothing (Luma has no idempotency key).
+    :param creates: True for requests that create a generation, which are re-sent only when they
+        never left (Luma has no idempotency key); a 429 on one is the caller's to wait out.
     """
     if isinstance(exc, LumaTransportError):
         return not (creates and exc.request_sent)
-    if isinstance(exc, LumaRetryableError):
-        return exc.http_status == 429 if creates else True
-    return False
+    return isinstance(exc, LumaRetryableError) and not creates
 
 
 def ambiguous_create_error(exc: LumaError) -> LumaAmbiguousCreateError | None:
@@ -272,6 +262,8 @@ def ambiguous_create_error(exc: LumaError) -> LumaAmbiguousCreateError | None:
 
     :param exc: what the create's last try raised, retries done.
     """
+    if isinstance(exc, LumaRetryableError) and exc.http_status == 429:
+        return None  # refused before anything was made
     if isinstance(exc, (LumaRetryableError, LumaTransportError)) and not is_retryable(exc, creates=True):
         error = LumaAmbiguousCreateError(
             f"{exc}; the request may have reached Luma, so it was not sent again blindly"
@@ -326,7 +318,6 @@ def retry_policy(
     creates: bool,
     log: Logger,
     deadline: float | None = None,
-    retry_rate_limits: bool = True,
 ) -> dict[str, Any]:
     """
     Tenacity settings for one call: which failures to retry, how long to wait, when to stop.
@@ -335,13 +326,9 @@ def retry_policy(
     :param creates: the call creates a generation (re-sent only when it surely created nothing).
     :param log: where each retry is logged.
     :param deadline: epoch seconds the call must end by, retries and their waits included.
-    :param retry_rate_limits: wait out a 429 here; False raises it at once, for callers that
-        have a cheaper way to wait (a deferred task holds no worker slot).
     """
 
     def retry(exc: BaseException) -> bool:
-        if not retry_rate_limits and getattr(exc, "http_status", None) == 429:
-            return False
         return is_retryable(exc, creates=creates)
 
     attempts = settings.max_retries + 1

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -10,22 +9,16 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import BaseHook
 
 from airflow_provider_luma import CONNECTION_FORM
-from airflow_provider_luma.exceptions import LumaAmbiguousCreateError, LumaError
-from airflow_provider_luma.hooks._adoption import (
-    MAX_SEARCHED_PAGES,
-    RECENT_GENERATIONS_PAGE,
-    created_before,
-    generation_made_by,
-)
-from airflow_provider_luma.hooks._async import AsyncTransport, shared_session
+from airflow_provider_luma.exceptions import LumaError
+from airflow_provider_luma.flow import generation_object
+from airflow_provider_luma.generations import DEFAULT_SETTLE_SECONDS
 from airflow_provider_luma.hooks._credentials import DEFAULT_BASE_URL, LumaCredentials
 from airflow_provider_luma.hooks._http import TransportSettings
-from airflow_provider_luma.hooks._sync import SyncTransport
+from airflow_provider_luma.hooks._transport import AsyncTransport, SyncTransport, shared_session
 from airflow_provider_luma.validation import check_generation_id
 
 if TYPE_CHECKING:
     import contextlib
-    from collections.abc import Awaitable, Callable, Collection, Iterator
 
     import aiohttp
     import requests
@@ -41,7 +34,7 @@ class LumaHook(BaseHook):
     Every method returns Luma's JSON as plain dicts and lists. Failed calls raise the errors of
     :mod:`airflow_provider_luma.exceptions`; transient ones are retried first. A create is never
     sent twice blindly: after a failure that may have reached Luma, the generation it made is
-    looked for and adopted instead.
+    looked for and adopted instead (the same step the operators' flow takes).
 
     :param luma_conn_id: Airflow connection with the API key in its password and, optionally, another
         base URL in its host.
@@ -49,17 +42,14 @@ class LumaHook(BaseHook):
     :param read_timeout: seconds to wait for an answer.
     :param max_retries: how many times a failed call is tried again (creates only when nothing was
         created).
+    :param settle_time: after a create whose answer was lost, seconds Luma's list is watched for
+        what it made before it is sent again.
     """
 
     conn_name_attr = "luma_conn_id"
     default_conn_name = "luma_default"
     conn_type = "luma"
     hook_name = "Luma AI"
-    #: How far Luma's clock may be behind ours when matching an ambiguous create to a generation.
-    clock_skew_seconds = 10.0
-    #: After a create failed in a way that may have created a generation, how long to wait before
-    #: looking for it among the recent generations.
-    ambiguous_create_settle_seconds = 1.0
 
     def __init__(
         self,
@@ -68,12 +58,14 @@ class LumaHook(BaseHook):
         connect_timeout: float = 5.0,
         read_timeout: float = 60.0,
         max_retries: int = 3,
+        settle_time: float = DEFAULT_SETTLE_SECONDS,
     ) -> None:
         super().__init__()
         self.luma_conn_id = luma_conn_id
+        self.settle_time = settle_time
         self.settings = TransportSettings(luma_conn_id, connect_timeout, read_timeout, max_retries)
-        #: Generations whose create this hook saw answered: never the one a lost answer made.
-        self._answered_ids: set[str] = set()
+        #: Generations this hook created: never the one a lost create of it made.
+        self._created_ids: set[str] = set()
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
@@ -116,178 +108,99 @@ class LumaHook(BaseHook):
             return False, str(exc)
         return True, f"Connected to Luma at {self.credentials.base_url}"
 
-    # -- creating, paid once --------------------------------------------------------------------
+    # -- calls --------------------------------------------------------------------------------------
 
-    def create_generation(
+    def request(
         self,
+        method: str,
         path: str,
-        body: dict[str, Any],
         *,
-        on_send: Callable[[float], None] | None = None,
-        taken_ids: Callable[[], Collection[str]] | None = None,
-        wait_out_rate_limits: bool = True,
-    ) -> dict[str, Any]:
-        """
-        POST a create; after an ambiguous failure, adopt the generation it made instead of paying twice.
-
-        :param path: the create endpoint, relative to the base URL (e.g. ``/generations/image``).
-        :param body: the request.
-        :param on_send: called with the time (epoch seconds) just before the request is first sent,
-            e.g. to record the create as in doubt until its answer arrives.
-        :param taken_ids: called after an ambiguous failure for the ids that other tasks already
-            hold, which are never adopted.
-        :param wait_out_rate_limits: wait out a 429 here (default); False raises it at once, for a
-            caller with a cheaper way to wait.
-        :raises LumaAdoptionError: the create may have made a generation that cannot be singled out.
-        """
-        sent_at = time.time()
-        if on_send is not None:
-            on_send(sent_at)
-        for attempt in range(self.settings.max_retries + 1):
-            try:
-                generation: dict[str, Any] = self._sync.call(
-                    "POST", path, json=body, creates=True, retry_rate_limits=wait_out_rate_limits
-                )
-            except LumaAmbiguousCreateError as exc:
-                time.sleep(self.ambiguous_create_settle_seconds)  # let Luma list what it made
-                found = self.find_generation_made_by(body, sent_at, taken_ids() if taken_ids else ())
-                if (adopted := self._adopt(exc, found, attempt)) is not None:
-                    return adopted
-                continue
-            return self._created(generation, path)
-        raise AssertionError("unreachable")  # the loop returns or raises
-
-    async def acreate_generation(
-        self,
-        path: str,
-        body: dict[str, Any],
-        session: aiohttp.ClientSession,
-        *,
-        on_send: Callable[[float], Awaitable[None]] | None = None,
-        taken_ids: Callable[[], Awaitable[Collection[str]]] | None = None,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        creates: bool = False,
         deadline: float | None = None,
-    ) -> dict[str, Any]:
+    ) -> Any:
         """
-        :meth:`create_generation` without blocking the event loop; a 429 is raised at once.
+        One API call from a worker: Luma's decoded JSON, transient failures retried.
 
-        The caller (a trigger) waits out Luma's rate limit itself, for as long as its task allows.
+        :param method: HTTP method.
+        :param path: path relative to the base URL, e.g. ``/generations``.
+        :param json: request body.
+        :param params: query parameters.
+        :param creates: the call creates a generation: never re-sent once it may have reached Luma
+            (that raises :class:`~airflow_provider_luma.exceptions.LumaAmbiguousCreateError`), and
+            a 429 is raised for the caller to wait out.
+        :param deadline: epoch seconds the call, retries included, must end by.
+        """
+        return self._sync.call(method, path, json=json, params=params, creates=creates, deadline=deadline)
+
+    async def arequest(
+        self,
+        session: aiohttp.ClientSession,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        creates: bool = False,
+        deadline: float | None = None,
+    ) -> Any:
+        """
+        :meth:`request` without blocking the event loop (triggers).
+
+        :param session: from :meth:`async_session`.
+        :param method: HTTP method.
+        :param path: path relative to the base URL.
+        :param json: request body.
+        :param params: query parameters.
+        :param creates: the call creates a generation (see :meth:`request`).
+        :param deadline: epoch seconds the call, retries and their waits included, must end by.
+        """
+        return await self._async.call(
+            session, method, path, json=json, params=params, creates=creates, deadline=deadline
+        )
+
+    def create_generation(self, path: str, body: dict[str, Any], *, timeout: float = 600.0) -> dict[str, Any]:
+        """
+        POST a create, paid once: after a failure that may have reached Luma, the generation it made
+        is looked for and adopted instead of creating again (see :mod:`airflow_provider_luma.adoption`);
+        Luma's rate limit is waited out.
 
         :param path: the create endpoint, relative to the base URL (e.g. ``/generations/image``).
         :param body: the request.
-        :param session: from :meth:`async_session`.
-        :param on_send: awaited with the time (epoch seconds) just before the request is first sent,
-            e.g. to record the create as in doubt until its answer arrives.
-        :param taken_ids: awaited after an ambiguous failure for the ids that other tasks already
-            hold, which are never adopted.
-        :param deadline: epoch seconds each try, retries included, must end by.
+        :param timeout: seconds the rate limit may be waited out for.
         :raises LumaAdoptionError: the create may have made a generation that cannot be singled out.
         """
-        sent_at = time.time()
-        if on_send is not None:
-            await on_send(sent_at)
-        for attempt in range(self.settings.max_retries + 1):
-            try:
-                generation: dict[str, Any] = await self._async.call(
-                    session, "POST", path, json=body, creates=True, deadline=deadline, retry_rate_limits=False
+        from airflow_provider_luma.adoption import Siblings
+        from airflow_provider_luma.effects import Call, Sleep, drive
+        from airflow_provider_luma.flow import Options, create
+        from airflow_provider_luma.kinds import GenerationRequest
+        from airflow_provider_luma.records import Record
+
+        def perform(effect: Any) -> Any:
+            if isinstance(effect, Call):
+                return self.request(
+                    effect.method,
+                    effect.path,
+                    json=effect.json,
+                    params=effect.params,
+                    creates=effect.creates,
+                    deadline=effect.deadline,
                 )
-            except LumaAmbiguousCreateError as exc:
-                await asyncio.sleep(self.ambiguous_create_settle_seconds)  # let Luma list what it made
-                taken = await taken_ids() if taken_ids else ()
-                found = await self.afind_generation_made_by(body, sent_at, session, taken)
-                if (adopted := self._adopt(exc, found, attempt)) is not None:
-                    return adopted
-                continue
-            return self._created(generation, path)
-        raise AssertionError("unreachable")  # the loop returns or raises
+            if isinstance(effect, Sleep):
+                time.sleep(effect.seconds)
+            return []  # no task instance: nothing to remember, no siblings
 
-    def _created(self, generation: dict[str, Any], path: str) -> dict[str, Any]:
-        self.log.info("Luma generation %s created (%s)", generation.get("id"), path)
-        self._answered_ids.add(generation["id"])
+        now = time.time()
+        options = Options(
+            now + timeout, self.settle_time, siblings=Siblings(ids=frozenset(self._created_ids))
+        )
+        record = Record(path, body, try_number=0, started_at=now)
+        generation: dict[str, Any] = drive(
+            create(GenerationRequest(path, body), record, options, self.log), perform
+        )
+        self._created_ids.add(generation["id"])
         return generation
-
-    def _adopt(
-        self, exc: LumaAmbiguousCreateError, found: dict[str, Any] | None, attempt: int
-    ) -> dict[str, Any] | None:
-        """
-        The generation an ambiguous create made, as the search ``found`` it; None to create again.
-
-        :raises LumaAmbiguousCreateError: nothing was found and no try is left.
-        """
-        if found is not None:
-            self.log.warning("%s; adopting generation %s, made by that request", exc, found["id"])
-            self._answered_ids.add(found["id"])
-            return found
-        if attempt == self.settings.max_retries:
-            raise LumaAmbiguousCreateError(
-                f"{exc}. Luma lists no generation made by it; check GET /generations before creating another"
-            ) from exc.__cause__
-        self.log.warning("%s; Luma lists no generation for it, so creating it again", exc)
-        return None
-
-    def find_generation_made_by(
-        self, body: dict[str, Any], sent_at: float, taken_ids: Collection[str] = ()
-    ) -> dict[str, Any] | None:
-        """
-        The generation a create of ``body`` sent at ``sent_at`` made, or None if Luma lists none.
-
-        :param body: the create request.
-        :param sent_at: epoch seconds when it was first sent; Luma's clock may be behind ours by
-            up to ``clock_skew_seconds``.
-        :param taken_ids: ids other tasks hold, never adopted (nor those this hook created).
-        :raises LumaAdoptionError: several generations fit and none can be told to be ours.
-        """
-        return generation_made_by(
-            self._newest_generations(),
-            body,
-            sent_at,
-            self.clock_skew_seconds,
-            {*taken_ids, *self._answered_ids},
-        )
-
-    def _newest_generations(self) -> Iterator[dict[str, Any]]:
-        """Generations newest first, a page at a time, as far as the caller reads (at most 10 pages)."""
-        offset = 0
-        for _ in range(MAX_SEARCHED_PAGES):
-            page = self.list_generations(limit=RECENT_GENERATIONS_PAGE, offset=offset)
-            generations = page.get("generations") or []
-            yield from generations
-            if not page.get("has_more") or not generations:
-                return
-            offset += len(generations)
-
-    async def afind_generation_made_by(
-        self,
-        body: dict[str, Any],
-        sent_at: float,
-        session: aiohttp.ClientSession,
-        taken_ids: Collection[str] = (),
-    ) -> dict[str, Any] | None:
-        """
-        :meth:`find_generation_made_by` without blocking the event loop.
-
-        :param body: the create request.
-        :param sent_at: epoch seconds when it was first sent.
-        :param session: from :meth:`async_session`.
-        :param taken_ids: ids other tasks hold, never adopted (nor those this hook created).
-        :raises LumaAdoptionError: several generations fit and none can be told to be ours.
-        """
-        recent: list[dict[str, Any]] = []
-        for _ in range(MAX_SEARCHED_PAGES):
-            page = await self._async.call(
-                session,
-                "GET",
-                "/generations",
-                params={"limit": RECENT_GENERATIONS_PAGE, "offset": len(recent)},
-            )
-            generations = page.get("generations") or []
-            recent += generations
-            if not page.get("has_more") or not generations:
-                break
-            if created_before(generations[-1], sent_at - self.clock_skew_seconds):
-                break  # newest first: every later page is older still
-        return generation_made_by(
-            recent, body, sent_at, self.clock_skew_seconds, {*taken_ids, *self._answered_ids}
-        )
 
     # -- the 13 endpoints -----------------------------------------------------------------------
 
@@ -357,10 +270,8 @@ class LumaHook(BaseHook):
         :param generation_id: the generation's id.
         :param deadline: epoch seconds the call, retries included, must end by.
         """
-        return _generation_object(
-            self._sync.call("GET", f"/generations/{check_generation_id(generation_id)}", deadline=deadline),
-            generation_id,
-        )
+        path = f"/generations/{check_generation_id(generation_id)}"
+        return generation_object(self._sync.call("GET", path, deadline=deadline), f"GET {path}")
 
     def delete_generation(self, generation_id: str) -> None:
         """
@@ -410,46 +321,29 @@ class LumaHook(BaseHook):
         """
         Copy a completed generation's asset (its image, else its video) to storage; return the path.
 
-        The asset URL is untrusted input and is checked first, as the operators check it: it must be
-        ``https``, or on this connection's own origin (its base URL); the copy then downloads only from
-        public ``https`` hosts or that origin, redirects and resolved addresses included. Nothing is
-        written when the URL is refused, and a copy that fails leaves no partial file.
+        What an operator's ``output_path`` does (:func:`airflow_provider_luma.storage.store_asset`):
+        the asset URL is checked first (``https``, or this connection's own origin), the download
+        reaches only public ``https`` hosts or that origin, and a failed copy leaves no file.
 
         :param generation: a completed generation, as Luma returns it or as a generate task pushes it
             to XCom (key ``generation``).
         :param output_path: a file (``file://``, ``s3://``, ``gs://``... or a local path), or a folder
-            ending with "/", in which the file is named after the generation id, with the asset URL's
-            extension.
-        :param max_bytes: the largest asset copied (default 2 GiB); a larger one is refused and nothing
-            is left behind.
+            ending with "/", in which the file is named after the generation id.
+        :param max_bytes: the largest asset copied (default 2 GiB).
         :param deadline_seconds: the most the copy may take, in seconds (default 30 minutes).
         :return: the path written, e.g. ``file:///data/<generation id>.jpg``.
-        :raises LumaUnsafeAssetUrlError: the asset URL may not be used (final; nothing was downloaded).
-        :raises LumaError: the generation has no asset URL.
-        :raises LumaAssetUrlRefusedError: the download, a redirect or the address reached was refused.
-        :raises LumaAssetTooLargeError: the asset is over ``max_bytes``.
-        :raises LumaAssetCopyError: the download failed or ran out of time.
         """
-        from airflow_provider_luma.generations import checked_asset_url
-        from airflow_provider_luma.storage import (
-            DEFAULT_DEADLINE_SECONDS,
-            DEFAULT_MAX_BYTES,
-            copy_asset,
-            destination_for,
-        )
+        from airflow_provider_luma.storage import store_asset
 
-        trusted_origin = self.credentials.base_url
-        url = checked_asset_url(generation, trusted_origin)
-        destination = destination_for(output_path, url, str(generation.get("id")))
-        size = copy_asset(
-            url,
-            destination,
-            trusted_origin=trusted_origin,
-            max_bytes=DEFAULT_MAX_BYTES if max_bytes is None else max_bytes,
-            deadline_seconds=DEFAULT_DEADLINE_SECONDS if deadline_seconds is None else deadline_seconds,
+        path = store_asset(
+            generation,
+            output_path,
+            self.credentials.base_url,
+            max_bytes=max_bytes,
+            deadline_seconds=deadline_seconds,
         )
-        self.log.info("Stored %s (%d bytes) at %s", url, size, destination)
-        return str(destination)
+        self.log.info("Stored generation %s's asset at %s", generation.get("id"), path)
+        return path
 
     # -- async path (triggers) ------------------------------------------------------------------
 
@@ -473,40 +367,7 @@ class LumaHook(BaseHook):
         :param session: from :meth:`async_session`.
         :param deadline: epoch seconds the call, retries and their waits included, must end by.
         """
-        answer = await self._async.call(
-            session, "GET", f"/generations/{check_generation_id(generation_id)}", deadline=deadline
+        path = f"/generations/{check_generation_id(generation_id)}"
+        return generation_object(
+            await self._async.call(session, "GET", path, deadline=deadline), f"GET {path}"
         )
-        return _generation_object(answer, generation_id)
-
-    async def aget_credits(self, session: aiohttp.ClientSession) -> dict[str, Any]:
-        """
-        The account's balance without blocking the event loop (``GET /credits``).
-
-        :param session: from :meth:`async_session`.
-        """
-        balance: dict[str, Any] = await self._async.call(session, "GET", "/credits")
-        return balance
-
-    async def adelete_generation(
-        self, generation_id: str, session: aiohttp.ClientSession, *, deadline: float | None = None
-    ) -> None:
-        """
-        Delete one generation without blocking the event loop.
-
-        :param generation_id: the generation's id.
-        :param session: from :meth:`async_session`.
-        :param deadline: epoch seconds the call, retries included, must end by.
-        """
-        await self._async.call(
-            session, "DELETE", f"/generations/{check_generation_id(generation_id)}", deadline=deadline
-        )
-
-
-def _generation_object(answer: Any, generation_id: str) -> dict[str, Any]:
-    """Luma's answer to ``GET /generations/{id}``, which must be a generation object."""
-    if not isinstance(answer, dict):
-        raise LumaError(
-            f"Luma answered GET /generations/{generation_id} with {type(answer).__name__} instead of a "
-            "generation object"
-        )
-    return answer

@@ -13,10 +13,15 @@ that needs any of that starts in a worker, as before; the reason is logged when 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+
+    from airflow.triggers.base import StartTriggerArgs
+
+    from airflow_provider_luma.operators.base import LumaGenerationOperatorBase
 
 #: Template context names the triggerer serves (values of the run, variables, connections).
 TRIGGERER_CONTEXT = frozenset(
@@ -96,3 +101,46 @@ def _unservable(template: str) -> str | None:
     if names:
         return f"a template uses {', '.join(sorted(names))}, which the triggerer cannot serve"
     return None
+
+
+def start_trigger_args(operator: LumaGenerationOperatorBase) -> StartTriggerArgs:
+    """
+    What Airflow starts the operator's task with on the triggerer: its ``LumaGenerateTrigger``.
+
+    The kwargs carry the operator's parameters as written (the triggerer renders the templated
+    ones) and its options, durations in seconds; never the API key (Airflow shows trigger kwargs).
+
+    :param operator: a deferrable generate operator whose parameters the triggerer can render.
+    """
+    from airflow.triggers.base import StartTriggerArgs
+
+    from airflow_provider_luma.exceptions import LumaValidationError
+    from airflow_provider_luma.generations import DEFERRAL_MARGIN
+    from airflow_provider_luma.validation import check_seconds
+
+    def seconds(param: str, value: Any) -> Any:
+        try:
+            return check_seconds(param, value)
+        except LumaValidationError:
+            return value  # the trigger fails the task with the parameter's error
+
+    timeout = seconds("timeout", operator.timeout)
+    return StartTriggerArgs(
+        trigger_cls="airflow_provider_luma.triggers.luma.LumaGenerateTrigger",
+        trigger_kwargs={
+            "kind": operator.kind,
+            "luma_conn_id": operator.luma_conn_id,
+            "poll_interval": operator.poll_interval,
+            "timeout": timeout,
+            "reattach": operator.reattach,
+            "settle_time": seconds("settle_time", operator.settle_time),
+            "delete_on_timeout": operator.delete_on_timeout,
+            "cancel_on_kill": operator.cancel_on_kill,
+            "min_credits": operator.min_credits,
+            "output_path": None if operator.output_path is None else str(operator.output_path),
+            **operator.request_params(),
+        },
+        next_method="execute_complete",
+        next_kwargs=None,
+        timeout=timedelta(seconds=timeout) + DEFERRAL_MARGIN if isinstance(timeout, float) else None,
+    )

@@ -1,25 +1,22 @@
 """
-The base every Luma generate operator shares: create once, wait, finish.
+The base every Luma generate operator shares: validate, recall, create or adopt, wait, finish.
 
 Where a task runs depends on the Airflow version and the task (the README's table says it all):
 
 * On Airflow 3.3+, a deferrable task whose parameters the triggerer can render starts there
   (``start_from_trigger``, see :mod:`airflow_provider_luma.operators._start`):
-  :class:`~airflow_provider_luma.triggers.luma.LumaGenerateTrigger` validates, creates, waits and
-  ends it there; a worker sees it only for what needs one (the copy to ``output_path``, Asset
-  events, OpenLineage, a failure's reason), through :meth:`execute_complete`.
+  :class:`~airflow_provider_luma.triggers.luma.LumaGenerateTrigger` runs the generation flow there;
+  a worker sees the task only for what needs one (the copy to ``output_path``, Asset events,
+  OpenLineage, a failure's reason), through :meth:`execute_complete`.
 * Everywhere else (Airflow before 3.3, mapped tasks, XComArg parameters, ``deferrable=False``) a
-  worker runs :meth:`LumaGenerationOperatorBase.execute`, top-down:
-
-  1. validate the rendered parameters (:meth:`~LumaGenerationOperatorBase.build_request`, no API call);
-  2. re-attach to the generation an earlier try of this task instance made for the same request, or
-     create one (paid once: a create in doubt is looked for, never re-sent blindly);
-  3. wait for it: on the triggerer (deferrable) or here in the worker;
-  4. finish: XCom, the optional copy to storage, Asset event extras; then forget the generation, so
-     that a clear of the succeeded task makes a new one.
+  worker runs :meth:`LumaGenerationOperatorBase.execute`, top-down: validate the rendered
+  parameters (no API call); run the generation flow (:mod:`airflow_provider_luma.flow`: continue
+  what the task instance's record says an earlier try paid for, or create, paid once); wait, on
+  the triggerer (deferrable) or here; finish (XCom, the optional copy to storage, Asset event
+  extras) and mark the record ended.
 
 Imported by every DAG file that uses the provider: nothing heavy at module level, the hook
-(requests, tenacity) and the triggers load only when a task runs.
+(requests, tenacity), the flow and the triggers load only when a task runs.
 """
 
 from __future__ import annotations
@@ -32,41 +29,22 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import Asset, BaseOperator
 from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_3_PLUS
 
-from airflow_provider_luma.exceptions import (
-    LumaDeadlineError,
-    LumaInsufficientCreditsError,
-    LumaNotFoundError,
-    LumaRetryableError,
-    LumaTimeoutError,
-    LumaTransportError,
-    LumaValidationError,
-)
+from airflow_provider_luma.exceptions import LumaTimeoutError
 from airflow_provider_luma.generations import (
+    DEFAULT_SETTLE_SECONDS,
     DEFERRAL_MARGIN,
-    MIN_POLL_SECONDS,
     TERMINAL_STATES,
     XCOM_GENERATION,
     XCOM_GENERATION_ID,
-    GenerationState,
     finish_generation,
     generation_from_event,
-    rate_limit_pause,
     resolve_deferrable,
 )
 from airflow_provider_luma.kinds import KINDS, build_request
 from airflow_provider_luma.links import LumaGenerationLink
-from airflow_provider_luma.memory import (
-    SEARCHING_FOR_CREATE_IN_DOUBT,
-    Step,
-    TaskMemory,
-    mark_succeeded_in_worker,
-    next_step,
-    unusable_earlier_generation,
-    why_not_reattached,
-)
-from airflow_provider_luma.operators._start import why_not_on_the_triggerer
+from airflow_provider_luma.operators._start import start_trigger_args, why_not_on_the_triggerer
 from airflow_provider_luma.storage import DEFAULT_DEADLINE_SECONDS, DEFAULT_MAX_BYTES
-from airflow_provider_luma.validation import check_positive_int, check_positive_number
+from airflow_provider_luma.validation import check_positive_int, check_seconds
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -75,21 +53,19 @@ if TYPE_CHECKING:
 
     from airflow_provider_luma.hooks.luma import LumaHook
     from airflow_provider_luma.kinds import GenerationRequest
-    from airflow_provider_luma.memory import Remembered
+    from airflow_provider_luma.runs import WorkerRun
 
 
 DEFAULT_TIMEOUT_SECONDS = 30 * 60
 #: A task that defers from a worker is never resumed sooner than this after its deferral. Airflow
 #: 3.2 to 3.3.2 may read the deferring process's exit seconds late, and fails a try resumed before
 #: that (apache/airflow#66374). Without this hold, 6 of 30 fast generations failed their task on an
-#: idle machine (make e2e-deferral-race; the docs' "Where a task runs" page), none with it.
+#: idle machine (make e2e-deferral-race; the docs' "Where a task runs" page), none with it. It
+#: lowers the odds and bounds nothing: a try failed that way anyway keeps its record, and its
+#: retry takes up the generation it paid for (:func:`airflow_provider_luma.records.plan`).
 DEFERRAL_HANDOFF_SECONDS = 10.0
 
 __all__ = ["LumaGenerationLink", "LumaGenerationOperatorBase"]
-
-
-def _seconds(param: str, value: float | timedelta) -> float:
-    return check_positive_number(param, value.total_seconds() if isinstance(value, timedelta) else value)
 
 
 class LumaGenerationOperatorBase(BaseOperator):
@@ -115,11 +91,15 @@ class LumaGenerationOperatorBase(BaseOperator):
         a failure). False always starts in a worker.
     :param poll_interval: seconds between two status checks.
     :param timeout: longest wait for the generation, in seconds or as a timedelta.
-    :param reattach: a try that follows one that did not succeed (a crash, a failed copy, a kill)
-        waits on the generation that try created, if the request is the same and the generation is
-        still running or completed, instead of paying for a new one. A task instance that succeeded
-        forgets its generation, so clearing it makes a new one. Needs Airflow 3.3+. False always
-        creates anew.
+    :param reattach: a retry takes up what an earlier try of the task instance paid for, if the
+        request is the same and the generation is still running or completed: after a crash, a
+        failed copy, a kill, or Airflow failing a try that had finished. A clear after success
+        makes a new one (the user asked again). Needs Airflow 3.3+. False always creates anew.
+    :param settle_time: after a create whose answer was lost (a reset, a 5xx, a read timeout, a
+        worker or triggerer dying meanwhile), how long Luma's list of generations is watched for
+        what it made before concluding that it made nothing and creating again, in seconds or as a
+        timedelta (default 60: Luma documents no bound on when a new generation is listed; a
+        minute is ten times the longest delay seen, and costs time only on this rare path).
     :param delete_on_timeout: delete the generation when ``timeout`` passes (Luma has no cancel).
     :param cancel_on_kill: delete the generation when a user kills the task, in the worker or, on
         Airflow 3.3+, while it is deferred.
@@ -161,6 +141,7 @@ class LumaGenerationOperatorBase(BaseOperator):
         poll_interval: float = 5.0,
         timeout: float | timedelta = DEFAULT_TIMEOUT_SECONDS,
         reattach: bool = True,
+        settle_time: float | timedelta = DEFAULT_SETTLE_SECONDS,
         delete_on_timeout: bool = False,
         cancel_on_kill: bool = False,
         output_path: str | None = None,
@@ -180,15 +161,17 @@ class LumaGenerationOperatorBase(BaseOperator):
         self.poll_interval = poll_interval
         self.timeout = timeout
         self.reattach = reattach
+        self.settle_time = settle_time
         self.delete_on_timeout = delete_on_timeout
         self.cancel_on_kill = cancel_on_kill
         self.output_path = output_path
         self.min_credits = min_credits
         # Checked here, not templated: a bad value fails the DAG's import, before anything is paid.
         self.max_asset_bytes = check_positive_int("max_asset_bytes", max_asset_bytes)
-        self.copy_timeout = _seconds("copy_timeout", copy_timeout)
+        self.copy_timeout = check_seconds("copy_timeout", copy_timeout)
         self._generation_id: str | None = None  # for on_kill
         self._rate_limited_since: float | None = None
+        self._started_at = 0.0
         self._finished: tuple[dict[str, Any], str | None] | None = None  # generation, stored path
         #: Why a deferrable task starts in a worker on Airflow 3.3+ (None: it starts on the triggerer).
         self._why_in_a_worker: str | None = "start_from_trigger is False"
@@ -196,7 +179,8 @@ class LumaGenerationOperatorBase(BaseOperator):
             values = [*self.request_params().values(), self.output_path]
             self._why_in_a_worker = why_not_on_the_triggerer(values, self.dag if self.has_dag() else None)
             if self._why_in_a_worker is None:
-                self._start_on_triggerer()
+                self.start_from_trigger = True
+                self.start_trigger_args = start_trigger_args(self)
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """
@@ -231,37 +215,65 @@ class LumaGenerationOperatorBase(BaseOperator):
 
     # -- where the task starts ------------------------------------------------------------------------
 
-    def _start_on_triggerer(self) -> None:
-        from airflow.triggers.base import StartTriggerArgs
-
-        try:
-            timeout: float | None = _seconds("timeout", self.timeout)
-        except LumaValidationError:
-            timeout = None  # the trigger fails the task with the parameter's error
-        self.start_from_trigger = True
-        self.start_trigger_args = StartTriggerArgs(
-            trigger_cls="airflow_provider_luma.triggers.luma.LumaGenerateTrigger",
-            trigger_kwargs={
-                "kind": self.kind,
-                "luma_conn_id": self.luma_conn_id,
-                "poll_interval": self.poll_interval,
-                "timeout": timeout if timeout is not None else self.timeout,
-                "reattach": self.reattach,
-                "delete_on_timeout": self.delete_on_timeout,
-                "cancel_on_kill": self.cancel_on_kill,
-                "min_credits": self.min_credits,
-                "output_path": None if self.output_path is None else str(self.output_path),
-                **self.request_params(),
-            },
-            next_method="execute_complete",
-            next_kwargs=None,
-            timeout=None if timeout is None else timedelta(seconds=timeout) + DEFERRAL_MARGIN,
-        )
-
     # -- the flow in a worker -----------------------------------------------------------------------
 
     def execute(self, context: Context) -> Any:
-        """Validate, re-attach or create, then wait: defer, poll here, or return at once."""
+        """Validate, continue what the task instance paid for or create, then wait or return."""
+        from airflow_provider_luma.adoption import Siblings
+        from airflow_provider_luma.flow import Options, obtain, wait
+        from airflow_provider_luma.records import Record, plan
+
+        self._say_where_it_starts(context)
+        request = self.build_request()
+        poll_interval = check_seconds("poll_interval", self.poll_interval)
+        timeout = check_seconds("timeout", self.timeout)
+        run = self._run(context)
+        if self.reattach and run.store is None:
+            self.log.info(
+                "This Airflow has no task state store (3.3+): a retry of this task cannot re-attach to "
+                "the generation of an earlier try and will create a new one"
+            )
+        todo = plan(run.recall(), request, run.attempt, reattach=self.reattach)
+        earlier = todo.record.started_at if todo.takeover and todo.record else None
+        self._started_at = self._rate_limited_since or earlier or time.time()
+        deadline = self._started_at + timeout
+        options = Options(
+            deadline,
+            check_seconds("settle_time", self.settle_time),
+            self.min_credits,
+            Siblings(tuple(self.dag.task_ids) if self.has_dag() else ()),
+        )
+        record = Record.start(todo.request, run.attempt, self._started_at)
+        generation = run.drive(obtain(todo, record, options, self.log))
+        generation_id = self._generation_id = generation["id"]
+        context["ti"].xcom_push(key=XCOM_GENERATION_ID, value=generation_id)
+        # The generation as created; replaced by the final one. Lets the extra link resolve early.
+        context["ti"].xcom_push(key=XCOM_GENERATION, value=generation)
+        if not self.wait_for_completion:
+            run.end(started_on_triggerer=False)
+            return generation_id
+        # ``generation`` is fresh (the create's or the re-attach's answer): finished -> no deferral.
+        if generation.get("state") in TERMINAL_STATES:
+            return self._finish(context, generation)
+        now = time.time()
+        if self.deferrable:
+            self._defer_wait(generation_id, poll_interval, now, deadline)
+        outcome = run.drive(
+            wait(
+                generation_id,
+                poll_interval,
+                deadline,
+                first_wait=min(poll_interval, max(0.0, deadline - now)),
+                delete_on_timeout=self.delete_on_timeout,
+                since=now,
+                log=self.log,
+            )
+        )
+        if outcome.generation is None:
+            raise LumaTimeoutError(outcome.message or f"Luma generation {generation_id} timed out")
+        return self._finish(context, outcome.generation)
+
+    def _say_where_it_starts(self, context: Context) -> None:
         if AIRFLOW_V_3_3_PLUS and self.deferrable and self.wait_for_completion:
             map_index = context["ti"].map_index
             mapped = map_index is not None and map_index >= 0
@@ -270,30 +282,12 @@ class LumaGenerationOperatorBase(BaseOperator):
                 "Starting in a worker, not on the triggerer: %s",
                 why or "Airflow started it here (dag.test() and `airflow tasks test` start every task so)",
             )
-        request = self.build_request()
-        poll_interval = _seconds("poll_interval", self.poll_interval)
-        timeout = _seconds("timeout", self.timeout)
-        hook = self.hook
-        memory = TaskMemory.of(context, reattach=self.reattach, log=self.log)
-        generation = self._earlier_generation(hook, memory, request, context) or self._create(
-            hook, memory, request, context, timeout
-        )
-        generation_id = self._generation_id = generation["id"]
-        context["ti"].xcom_push(key=XCOM_GENERATION_ID, value=generation_id)
-        # The generation as created; replaced by the final one. Lets the extra link resolve early.
-        context["ti"].xcom_push(key=XCOM_GENERATION, value=generation)
-        if not self.wait_for_completion:
-            memory.forget()
-            return generation_id
-        # ``generation`` is fresh (the create's or the re-attach's answer): finished -> no deferral.
-        if generation.get("state") in TERMINAL_STATES:
-            return self._finish(context, generation, memory)
-        now = time.time()
-        deadline = now + timeout
-        if self.deferrable:
-            self._defer_wait(generation_id, poll_interval, now, deadline)
-        generation = self._poll_in_worker(hook, generation_id, poll_interval, deadline)
-        return self._finish(context, generation, memory)
+
+    def _run(self, context: Context) -> WorkerRun:
+        from airflow_provider_luma.runs import WorkerRun
+
+        on_rate_limit = self._defer_until_rate_limit_passes if self.deferrable else None
+        return WorkerRun(self.hook, context, self.log, on_rate_limit)
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
         """
@@ -302,11 +296,8 @@ class LumaGenerationOperatorBase(BaseOperator):
         :param context: the task context.
         :param event: the trigger's event, ``{status, generation_id, generation | message}``.
         """
-        memory = TaskMemory.of(context, reattach=self.reattach, log=None)
-        result = self._finish(context, generation_from_event(event), memory)
-        if isinstance(event, dict) and event.get("started_on_triggerer"):
-            mark_succeeded_in_worker(context)  # a clear of this task instance makes a new image
-        return result
+        started_on_triggerer = isinstance(event, dict) and bool(event.get("started_on_triggerer"))
+        return self._finish(context, generation_from_event(event), started_on_triggerer=started_on_triggerer)
 
     def execute_after_rate_limit(
         self, context: Context, rate_limited_since: float | None = None, event: Any = None
@@ -315,7 +306,7 @@ class LumaGenerationOperatorBase(BaseOperator):
         Resume after waiting out Luma's rate limit on the triggerer: start over.
 
         :param context: the task context.
-        :param rate_limited_since: epoch seconds of the first 429 (``timeout`` bounds the waiting;
+        :param rate_limited_since: epoch seconds the try started at (``timeout`` counts from there;
             ``dag.test()`` does not pass it back).
         :param event: the timer's event (unused).
         """
@@ -328,104 +319,14 @@ class LumaGenerationOperatorBase(BaseOperator):
             self.hook.delete_generation(self._generation_id)
             self.log.info("Deleted generation %s", self._generation_id)
 
-    # -- step 2: re-attach or create ----------------------------------------------------------------
-
-    def _earlier_generation(
-        self, hook: LumaHook, memory: TaskMemory, request: GenerationRequest, context: Context
-    ) -> dict[str, Any] | None:
-        """The generation an earlier try of this task instance made, if it is still worth waiting on."""
-        remembered = memory.recall()
-        step = next_step(remembered, request, try_number=None)
-        if remembered is None:
-            return None
-        if step is Step.CREATE:
-            if reason := why_not_reattached(remembered, request):
-                self.log.info(reason)
-            return None
-        if step is Step.SEARCH:
-            return self._find_create_in_doubt(hook, memory, request, remembered, context)
-        generation_id = str(remembered.generation_id)
-        try:
-            generation: dict[str, Any] | None = hook.get_generation(generation_id)
-        except LumaNotFoundError:
-            generation = None
-        if reason := unusable_earlier_generation(generation, generation_id):
-            self.log.info(reason)
-            return None
-        self.log.info(
-            "Re-attaching to generation %s created by an earlier try (%s)",
-            generation_id,
-            (generation or {}).get("state"),
-        )
-        return generation
-
-    def _find_create_in_doubt(
-        self,
-        hook: LumaHook,
-        memory: TaskMemory,
-        request: GenerationRequest,
-        remembered: Remembered,
-        context: Context,
-    ) -> dict[str, Any] | None:
-        self.log.warning(SEARCHING_FOR_CREATE_IN_DOUBT)
-        found = hook.find_generation_made_by(
-            request.body, remembered.sent_at or 0.0, self._ids_taken_by_others(context)
-        )
-        if found is None:
-            self.log.info("Luma lists no generation made by it: creating one")
-            return None
-        self.log.info("Adopting generation %s, made by the earlier try's create", found["id"])
-        memory.created(request, found["id"])
-        return found
-
-    def _create(
-        self, hook: LumaHook, memory: TaskMemory, request: GenerationRequest, context: Context, timeout: float
-    ) -> dict[str, Any]:
-        if self.min_credits is not None:
-            balance = hook.get_credits().get("credit_balance")
-            if isinstance(balance, (int, float)) and balance < self.min_credits:
-                raise LumaInsufficientCreditsError(
-                    f"Luma credit balance is {balance} US cents, below min_credits={self.min_credits}: "
-                    "top up the account (or lower min_credits) before generating"
-                )
-        try:
-            generation = hook.create_generation(
-                request.path,
-                request.body,
-                on_send=lambda sent_at: memory.in_doubt(request, sent_at),
-                taken_ids=lambda: self._ids_taken_by_others(context),
-                wait_out_rate_limits=not self.deferrable,
-            )
-        except LumaRetryableError as exc:
-            if exc.http_status != 429 or not self.deferrable:
-                raise
-            memory.forget()  # a 429 created nothing
-            self._defer_until_rate_limit_passes(exc.retry_after, timeout)
-        memory.created(request, generation["id"])
-        return generation
-
-    def _ids_taken_by_others(self, context: Context) -> set[str]:
-        """The generation ids the other tasks of this DAG run hold (their ``generation_id`` XCom)."""
-        pulled = context["ti"].xcom_pull(task_ids=list(self.dag.task_ids), key=XCOM_GENERATION_ID)
-        # A list on Airflow 3, a lazy sequence on Airflow 2; a single value for a one-task DAG.
-        values = [pulled] if pulled is None or isinstance(pulled, str) else list(pulled)
-        return {value for value in values if isinstance(value, str)}
-
-    def _defer_until_rate_limit_passes(self, retry_after: float | None, timeout: float) -> None:
-        since = self._rate_limited_since or time.time()
-        if time.time() - since > timeout:
-            raise LumaTimeoutError(
-                f"Luma answered every create with 429 (rate limit) for more than timeout={timeout:g} s"
-            )
-        pause = max(rate_limit_pause(retry_after), self.deferral_handoff_seconds)
-        self.log.info("Luma's rate limit is reached: creating again in %.1f s, holding no worker slot", pause)
+    def _defer_until_rate_limit_passes(self, pause: float) -> None:
+        pause = max(pause, self.deferral_handoff_seconds)
+        self.log.info("Waiting out Luma's rate limit on the triggerer, holding no worker slot")
         self.defer(
             trigger=_timer(timedelta(seconds=pause)),
             method_name="execute_after_rate_limit",
-            kwargs={"rate_limited_since": since},
+            kwargs={"rate_limited_since": self._started_at},
         )
-
-    # -- step 3: wait ---------------------------------------------------------------------------------
 
     def _defer_wait(self, generation_id: str, poll_interval: float, now: float, deadline: float) -> None:
         from airflow_provider_luma.triggers.luma import LumaGenerationTrigger
@@ -445,32 +346,11 @@ class LumaGenerationOperatorBase(BaseOperator):
             timeout=timedelta(seconds=deadline - now) + DEFERRAL_MARGIN,
         )
 
-    def _poll_in_worker(
-        self, hook: LumaHook, generation_id: str, poll_interval: float, deadline: float
-    ) -> dict[str, Any]:
-        while True:
-            try:
-                generation = hook.get_generation(
-                    generation_id, deadline=max(deadline, time.time() + MIN_POLL_SECONDS)
-                )
-            except (LumaRetryableError, LumaTransportError, LumaDeadlineError) as exc:
-                self.log.warning("Polling generation %s failed, will poll again: %s", generation_id, exc)
-            else:
-                if GenerationState.known(generation).is_terminal:
-                    return generation
-                self.log.info("Generation %s is %s", generation_id, generation.get("state"))
-            remaining = deadline - time.time()
-            if remaining <= 0:
-                message = f"Luma generation {generation_id} did not finish before the deadline"
-                if self.delete_on_timeout:
-                    hook.delete_generation(generation_id)
-                    message += "; it was deleted"
-                raise LumaTimeoutError(message)
-            time.sleep(min(poll_interval, remaining))
+    # -- finish -----------------------------------------------------------------------------------------
 
-    # -- step 4: finish -------------------------------------------------------------------------------
-
-    def _finish(self, context: Context, generation: dict[str, Any], memory: TaskMemory) -> Any:
+    def _finish(
+        self, context: Context, generation: dict[str, Any], *, started_on_triggerer: bool = False
+    ) -> Any:
         hook = self.hook  # the connection is looked up only if its origin is needed
         result = finish_generation(context, generation, self.log, lambda: hook.credentials.base_url)
         request = generation.get("request") or {}
@@ -489,7 +369,7 @@ class LumaGenerationOperatorBase(BaseOperator):
         for outlet in self.outlets or ():
             if isinstance(outlet, Asset):
                 context["outlet_events"][outlet].extra.update(extra)
-        memory.forget()
+        self._run(context).end(started_on_triggerer=started_on_triggerer)
         self._finished = (generation, extra.get("path"))  # for get_openlineage_facets_on_complete
         return result
 

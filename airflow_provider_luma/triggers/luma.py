@@ -18,33 +18,24 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import AirflowFailException
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_luma.exceptions import (
-    LumaError,
-)
+from airflow_provider_luma.exceptions import LumaError
 from airflow_provider_luma.generations import (
+    DEFAULT_SETTLE_SECONDS,
     TERMINAL_STATES,
     XCOM_GENERATION,
     XCOM_GENERATION_ID,
     EventStatus,
-    GenerationState,
+    checked_asset_url,
 )
 from airflow_provider_luma.kinds import build_request
-from airflow_provider_luma.memory import (
-    Step,
-    TriggerMemory,
-    next_step,
-)
 from airflow_provider_luma.triggers._imports import import_hook_off_the_loop
-from airflow_provider_luma.triggers._task_run import TaskRun, task_success_event
-from airflow_provider_luma.triggers._wait import GenerationWait, WaitOutcome
 from airflow_provider_luma.validation import check_positive_number
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-    import aiohttp
-
-    from airflow_provider_luma.hooks.luma import LumaHook
+    from airflow_provider_luma.flow import WaitOutcome
+    from airflow_provider_luma.runs import TriggerRun
 
 
 def _error_event(generation_id: str | None, exc: Exception, what: str) -> TriggerEvent:
@@ -125,11 +116,23 @@ class LumaGenerationTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll until the generation ends or the deadline passes; yield exactly one event."""
+        from airflow_provider_luma.flow import wait
+        from airflow_provider_luma.runs import TriggerRun
+
         try:
             LumaHook = await import_hook_off_the_loop()
             async with LumaHook.async_session() as session:
-                outcome = await self._wait(LumaHook(luma_conn_id=self.luma_conn_id), session).until_done(
-                    self._first_wait()
+                run = TriggerRun(LumaHook(luma_conn_id=self.luma_conn_id), session, None, None, self.log)
+                outcome = await run.drive(
+                    wait(
+                        self.generation_id,
+                        self.poll_interval,
+                        self.end_time,
+                        first_wait=self._first_wait(),
+                        delete_on_timeout=self.delete_on_timeout,
+                        since=time.time(),
+                        log=self.log,
+                    )
                 )
             event = TriggerEvent({"generation_id": self.generation_id, **outcome.payload()})
         except Exception as exc:  # an event, not a trigger crash: the task resumes and says why
@@ -142,18 +145,6 @@ class LumaGenerationTrigger(BaseTrigger):
         if self.handoff_until is not None and self.task_instance is not None:  # a triggerer runs it
             first_wait = max(first_wait, min(self.handoff_until, self.end_time) - time.time())
         return first_wait
-
-    def _wait(self, hook: LumaHook, session: aiohttp.ClientSession) -> GenerationWait:
-        return GenerationWait(
-            hook,
-            session,
-            self.generation_id,
-            self.poll_interval,
-            self.end_time,
-            self.delete_on_timeout,
-            self.log,
-            since=time.time(),
-        )
 
     async def on_kill(self) -> None:
         """A user killed the deferred task: delete the generation if ``cancel_on_kill``."""
@@ -171,10 +162,10 @@ class LumaGenerateTrigger(BaseTrigger):
     trigger then:
 
     1. builds and validates the request (a bad parameter is a final failure that names it);
-    2. re-attaches to what this task instance already made (another triggerer's create of this
-       try, or an earlier try's generation), or creates, never sending a create blindly twice: a
-       create in doubt is recorded before it is sent and looked for after a failure;
-       429s are waited out here, holding no worker slot;
+    2. runs the generation flow (:mod:`airflow_provider_luma.flow`): continues what the task
+       instance's record says it paid for (another triggerer's create of this try, or an earlier
+       try's generation), or creates, paid once; 429s are waited out here, holding no worker slot.
+       A new try first clears the results an earlier try left (``return_value``, the link...);
     3. polls until the generation is completed or failed, or ``timeout`` passes;
     4. ends the task with its XComs (``generation_id``, ``generation``, ``return_value``, the extra
        link) when nothing is left for a worker; else resumes it on a worker, once (to copy the
@@ -184,7 +175,8 @@ class LumaGenerateTrigger(BaseTrigger):
     :param luma_conn_id: Airflow connection holding the API key.
     :param poll_interval: seconds between two polls.
     :param timeout: longest wait for the generation, in seconds, counted from the start of the try.
-    :param reattach: a later try waits on the generation of a try that did not succeed.
+    :param reattach: a later try takes up what an earlier try paid for (see the operators').
+    :param settle_time: seconds Luma's list is watched for what a lost create made.
     :param delete_on_timeout: delete the generation when ``timeout`` passes.
     :param cancel_on_kill: delete the generation when a user kills the task.
     :param min_credits: fail before creating when the account's balance (US cents) is below this.
@@ -200,6 +192,7 @@ class LumaGenerateTrigger(BaseTrigger):
         poll_interval: float,
         timeout: float,
         reattach: bool = True,
+        settle_time: float = DEFAULT_SETTLE_SECONDS,
         delete_on_timeout: bool = False,
         cancel_on_kill: bool = False,
         min_credits: int | None = None,
@@ -212,6 +205,7 @@ class LumaGenerateTrigger(BaseTrigger):
         self.poll_interval = poll_interval
         self.timeout = timeout
         self.reattach = reattach
+        self.settle_time = settle_time
         self.delete_on_timeout = delete_on_timeout
         self.cancel_on_kill = cancel_on_kill
         self.min_credits = min_credits
@@ -232,6 +226,7 @@ class LumaGenerateTrigger(BaseTrigger):
                 "poll_interval": self.poll_interval,
                 "timeout": self.timeout,
                 "reattach": self.reattach,
+                "settle_time": self.settle_time,
                 "delete_on_timeout": self.delete_on_timeout,
                 "cancel_on_kill": self.cancel_on_kill,
                 "min_credits": self.min_credits,
@@ -254,51 +249,87 @@ class LumaGenerateTrigger(BaseTrigger):
         yield event
 
     async def _run_task(self) -> TriggerEvent:
+        from airflow_provider_luma.adoption import Siblings
+        from airflow_provider_luma.flow import Options, WaitOutcome, obtain, wait
+        from airflow_provider_luma.records import Record, RecordSeal, Step, plan
+        from airflow_provider_luma.runs import TriggerRun
+
         ti: Any = self.task_instance
         if ti is None:
             raise LumaError("LumaGenerateTrigger runs only where Airflow starts a task on the triggerer")
         request = build_request(self.kind, self.request_params())
         poll_interval = check_positive_number("poll_interval", self.poll_interval)
         timeout = check_positive_number("timeout", self.timeout)
-        memory = TriggerMemory(ti, enabled=self.reattach)
-        remembered = await memory.recall()
-        step = next_step(remembered, request, ti.try_number)
-        if step is Step.FINISHED:
-            self.log.info(
-                "This try already ended with generation %s", remembered and remembered.generation_id
-            )
-            return task_success_event()
-        # A triggerer that takes this try over keeps its deadline.
-        same_try = remembered is not None and remembered.try_number == ti.try_number
-        started_at = (remembered.started_at if same_try and remembered else None) or time.time()
-        deadline = started_at + timeout
+        settle_time = check_positive_number("settle_time", self.settle_time)
         LumaHook = await import_hook_off_the_loop()
         hook = LumaHook(luma_conn_id=self.luma_conn_id)
+        attempt = TriggerRun.attempt_of(ti)
+        seal = RecordSeal((await hook.aget_credentials()).api_key, attempt)
         async with LumaHook.async_session() as session:
-            run = TaskRun(self, ti, hook, session, memory, request, started_at, deadline)
-            generation = await run.earlier_generation(remembered, step) or await run.create()
+            run = TriggerRun(hook, session, ti, seal, self.log)
+            todo = plan(await run.recall(), request, attempt, reattach=self.reattach)
+            if todo.step is Step.FINISHED:
+                self.log.info(
+                    "This try already ended with generation %s", todo.record and todo.record.generation_id
+                )
+                return task_success_event()
+            if not todo.takeover and attempt.try_number > 1:
+                await run.clear_earlier_results()
+            # A triggerer that takes this try over keeps its deadline.
+            started_at = todo.record.started_at if todo.takeover and todo.record else time.time()
+            deadline = started_at + timeout
+            siblings = Siblings(tuple(ti.task.dag.task_ids))
+            options = Options(deadline, settle_time, self.min_credits, siblings)
+            record = Record.start(todo.request, attempt, started_at)
+            generation = await run.drive(obtain(todo, record, options, self.log))
             self._generation_id = generation["id"]
             await run.push(XCOM_GENERATION_ID, generation["id"])
             await run.push(XCOM_GENERATION, generation)
             if generation.get("state") in TERMINAL_STATES:
-                outcome = WaitOutcome(
-                    EventStatus(GenerationState.known(generation).value), generation=generation
-                )
+                outcome = WaitOutcome.of(generation)
             else:
-                wait = GenerationWait(
-                    hook,
-                    session,
-                    generation["id"],
-                    poll_interval,
-                    deadline,
-                    self.delete_on_timeout,
-                    self.log,
-                    since=started_at,
+                outcome = await run.drive(
+                    wait(
+                        generation["id"],
+                        poll_interval,
+                        deadline,
+                        first_wait=min(poll_interval, max(0.0, deadline - time.time())),
+                        delete_on_timeout=self.delete_on_timeout,
+                        since=started_at,
+                        log=self.log,
+                    )
                 )
-                outcome = await wait.until_done(
-                    first_wait=min(poll_interval, max(0.0, deadline - time.time()))
-                )
-            return await run.end(outcome, generation["id"])
+            return await self._end(run, record.made(generation["id"]), outcome)
+
+    async def _end(self, run: TriggerRun, record: Any, outcome: WaitOutcome) -> TriggerEvent:
+        """End the task here when nothing is left for a worker; else the event that resumes it on one."""
+        generation = outcome.generation or {}
+        url = None
+        if outcome.status is EventStatus.COMPLETED:
+            # An asset URL that may not be returned fails the task for good, naming it.
+            url = checked_asset_url(generation, (await run.hook.aget_credentials()).base_url)
+        worker_work = self.needs_a_worker() if url else None
+        if url and worker_work is None:
+            from airflow.providers.common.compat.sdk import XCOM_RETURN_KEY
+
+            from airflow_provider_luma.effects import Remember
+            from airflow_provider_luma.links import LumaGenerationLink
+
+            await run.push(XCOM_GENERATION, generation)
+            await run.push(XCOM_RETURN_KEY, url)
+            # Airflow 3 serves a task's extra links from XComs a worker pushes as the task ends.
+            await run.push(LumaGenerationLink().xcom_key, url)
+            await run.perform(Remember(record.ended()))
+            self.log.info("Luma generation %s completed: %s", generation["id"], url)
+            return task_success_event()
+        if worker_work:
+            self.log.info(
+                "Luma generation %s completed; resuming the task on a worker for %s",
+                generation["id"],
+                worker_work,
+            )
+        payload = {"generation_id": record.generation_id, "started_on_triggerer": True, **outcome.payload()}
+        return TriggerEvent(payload)
 
     def needs_a_worker(self) -> str | None:
         """What is left after a completed generation that only a worker can do (None: nothing)."""
@@ -317,6 +348,13 @@ class LumaGenerateTrigger(BaseTrigger):
             await _delete(self.luma_conn_id, self._generation_id, self.log)
 
 
+def task_success_event() -> TriggerEvent:
+    """The event that ends a task on the triggerer (Airflow 3.3+)."""
+    from airflow.triggers.base import TaskSuccessEvent
+
+    return TaskSuccessEvent()
+
+
 def _first_wait(first_poll_at: float | None, poll_interval: float, end_time: float) -> float:
     """
     Seconds until the first poll: until ``first_poll_at``, or else a random part of one interval.
@@ -333,10 +371,14 @@ def _first_wait(first_poll_at: float | None, poll_interval: float, end_time: flo
 
 
 async def _delete(luma_conn_id: str, generation_id: str, log: Any) -> None:
+    from airflow_provider_luma.flow import delete
+    from airflow_provider_luma.runs import TriggerRun
+
     LumaHook = await import_hook_off_the_loop()
     async with LumaHook.async_session() as session:
-        hook = LumaHook(luma_conn_id=luma_conn_id)
-        await GenerationWait(hook, session, generation_id, 0.0, 0.0, True, log, since=time.time()).delete()
+        await TriggerRun(LumaHook(luma_conn_id=luma_conn_id), session, None, None, log).drive(
+            delete(generation_id, log)
+        )
 
 
 def _openlineage_enabled() -> bool:

@@ -92,3 +92,7 @@ with DAG(dag_id="luma_test_asset_consumer", schedule=[TEST_IMAGES], start_date=d
         print("a new test image")
 
     consume()
+
+with DAG(dag_id="luma_test_min_credits", schedule=None, start_date=datetime(2025, 1, 1)):
+    # No account holds a billion dollars: the balance check refuses before anything is created.
+    LumaImageGenerateOperator(task_id="costly", prompt="a lighthouse", min_credits=10**11, **FAST)

@@ -14,6 +14,7 @@ import requests
 from airflow.providers.common.compat.sdk import DAG
 
 from airflow_provider_luma.operators.luma import LumaImageGenerateOperator
+from tests.dying import after_create, crash
 
 SIBLINGS = 4
 #: What the first try does to its generation before it dies (emulator admin calls where needed).
@@ -32,25 +33,31 @@ class FirstTryDiesOperator(LumaImageGenerateOperator):
         super().__init__(**kwargs)
         self.first_try_leaves = first_try_leaves
 
-    def _create(self, hook: Any, memory: Any, request: Any, context: Any, timeout: float) -> dict[str, Any]:
-        generation = super()._create(hook, memory, request, context, timeout)
-        if context["ti"].try_number > 1:
-            return generation
-        emulator_root = hook.credentials.base_url.removesuffix("/dream-machine/v1")
+    def _run(self, context: Any) -> Any:
+        run = super()._run(context)
+        return after_create(run, self._leave) if context["ti"].try_number == 1 else run
+
+    def _leave(self, generation_id: str) -> None:
+        emulator_root = self.hook.credentials.base_url.removesuffix("/dream-machine/v1")
         if self.first_try_leaves == "failed":
-            requests.post(f"{emulator_root}/_emulator/generations/{generation['id']}/fail", timeout=5)
+            requests.post(f"{emulator_root}/_emulator/generations/{generation_id}/fail", timeout=5)
         elif self.first_try_leaves.startswith("gone"):
-            hook.delete_generation(generation["id"])
-        if self.first_try_leaves == "gone_while_deferred":
-            return generation  # the wait goes on, and finds it gone
-        raise RuntimeError(f"simulated worker crash after creating {generation['id']}")
+            self.hook.delete_generation(generation_id)
+        if self.first_try_leaves != "gone_while_deferred":  # that one waits on, and finds it gone
+            crash(generation_id)
 
 
 def _dag(dag_id: str) -> DAG:
     return DAG(dag_id=dag_id, schedule=None, start_date=datetime(2025, 1, 1))
 
 
-RETRY_ONCE: dict[str, Any] = {"retries": 1, "retry_delay": timedelta(0), "poll_interval": 0.1, "timeout": 30}
+RETRY_ONCE: dict[str, Any] = {
+    "retries": 1,
+    "retry_delay": timedelta(0),
+    "poll_interval": 0.1,
+    "timeout": 30,
+    "settle_time": 0.5,
+}
 
 for leaves in FIRST_TRY_LEAVES:
     with _dag(f"luma_test_reattach_{leaves}"):

@@ -8,6 +8,7 @@ from typing import Any
 from airflow.providers.common.compat.sdk import DAG
 
 from airflow_provider_luma.operators.luma import LumaImageGenerateOperator
+from tests.dying import after_create, crash
 
 CHAOS_GENERATIONS = 200
 #: Every tenth generation asks for the same prompt: 20 identical requests among the 200.
@@ -20,11 +21,9 @@ CHAOS_PROMPTS = [
 class DiesAfterCreateOperator(LumaImageGenerateOperator):
     """Its first try dies right after the create, before it could wait: what a worker crash leaves."""
 
-    def _create(self, hook: Any, memory: Any, request: Any, context: Any, timeout: float) -> dict[str, Any]:
-        generation = super()._create(hook, memory, request, context, timeout)
-        if context["ti"].try_number == 1:
-            raise RuntimeError(f"simulated worker crash after creating {generation['id']}")
-        return generation
+    def _run(self, context: Any) -> Any:
+        run = super()._run(context)
+        return after_create(run, crash) if context["ti"].try_number == 1 else run
 
 
 with DAG(dag_id="luma_test_chaos", schedule=None, start_date=datetime(2025, 1, 1)):
@@ -33,6 +32,7 @@ with DAG(dag_id="luma_test_chaos", schedule=None, start_date=datetime(2025, 1, 1
         deferrable=True,
         poll_interval=0.1,
         timeout=120,
+        settle_time=0.5,
         retries=3,
         retry_delay=timedelta(0),
     ).expand(prompt=CHAOS_PROMPTS)

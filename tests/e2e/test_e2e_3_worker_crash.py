@@ -84,8 +84,11 @@ def assert_recovered_by_reattaching(
     url = api.xcom(dag_id, run_id, TASK)
     assert url == generation["assets"]["image"]
     download_image(url)
-    # The task instance succeeded: its record is gone, so a clear would make a new generation.
-    assert STATE_STORE_KEY not in api.task_state(dag_id, run_id, TASK)
+    # The task instance succeeded: its record says so (sealed, kept), so a clear makes a new
+    # generation while a retry after Airflow failed the try anyway would take this one up.
+    kept = api.task_state(dag_id, run_id, TASK)[STATE_STORE_KEY]
+    assert (kept["generation_id"], kept["try_number"], kept["succeeded"]) == (generation_id, 2, True)
+    assert len(kept["mac"]) == 64
 
     first, second = logs_of_tries(stack, dag_id, run_id)
     # Airflow saw try 1's task process die by SIGKILL (its supervisor writes this into the task log).

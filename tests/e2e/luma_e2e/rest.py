@@ -192,6 +192,19 @@ class AirflowApi:
         path = f"/dags/{dag_id}/dagRuns/{quote(run_id)}/taskInstances/{task_id}/xcomEntries/{key}"
         return self.request("GET", path, params={"map_index": map_index, "deserialize": True})["value"]
 
+    def set_xcom(self, dag_id: str, run_id: str, task_id: str, key: str, value: Any) -> None:
+        """
+        Write an XCom of a task instance, as a user allowed to edit XComs may.
+
+        :param dag_id: the DAG.
+        :param run_id: the run.
+        :param task_id: the task.
+        :param key: the XCom key.
+        :param value: its value (JSON).
+        """
+        path = f"/dags/{dag_id}/dagRuns/{quote(run_id)}/taskInstances/{task_id}/xcomEntries"
+        self.request("POST", path, json={"key": key, "value": value, "map_index": -1})
+
     def task_tries(self, dag_id: str, run_id: str, task_id: str) -> list[dict[str, Any]]:
         """
         Every try of one (unmapped) task instance, earlier tries from its history, oldest first.

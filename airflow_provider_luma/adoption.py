@@ -1,0 +1,206 @@
+"""
+Which generation a lost create made, if the evidence singles one out: a step of the flow.
+
+Luma has no idempotency key. When a create fails after it may have reached Luma (a reset, a read
+timeout, a 5xx), or a try dies while its create is in flight, the only evidence is Luma's list of
+generations, newest first. A generation made by that create:
+
+- carries exactly our request (Luma echoes it; fields left empty count as not sent);
+- was created between the send and the moment the create could no longer make anything (its
+  answer was lost, or its longest life ran out), give or take the clocks' skew: a later run's
+  identical request is outside that window;
+- is held by no other task of the run (identical siblings: variants of one prompt).
+
+The list is read back to the moment of the send, however many pages that takes, a page's worth
+overlapping the next so that generations deleted meanwhile do not hide one, and repeats (creates
+landing meanwhile push what was read onto the next page) counted once. A generation may be listed
+late (Luma documents no bound), so the list is read again until ``settle_time`` after the loss
+before concluding that nothing was made. Several candidates: nothing is adopted, nothing created;
+the task fails naming them, for a person to decide.
+
+Considered and left out: a tag in an echoed field that changes nothing in the image. The Dream
+Machine API echoes only request fields, and the one that changes nothing in the image,
+``callback_url``, is a URL Luma calls: tagging it would change what the user's receiver sees, and
+it exists only when the user sets one.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_luma.effects import Call, Sleep, XComValues
+from airflow_provider_luma.exceptions import LumaAdoptionError, LumaAmbiguousCreateError, LumaValidationError
+from airflow_provider_luma.generations import XCOM_GENERATION_ID
+from airflow_provider_luma.validation import check_generation_id
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from airflow.sdk.types import Logger
+
+    from airflow_provider_luma.effects import Flow
+    from airflow_provider_luma.kinds import GenerationRequest
+
+#: How far Luma's clock may be from ours, either way, when a generation's ``created_at`` is read.
+CLOCK_SKEW_SECONDS = 10.0
+#: Page size of the list read.
+PAGE = 100
+#: Each page starts this many generations before the end of the last: deletions meanwhile
+#: (which pull what follows back) hide nothing unless there are more of them.
+OVERLAP = 10
+#: Seconds between two reads of the list while a lost create may still show.
+SEARCH_INTERVAL_SECONDS = 2.0
+#: The longest one read of the list back to the send may take (a hostile list that never ends).
+READ_SECONDS = 300.0
+
+#: What a try says before it looks for the generation of a create in doubt.
+SEARCHING_FOR_LOST_CREATE = (
+    "A create of this task instance was sent and Luma's answer never recorded: looking for the "
+    "generation it made before creating one"
+)
+
+
+@dataclass(frozen=True)
+class Siblings:
+    """
+    Whose generations are not ours.
+
+    :param tasks: the run's tasks: the ids in their ``generation_id`` XComs (every map index).
+    :param ids: ids known otherwise (those the caller saw created).
+    """
+
+    tasks: tuple[str, ...] = ()
+    ids: frozenset[str] = frozenset()
+
+    def held_ids(self) -> Flow:
+        """The ids the siblings hold."""
+        held = set(self.ids)
+        for task_id in self.tasks:
+            values = yield XComValues(task_id, XCOM_GENERATION_ID)
+            held.update(value for value in values if isinstance(value, str))
+        return held
+
+
+def find_lost_create(
+    request: GenerationRequest,
+    sent_at: float,
+    until: float,
+    look_until: float,
+    siblings: Siblings,
+    log: Logger,
+) -> Flow:
+    """
+    The one generation a lost create made; None once ``look_until`` passes with none listed.
+
+    :param request: the create sent.
+    :param sent_at: epoch seconds it was sent at.
+    :param until: the latest epoch second it could have made a generation at.
+    :param look_until: epoch seconds until which the list is read again while nothing is found.
+    :param siblings: whose generations are not ours.
+    :param log: the task's logger.
+    :raises LumaAdoptionError: several generations fit (final).
+    """
+    window = (sent_at - CLOCK_SKEW_SECONDS, until + CLOCK_SKEW_SECONDS)
+    while True:
+        looked_at = time.time()
+        matches = yield from _listed_in_window(request.body, *window)
+        if matches:
+            taken = yield from siblings.held_ids()
+            candidates = [generation for generation in matches if generation.get("id") not in taken]
+            if len(candidates) > 1:
+                ids = ", ".join(str(generation.get("id")) for generation in candidates)
+                raise LumaAdoptionError(
+                    f"A create of {request.path} (prompt {str(request.body.get('prompt'))[:100]!r}) may "
+                    f"have reached Luma, and {len(candidates)} generations created since carry exactly its "
+                    f"request ({ids}), none held by another task of this run: none was adopted and nothing "
+                    "was created. Keep the one you want and delete the others"
+                )
+            if candidates:
+                return candidates[0]
+        if looked_at >= look_until:
+            return None
+        log.info("Luma lists no generation made by the lost create yet: looking again")
+        yield Sleep(min(SEARCH_INTERVAL_SECONDS, look_until - looked_at))
+
+
+def _listed_in_window(body: Mapping[str, Any], oldest: float, newest: float) -> Flow:
+    """The listed generations with exactly ``body``, created between ``oldest`` and ``newest``."""
+    seen: dict[Any, dict[str, Any]] = {}
+    offset, stop_at = 0, time.time() + READ_SECONDS
+    while True:
+        page = yield Call("GET", "/generations", params={"limit": PAGE, "offset": offset})
+        listed = (page.get("generations") if isinstance(page, dict) else None) or []
+        generations = [generation for generation in listed if isinstance(generation, dict)]
+        older = False
+        for generation in generations:  # newest first: once one is older, all that follow are
+            created = created_at(generation)
+            if created is not None and created < oldest:
+                older = True
+                break
+            seen.setdefault(generation.get("id"), generation)
+        if older or not generations or not page.get("has_more"):
+            break
+        if time.time() > stop_at:
+            raise LumaAmbiguousCreateError(
+                "Luma's list of generations did not reach back to the lost create within "
+                f"{READ_SECONDS:g} s; the next try looks again"
+            )
+        offset += max(1, len(generations) - OVERLAP)
+    return [
+        generation
+        for generation in seen.values()
+        if _within(created_at(generation), oldest, newest)
+        and same_request(generation.get("request"), body)
+        and _is_generation_id(generation.get("id"))
+    ]
+
+
+def _is_generation_id(value: Any) -> bool:
+    """Only a generation id can be adopted: it goes into paths, the record and XCom."""
+    try:
+        check_generation_id(value)
+    except LumaValidationError:
+        return False
+    return True
+
+
+def _within(created: float | None, oldest: float, newest: float) -> bool:
+    return created is None or oldest <= created <= newest  # no date: it cannot be ruled out
+
+
+def same_request(echoed: Any, sent: Mapping[str, Any]) -> bool:
+    """
+    True when a generation's echoed request is exactly the request we sent.
+
+    Luma echoes the fields as sent and adds the ``generation_type`` discriminator; fields left
+    empty (None) count as not sent on either side.
+
+    :param echoed: the ``request`` of a generation object.
+    :param sent: the body we posted.
+    """
+    if not isinstance(echoed, dict):
+        return False
+    theirs = {key: value for key, value in echoed.items() if value is not None}
+    ours = {key: value for key, value in sent.items() if value is not None}
+    if "generation_type" not in ours:
+        theirs.pop("generation_type", None)
+    return theirs == ours
+
+
+def created_at(generation: Mapping[str, Any]) -> float | None:
+    """
+    When Luma says ``generation`` was created, in epoch seconds (None when it does not say).
+
+    :param generation: a generation object.
+    """
+    timestamp = generation.get("created_at")
+    if not isinstance(timestamp, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()

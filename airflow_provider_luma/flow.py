@@ -1,0 +1,305 @@
+"""
+The one generation flow: recall, create or adopt, wait. Written once, without I/O.
+
+Each step is a generator. It yields the effects it needs (:class:`Call` Luma, :class:`Sleep`,
+:class:`Remember` the record, read the :class:`XComValues` of the run's tasks) and is sent their
+results; the failure of an effect is thrown into it. A driver performs the effects: the worker's
+is synchronous (:func:`drive`), the triggerer's asynchronous (:func:`adrive`), and one event loop
+can drive many flows at once. So every decision (what a record means, when a lost create is looked
+for and for how long, when a wait ends) is made here, the same wherever the task runs.
+
+Top down: :func:`obtain` the generation a try waits on (the record's, the one a lost create made,
+or a new one, see :mod:`airflow_provider_luma.adoption`), then :func:`wait` for it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_luma.adoption import SEARCHING_FOR_LOST_CREATE, Siblings, find_lost_create
+from airflow_provider_luma.effects import Call, Remember, Sleep
+from airflow_provider_luma.exceptions import (
+    LumaAmbiguousCreateError,
+    LumaDeadlineError,
+    LumaError,
+    LumaInsufficientCreditsError,
+    LumaNotFoundError,
+    LumaRetryableError,
+    LumaTimeoutError,
+    LumaTransportError,
+)
+from airflow_provider_luma.generations import (
+    DEFAULT_SETTLE_SECONDS,
+    DELETE_SECONDS,
+    MIN_POLL_SECONDS,
+    EventStatus,
+    GenerationState,
+    rate_limit_pause,
+)
+from airflow_provider_luma.records import Step
+from airflow_provider_luma.validation import check_generation_id
+
+if TYPE_CHECKING:
+    from airflow.sdk.types import Logger
+
+    from airflow_provider_luma.effects import Flow
+    from airflow_provider_luma.kinds import GenerationRequest
+    from airflow_provider_luma.records import Plan, Record
+
+#: The longest a create may take, retries of a request that never left included: a create sent at
+#: ``t`` made its generation, if any, by ``t`` plus this (the window a lost create is looked for in).
+CREATE_CALL_SECONDS = 120.0
+#: Creates in doubt one call sends at most before it gives up (each looked for first).
+MAX_CREATES_IN_DOUBT = 3
+
+
+# -- obtain: the generation a try waits on ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Options:
+    """
+    How a try runs its flow.
+
+    :param deadline: epoch seconds the generation must be done by.
+    :param settle_time: seconds Luma's list is watched for what a lost create made.
+    :param min_credits: the lowest balance (US cents) a create is sent at; None: not checked.
+    :param siblings: whose generations are not ours.
+    """
+
+    deadline: float
+    settle_time: float = DEFAULT_SETTLE_SECONDS
+    min_credits: int | None = None
+    siblings: Siblings = field(default_factory=lambda: Siblings())
+
+
+def obtain(plan: Plan, record: Record, options: Options, log: Logger) -> Flow:
+    """
+    The generation this try waits on: the one its record continues, the one a lost create of that
+    record made, or a new one.
+
+    :param plan: what the record says to do (:func:`~airflow_provider_luma.records.plan`).
+    :param record: this try's fresh record, for the request of the plan.
+    :param options: the try's options.
+    :param log: the task's logger.
+    """
+    if plan.note:
+        log.info("%s: creating a new one", plan.note)
+    earlier = plan.record
+    if plan.step in (Step.REATTACH, Step.FINISHED) and earlier is not None and earlier.generation_id:
+        generation = yield from _reattach(earlier.generation_id, plan.takeover, options, log)
+        if generation is not None:
+            yield Remember(record.made(generation["id"]))
+            return generation
+    elif plan.step is Step.SEARCH and earlier is not None and earlier.sent_at is not None:
+        log.warning(SEARCHING_FOR_LOST_CREATE)
+        until = earlier.until or earlier.sent_at + CREATE_CALL_SECONDS
+        found = yield from find_lost_create(
+            plan.request, earlier.sent_at, until, until + options.settle_time, options.siblings, log
+        )
+        if found is not None:
+            log.info("Adopting generation %s, made by that create", found["id"])
+            yield Remember(record.made(found["id"]))
+            return found
+        log.info("Luma lists no generation made by it: creating one")
+    return (yield from create(plan.request, record, options, log))
+
+
+def _reattach(generation_id: str, takeover: bool, options: Options, log: Logger) -> Flow:
+    """The record's generation if it can serve this try, else None (a new one is created)."""
+    whose = "this try" if takeover else "an earlier try"
+    try:
+        generation = yield _get(generation_id, options.deadline)
+    except LumaNotFoundError:
+        if takeover:  # what this try paid for is gone: its wait ends as any wait would
+            raise
+        log.info("Generation %s of %s is gone; creating a new one", generation_id, whose)
+        return None
+    state = generation.get("state")
+    if state == GenerationState.FAILED and not takeover:
+        log.info("Generation %s of %s failed; creating a new one", generation_id, whose)
+        return None
+    # A failed generation of this very try is its outcome: the task fails with Luma's reason.
+    log.info("Re-attaching to generation %s created by %s (%s)", generation_id, whose, state)
+    return generation
+
+
+def create(request: GenerationRequest, record: Record, options: Options, log: Logger) -> Flow:
+    """
+    Create the generation, paid once: recorded in doubt before it is sent, looked for after a
+    failure that may have reached Luma, never re-sent blindly; Luma's rate limit waited out.
+
+    :param request: what to create.
+    :param record: this try's record, without a create in it.
+    :param options: the try's options.
+    :param log: the task's logger.
+    :raises LumaAdoptionError: a lost create may have made one of several generations.
+    :raises LumaAmbiguousCreateError: creates kept failing in a way that may have reached Luma, and
+        none was listed: the record stays in doubt, and the next try looks again.
+    """
+    if options.min_credits is not None:
+        balance = (yield Call("GET", "/credits")).get("credit_balance")
+        if isinstance(balance, (int, float)) and balance < options.min_credits:
+            raise LumaInsufficientCreditsError(
+                f"Luma credit balance is {balance} US cents, below min_credits={options.min_credits}: "
+                "top up the account (or lower min_credits) before generating"
+            )
+    lost = 0
+    while True:
+        sent_at = time.time()
+        until = sent_at + CREATE_CALL_SECONDS
+        yield Remember(record.in_doubt(sent_at, until))
+        try:
+            answer = yield Call("POST", request.path, json=request.body, creates=True, deadline=until)
+        except LumaRetryableError as exc:
+            if exc.http_status != 429:
+                raise
+            yield Remember(record)  # a 429 created nothing: nothing is in doubt
+            yield from _wait_out_rate_limit(exc.retry_after, options, log)
+            continue
+        except LumaAmbiguousCreateError as exc:
+            lost_at = time.time()
+            yield Remember(record.in_doubt(sent_at, lost_at))
+            found = yield from find_lost_create(
+                request, sent_at, lost_at, lost_at + options.settle_time, options.siblings, log
+            )
+            if found is not None:
+                log.warning("%s; adopting generation %s, made by that request", exc, found["id"])
+                yield Remember(record.made(found["id"]))
+                return found
+            lost += 1
+            if lost == MAX_CREATES_IN_DOUBT:
+                raise LumaAmbiguousCreateError(
+                    f"{exc}. Luma lists no generation made by it after {options.settle_time:g} s; check "
+                    "GET /generations before creating another"
+                ) from exc.__cause__
+            log.warning(
+                "%s; Luma listed no generation for it in %g s, so creating it again", exc, options.settle_time
+            )
+            continue
+        generation = generation_object(answer, f"POST {request.path}")
+        # Its id goes into paths, the record and XCom: only a generation id is taken.
+        check_generation_id(generation.get("id"), f"the id in Luma's answer to POST {request.path}")
+        log.info("Luma generation %s created (%s)", generation["id"], request.path)
+        yield Remember(record.made(generation["id"]))
+        return generation
+
+
+def _wait_out_rate_limit(retry_after: float | None, options: Options, log: Logger) -> Flow:
+    pause = rate_limit_pause(retry_after)
+    if time.time() + pause > options.deadline:
+        raise LumaTimeoutError("Luma answered every create with 429 (rate limit) until the task's timeout")
+    log.info("Luma's rate limit is reached: creating again in %.1f s", pause)
+    yield Sleep(pause, rate_limited=True)
+
+
+def generation_object(answer: Any, call: str) -> dict[str, Any]:
+    """
+    Luma's answer, which must be a generation object.
+
+    :param answer: the decoded answer.
+    :param call: the call, named in the error.
+    """
+    if not isinstance(answer, dict):
+        raise LumaError(f"Luma answered {call} with {type(answer).__name__} instead of a generation object")
+    return answer
+
+
+def _get(generation_id: str, deadline: float) -> Call:
+    """The poll of one generation: it always gets a few seconds, even at the deadline."""
+    path = f"/generations/{check_generation_id(generation_id)}"
+    return Call("GET", path, deadline=max(deadline, time.time() + MIN_POLL_SECONDS))
+
+
+# -- wait -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WaitOutcome:
+    """
+    How a wait ended: the trigger event's status and what it carries.
+
+    :param status: completed, failed or timeout.
+    :param generation: the final generation (completed, failed).
+    :param message: why it ended (timeout).
+    """
+
+    status: EventStatus
+    generation: dict[str, Any] | None = None
+    message: str | None = None
+
+    @classmethod
+    def of(cls, generation: dict[str, Any]) -> WaitOutcome:
+        """The outcome of a generation already completed or failed."""
+        return cls(EventStatus(GenerationState.known(generation).value), generation)
+
+    def payload(self) -> dict[str, Any]:
+        """The event payload's part that says how the wait ended."""
+        if self.generation is not None:
+            return {"status": self.status.value, "generation": self.generation}
+        return {"status": self.status.value, "message": self.message}
+
+
+def wait(
+    generation_id: str,
+    poll_interval: float,
+    deadline: float,
+    *,
+    first_wait: float,
+    delete_on_timeout: bool,
+    since: float,
+    log: Logger,
+) -> Flow:
+    """
+    Poll at a fixed rate until the generation is completed or failed, or the deadline passes.
+
+    Every poll, retries included, is bounded by the time left, so the end comes within seconds of
+    the deadline even while Luma hangs. Each change of state is logged once, with the time since
+    ``since``. A poll that fails for a reason retrying may fix is logged, and the wait goes on.
+
+    :param generation_id: the generation.
+    :param poll_interval: seconds between two polls.
+    :param deadline: epoch seconds the wait ends by.
+    :param first_wait: seconds before the first poll.
+    :param delete_on_timeout: delete the generation when the deadline passes.
+    :param since: epoch seconds the logged times count from.
+    :param log: the task's logger.
+    """
+    yield Sleep(first_wait)
+    last_state: GenerationState | None = None
+    while True:
+        polled_at = time.monotonic()
+        try:
+            answer = yield _get(generation_id, deadline)
+            generation = generation_object(answer, f"GET /generations/{generation_id}")
+        except (LumaRetryableError, LumaTransportError, LumaDeadlineError) as exc:
+            log.warning("Polling generation %s failed, will poll again: %s", generation_id, exc)
+        else:
+            state = GenerationState.known(generation)
+            if state is not last_state:
+                last_state = state
+                log.info("Luma generation %s is %s (%.1f s)", generation_id, state.value, time.time() - since)
+            if state.is_terminal:
+                return WaitOutcome.of(generation)
+        remaining = deadline - time.time()
+        if remaining <= 0:
+            message = f"Luma generation {generation_id} did not finish before the deadline"
+            if delete_on_timeout:
+                message += yield from delete(generation_id, log)
+            return WaitOutcome(EventStatus.TIMEOUT, message=message)
+        # Fixed rate: a completion is seen within one interval; a slow answer adds nothing.
+        yield Sleep(max(0.0, min(polled_at + poll_interval - time.monotonic(), remaining)))
+
+
+def delete(generation_id: str, log: Logger) -> Flow:
+    """Delete the generation (Luma has no cancel); return how that went, for a message."""
+    path = f"/generations/{check_generation_id(generation_id)}"
+    try:
+        yield Call("DELETE", path, deadline=time.time() + DELETE_SECONDS)
+    except LumaError as exc:
+        log.warning("Could not delete generation %s: %s", generation_id, exc)
+        return f"; deleting it failed: {exc}"
+    log.info("Deleted generation %s", generation_id)
+    return "; it was deleted"
