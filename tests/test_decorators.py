@@ -146,10 +146,16 @@ def test_a_parameters_xcom_planted_while_deferred_is_never_read_back(
     run_dag, emulator, monkeypatch, tmp_path, read_logs
 ):
     """Any task or REST API user may write the ``parameters`` XCom: the resumed task ignores it."""
-    from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
 
     from airflow_provider_luma.triggers.luma import LumaGenerationTrigger
+
+    try:
+        from airflow.models.xcom import XComModel  # Airflow 3
+        from airflow.sdk.bases.xcom import BaseXCom as XCom  # as a task writes it
+    except ImportError:
+        from airflow.models.xcom import XCom  # Airflow 2
+        from airflow.models.xcom import XCom as XComModel
 
     planted_dir = tmp_path / "planted"
     planted = {
@@ -161,8 +167,6 @@ def test_a_parameters_xcom_planted_while_deferred_is_never_read_back(
     wait = LumaGenerationTrigger.run
 
     async def plant_then_wait(trigger):
-        from airflow.sdk.bases.xcom import BaseXCom
-
         with create_session() as session:
             row = (
                 session.query(XComModel)
@@ -171,7 +175,7 @@ def test_a_parameters_xcom_planted_while_deferred_is_never_read_back(
                 .first()
             )
             run_id = row.run_id
-        BaseXCom.set(XCOM_PARAMETERS, planted, dag_id=row.dag_id, task_id="portrait", run_id=run_id)
+        XCom.set(XCOM_PARAMETERS, planted, dag_id=row.dag_id, task_id="portrait", run_id=run_id)
         async for event in wait(trigger):
             yield event
 

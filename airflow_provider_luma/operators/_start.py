@@ -21,8 +21,6 @@ if TYPE_CHECKING:
 
     from airflow.triggers.base import StartTriggerArgs
 
-    from airflow_provider_luma.operators.base import LumaGenerationOperatorBase
-
 #: Template context names the triggerer serves (values of the run, variables, connections).
 TRIGGERER_CONTEXT = frozenset(
     {
@@ -103,14 +101,15 @@ def _unservable(template: str) -> str | None:
     return None
 
 
-def start_trigger_args(operator: LumaGenerationOperatorBase) -> StartTriggerArgs:
+def start_trigger_args(operator: Any) -> StartTriggerArgs:
     """
     What Airflow starts the operator's task with on the triggerer: its ``LumaGenerateTrigger``.
 
     The kwargs carry the operator's parameters as written (the triggerer renders the templated
     ones) and its options, durations in seconds; never the API key (Airflow shows trigger kwargs).
 
-    :param operator: a deferrable generate operator whose parameters the triggerer can render.
+    :param operator: a deferrable generate operator (``LumaGenerationOperatorBase``) whose parameters
+        the triggerer can render.
     """
     from airflow.triggers.base import StartTriggerArgs
 

@@ -278,7 +278,8 @@ class LumaGenerateTrigger(BaseTrigger):
             # A triggerer that takes this try over keeps its deadline.
             started_at = todo.record.started_at if todo.takeover and todo.record else time.time()
             deadline = started_at + timeout
-            siblings = Siblings(tuple(ti.task.dag.task_ids))
+            dag = getattr(ti.task, "dag", None)
+            siblings = Siblings(tuple(dag.task_ids) if dag is not None else ())
             options = Options(deadline, settle_time, self.min_credits, siblings)
             record = Record.start(todo.request, attempt, started_at)
             generation = await run.drive(obtain(todo, record, options, self.log))

@@ -57,7 +57,7 @@ def test_two_runs_one_prompt_each_keeps_its_own_generation(
     time.sleep(max(0.0, 11 - (datetime.now(timezone.utc) - created).total_seconds()))
     run_a = api.trigger(dag_id)
     a_generation = wait_until(
-        lambda: with_prompt(emulator, ONE_PROMPT)[1:], timeout=RUN_TIMEOUT, interval=0.2, what="run A's create"
+        lambda: with_prompt(emulator, ONE_PROMPT)[1:], timeout=RUN_TIMEOUT, interval=0.2, what="A's create"
     )[0]
     for generation in (b_generation, a_generation):
         emulator.complete(generation["id"])
@@ -101,7 +101,8 @@ def test_a_try_failed_after_it_finished_is_taken_up_and_a_clear_re_rolls(
     assert_run_succeeds(api, dag_id, run_id, timeout=RUN_TIMEOUT)
     ti = api.task_instance(dag_id, run_id, "generate")
     assert ti["try_number"] == 2, ti  # try 1 finished, then was failed
-    assert "Airflow failed this try after it finished" in api.task_log(dag_id, run_id, "generate", try_number=1)
+    first_log = api.task_log(dag_id, run_id, "generate", try_number=1)
+    assert "Airflow failed this try after it finished" in first_log
     said = f"Re-attaching to generation {first_id} created by an earlier try (completed)"
     assert said in api.task_log(dag_id, run_id, "generate", try_number=2)
     assert api.xcom(dag_id, run_id, "generate", key="generation_id") == first_id

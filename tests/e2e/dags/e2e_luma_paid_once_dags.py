@@ -27,7 +27,8 @@ RECORD_XCOM_KEY = "luma_generation_record"
 
 
 def _dag(dag_id: str) -> DAG:
-    return DAG(dag_id=dag_id, schedule=None, start_date=datetime(2025, 1, 1), catchup=False, tags=["e2e", "luma"])
+    start = datetime(2025, 1, 1)
+    return DAG(dag_id=dag_id, schedule=None, start_date=start, catchup=False, tags=["e2e", "luma"])
 
 
 with _dag("e2e_luma_one_prompt"):
