@@ -146,16 +146,9 @@ def test_a_parameters_xcom_planted_while_deferred_is_never_read_back(
     run_dag, emulator, monkeypatch, tmp_path, read_logs
 ):
     """Any task or REST API user may write the ``parameters`` XCom: the resumed task ignores it."""
-    from airflow.utils.session import create_session
+    from airflow.providers.common.compat.sdk import get_current_context
 
-    from airflow_provider_luma.triggers.luma import LumaGenerationTrigger
-
-    try:
-        from airflow.models.xcom import XComModel  # Airflow 3
-        from airflow.sdk.bases.xcom import BaseXCom as XCom  # as a task writes it
-    except ImportError:
-        from airflow.models.xcom import XCom  # Airflow 2
-        from airflow.models.xcom import XCom as XComModel
+    from airflow_provider_luma.operators.base import LumaGenerationOperatorBase
 
     planted_dir = tmp_path / "planted"
     planted = {
@@ -164,22 +157,14 @@ def test_a_parameters_xcom_planted_while_deferred_is_never_read_back(
         "luma_conn_id": "luma_planted",
         "max_asset_bytes": 10**12,
     }
-    wait = LumaGenerationTrigger.run
+    defer = LumaGenerationOperatorBase.defer
 
-    async def plant_then_wait(trigger):
-        with create_session() as session:
-            row = (
-                session.query(XComModel)
-                .filter_by(dag_id="luma_test_decorated_options", task_id="portrait", key=XCOM_PARAMETERS)
-                .order_by(XComModel.timestamp.desc())
-                .first()
-            )
-            run_id = row.run_id
-        XCom.set(XCOM_PARAMETERS, planted, dag_id=row.dag_id, task_id="portrait", run_id=run_id)
-        async for event in wait(trigger):
-            yield event
+    def plant_then_defer(self, **kwargs):
+        # Written over the task's own while it is deferred, as another writer may.
+        get_current_context()["ti"].xcom_push(key=XCOM_PARAMETERS, value=planted)
+        return defer(self, **kwargs)
 
-    monkeypatch.setattr(LumaGenerationTrigger, "run", plant_then_wait)
+    monkeypatch.setattr(LumaGenerationOperatorBase, "defer", plant_then_defer)
     result = run_dag("luma_test_decorated_options", {"subject": "a barn owl", "calls_file": "/dev/null"})
     assert result.state == "success", read_logs()[-3000:]
     assert result.xcom("portrait", XCOM_PARAMETERS) == planted  # it was there when the task resumed
@@ -187,3 +172,4 @@ def test_a_parameters_xcom_planted_while_deferred_is_never_read_back(
     assert stored.startswith(OUTPUT_URL_PREFIX)  # the decorator's output_path, not the planted one
     assert not planted_dir.exists()
     assert result.xcom("portrait", "generation")["request"]["prompt"] == "A portrait of a barn owl at dawn"
+    assert "Ignoring the stored Luma parameters of this task instance" in read_logs()

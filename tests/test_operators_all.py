@@ -19,6 +19,7 @@ from airflow_provider_luma.operators.luma import (
     LumaVideoReframeOperator,
     LumaVideoUpscaleOperator,
 )
+from tests.conftest import plain_text
 
 VIDEO_TASKS = ("video", "extend", "modify", "reframe_video", "upscale", "audio")
 
@@ -121,7 +122,7 @@ def test_min_credits_fails_before_creating(run_dag, emulator, read_logs):
     credits = LumaHook().get_credits()["credit_balance"]
     result = run_dag("luma_test_min_credits")
     assert result.state == "failed"
-    assert f"balance is {credits} US cents, below min_credits=100000000000" in read_logs()
+    assert f"balance is {credits} US cents, below min_credits=100000000000" in plain_text(read_logs())
     assert emulator.stats.creates == 0
 
 
