@@ -11,17 +11,11 @@ generations, newest first. A generation made by that create:
   identical request is outside that window;
 - is held by no other task of the run (identical siblings: variants of one prompt).
 
-The list is read back to the moment of the send, however many pages that takes, a page's worth
-overlapping the next so that generations deleted meanwhile do not hide one, and repeats (creates
-landing meanwhile push what was read onto the next page) counted once. A generation may be listed
-late (Luma documents no bound), so the list is read again until ``settle_time`` after the loss
-before concluding that nothing was made. Several candidates: nothing is adopted, nothing created;
-the task fails naming them, for a person to decide.
-
-Considered and left out: a tag in an echoed field that changes nothing in the image. The Dream
-Machine API echoes only request fields, and the one that changes nothing in the image,
-``callback_url``, is a URL Luma calls: tagging it would change what the user's receiver sees, and
-it exists only when the user sets one.
+The list is read back to the send however many pages that takes (pages overlap, so deletions
+meanwhile hide nothing; a generation listed twice counts once), and read again until
+``settle_time`` after the loss (Luma documents no bound on when a new generation is listed).
+Several candidates: nothing is adopted, nothing created; the task fails naming them. Why no tag
+in an echoed field: the docs' reliability page.
 """
 
 from __future__ import annotations

@@ -23,9 +23,6 @@ if TYPE_CHECKING:
     Flow = Generator["Effect", Any, Any]
 
 
-# -- effects --------------------------------------------------------------------------------------
-
-
 @dataclass(frozen=True)
 class Call:
     """
@@ -94,6 +91,9 @@ def drive(flow: Flow, perform: Callable[[Effect], Any]) -> Any:
 
     A :class:`~airflow_provider_luma.exceptions.LumaError` of an effect is thrown into the flow,
     which may handle it; anything else ends the flow there.
+
+    :param flow: a step of :mod:`airflow_provider_luma.flow`.
+    :param perform: performs one effect and returns its result.
     """
     answer: Any = None
     failure: LumaError | None = None
@@ -109,7 +109,12 @@ def drive(flow: Flow, perform: Callable[[Effect], Any]) -> Any:
 
 
 async def adrive(flow: Flow, perform: Callable[[Effect], Awaitable[Any]]) -> Any:
-    """:func:`drive`, with effects performed by a coroutine."""
+    """
+    :func:`drive`, with effects performed by a coroutine.
+
+    :param flow: a step of :mod:`airflow_provider_luma.flow`.
+    :param perform: performs one effect (a coroutine) and returns its result.
+    """
     answer: Any = None
     failure: LumaError | None = None
     while True:

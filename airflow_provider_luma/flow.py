@@ -48,9 +48,10 @@ if TYPE_CHECKING:
     from airflow_provider_luma.kinds import GenerationRequest
     from airflow_provider_luma.records import Plan, Record
 
-#: The longest a create may take, retries of a request that never left included: a create sent at
-#: ``t`` made its generation, if any, by ``t`` plus this (the window a lost create is looked for in).
-CREATE_CALL_SECONDS = 120.0
+#: The longest a create may take (a 5 s connect and a 60 s read, and the retries of a connection
+#: that never opened, cut to fit): a create sent at ``t`` made its generation, if any, by ``t`` plus
+#: this. The window a lost create is looked for in, when its loss was not seen (its process died).
+CREATE_CALL_SECONDS = 75.0
 #: Creates in doubt one call sends at most before it gives up (each looked for first).
 MAX_CREATES_IN_DOUBT = 3
 

@@ -70,15 +70,9 @@ class Attempt:
             triggerer's is built from the task's ``retries``).
         """
         map_index = ti.map_index if isinstance(ti.map_index, int) else -1
-        return cls(
-            ti.dag_id,
-            ti.run_id,
-            ti.task_id,
-            map_index,
-            ti.try_number,
-            getattr(ti, "max_tries", None) if max_tries_known else None,
-            getattr(dag_run, "clear_number", None),
-        )
+        max_tries = getattr(ti, "max_tries", None) if max_tries_known else None
+        clear_number = getattr(dag_run, "clear_number", None)
+        return cls(ti.dag_id, ti.run_id, ti.task_id, map_index, ti.try_number, max_tries, clear_number)
 
 
 @dataclass(frozen=True)

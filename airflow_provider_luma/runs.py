@@ -12,11 +12,11 @@ can reach it (:mod:`airflow_provider_luma.records`).
 from __future__ import annotations
 
 import asyncio
-import time
+from dataclasses import asdict
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_luma.effects import Call, Remember, Sleep, XComValues, adrive, drive
+from airflow_provider_luma.effects import Call, Remember, Sleep, XComValues
 from airflow_provider_luma.records import RECORD_XCOM_KEY, STATE_STORE_KEY, Attempt, RecordSeal
 
 if TYPE_CHECKING:
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
     from airflow.sdk.types import Logger
 
-    from airflow_provider_luma.effects import Effect, Flow
+    from airflow_provider_luma.effects import Effect
     from airflow_provider_luma.hooks.luma import LumaHook
     from airflow_provider_luma.records import Record
 
@@ -76,31 +76,16 @@ class WorkerRun:
         if self.store is not None:
             self.store.set(STATE_STORE_KEY, self._seal.seal(record))
 
-    def drive(self, flow: Flow) -> Any:
-        """Run a step of the flow here; return its result."""
-        return drive(flow, self.perform)
-
     def perform(self, effect: Effect) -> Any:
         """Perform one effect of the flow."""
-        if isinstance(effect, Call):
-            return self.hook.request(
-                effect.method,
-                effect.path,
-                json=effect.json,
-                params=effect.params,
-                creates=effect.creates,
-                deadline=effect.deadline,
-            )
-        if isinstance(effect, Sleep):
-            if effect.rate_limited and self.on_rate_limit is not None:
-                self.on_rate_limit(effect.seconds)
-            time.sleep(effect.seconds)
-        elif isinstance(effect, Remember):
-            self.remember(effect.record)
-        elif isinstance(effect, XComValues):
+        if isinstance(effect, Sleep) and effect.rate_limited and self.on_rate_limit is not None:
+            self.on_rate_limit(effect.seconds)
+        if isinstance(effect, Remember):
+            return self.remember(effect.record)
+        if isinstance(effect, XComValues):
             values = self.ti.xcom_pull(task_ids=[effect.task_id], key=effect.key)
             return [] if values is None else list(values)
-        return None
+        return self.hook.perform(effect)
 
     @cached_property
     def _seal(self) -> RecordSeal:
@@ -164,22 +149,10 @@ class TriggerRun:
         assert self.seal is not None
         return self.seal.open(await self.pull(RECORD_XCOM_KEY, self.ti.task_id, self.ti.map_index), self.log)
 
-    async def drive(self, flow: Flow) -> Any:
-        """Run a step of the flow on the event loop; return its result."""
-        return await adrive(flow, self.perform)
-
     async def perform(self, effect: Effect) -> Any:
         """Perform one effect of the flow."""
         if isinstance(effect, Call):
-            return await self.hook.arequest(
-                self.session,
-                effect.method,
-                effect.path,
-                json=effect.json,
-                params=effect.params,
-                creates=effect.creates,
-                deadline=effect.deadline,
-            )
+            return await self.hook.async_transport.call(self.session, **asdict(effect))
         if isinstance(effect, Sleep):
             await asyncio.sleep(effect.seconds)
         elif isinstance(effect, Remember):

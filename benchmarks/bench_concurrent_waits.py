@@ -63,29 +63,36 @@ if TYPE_CHECKING:
     from multiprocessing.connection import Connection
 
 #: Each waiting device's mode: the provider with that one device swapped for its plain form
-#: (:mod:`benchmarks._plain`), and the row's names for the device and its plain form.
+#: (:mod:`benchmarks._plain`), the row's names for the device and its plain form, and what the
+#: device is judged on (CPU per poll; a shared session on the memory it saves too).
 DEVICE_MODES = {
     "provider-plain-retry": (
         "plain-retry",
         "retry loop built only after a failure",
         "tenacity around every call",
+        ("cpu_per_poll_ms",),
     ),
     "provider-plain-credentials": (
         "plain-credentials",
         "credentials kept per event loop for 60 s",
         "a connection lookup per call",
+        ("cpu_per_poll_ms",),
     ),
     "provider-plain-session": (
         "plain-session",
         "one aiohttp session shared by the loop's waits",
         "a session per wait",
+        ("cpu_per_poll_ms", "rss_growth_mb"),
     ),
     "provider-plain-proxy": (
         "plain-proxy",
         "the environment's proxy looked up once per base URL",
         "looked up per request",
+        ("cpu_per_poll_ms",),
     ),
 }
+#: How each judged figure is named and shown in a device's A/B row.
+DEVICE_FIGURES = {"cpu_per_poll_ms": ("CPU per poll", "ms", 3), "rss_growth_mb": ("peak RSS growth", "MB", 1)}
 MODES = ("provider", *DEVICE_MODES, "session-per-poll", "threads", "provider-creating")
 BASELINE_NAMES = {
     "session-per-poll": "new aiohttp session per poll (HTTP provider trigger style)",
@@ -596,23 +603,24 @@ def rows(results: dict[str, dict[str, Any]], waits: int) -> list[Row]:
 
 def device_rows(results: dict[str, dict[str, Any]], waits: int) -> list[Row]:
     """
-    One row per waiting device measured: CPU per poll of the provider against the provider with
-    that device swapped for its plain form, same rounds; it pays if its median gain beats the noise.
+    One row per waiting device and judged figure: the provider against the provider with that
+    device swapped for its plain form, same rounds; it pays if its median gain beats the noise.
 
     :param results: per mode, from :func:`run_mode`.
     :param waits: concurrent waits per mode.
     """
     return [
         ab_row(
-            f"A/B at {waits:,} concurrent waits: CPU per poll, {device}",
-            "ms",
-            results["provider"]["cpu_per_poll_ms_each"],
-            results[mode]["cpu_per_poll_ms_each"],
+            f"A/B at {waits:,} concurrent waits: {DEVICE_FIGURES[key][0]}, {device}",
+            DEVICE_FIGURES[key][1],
+            results["provider"][f"{key}_each"],
+            results[mode][f"{key}_each"],
             plain_name,
             "the provider against itself with only this device plain, runs interleaved",
-            digits=3,
+            digits=DEVICE_FIGURES[key][2],
         )
-        for mode, (_, device, plain_name) in DEVICE_MODES.items()
+        for mode, (_, device, plain_name, judged) in DEVICE_MODES.items()
+        for key in judged
         if mode in results and "provider" in results
     ]
 

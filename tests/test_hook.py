@@ -370,11 +370,15 @@ def test_the_key_never_appears_in_logs_or_errors(hook, emulator, read_logs):
 # -- async path -----------------------------------------------------------------------------------
 
 
+async def aget_generation(hook: LumaHook, generation_id: str, session) -> dict:
+    return await hook.async_transport.call(session, "GET", f"/generations/{generation_id}")
+
+
 async def test_async_get_generation_and_shared_session(hook):
     created = hook.create_image(IMAGE)
     async with LumaHook.async_session() as session, LumaHook.async_session() as same:
         assert session is same
-        generation = await hook.aget_generation(created["id"], session)
+        generation = await aget_generation(hook, created["id"], session)
     assert generation["id"] == created["id"]
     assert session.closed
 
@@ -383,9 +387,9 @@ async def test_async_path_retries_and_classifies(hook, emulator):
     created = hook.create_image(IMAGE)
     emulator.configure(faults=[FaultRule(route="GET /generations/{id}", kind="503", times=1)])
     async with LumaHook.async_session() as session:
-        assert (await hook.aget_generation(created["id"], session))["id"] == created["id"]
+        assert (await aget_generation(hook, created["id"], session))["id"] == created["id"]
         with pytest.raises(LumaNotFoundError):
-            await hook.aget_generation(MISSING_ID, session)
+            await aget_generation(hook, MISSING_ID, session)
 
 
 async def test_async_path_picks_up_a_rotated_key_after_a_401(hook, monkeypatch, emulator):
@@ -393,8 +397,8 @@ async def test_async_path_picks_up_a_rotated_key_after_a_401(hook, monkeypatch, 
     set_connection(monkeypatch, password="sk-revoked-key", host=emulator.base_url)
     async with LumaHook.async_session() as session:
         with pytest.raises(LumaAuthenticationError):  # the old key, now looked up and kept
-            await LumaHook().aget_generation(generation_id, session)
+            await aget_generation(LumaHook(), generation_id, session)
         set_connection(monkeypatch, password=API_KEY, host=emulator.base_url)  # the user rotates it
-        assert (await LumaHook().aget_generation(generation_id, session))["id"] == generation_id
+        assert (await aget_generation(LumaHook(), generation_id, session))["id"] == generation_id
     polls = [r.status for r in emulator.stats.last_requests if r.path.startswith("/generations/")]
     assert polls[-3:] == [401, 401, 200]  # the old key, kept; tried again once; then the new key

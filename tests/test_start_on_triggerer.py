@@ -97,16 +97,6 @@ def test_an_xcomarg_parameter_starts_in_a_worker():
     assert "XComArg" in operator._why_in_a_worker
 
 
-def test_mapped_tasks_start_in_a_worker():
-    """Airflow 3.3 starts no mapped task on the triggerer: the class says so to the mapped operator."""
-    with DAG(dag_id="luma_start_mapped", schedule=None, start_date=datetime(2025, 1, 1)):
-        mapped = LumaImageGenerateOperator.partial(task_id="generate", deferrable=True).expand(
-            prompt=["a red kite", "a kestrel"]
-        )
-    assert mapped.start_from_trigger is False
-    assert mapped.start_trigger_args is None
-
-
 @pytest.mark.skipif(AIRFLOW_V_3_3_PLUS, reason="Airflow before 3.3 starts every task in a worker")
 def test_airflow_before_3_3_starts_every_task_in_a_worker():
     assert image().start_from_trigger is False

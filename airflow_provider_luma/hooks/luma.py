@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time
+from dataclasses import asdict
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseHook
 
 from airflow_provider_luma import CONNECTION_FORM
+from airflow_provider_luma.effects import Call, Sleep, XComValues
 from airflow_provider_luma.exceptions import LumaError
 from airflow_provider_luma.flow import generation_object
 from airflow_provider_luma.generations import DEFAULT_SETTLE_SECONDS
@@ -21,8 +23,9 @@ if TYPE_CHECKING:
     import contextlib
 
     import aiohttp
-    import requests
     from airflow.providers.common.compat.sdk import ObjectStoragePath
+
+    from airflow_provider_luma.effects import Effect
 
 __all__ = ["DEFAULT_BASE_URL", "LumaCredentials", "LumaHook"]
 
@@ -81,24 +84,21 @@ class LumaHook(BaseHook):
 
     async def aget_credentials(self) -> LumaCredentials:
         """The connection's base URL and API key, fetched without blocking the event loop."""
-        return await self._async.credentials()
+        return await self.async_transport.credentials()
 
     @cached_property
-    def _sync(self) -> SyncTransport:
+    def transport(self) -> SyncTransport:
+        """The worker's transport: every call of this hook from a worker, and of the flow's driver."""
         return SyncTransport(self.settings, lambda: self.credentials, self.log)
 
     @cached_property
-    def _async(self) -> AsyncTransport:
+    def async_transport(self) -> AsyncTransport:
+        """The triggerer's transport: every call from an event loop (triggers, the flow's driver)."""
         return AsyncTransport(self.settings, type(self), self.log)
-
-    @property
-    def session(self) -> requests.Session:
-        """The HTTP client (connection pool) of this hook's sync calls."""
-        return self._sync.session
 
     def close(self) -> None:
         """Close the sync session's connections."""
-        self._sync.close()
+        self.transport.close()
 
     def test_connection(self) -> tuple[bool, str]:
         """Check the key and base URL with ``GET /ping`` (the UI's and CLI's connection test)."""
@@ -110,55 +110,17 @@ class LumaHook(BaseHook):
 
     # -- calls --------------------------------------------------------------------------------------
 
-    def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        json: Any = None,
-        params: dict[str, Any] | None = None,
-        creates: bool = False,
-        deadline: float | None = None,
-    ) -> Any:
+    def perform(self, effect: Effect) -> Any:
         """
-        One API call from a worker: Luma's decoded JSON, transient failures retried.
+        Perform a call or a pause of the generation flow from a worker (a task's run adds its record).
 
-        :param method: HTTP method.
-        :param path: path relative to the base URL, e.g. ``/generations``.
-        :param json: request body.
-        :param params: query parameters.
-        :param creates: the call creates a generation: never re-sent once it may have reached Luma
-            (that raises :class:`~airflow_provider_luma.exceptions.LumaAmbiguousCreateError`), and
-            a 429 is raised for the caller to wait out.
-        :param deadline: epoch seconds the call, retries included, must end by.
+        :param effect: an effect of :mod:`airflow_provider_luma.effects`.
         """
-        return self._sync.call(method, path, json=json, params=params, creates=creates, deadline=deadline)
-
-    async def arequest(
-        self,
-        session: aiohttp.ClientSession,
-        method: str,
-        path: str,
-        *,
-        json: Any = None,
-        params: dict[str, Any] | None = None,
-        creates: bool = False,
-        deadline: float | None = None,
-    ) -> Any:
-        """
-        :meth:`request` without blocking the event loop (triggers).
-
-        :param session: from :meth:`async_session`.
-        :param method: HTTP method.
-        :param path: path relative to the base URL.
-        :param json: request body.
-        :param params: query parameters.
-        :param creates: the call creates a generation (see :meth:`request`).
-        :param deadline: epoch seconds the call, retries and their waits included, must end by.
-        """
-        return await self._async.call(
-            session, method, path, json=json, params=params, creates=creates, deadline=deadline
-        )
+        if isinstance(effect, Call):
+            return self.transport.call(**asdict(effect))
+        if isinstance(effect, Sleep):
+            time.sleep(effect.seconds)
+        return [] if isinstance(effect, XComValues) else None
 
     def create_generation(self, path: str, body: dict[str, Any], *, timeout: float = 600.0) -> dict[str, Any]:
         """
@@ -172,33 +134,19 @@ class LumaHook(BaseHook):
         :raises LumaAdoptionError: the create may have made a generation that cannot be singled out.
         """
         from airflow_provider_luma.adoption import Siblings
-        from airflow_provider_luma.effects import Call, Sleep, drive
+        from airflow_provider_luma.effects import drive
         from airflow_provider_luma.flow import Options, create
         from airflow_provider_luma.kinds import GenerationRequest
         from airflow_provider_luma.records import Record
-
-        def perform(effect: Any) -> Any:
-            if isinstance(effect, Call):
-                return self.request(
-                    effect.method,
-                    effect.path,
-                    json=effect.json,
-                    params=effect.params,
-                    creates=effect.creates,
-                    deadline=effect.deadline,
-                )
-            if isinstance(effect, Sleep):
-                time.sleep(effect.seconds)
-            return []  # no task instance: nothing to remember, no siblings
 
         now = time.time()
         options = Options(
             now + timeout, self.settle_time, siblings=Siblings(ids=frozenset(self._created_ids))
         )
-        record = Record(path, body, try_number=0, started_at=now)
-        generation: dict[str, Any] = drive(
-            create(GenerationRequest(path, body), record, options, self.log), perform
+        flow = create(
+            GenerationRequest(path, body), Record(path, body, try_number=0, started_at=now), options, self.log
         )
+        generation: dict[str, Any] = drive(flow, self.perform)
         self._created_ids.add(generation["id"])
         return generation
 
@@ -271,7 +219,7 @@ class LumaHook(BaseHook):
         :param deadline: epoch seconds the call, retries included, must end by.
         """
         path = f"/generations/{check_generation_id(generation_id)}"
-        return generation_object(self._sync.call("GET", path, deadline=deadline), f"GET {path}")
+        return generation_object(self.transport.call("GET", path, deadline=deadline), f"GET {path}")
 
     def delete_generation(self, generation_id: str) -> None:
         """
@@ -279,7 +227,7 @@ class LumaHook(BaseHook):
 
         :param generation_id: the generation's id.
         """
-        self._sync.call("DELETE", f"/generations/{check_generation_id(generation_id)}")
+        self.transport.call("DELETE", f"/generations/{check_generation_id(generation_id)}")
 
     def list_generations(self, limit: int = 100, offset: int = 0) -> dict[str, Any]:
         """
@@ -288,24 +236,24 @@ class LumaHook(BaseHook):
         :param limit: page size.
         :param offset: how many generations to skip.
         """
-        page: dict[str, Any] = self._sync.call(
+        page: dict[str, Any] = self.transport.call(
             "GET", "/generations", params={"limit": limit, "offset": offset}
         )
         return page
 
     def list_concepts(self) -> list[str]:
         """Concept keys usable in video requests (``GET /generations/concepts/list``)."""
-        concepts: list[str] = self._sync.call("GET", "/generations/concepts/list")
+        concepts: list[str] = self.transport.call("GET", "/generations/concepts/list")
         return concepts
 
     def get_credits(self) -> dict[str, Any]:
         """The account's balance, ``{"credit_balance": <US cents>}`` (``GET /credits``)."""
-        balance: dict[str, Any] = self._sync.call("GET", "/credits")
+        balance: dict[str, Any] = self.transport.call("GET", "/credits")
         return balance
 
     def ping(self) -> dict[str, Any]:
         """A cheap authenticated check (``GET /ping``)."""
-        answer: dict[str, Any] = self._sync.call("GET", "/ping")
+        answer: dict[str, Any] = self.transport.call("GET", "/ping")
         return answer
 
     # -- assets ---------------------------------------------------------------------------------
@@ -356,18 +304,3 @@ class LumaHook(BaseHook):
         last wait using it leaves, on success, error or cancellation.
         """
         return shared_session()
-
-    async def aget_generation(
-        self, generation_id: str, session: aiohttp.ClientSession, *, deadline: float | None = None
-    ) -> dict[str, Any]:
-        """
-        Fetch one generation without blocking the event loop, retrying transient failures.
-
-        :param generation_id: the generation's id.
-        :param session: from :meth:`async_session`.
-        :param deadline: epoch seconds the call, retries and their waits included, must end by.
-        """
-        path = f"/generations/{check_generation_id(generation_id)}"
-        return generation_object(
-            await self._async.call(session, "GET", path, deadline=deadline), f"GET {path}"
-        )

@@ -143,3 +143,22 @@ def start_trigger_args(operator: Any) -> StartTriggerArgs:
         next_kwargs=None,
         timeout=timedelta(seconds=timeout) + DEFERRAL_MARGIN if isinstance(timeout, float) else None,
     )
+
+
+def say_why_in_a_worker(operator: Any, ti: Any, why: str | None) -> None:
+    """
+    Log, on Airflow 3.3+, why a deferrable task started in a worker and not on the triggerer.
+
+    :param operator: the generate operator (``LumaGenerationOperatorBase``).
+    :param ti: its task instance.
+    :param why: what keeps its parameters from the triggerer (None: nothing).
+    """
+    from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_3_PLUS
+
+    if AIRFLOW_V_3_3_PLUS and operator.deferrable and operator.wait_for_completion:
+        mapped = ti.map_index is not None and ti.map_index >= 0
+        why = "Airflow 3.3 starts no mapped task there" if mapped else why
+        operator.log.info(
+            "Starting in a worker, not on the triggerer: %s",
+            why or "Airflow started it here (dag.test() and `airflow tasks test` start every task so)",
+        )

@@ -42,7 +42,11 @@ from airflow_provider_luma.generations import (
 )
 from airflow_provider_luma.kinds import KINDS, build_request
 from airflow_provider_luma.links import LumaGenerationLink
-from airflow_provider_luma.operators._start import start_trigger_args, why_not_on_the_triggerer
+from airflow_provider_luma.operators._start import (
+    say_why_in_a_worker,
+    start_trigger_args,
+    why_not_on_the_triggerer,
+)
 from airflow_provider_luma.storage import DEFAULT_DEADLINE_SECONDS, DEFAULT_MAX_BYTES
 from airflow_provider_luma.validation import check_positive_int, check_seconds
 
@@ -220,10 +224,11 @@ class LumaGenerationOperatorBase(BaseOperator):
     def execute(self, context: Context) -> Any:
         """Validate, continue what the task instance paid for or create, then wait or return."""
         from airflow_provider_luma.adoption import Siblings
+        from airflow_provider_luma.effects import drive
         from airflow_provider_luma.flow import Options, obtain, wait
         from airflow_provider_luma.records import Record, plan
 
-        self._say_where_it_starts(context)
+        say_why_in_a_worker(self, context.get("ti"), self._why_in_a_worker)
         request = self.build_request()
         poll_interval = check_seconds("poll_interval", self.poll_interval)
         timeout = check_seconds("timeout", self.timeout)
@@ -244,7 +249,7 @@ class LumaGenerationOperatorBase(BaseOperator):
             Siblings(tuple(self.dag.task_ids) if self.has_dag() else ()),
         )
         record = Record.start(todo.request, run.attempt, self._started_at)
-        generation = run.drive(obtain(todo, record, options, self.log))
+        generation = drive(obtain(todo, record, options, self.log), run.perform)
         generation_id = self._generation_id = generation["id"]
         context["ti"].xcom_push(key=XCOM_GENERATION_ID, value=generation_id)
         # The generation as created; replaced by the final one. Lets the extra link resolve early.
@@ -258,7 +263,7 @@ class LumaGenerationOperatorBase(BaseOperator):
         now = time.time()
         if self.deferrable:
             self._defer_wait(generation_id, poll_interval, now, deadline)
-        outcome = run.drive(
+        outcome = drive(
             wait(
                 generation_id,
                 poll_interval,
@@ -267,21 +272,12 @@ class LumaGenerationOperatorBase(BaseOperator):
                 delete_on_timeout=self.delete_on_timeout,
                 since=now,
                 log=self.log,
-            )
+            ),
+            run.perform,
         )
         if outcome.generation is None:
             raise LumaTimeoutError(outcome.message or f"Luma generation {generation_id} timed out")
         return self._finish(context, outcome.generation)
-
-    def _say_where_it_starts(self, context: Context) -> None:
-        if AIRFLOW_V_3_3_PLUS and self.deferrable and self.wait_for_completion:
-            map_index = context["ti"].map_index
-            mapped = map_index is not None and map_index >= 0
-            why = "Airflow 3.3 starts no mapped task there" if mapped else self._why_in_a_worker
-            self.log.info(
-                "Starting in a worker, not on the triggerer: %s",
-                why or "Airflow started it here (dag.test() and `airflow tasks test` start every task so)",
-            )
 
     def _run(self, context: Context) -> WorkerRun:
         from airflow_provider_luma.runs import WorkerRun

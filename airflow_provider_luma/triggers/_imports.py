@@ -33,12 +33,11 @@ async def import_hook_off_the_loop() -> type[LumaHook]:
     """
     The hook class, imported in a worker thread the first time.
 
-    The first import of the hook and its HTTP stack (aiohttp, tenacity) is slow; done on
-    the triggerer's event loop it would stall every other trigger meanwhile (the "A/B at 200
-    concurrent waits: first waits' event-loop stall, hook imported in a thread" row of make bench:
-    about 15 ms against 93 ms on the loop). Only a finished import
-    is remembered: a wait starting while another one's import is still running in its thread waits
-    in a thread too, never on the module lock from the event loop.
+    The first import of the hook and its HTTP stack (aiohttp, tenacity) is slow; done on the
+    triggerer's event loop it would stall every other trigger meanwhile (make bench's "first waits'
+    event-loop stall, hook imported in a thread" row: about 15 ms against 93 ms on the loop). Only
+    a finished import is remembered: a wait that starts while another one's import still runs
+    imports in a thread too, never waiting on the module lock from the event loop.
 
     One shorter stall remains, outside our reach: the import's allocations usually set off the
     process's first full garbage collection, which holds the GIL while it scans every object the

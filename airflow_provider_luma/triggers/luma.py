@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import AirflowFailException
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_luma.effects import adrive
 from airflow_provider_luma.exceptions import LumaError
 from airflow_provider_luma.generations import (
     DEFAULT_SETTLE_SECONDS,
@@ -123,7 +124,7 @@ class LumaGenerationTrigger(BaseTrigger):
             LumaHook = await import_hook_off_the_loop()
             async with LumaHook.async_session() as session:
                 run = TriggerRun(LumaHook(luma_conn_id=self.luma_conn_id), session, None, None, self.log)
-                outcome = await run.drive(
+                outcome = await adrive(
                     wait(
                         self.generation_id,
                         self.poll_interval,
@@ -132,7 +133,8 @@ class LumaGenerationTrigger(BaseTrigger):
                         delete_on_timeout=self.delete_on_timeout,
                         since=time.time(),
                         log=self.log,
-                    )
+                    ),
+                    run.perform,
                 )
             event = TriggerEvent({"generation_id": self.generation_id, **outcome.payload()})
         except Exception as exc:  # an event, not a trigger crash: the task resumes and says why
@@ -141,9 +143,22 @@ class LumaGenerationTrigger(BaseTrigger):
         yield event
 
     def _first_wait(self) -> float:
-        first_wait = _first_wait(self.first_poll_at, self.poll_interval, self.end_time)
+        """
+        Seconds until the first poll: until ``first_poll_at``, or else a random part of one interval,
+        and never before ``handoff_until`` where a triggerer runs it.
+
+        Waits started together without a ``first_poll_at`` (a restarted triggerer takes over hundreds
+        at once) would otherwise poll in lockstep, every interval a burst that stalls the event loop;
+        a random phase spreads them and still polls within one interval.
+        """
+        now = time.time()
+        remaining = max(0.0, self.end_time - now)
+        if self.first_poll_at is not None and self.first_poll_at > now:
+            first_wait = min(self.first_poll_at - now, remaining)
+        else:
+            first_wait = random.uniform(0.0, min(self.poll_interval, remaining))
         if self.handoff_until is not None and self.task_instance is not None:  # a triggerer runs it
-            first_wait = max(first_wait, min(self.handoff_until, self.end_time) - time.time())
+            first_wait = max(first_wait, min(self.handoff_until, self.end_time) - now)
         return first_wait
 
     async def on_kill(self) -> None:
@@ -282,14 +297,14 @@ class LumaGenerateTrigger(BaseTrigger):
             siblings = Siblings(tuple(dag.task_ids) if dag is not None else ())
             options = Options(deadline, settle_time, self.min_credits, siblings)
             record = Record.start(todo.request, attempt, started_at)
-            generation = await run.drive(obtain(todo, record, options, self.log))
+            generation = await adrive(obtain(todo, record, options, self.log), run.perform)
             self._generation_id = generation["id"]
             await run.push(XCOM_GENERATION_ID, generation["id"])
             await run.push(XCOM_GENERATION, generation)
             if generation.get("state") in TERMINAL_STATES:
                 outcome = WaitOutcome.of(generation)
             else:
-                outcome = await run.drive(
+                outcome = await adrive(
                     wait(
                         generation["id"],
                         poll_interval,
@@ -298,7 +313,8 @@ class LumaGenerateTrigger(BaseTrigger):
                         delete_on_timeout=self.delete_on_timeout,
                         since=started_at,
                         log=self.log,
-                    )
+                    ),
+                    run.perform,
                 )
             return await self._end(run, record.made(generation["id"]), outcome)
 
@@ -356,30 +372,14 @@ def task_success_event() -> TriggerEvent:
     return TaskSuccessEvent()
 
 
-def _first_wait(first_poll_at: float | None, poll_interval: float, end_time: float) -> float:
-    """
-    Seconds until the first poll: until ``first_poll_at``, or else a random part of one interval.
-
-    Waits started together without a ``first_poll_at`` (a restarted triggerer takes over hundreds
-    at once) would otherwise poll in lockstep, every interval a burst that stalls the event loop; a
-    random phase spreads them and still polls within one interval.
-    """
-    now = time.time()
-    remaining = max(0.0, end_time - now)
-    if first_poll_at is not None and first_poll_at > now:
-        return min(first_poll_at - now, remaining)
-    return random.uniform(0.0, min(poll_interval, remaining))
-
-
 async def _delete(luma_conn_id: str, generation_id: str, log: Any) -> None:
     from airflow_provider_luma.flow import delete
     from airflow_provider_luma.runs import TriggerRun
 
     LumaHook = await import_hook_off_the_loop()
     async with LumaHook.async_session() as session:
-        await TriggerRun(LumaHook(luma_conn_id=luma_conn_id), session, None, None, log).drive(
-            delete(generation_id, log)
-        )
+        run = TriggerRun(LumaHook(luma_conn_id=luma_conn_id), session, None, None, log)
+        await adrive(delete(generation_id, log), run.perform)
 
 
 def _openlineage_enabled() -> bool:

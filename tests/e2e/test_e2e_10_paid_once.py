@@ -62,7 +62,7 @@ def test_two_runs_one_prompt_each_keeps_its_own_generation(
     for generation in (b_generation, a_generation):
         emulator.complete(generation["id"])
     assert_run_succeeds(api, dag_id, run_a, timeout=RUN_TIMEOUT)
-    assert_run_succeeds(api, dag_id, run_b, timeout=RUN_TIMEOUT)  # its retry comes 30 s after try 1
+    assert_run_succeeds(api, dag_id, run_b, timeout=RUN_TIMEOUT)  # its retry comes 20 s after try 1
     assert api.task_instance(dag_id, run_b, "generate")["try_number"] == 2
     assert api.xcom(dag_id, run_b, "generate", key="generation_id") == b_generation["id"]
     assert api.xcom(dag_id, run_a, "generate", key="generation_id") == a_generation["id"]

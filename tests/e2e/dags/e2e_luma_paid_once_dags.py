@@ -3,7 +3,7 @@ DAGs of the paid-once scenarios (``test_e2e_10_paid_once.py``); each task starts
 
 - ``e2e_luma_one_prompt``: a static prompt, the same request in every run; its first try's
   create is lost (the test makes the emulator drop the answer and refuse the list) and its retry
-  comes 30 s later, after another run made the same request.
+  comes 20 s later, after another run made the same request.
 - ``e2e_luma_planted``: ``plant`` writes a record for ``generate`` before it runs: another run's
   (``conf.replay_from``), or nothing while a REST API user plants one (``conf.hold`` seconds).
 - ``e2e_luma_finished_then_failed``: its first try finishes (a worker copies the asset), then
@@ -36,7 +36,7 @@ with _dag("e2e_luma_one_prompt"):
         task_id="generate",
         prompt="A lighthouse at dawn, the same every morning",
         retries=1,
-        retry_delay=timedelta(seconds=30),
+        retry_delay=timedelta(seconds=20),
         settle_time=2,
         **QUICK,
     )
