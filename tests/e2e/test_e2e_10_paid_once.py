@@ -70,7 +70,7 @@ def test_two_runs_one_prompt_each_keeps_its_own_generation(
 
 
 def test_a_replayed_or_planted_record_is_ignored(stack: AirflowStack, emulator: LumaEmulatorProcess) -> None:
-    api, dag_id = stack.api, "e2e_luma_planted"
+    api, dag_id = stack.api, "e2e_luma_record_planted"
     api.unpause(dag_id)
     first = api.trigger(dag_id)
     complete_once_created(emulator, dag_id, first)

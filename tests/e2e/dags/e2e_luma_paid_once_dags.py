@@ -4,7 +4,7 @@ DAGs of the paid-once scenarios (``test_e2e_10_paid_once.py``); each task starts
 - ``e2e_luma_one_prompt``: a static prompt, the same request in every run; its first try's
   create is lost (the test makes the emulator drop the answer and refuse the list) and its retry
   comes 20 s later, after another run made the same request.
-- ``e2e_luma_planted``: ``plant`` writes a record for ``generate`` before it runs: another run's
+- ``e2e_luma_record_planted``: ``plant`` writes a record for ``generate`` before it runs: another run's
   (``conf.replay_from``), or nothing while a REST API user plants one (``conf.hold`` seconds).
 - ``e2e_luma_finished_then_failed``: its first try finishes (a worker copies the asset), then
   Airflow fails it anyway, as its deferral race does; one retry.
@@ -41,7 +41,7 @@ with _dag("e2e_luma_one_prompt"):
         **QUICK,
     )
 
-with _dag("e2e_luma_planted"):
+with _dag("e2e_luma_record_planted"):
 
     @task
     def plant(dag_run: Any = None, ti: Any = None) -> None:
