@@ -47,8 +47,9 @@ class Attempt:
     :param try_number: the try.
     :param max_tries: the task instance's ``max_tries`` where Airflow gives it (a worker), else None.
         A clear raises it and a retry does not.
-    :param clear_number: the DAG run's ``clear_number``, raised by every clear in the run; the
-        signal where ``max_tries`` is unknown (the triggerer).
+    :param run_started_at: when the DAG run started (epoch seconds): a clear of a finished run
+        starts it again, a retry does not. The signal where ``max_tries`` is unknown: Airflow 3.3.2
+        gives a trigger neither the task instance's ``max_tries`` nor the run's ``clear_number``.
     """
 
     dag_id: str
@@ -57,7 +58,7 @@ class Attempt:
     map_index: int
     try_number: int
     max_tries: int | None = None
-    clear_number: int | None = None
+    run_started_at: float | None = None
 
     @classmethod
     def of(cls, ti: Any, dag_run: Any, *, max_tries_known: bool) -> Attempt:
@@ -71,8 +72,9 @@ class Attempt:
         """
         map_index = ti.map_index if isinstance(ti.map_index, int) else -1
         max_tries = getattr(ti, "max_tries", None) if max_tries_known else None
-        clear_number = getattr(dag_run, "clear_number", None)
-        return cls(ti.dag_id, ti.run_id, ti.task_id, map_index, ti.try_number, max_tries, clear_number)
+        start = getattr(dag_run, "start_date", None)
+        started = start.timestamp() if start is not None else None
+        return cls(ti.dag_id, ti.run_id, ti.task_id, map_index, ti.try_number, max_tries, started)
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,7 @@ class Record:
     :param try_number: the try that wrote it.
     :param started_at: epoch seconds when that try started (its deadline counts from here).
     :param max_tries: the task instance's ``max_tries`` then, where known.
-    :param clear_number: the DAG run's ``clear_number`` then.
+    :param run_started_at: when the DAG run had started, then.
     :param sent_at: epoch seconds a create was sent at, while its outcome is unknown.
     :param until: the latest epoch second that create could have made a generation at.
     :param generation_id: the generation it made.
@@ -97,7 +99,7 @@ class Record:
     try_number: int
     started_at: float
     max_tries: int | None = None
-    clear_number: int | None = None
+    run_started_at: float | None = None
     sent_at: float | None = None
     until: float | None = None
     generation_id: str | None = None
@@ -113,7 +115,7 @@ class Record:
         :param started_at: when it started.
         """
         a = attempt
-        return cls(request.path, request.body, a.try_number, started_at, a.max_tries, a.clear_number)
+        return cls(request.path, request.body, a.try_number, started_at, a.max_tries, a.run_started_at)
 
     @property
     def request(self) -> GenerationRequest:
@@ -140,7 +142,7 @@ class Record:
         """
         if self.max_tries is not None and attempt.max_tries is not None:
             return self.max_tries != attempt.max_tries
-        return self.clear_number != attempt.clear_number
+        return self.run_started_at != attempt.run_started_at
 
 
 class RecordSeal:

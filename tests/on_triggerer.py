@@ -75,7 +75,7 @@ class AttachedTaskInstance:
     :param try_number: the try.
     :param task: the task (its DAG tells the trigger the sibling tasks).
     :param map_index: the map index.
-    :param clear_number: the run's ``clear_number`` (a clear raises it).
+    :param clears: how often the run was cleared after it finished (each starts it again).
     """
 
     dag_id: str
@@ -84,12 +84,14 @@ class AttachedTaskInstance:
     try_number: int
     task: Any
     map_index: int = -1
-    clear_number: int = 0
+    clears: int = 0
 
     def get_template_context(self) -> dict[str, Any]:
+        from datetime import datetime, timedelta, timezone
         from types import SimpleNamespace
 
-        return {"dag_run": SimpleNamespace(clear_number=self.clear_number)}
+        started = datetime(2026, 1, 1, tzinfo=timezone.utc) + timedelta(hours=self.clears)
+        return {"dag_run": SimpleNamespace(start_date=started)}
 
     @staticmethod
     def get_ti_count(**kwargs: Any) -> int:

@@ -34,15 +34,15 @@ class StartedRun:
         self.result = DagRunResult(dag.test(mark_success_pattern=".*"))
         self.run_id = self.result.dag_run.run_id
 
-    def trigger(self, task_id: str, try_number: int = 1, clear_number: int = 0, **changes: Any) -> Any:
+    def trigger(self, task_id: str, try_number: int = 1, clears: int = 0, **changes: Any) -> Any:
         task = self.dag.get_task(task_id)
-        ti = AttachedTaskInstance(DAG_ID, task_id, self.run_id, try_number, task, clear_number=clear_number)
+        ti = AttachedTaskInstance(DAG_ID, task_id, self.run_id, try_number, task, clears=clears)
         return trigger_of(task, ti, **changes)
 
-    async def run(self, task_id: str, try_number: int = 1, clear_number: int = 0, **changes: Any) -> Any:
-        """The first event of the task's trigger (of ``try_number``, after ``clear_number`` clears)."""
+    async def run(self, task_id: str, try_number: int = 1, clears: int = 0, **changes: Any) -> Any:
+        """The first event of the task's trigger (of ``try_number``, after ``clears`` clears of the run)."""
         with supervisor_comms(self.result.dag_run.id):
-            return await first_event(self.trigger(task_id, try_number, clear_number, **changes))
+            return await first_event(self.trigger(task_id, try_number, clears, **changes))
 
     def xcom(self, task_id: str, key: str = "return_value") -> Any:
         return self.result.xcom(task_id, key)
@@ -163,7 +163,7 @@ async def test_a_try_after_a_failed_one_reattaches_and_one_after_success_creates
 
     assert is_task_success(await run.run("generate"))
     earlier = run.xcom("generate", "generation_id")
-    assert is_task_success(await run.run("generate", try_number=2, clear_number=1))  # a clear after success
+    assert is_task_success(await run.run("generate", try_number=2, clears=1))  # a clear after success
     assert run.xcom("generate", "generation_id") != earlier
     assert emulator.stats.creates == 3
     said = f"An earlier try succeeded with generation {earlier} and the task was cleared since"

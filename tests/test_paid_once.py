@@ -195,8 +195,8 @@ async def test_a_try_failed_after_it_finished_is_taken_up_and_a_clear_makes_a_ne
     assert is_task_success(await run.run("generate", try_number=2))
     assert run.xcom("generate", "generation_id") == first
     assert emulator.stats.creates == 1
-    # A clear (the run's clear_number goes up): the user asks again, for a new image.
-    assert is_task_success(await run.run("generate", try_number=3, clear_number=1))
+    # A clear (the finished run starts again): the user asks again, for a new image.
+    assert is_task_success(await run.run("generate", try_number=3, clears=1))
     assert run.xcom("generate", "generation_id") != first
     assert emulator.stats.creates == 2
 
@@ -239,7 +239,7 @@ async def test_a_new_try_clears_the_earlier_tries_results_first(start, emulator)
     assert is_task_success(await run.run("generate"))
     assert run.xcom("generate")
     assert run.xcom("generate", LINK_XCOM)
-    failed = await run.run("generate", try_number=2, clear_number=1, prompt="a blocked kingfisher")
+    failed = await run.run("generate", try_number=2, clears=1, prompt="a blocked kingfisher")
     assert failed.payload["status"] == "failed"  # moderation
     assert run.xcom("generate") is None  # what a downstream all_done task reads: not try 1's image
     assert run.xcom("generate", LINK_XCOM) is None

@@ -122,7 +122,7 @@ def test_a_task_killed_while_polling_in_its_worker_retries_and_reattaches(
         time.monotonic() - killed, 1
     )
     facts["worker crash (polling): killed / left alive"] = [crash.killed.title, crash.supervisor.title]
-    assert f"Generation {crash.generation_id} is" in first  # try 1 was polling in the worker
+    assert f"Luma generation {crash.generation_id} is" in first  # try 1 was polling in the worker
     facts["worker crash (polling): try 2 still polled after re-attaching"] = (
-        f"Generation {crash.generation_id} is" in second
+        f"Luma generation {crash.generation_id} is" in second
     )

@@ -46,7 +46,7 @@ with _dag("e2e_luma_record_planted"):
     @task
     def plant(dag_run: Any = None, ti: Any = None) -> None:
         """Write ``generate``'s record, as any task may: another run's, replayed."""
-        from airflow.sdk import XCom
+        from airflow.providers.common.compat.sdk import XCom
 
         conf = dag_run.conf or {}
         if conf.get("replay_from"):
