@@ -269,24 +269,15 @@ def check_character_ref(param: str, value: Any) -> dict[str, Any]:
 
 def check_positive_number(param: str, value: Any) -> float:
     """
-    Check a duration or interval in seconds: a number greater than 0.
+    Check a duration or interval, in seconds or as a ``timedelta``; return it in seconds (greater than 0).
 
     :param param: parameter name used in the error.
     :param value: the value given.
     """
+    value = value.total_seconds() if isinstance(value, timedelta) else value
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or math.isinf(value):
         raise _fail(param, f"must be a number of seconds greater than 0, got {value!r}")
     return float(value)
-
-
-def check_seconds(param: str, value: Any) -> float:
-    """
-    Check a duration given in seconds or as a ``timedelta``; return it in seconds (greater than 0).
-
-    :param param: parameter name used in the error.
-    :param value: the value given.
-    """
-    return check_positive_number(param, value.total_seconds() if isinstance(value, timedelta) else value)
 
 
 def check_positive_int(param: str, value: Any) -> int:

@@ -115,11 +115,11 @@ def start_trigger_args(operator: Any) -> StartTriggerArgs:
 
     from airflow_provider_luma.exceptions import LumaValidationError
     from airflow_provider_luma.generations import DEFERRAL_MARGIN
-    from airflow_provider_luma.validation import check_seconds
+    from airflow_provider_luma.validation import check_positive_number
 
     def seconds(param: str, value: Any) -> Any:
         try:
-            return check_seconds(param, value)
+            return check_positive_number(param, value)
         except LumaValidationError:
             return value  # the trigger fails the task with the parameter's error
 

@@ -48,7 +48,7 @@ from airflow_provider_luma.operators._start import (
     why_not_on_the_triggerer,
 )
 from airflow_provider_luma.storage import DEFAULT_DEADLINE_SECONDS, DEFAULT_MAX_BYTES
-from airflow_provider_luma.validation import check_positive_int, check_seconds
+from airflow_provider_luma.validation import check_positive_int, check_positive_number
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -172,7 +172,7 @@ class LumaGenerationOperatorBase(BaseOperator):
         self.min_credits = min_credits
         # Checked here, not templated: a bad value fails the DAG's import, before anything is paid.
         self.max_asset_bytes = check_positive_int("max_asset_bytes", max_asset_bytes)
-        self.copy_timeout = check_seconds("copy_timeout", copy_timeout)
+        self.copy_timeout = check_positive_number("copy_timeout", copy_timeout)
         self._generation_id: str | None = None  # for on_kill
         self._rate_limited_since: float | None = None
         self._started_at = 0.0
@@ -230,8 +230,8 @@ class LumaGenerationOperatorBase(BaseOperator):
 
         say_why_in_a_worker(self, context.get("ti"), self._why_in_a_worker)
         request = self.build_request()
-        poll_interval = check_seconds("poll_interval", self.poll_interval)
-        timeout = check_seconds("timeout", self.timeout)
+        poll_interval = check_positive_number("poll_interval", self.poll_interval)
+        timeout = check_positive_number("timeout", self.timeout)
         run = self._run(context)
         if self.reattach and run.store is None:
             self.log.info(
@@ -244,7 +244,7 @@ class LumaGenerationOperatorBase(BaseOperator):
         deadline = self._started_at + timeout
         options = Options(
             deadline,
-            check_seconds("settle_time", self.settle_time),
+            check_positive_number("settle_time", self.settle_time),
             self.min_credits,
             Siblings(tuple(self.dag.task_ids) if self.has_dag() else ()),
         )
