@@ -28,7 +28,8 @@ Modes:
 * ``provider``: 200 (then 1,000) ``LumaGenerationTrigger.run()`` on one event loop, first event
   each, as a triggerer runs them (they share one aiohttp session);
 * one mode per waiting device (:data:`DEVICE_MODES`): the provider with only that device swapped
-  for its plain form (:mod:`benchmarks._plain`), for the device's A/B row at each load. Two devices
+  for its plain form (:mod:`benchmarks._plain`), for the device's A/B rows at 200 waits, measured in
+  a pass of their own against the provider with :data:`DEVICE_ROUNDS` rounds. Two devices
   measured here were removed, since at 200 waits neither beat its plain form by more than the
   rounds' noise: a 20 ms poll grid (+5% CPU per poll, noise 10%) and a per-loop cache of shared
   connection-lookup futures (+1%, noise 21%);

@@ -37,7 +37,8 @@ if TYPE_CHECKING:
 BENCHMARKS = (
     ("import-cost", "benchmarks.bench_import_cost", 360),
     ("worker-slot", "benchmarks.bench_worker_slot", 480),
-    ("concurrent-waits", "benchmarks.bench_concurrent_waits", 2400),  # 2 loads x 4 modes x 3 rounds
+    # 2 loads x 3-4 modes x 3 rounds, and the devices' pass: 5 modes x 7 rounds at 200 waits
+    ("concurrent-waits", "benchmarks.bench_concurrent_waits", 2700),
     ("detection-lag", "benchmarks.bench_detection_lag", 240),
     ("asset-copy", "benchmarks.bench_asset_copy", 240),
     ("http-clients", "benchmarks.bench_http_clients", 300),
