@@ -34,8 +34,6 @@ WEB_SCHEMES = ("http", "https")
 #: Characters a browser drops from or tolerates in a URL (ASCII controls and the space): a URL with
 #: any is refused, so that the text checked is the text a browser would follow.
 _CONTROL_OR_SPACE = re.compile(r"[\x00-\x20\x7f]")
-#: How much of a refused URL an error shows (a ``data:`` URL can be megabytes long).
-SHOWN_URL_CHARS = 200
 
 
 def resolve_addresses(host: str, port: int) -> list[str]:
@@ -169,27 +167,6 @@ def _addresses(origin: Origin, resolve: Resolver) -> list[str]:
         return [str(ipaddress.ip_address(origin.host))]
     except ValueError:
         return list(resolve(origin.host, origin.port or 443))
-
-
-def redacted(url: object) -> str:
-    """
-    ``url`` as it may be shown in an error or a log: any ``user:password@`` part replaced by ``***@``,
-    and cut to :data:`SHOWN_URL_CHARS` characters.
-
-    :param url: a URL (anything else is shown as its ``repr``).
-    """
-    if not isinstance(url, str):
-        return repr(url)[:SHOWN_URL_CHARS]
-    try:
-        parts = urlsplit(url)
-    except ValueError:  # a malformed IPv6 literal: hide everything up to the last "@" of the authority
-        parts = None
-    if parts is not None and "@" in parts.netloc:
-        url = parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]).geturl()
-    elif "@" in url and (parts is None or "//" not in url):  # malformed, or user:password@host bare
-        scheme, sep, rest = url.partition("://")
-        url = f"{scheme}{sep}***@{rest.rpartition('@')[2]}" if sep else "***@" + url.rpartition("@")[2]
-    return url if len(url) <= SHOWN_URL_CHARS else url[:SHOWN_URL_CHARS] + "..."
 
 
 def non_public_reason(address: str) -> str | None:

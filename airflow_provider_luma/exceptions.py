@@ -167,6 +167,18 @@ class LumaUnsafeAssetUrlError(LumaError, AirflowFailException):
         )
 
 
+class LumaAssetCopyError(LumaError):
+    """The asset could not be copied whole to its destination."""
+
+
+class LumaAssetUrlRefusedError(LumaAssetCopyError, AirflowFailException):
+    """The asset URL, a redirect, or the address a connection reached is not allowed (final)."""
+
+
+class LumaAssetTooLargeError(LumaAssetCopyError, AirflowFailException):
+    """The asset is larger than ``max_bytes`` (final: it will not shrink)."""
+
+
 class LumaTimeoutError(LumaError):
     """A generation did not finish before the wait's deadline."""
 

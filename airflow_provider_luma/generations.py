@@ -22,6 +22,7 @@ from airflow_provider_luma.exceptions import (
     LumaUnsafeAssetUrlError,
     generation_failed_error,
 )
+from airflow_provider_luma.redaction import redacted
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -101,7 +102,7 @@ def checked_asset_url(generation: dict[str, Any], trusted_origin: str | None) ->
         raise LumaError(f"Luma generation {generation_id} completed without an asset URL")
     reason = asset_urls.shown_refusal(url, trusted_origin)
     if reason:
-        raise LumaUnsafeAssetUrlError(generation_id, asset_urls.redacted(url), reason)
+        raise LumaUnsafeAssetUrlError(generation_id, redacted(url), reason)
     return url
 
 
@@ -215,5 +216,5 @@ def finish_generation(
     trusted_origin = connection_origin() if url and not url.startswith("https://") else None
     url = checked_asset_url(generation, trusted_origin)
     context["ti"].xcom_push(key=XCOM_GENERATION, value=generation)
-    log.info("Luma generation %s completed: %s", generation_id, url)
+    log.info("Luma generation %s completed: %s", generation_id, redacted(url))
     return url

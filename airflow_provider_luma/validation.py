@@ -24,8 +24,8 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from airflow_provider_luma.asset_urls import redacted
 from airflow_provider_luma.exceptions import LumaValidationError
+from airflow_provider_luma.redaction import may_carry_credentials, redacted
 
 IMAGE_MODELS = ("photon-1", "photon-flash-1")
 VIDEO_MODELS = ("ray-2", "ray-flash-2", "ray-1-6")
@@ -122,18 +122,18 @@ def check_url(param: str, value: Any) -> str:
     shown = redacted(value)
     if _CONTROL_OR_SPACE.search(value):
         raise _fail(param, f"must be an http(s) URL without spaces or control characters, got {shown!r}")
-    try:
-        parts = urlsplit(value)
-        parts.port  # noqa: B018 (raises ValueError for a port that is not a number)
-    except ValueError as exc:
-        raise _fail(param, f"is not a valid URL ({exc}): {shown!r}") from None
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        raise _fail(param, f"must be an http:// or https:// URL with a host, got {shown!r}")
-    if parts.username is not None or parts.password is not None:
+    if may_carry_credentials(value):
         raise _fail(
             param,
             f"must not carry credentials (user:password@), got {shown!r}; use a presigned URL instead",
         )
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 (raises ValueError for a port that is not a number)
+    except ValueError:  # its message may quote the URL
+        raise _fail(param, f"is not a valid URL (its host or port does not parse): {shown!r}") from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise _fail(param, f"must be an http:// or https:// URL with a host, got {shown!r}")
     return value
 
 

@@ -6,7 +6,8 @@ import socket
 
 import pytest
 
-from airflow_provider_luma.asset_urls import Origin, non_public_reason, redacted, refusal
+from airflow_provider_luma.asset_urls import Origin, non_public_reason, refusal
+from airflow_provider_luma.redaction import redacted
 
 EMULATOR = "http://127.0.0.1:8765/dream-machine/v1"
 
@@ -163,7 +164,7 @@ def test_a_private_address_is_refused_even_next_to_a_trusted_proxy(no_network):
 def test_origin_and_redaction():
     assert str(Origin.of("https://[::1]/x")) == "https://[::1]:443"
     assert Origin.of("http://Example.COM./x") == Origin("http", "example.com", 80)
-    assert redacted("https://user:pw@cdn.example/x?y=1") == "https://***@cdn.example/x?y=1"
+    assert redacted("https://user:pw@cdn.example/x?y=1") == "https://***@cdn.example/x?***"
     assert redacted("https://cdn.example/x") == "https://cdn.example/x"
 
 

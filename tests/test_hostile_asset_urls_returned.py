@@ -10,11 +10,12 @@ from __future__ import annotations
 import pytest
 from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_0_PLUS
 
-from airflow_provider_luma.asset_urls import redacted, shown_refusal, web_url
+from airflow_provider_luma.asset_urls import shown_refusal, web_url
 from airflow_provider_luma.exceptions import LumaUnsafeAssetUrlError
 from airflow_provider_luma.generations import checked_asset_url
 from airflow_provider_luma.hooks.luma import LumaHook
 from airflow_provider_luma.links import LumaGenerationLink
+from airflow_provider_luma.redaction import redacted
 from airflow_provider_luma.testing import FaultRule
 from tests.conftest import API_KEY, plain_text, without_mask_secret_requests
 

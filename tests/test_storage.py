@@ -18,10 +18,10 @@ import pytest
 import requests
 from airflow.providers.common.compat.sdk import AirflowFailException
 
+from airflow_provider_luma.downloads import MAX_REDIRECTS
 from airflow_provider_luma.exceptions import LumaUnsafeAssetUrlError
 from airflow_provider_luma.hooks.luma import LumaHook
 from airflow_provider_luma.storage import (
-    MAX_REDIRECTS,
     LumaAssetCopyError,
     LumaAssetTooLargeError,
     LumaAssetUrlRefusedError,

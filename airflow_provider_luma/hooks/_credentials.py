@@ -7,8 +7,8 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from airflow_provider_luma.asset_urls import redacted
 from airflow_provider_luma.exceptions import LumaConnectionConfigError
+from airflow_provider_luma.redaction import may_carry_credentials, redacted
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Connection
@@ -54,6 +54,12 @@ def _base_url(conn: Connection) -> str:
         return DEFAULT_BASE_URL
     if "://" not in host:
         host = f"https://{host}"
+    if may_carry_credentials(host):
+        # Refused, not stripped: the base URL is shown (connections test, errors) and sent everywhere.
+        raise LumaConnectionConfigError(
+            f"Airflow connection {conn.conn_id!r} has credentials in its host {redacted(conn.host)!r}: put "
+            "the API key in the password field and only the base URL in the host"
+        )
     try:
         parts = urlsplit(host)
         port = parts.port  # a port that is not a number raises
@@ -64,12 +70,6 @@ def _base_url(conn: Connection) -> str:
             f"Airflow connection {conn.conn_id!r} has an unusable host {redacted(conn.host)!r}: leave it "
             f"empty for {DEFAULT_BASE_URL}, or give an http(s) base URL such as "
             "http://127.0.0.1:8765/dream-machine/v1"
-        )
-    if parts.username is not None or parts.password is not None:
-        # Refused, not stripped: the base URL is shown (connections test, errors) and sent everywhere.
-        raise LumaConnectionConfigError(
-            f"Airflow connection {conn.conn_id!r} has credentials in its host {redacted(conn.host)!r}: put "
-            "the API key in the password field and only the base URL in the host"
         )
     if conn.port and not port:
         host = f"{parts.scheme}://{parts.hostname}:{conn.port}{parts.path}"

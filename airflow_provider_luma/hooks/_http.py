@@ -41,6 +41,7 @@ from airflow_provider_luma.exceptions import (
     LumaTransportError,
 )
 from airflow_provider_luma.kinds import KINDS, Into
+from airflow_provider_luma.redaction import redacted_text
 
 if TYPE_CHECKING:
     from airflow.sdk.types import Logger
@@ -91,14 +92,15 @@ def parse_retry_after(headers: Mapping[str, str]) -> float | None:
 
 
 def _detail(body: str) -> str | None:
+    """What an error answer says, its URLs redacted: it may quote the request's signed URLs."""
     try:
         parsed = json.loads(body)
     except ValueError:
-        return body.strip()[:300] or None
+        return redacted_text(body.strip()[:300]) or None
     if isinstance(parsed, Mapping) and "detail" in parsed:
         detail = parsed["detail"]
-        return detail if isinstance(detail, str) else json.dumps(detail)[:500]
-    return json.dumps(parsed)[:300]
+        return redacted_text(detail if isinstance(detail, str) else json.dumps(detail)[:500])
+    return redacted_text(json.dumps(parsed)[:300])
 
 
 def refused_field(body: str) -> str | None:

@@ -331,13 +331,14 @@ class LumaGenerateTrigger(BaseTrigger):
 
             from airflow_provider_luma.effects import Remember
             from airflow_provider_luma.links import LumaGenerationLink
+            from airflow_provider_luma.redaction import redacted
 
             await run.push(XCOM_GENERATION, generation)
             await run.push(XCOM_RETURN_KEY, url)
             # Airflow 3 serves a task's extra links from XComs a worker pushes as the task ends.
             await run.push(LumaGenerationLink().xcom_key, url)
             await run.perform(Remember(record.ended()))
-            self.log.info("Luma generation %s completed: %s", generation["id"], url)
+            self.log.info("Luma generation %s completed: %s", generation["id"], redacted(url))
             return task_success_event()
         if worker_work:
             self.log.info(

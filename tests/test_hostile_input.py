@@ -1,0 +1,214 @@
+"""
+Hostile input, second round: a copy's deadline holds from the first byte to the last, passwords
+and signed URLs stay out of logs and errors, a stored copy is served only as the task's own file.
+
+The emulator's locked control routes are tried in ``tests/emulator/test_emu_admin.py``, ``ALL_PROXY``
+in ``tests/test_proxy.py`` and the gallery in a browser in ``tests/e2e/test_e2e_7_hostile_data.py``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import threading
+import time
+from typing import TYPE_CHECKING
+
+import pytest
+from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_1_PLUS
+
+from airflow_provider_luma.exceptions import LumaConnectionConfigError, LumaValidationError
+from airflow_provider_luma.hooks.luma import LumaHook
+from airflow_provider_luma.operators.luma import LumaImageGenerateOperator
+from airflow_provider_luma.storage import LumaAssetCopyError, copy_asset, destination_for
+from airflow_provider_luma.testing import FaultRule
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+# -- a copy's deadline covers the whole copy ----------------------------------------------------------
+
+
+@contextlib.contextmanager
+def http_server(answer: Callable[[socket.socket, int], None]) -> Iterator[str]:
+    """
+    A loopback HTTP server: ``answer(connection, n)`` answers the n-th connection (from 0), each in
+    a thread of its own; the URL of ``/asset.png`` on it.
+    """
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve() -> None:
+        count = 0
+        while not stop.is_set():
+            try:
+                connection, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=handle, args=(connection, count), daemon=True).start()
+            count += 1
+
+    def handle(connection: socket.socket, n: int) -> None:
+        with connection, contextlib.suppress(OSError):
+            connection.recv(65536)
+            answer(connection, n)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/asset.png"
+    finally:
+        stop.set()
+        thread.join(10)
+        listener.close()
+
+
+def trickle(connection: socket.socket, data: bytes, pause: float) -> None:
+    for byte in data:
+        connection.sendall(bytes([byte]))
+        time.sleep(pause)
+
+
+def test_trickled_headers_meet_the_copys_deadline(tmp_path):
+    """One header byte every 0.3 s never trips the read timeout; the copy's deadline still ends it."""
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nX-Padding: " + b"x" * 200 + b"\r\n"
+
+    def answer(connection: socket.socket, n: int) -> None:
+        trickle(connection, head, 0.3)
+
+    destination = destination_for(f"file://{tmp_path}/x.png", "", "g")
+    started = time.monotonic()
+    with (
+        http_server(answer) as url,
+        pytest.raises(LumaAssetCopyError, match=r"took longer than its deadline of 1.5 s"),
+    ):
+        copy_asset(url, destination, trusted_origin=url, deadline_seconds=1.5)
+    assert time.monotonic() - started < 4
+    assert not destination.exists()
+
+
+def test_slow_redirects_meet_the_copys_deadline(tmp_path):
+    """Four redirects, each answered after 0.8 s, then the asset: the deadline of 2 s covers them all."""
+    body = b"\x89PNG" + b"x" * 1000
+
+    def answer(connection: socket.socket, n: int) -> None:
+        time.sleep(0.8)
+        if n < 4:
+            connection.sendall(b"HTTP/1.1 302 Found\r\nLocation: /asset.png\r\nContent-Length: 0\r\n\r\n")
+        else:
+            connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+
+    destination = destination_for(f"file://{tmp_path}/x.png", "", "g")
+    started = time.monotonic()
+    with (
+        http_server(answer) as url,
+        pytest.raises(LumaAssetCopyError, match=r"took longer than its deadline of 2 s"),
+    ):
+        copy_asset(url, destination, trusted_origin=url, deadline_seconds=2)
+    assert time.monotonic() - started < 3.5
+    assert not destination.exists()
+
+
+@pytest.mark.parametrize("length", ["²", "１０", "1_000", " ", "10, 1O", "-5"])
+def test_a_content_length_that_is_not_ascii_digits_fails_with_the_copys_error(tmp_path, length):
+    """``"²"`` is a digit to ``str.isdigit`` and not to ``int``: the header is parsed strictly."""
+
+    def answer(connection: socket.socket, n: int) -> None:
+        connection.sendall(f"HTTP/1.1 200 OK\r\nContent-Length: {length}\r\n\r\n".encode() + b"x" * 10)
+
+    destination = destination_for(f"file://{tmp_path}/x.png", "", "g")
+    with http_server(answer) as url, pytest.raises(LumaAssetCopyError, match="invalid Content-Length"):
+        copy_asset(url, destination, trusted_origin=url, deadline_seconds=10)
+    assert not destination.exists()
+
+
+# -- passwords and signed URLs stay out of errors and logs --------------------------------------------
+
+PASSWORDS = ["S3cr#t", "S3c?r3t", "S3c/r3t", "S3c@r#t"]
+
+
+@pytest.mark.parametrize("password", PASSWORDS)
+def test_a_password_in_the_connection_host_is_never_shown(monkeypatch, password):
+    host = f"http://admin:{password}@proxy.local:8080/dream-machine/v1"
+    connection = {"conn_type": "luma", "password": "the-api-key", "host": host}
+    monkeypatch.setenv("AIRFLOW_CONN_LUMA_PASSWORDS", json.dumps(connection))
+    with pytest.raises(LumaConnectionConfigError, match="has credentials in its host") as caught:
+        LumaHook(luma_conn_id="luma_passwords").get_credits()
+    assert "luma_passwords" in str(caught.value)
+    assert password not in str(caught.value)
+    assert password.split("#")[0].split("?")[0].split("/")[0] not in str(caught.value)
+
+
+@pytest.mark.parametrize("password", PASSWORDS)
+def test_a_password_in_a_url_parameter_is_never_shown(password):
+    operator = LumaImageGenerateOperator(
+        task_id="t", prompt="a fox", callback_url=f"https://admin:{password}@hooks.example/luma"
+    )
+    with pytest.raises(LumaValidationError, match="callback_url.*must not carry credentials") as caught:
+        operator.build_request()
+    assert password.split("#")[0].split("?")[0].split("/")[0] not in str(caught.value)
+
+
+@pytest.mark.parametrize("mode", ["deferrable", "worker"])
+def test_signed_urls_reach_xcom_but_never_the_logs(run_dag, emulator, read_logs, tmp_path, mode):
+    """
+    A callback URL with a token, a presigned reference and a signed asset URL: the logs show their
+    scheme, host and path; the full asset URL is the task's to keep, in XCom.
+    """
+    secrets = {"callback": "CALLBACK-TOKEN-1", "reference": "REFERENCE-SIG-2", "asset": "ASSET-SIG-3"}
+    signed_asset = f"{emulator.url}/assets/blob/4096?X-Amz-Signature={secrets['asset']}"
+    emulator.configure(faults=[FaultRule(route="GET /generations/*", kind="asset_url", url=signed_asset)])
+    result = run_dag(
+        f"luma_test_signed_urls_{mode}",
+        {
+            "callback_url": f"https://hooks.example.invalid/luma?token={secrets['callback']}",
+            "reference_url": f"https://refs.example/ref.png?X-Amz-Signature={secrets['reference']}",
+            "output_path": f"file://{tmp_path}/out/",
+        },
+    )
+    assert result.state == "success"
+    generation = result.xcom("generate", "generation")
+    assert generation["assets"]["image"] == signed_asset  # the user's data, whole
+    logs = read_logs()
+    assert f"{emulator.url}/assets/blob/4096" in logs  # the asset URL is logged, without its query
+    for name, secret in secrets.items():
+        assert secret not in logs, name
+    assert os.listdir(tmp_path / "out")
+
+
+# -- the gallery serves a stored copy only as the task's own regular file -------------------------------
+
+
+@pytest.mark.skipif(not AIRFLOW_V_3_1_PLUS, reason="the gallery needs Airflow 3.1+")
+def test_a_link_in_the_output_folder_is_never_served(tmp_path):
+    """
+    A link planted in the task's output folder, named as the task would name its copy, to an image
+    elsewhere: the stored-copy route refuses it (404) before a byte is read, and so for a hard link
+    and a FIFO; the task's own regular file is served.
+    """
+    from fastapi import HTTPException
+
+    from airflow_provider_luma.plugins.gallery_app import _read_stored
+
+    out, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
+    out.mkdir()
+    elsewhere.mkdir()
+    secret = elsewhere / "secret.png"
+    secret.write_bytes(b"SECRET-not-for-the-gallery")
+    (out / "symlink.png").symlink_to(secret)
+    os.link(secret, out / "hardlink.png")
+    os.mkfifo(out / "fifo.png")
+    (out / "folder.png").mkdir()
+    own = out / "own.png"
+    own.write_bytes(b"\x89PNG the task's own copy")
+    for name in ("symlink.png", "hardlink.png", "fifo.png", "folder.png"):
+        with pytest.raises(HTTPException) as refused:
+            b"".join(_read_stored(f"file://{out}/{name}"))
+        assert refused.value.status_code == 404, name
+    assert b"".join(_read_stored(f"file://{own}")) == own.read_bytes()
+    assert b"".join(_read_stored(str(own))) == own.read_bytes()
