@@ -77,6 +77,8 @@ def emulator(session_emulator, monkeypatch):
         "AIRFLOW_CONN_LUMA_DEFAULT",
         json.dumps({"conn_type": "luma", "password": API_KEY, "host": session_emulator.base_url}),
     )
+    # For test DAGs that steer the emulator through its control routes.
+    monkeypatch.setenv("LUMA_EMULATOR_CONTROL_TOKEN", session_emulator.control_token)
     return session_emulator
 
 

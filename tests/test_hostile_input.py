@@ -212,3 +212,37 @@ def test_a_link_in_the_output_folder_is_never_served(tmp_path):
         assert refused.value.status_code == 404, name
     assert b"".join(_read_stored(f"file://{own}")) == own.read_bytes()
     assert b"".join(_read_stored(str(own))) == own.read_bytes()
+
+
+@pytest.mark.skipif(not AIRFLOW_V_3_1_PLUS, reason="the gallery needs Airflow 3.1+")
+@pytest.mark.parametrize(
+    ("asset_url", "thumbnail"),
+    [
+        ("https://cdn.example/g-1.png", True),
+        ("http://169.254.169.254/latest/meta-data/x.png", False),
+        ("http://intranet.local/admin/delete?all=1", False),
+        ("HTTP://10.0.0.1/x.png", False),
+    ],
+)
+def test_a_page_loads_thumbnails_over_https_only(asset_url, thumbnail):
+    """
+    A planted ``http`` asset URL stays a link a person may follow, never an image every viewer's
+    browser fetches as the page loads; the policy itself allows images over ``https`` only.
+    """
+    import re
+
+    from starlette.requests import Request
+
+    from airflow_provider_luma.plugins.gallery_app import _card_view, page_policy
+    from airflow_provider_luma.plugins.gallery_data import GenerationCard
+
+    generation = {"id": "g-1", "state": "completed", "assets": {"image": asset_url}}
+    card = GenerationCard("generate", -1, "success", 1.0, generation, stored_path=None)
+    request = Request({"type": "http", "path_params": {"dag_id": "d", "run_id": "r"}, "root_path": ""})
+    view = _card_view(request, card)
+    assert view["thumbnail_url"] == (asset_url if thumbnail else None)
+    assert view["asset_url"] == asset_url  # still linked
+    policy = page_policy("nonce")
+    for directive in ("img-src", "media-src"):
+        sources = re.search(rf"{directive} ([^;]*)", policy).group(1).split()
+        assert sources == ["'self'", "https:"], policy

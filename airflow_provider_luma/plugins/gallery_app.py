@@ -9,16 +9,20 @@ The pages run in the api-server's origin (the UI frames them with scripts and sa
 and what they show comes from XComs anyone allowed to write XComs may have planted. So they run no
 script at all: every answer carries a Content-Security-Policy without ``script-src`` (the page's one
 ``<style>`` block is allowed by a nonce of its own), ``X-Content-Type-Options: nosniff`` and
-``Referrer-Policy: no-referrer``; links and thumbnails are only ever ``http(s)`` or this app's own
-routes (see :mod:`~airflow_provider_luma.plugins.gallery_data`).
+``Referrer-Policy: no-referrer``; links are only ever ``http(s)`` or this app's own routes, and
+what a page loads by itself (thumbnails) only ``https`` or this app's own routes (see
+:mod:`~airflow_provider_luma.plugins.gallery_data`). A stored copy is served only as a regular file
+reached through no link (:func:`_read_stored`).
 """
 
 from __future__ import annotations
 
+import os
 import secrets
+import stat
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from typing import TYPE_CHECKING, Any, BinaryIO
+from urllib.parse import quote, urlsplit
 
 from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
 from airflow.api_fastapi.common.db.common import SessionDep  # noqa: TC002 (FastAPI reads it at run time)
@@ -59,7 +63,7 @@ def page_policy(style_nonce: str) -> str:
     return (
         "default-src 'none'; script-src 'none'; object-src 'none'; base-uri 'none'; form-action 'none'; "
         f"frame-ancestors 'self'; style-src 'nonce-{style_nonce}'; "
-        "img-src 'self' http: https:; media-src 'self' http: https:"
+        "img-src 'self' https:; media-src 'self' https:"
     )
 
 
@@ -127,7 +131,7 @@ def _card_view(request: Request, card: GenerationCard) -> dict[str, Any]:
         "asset_url": card.asset_url,
         "stored_path": card.stored_path,
         "stored_url": stored_url,
-        "thumbnail_url": stored_url or card.asset_url,
+        "thumbnail_url": stored_url or card.thumbnail_url,
         "is_video": card.is_video,
     }
 
@@ -204,8 +208,40 @@ def _map_index(value: str) -> int:
 
 
 def _read_stored(path: str) -> Iterator[bytes]:
+    """
+    The bytes of a stored copy; 404 (before a byte is read) unless a local copy is a regular file
+    reached through no link.
+
+    The path is the task's own (:func:`~airflow_provider_luma.plugins.gallery_data.served_copy`),
+    but its folder is shared with whoever may write there: a symbolic or hard link planted under
+    the copy's name would otherwise serve any image the api-server can read, and a FIFO would
+    hold the request.
+
+    :param path: the stored copy (``file://``, a bare path, or an object store's URL).
+    """
     from airflow.providers.common.compat.sdk import ObjectStoragePath
 
-    with ObjectStoragePath(path).open("rb") as stored:
+    parts = urlsplit(path)
+    if parts.scheme.lower() in ("", "file", "local"):
+        stored: BinaryIO = _open_regular_file(parts.path)
+    else:
+        stored = ObjectStoragePath(path).open("rb")
+    return _chunks(stored)
+
+
+def _open_regular_file(local_path: str) -> BinaryIO:
+    try:  # O_NONBLOCK: opening a FIFO must not wait for a writer
+        fd = os.open(local_path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        raise HTTPException(404, "The stored copy cannot be opened") from None
+    status = os.fstat(fd)
+    if not stat.S_ISREG(status.st_mode) or status.st_nlink != 1:
+        os.close(fd)
+        raise HTTPException(404, "The stored copy is not a regular file of its own")
+    return os.fdopen(fd, "rb")
+
+
+def _chunks(stored: BinaryIO) -> Iterator[bytes]:
+    with stored:
         while chunk := stored.read(STREAM_CHUNK):
             yield chunk

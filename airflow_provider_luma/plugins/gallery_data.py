@@ -76,6 +76,15 @@ class GenerationCard:
         return web_url(asset_url(self.generation))
 
     @property
+    def thumbnail_url(self) -> str | None:
+        """
+        The asset URL when a page may load it by itself: ``https`` only. A planted ``http`` URL
+        would have every viewer's browser fetch an internal address as the page loads.
+        """
+        url = self.asset_url
+        return url if url and url[:8].lower() == "https://" else None
+
+    @property
     def is_video(self) -> bool:
         assets = self.generation.get("assets") or {}
         return not assets.get("image") and bool(assets.get("video"))

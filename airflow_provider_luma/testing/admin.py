@@ -1,5 +1,11 @@
 """
-Control endpoints under ``/_emulator/`` (no auth), for an emulator running as a subprocess.
+Control endpoints under ``/_emulator/``, for an emulator running as a subprocess.
+
+Every one needs the emulator's control token in the :data:`CONTROL_TOKEN_HEADER` header, and
+refuses (401) without it, whatever the origin: otherwise any web page a developer opens could
+reconfigure or reset an emulator on loopback with a cross-site "simple" request (a ``text/plain``
+POST needs no preflight). A custom header is never sent cross-site without a preflight, which the
+emulator does not answer, and the token is random per emulator unless chosen.
 
 * ``GET /_emulator/stats``: the counters and the generations (``?generations=0`` leaves them out)
 * ``GET /_emulator/config`` and ``POST /_emulator/config`` (a JSON object of settings to change)
@@ -10,14 +16,18 @@ Control endpoints under ``/_emulator/`` (no auth), for an emulator running as a 
 
 from __future__ import annotations
 
+import hmac
 import json
 from typing import TYPE_CHECKING
 
 from starlette.routing import Route
 
 from airflow_provider_luma.testing.handlers import json_response
+from airflow_provider_luma.testing.routes import CONTROL_TOKEN_HEADER
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from starlette.requests import Request
     from starlette.responses import Response
 
@@ -39,22 +49,37 @@ class AdminHandlers:
     The admin endpoints of one emulator.
 
     :param core: the emulator's state.
+    :param control_token: the token every call must carry in :data:`CONTROL_TOKEN_HEADER`.
     """
 
-    def __init__(self, core: EmulatorCore) -> None:
+    def __init__(self, core: EmulatorCore, control_token: str) -> None:
         self.core = core
+        self._token = control_token.encode()
 
     def routes(self) -> list[Route]:
-        """Return the admin routes."""
+        """Return the admin routes, each refusing a call without the control token."""
+        guarded = self._guarded
         return [
-            Route("/_emulator/stats", self.stats, methods=["GET"]),
-            Route("/_emulator/config", self.get_config, methods=["GET"]),
-            Route("/_emulator/config", self.set_config, methods=["POST"]),
-            Route("/_emulator/reset", self.reset, methods=["POST"]),
-            Route("/_emulator/generations", self.generations, methods=["GET"]),
-            Route("/_emulator/generations/{id}/complete", self.complete, methods=["POST"]),
-            Route("/_emulator/generations/{id}/fail", self.fail, methods=["POST"]),
+            Route("/_emulator/stats", guarded(self.stats), methods=["GET"]),
+            Route("/_emulator/config", guarded(self.get_config), methods=["GET"]),
+            Route("/_emulator/config", guarded(self.set_config), methods=["POST"]),
+            Route("/_emulator/reset", guarded(self.reset), methods=["POST"]),
+            Route("/_emulator/generations", guarded(self.generations), methods=["GET"]),
+            Route("/_emulator/generations/{id}/complete", guarded(self.complete), methods=["POST"]),
+            Route("/_emulator/generations/{id}/fail", guarded(self.fail), methods=["POST"]),
         ]
+
+    def _guarded(
+        self, endpoint: Callable[[Request], Awaitable[Response]]
+    ) -> Callable[[Request], Awaitable[Response]]:
+        async def checked(request: Request) -> Response:
+            given = request.headers.get(CONTROL_TOKEN_HEADER, "").encode()
+            if not hmac.compare_digest(given, self._token):
+                detail = f"The emulator's control routes need its control token in {CONTROL_TOKEN_HEADER}"
+                return json_response({"detail": detail}, 401)
+            return await endpoint(request)
+
+        return checked
 
     async def stats(self, request: Request) -> Response:
         """The counters and the generation objects (``?generations=0`` leaves these out)."""

@@ -25,12 +25,14 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return json_response({"detail": exc.detail}, exc.status_code, exc.headers)
 
 
-def build_app(core: EmulatorCore) -> Any:
+def build_app(core: EmulatorCore, control_token: str) -> Any:
     """
     Return the ASGI app serving the API, the assets and the admin endpoints of ``core``.
 
     :param core: the emulator's state.
+    :param control_token: the token the admin endpoints need.
     """
-    routes = [*ApiHandlers(core).routes(), *AssetHandlers(core).routes(), *AdminHandlers(core).routes()]
+    admin = AdminHandlers(core, control_token)
+    routes = [*ApiHandlers(core).routes(), *AssetHandlers(core).routes(), *admin.routes()]
     web = Starlette(routes=routes, exception_handlers={404: _http_error, 405: _http_error})
     return EmulatorMiddleware(web, core)

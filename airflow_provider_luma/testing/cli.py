@@ -1,15 +1,18 @@
 """
 ``python -m airflow_provider_luma.testing``: run the emulator in the foreground.
 
-When it is ready it prints one line, ``LUMA_EMULATOR_URL=http://HOST:PORT/dream-machine/v1``,
-to stdout (flushed); it stops cleanly on SIGTERM or SIGINT and exits 0. The API key is never
-printed.
+When it is ready it prints two lines to stdout (flushed): ``LUMA_EMULATOR_CONTROL_TOKEN=TOKEN``,
+the token its ``/_emulator/*`` control routes need in the ``X-Luma-Emulator-Token`` header, then
+``LUMA_EMULATOR_URL=http://HOST:PORT/dream-machine/v1``. The token is random unless the
+environment variable ``LUMA_EMULATOR_CONTROL_TOKEN`` sets it (for a harness that starts it). It
+stops cleanly on SIGTERM or SIGINT and exits 0. The API key is never printed.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -21,6 +24,9 @@ from airflow_provider_luma.testing.server import LumaEmulator
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from types import FrameType
+
+#: The environment variable that chooses the control token (and the name of the line that prints it).
+CONTROL_TOKEN_VARIABLE = "LUMA_EMULATOR_CONTROL_TOKEN"
 
 
 def _seconds_or_range(text: str) -> float | tuple[float, float]:
@@ -98,10 +104,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     emulator = LumaEmulator(
-        api_key=args.api_key, config=config_from_args(args), host=args.host, port=args.port
+        api_key=args.api_key,
+        config=config_from_args(args),
+        host=args.host,
+        port=args.port,
+        control_token=os.environ.get(CONTROL_TOKEN_VARIABLE) or None,
     )
     emulator.start()
     try:
+        print(f"{CONTROL_TOKEN_VARIABLE}={emulator.control_token}", flush=True)
         print(f"LUMA_EMULATOR_URL={emulator.base_url}", flush=True)
         while not stop.wait(0.5):
             pass

@@ -31,6 +31,8 @@ API_ROUTES = (
 _STATIC = frozenset(template for _, template in API_ROUTES if "{" not in template)
 ASSETS_PREFIX = "/assets/"
 ADMIN_PREFIX = "/_emulator/"
+#: The request header that carries the control token the admin routes need.
+CONTROL_TOKEN_HEADER = "X-Luma-Emulator-Token"
 
 
 def relative_path(path: str) -> str | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import secrets
 import socket
 import threading
 import time
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_luma.testing.catalog import API_PREFIX
 from airflow_provider_luma.testing.config import EmulatorConfig
 from airflow_provider_luma.testing.core import EmulatorCore
+from airflow_provider_luma.testing.routes import CONTROL_TOKEN_HEADER
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -60,6 +62,8 @@ class LumaEmulator:
         returns to them.
     :param host: the address to listen on.
     :param port: the port to listen on; 0 picks a free one.
+    :param control_token: the token the ``/_emulator/*`` control routes need (header
+        ``X-Luma-Emulator-Token``); default: a random one, see :attr:`control_token`.
     """
 
     def __init__(
@@ -68,8 +72,10 @@ class LumaEmulator:
         config: EmulatorConfig | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        control_token: str | None = None,
     ) -> None:
         self._core = EmulatorCore(api_key, config or EmulatorConfig())
+        self._control_token = control_token or secrets.token_urlsafe(24)
         self.host = host
         self._port = port
         self._server: Any = None
@@ -104,17 +110,17 @@ class LumaEmulator:
         self._port = sock.getsockname()[1]
         if beyond_loopback(self.host):
             log.warning(
-                "The Luma emulator listens on %s:%d, beyond loopback: its /_emulator/* control endpoints "
-                "have no authentication, so anyone who can reach this address can change its faults, "
-                "read its generations (prompts included) and reset it. Listen on 127.0.0.1 unless other "
-                "hosts must reach it, and only on a network you trust.",
+                "The Luma emulator listens on %s:%d, beyond loopback: its API and assets have no real "
+                "protection (one API key, plain HTTP), and its /_emulator/* control endpoints only their "
+                "token, sent in the clear. Listen on 127.0.0.1 unless other hosts must reach it, and only "
+                "on a network you trust.",
                 self.host or "0.0.0.0",
                 self._port,
             )
         self._core.own_url = self.url
         self._core.callbacks.reopen()
         config = uvicorn.Config(
-            build_app(self._core),
+            build_app(self._core, self._control_token),
             log_config=None,
             log_level="warning",
             access_log=False,
@@ -194,6 +200,16 @@ class LumaEmulator:
     def api_key(self) -> str:
         """The API key the emulator accepts."""
         return self._core.api_key
+
+    @property
+    def control_token(self) -> str:
+        """The token its ``/_emulator/*`` control routes need, in the ``X-Luma-Emulator-Token`` header."""
+        return self._control_token
+
+    @property
+    def control_headers(self) -> dict[str, str]:
+        """The headers a call to a control route carries: ``{"X-Luma-Emulator-Token": token}``."""
+        return {CONTROL_TOKEN_HEADER: self._control_token}
 
     # -- control --------------------------------------------------------------------------------
 

@@ -40,7 +40,11 @@ class FirstTryDiesOperator(LumaImageGenerateOperator):
     def _leave(self, generation_id: str) -> None:
         emulator_root = self.hook.credentials.base_url.removesuffix("/dream-machine/v1")
         if self.first_try_leaves == "failed":
-            requests.post(f"{emulator_root}/_emulator/generations/{generation_id}/fail", timeout=5)
+            requests.post(
+                f"{emulator_root}/_emulator/generations/{generation_id}/fail",
+                headers={"X-Luma-Emulator-Token": os.environ["LUMA_EMULATOR_CONTROL_TOKEN"]},
+                timeout=5,
+            ).raise_for_status()
         elif self.first_try_leaves.startswith("gone"):
             self.hook.delete_generation(generation_id)
         if self.first_try_leaves != "gone_while_deferred":  # that one waits on, and finds it gone

@@ -5,7 +5,9 @@ page in Debian's headless chromium.
 
 - stored copies: only the task's own copy is served; a ``file://`` path outside its
   ``output_path``, a dot-dot path, relative paths, a bare path and ``s3://conn@...`` get a 404 and
-  nothing is opened (a FIFO planted as ``.png`` would block whoever opened it: nobody does);
+  nothing is opened (a FIFO planted as ``.png`` would block whoever opened it: nobody does); a
+  symbolic link planted in the output folder gets a 404 too;
+- thumbnails: a planted ``http`` asset URL (an internal address) is never fetched by the browser;
 - asset URLs: ``javascript:``, ``data:``, ``file:`` and disguised forms appear in no ``href`` or
   ``src`` and in no JSON card; the extra link stays the one computed when the task ended;
 - every answer of the gallery (pages, JSON, copies, 401, 403, 404) carries its Content-Security-
@@ -19,6 +21,7 @@ import errno
 import html
 import os
 import re
+import socket
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -120,7 +123,11 @@ def test_only_the_tasks_own_copy_is_served(
     fifo = secrets / "fifo.png"
     if not fifo.exists():
         os.mkfifo(fifo)
+    link = output / "planted-link.png"  # named as the task names its copies, in its own folder
+    if not link.is_symlink():
+        link.symlink_to(secrets / "secret.png")
     planted_paths = [
+        f"file://{link}",  # a link inside output_path to a file outside it
         f"file://{secrets}/secret.png",  # outside output_path
         f"file://{fifo}",
         str(secrets / "secret.png"),  # a bare absolute path outside it
@@ -173,6 +180,32 @@ def test_planted_asset_urls_are_never_linked(
         # tests/test_hostile_asset_urls_returned.py): a generation planted later does not reach it.
         assert stack.api.request("GET", links)["extra_links"]["Luma asset"] == real_link, url
     plant(stack, planted_run, "generate", "generation", generation)
+
+
+def test_a_planted_http_thumbnail_is_never_fetched_by_the_browser(
+    stack: AirflowStack, planted_run: str, page: Page
+) -> None:
+    """An ``http`` asset URL planted as an internal address: the page loads no image from it."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.5)
+    internal = f"http://127.0.0.1:{listener.getsockname()[1]}/internal/admin.png"
+    generation = stack.api.xcom(DAG_ID, planted_run, "generate", key="generation")
+    plant(stack, planted_run, "bystander", "generation", {**generation, "assets": {"image": internal}})
+    fetched: list[str] = []
+    page.on("request", lambda request: fetched.append(request.url))
+    try:
+        page.goto(f"{stack.api_url}/dags/{DAG_ID}/runs/{planted_run}/plugin/luma_run_gallery")
+        frame = plugin_frame(page, "luma/runs/")
+        rendered_images(frame, expected=1)  # the task's own stored copy has loaded
+        page.wait_for_timeout(1000)
+        sources = frame.evaluate("() => Array.from(document.images).map(image => image.src)")
+        assert internal not in sources
+        assert internal not in fetched
+        with pytest.raises(TimeoutError):  # nothing connected to the internal address
+            listener.accept()
+    finally:
+        listener.close()
+        plant(stack, planted_run, "bystander", "generation", generation)
 
 
 def test_every_refusal_carries_the_headers_too(stack: AirflowStack, planted_run: str) -> None:

@@ -1,12 +1,61 @@
-"""The ``/_emulator/`` control endpoints (no auth), for an emulator in another process."""
+"""The ``/_emulator/`` control endpoints, for an emulator in another process: only with its token."""
 
 from __future__ import annotations
 
+import pytest
 import requests
+
+from airflow_provider_luma.testing import LumaEmulator
 
 
 def admin(emu, method: str, path: str, **kwargs) -> requests.Response:
-    return requests.request(method, f"{emu.url}/_emulator/{path}", timeout=10, **kwargs)
+    headers = {**emu.control_headers, **kwargs.pop("headers", {})}
+    return requests.request(method, f"{emu.url}/_emulator/{path}", timeout=10, headers=headers, **kwargs)
+
+
+ROUTES = [
+    ("GET", "stats"),
+    ("GET", "config"),
+    ("POST", "config"),
+    ("POST", "reset"),
+    ("GET", "generations"),
+    ("POST", "generations/{id}/complete"),
+    ("POST", "generations/{id}/fail"),
+]
+
+
+@pytest.mark.parametrize(("method", "path"), ROUTES)
+@pytest.mark.parametrize("token", [None, "", "wrong-token"])
+def test_every_control_route_refuses_a_call_without_the_token_whatever_its_origin(
+    api, emu, method, path, token
+):
+    """
+    A web page's cross-site "simple" request (a ``text/plain`` POST, no preflight) carries no
+    token: refused, and nothing changes.
+    """
+    generation_id = api.image()["id"]
+    headers = {"Origin": "https://evil.example", "Content-Type": "text/plain"}
+    if token is not None:
+        headers["X-Luma-Emulator-Token"] = token
+    body = '{"dreaming_seconds": 99, "faults": [{"route": "*", "kind": "500"}]}'
+    url = f"{emu.url}/_emulator/{path.format(id=generation_id)}"
+    answer = requests.request(
+        method, url, data=body if method == "POST" else None, headers=headers, timeout=10
+    )
+    assert answer.status_code == 401
+    assert "control token" in answer.json()["detail"]
+    assert emu.config.faults == []
+    assert emu.config.dreaming_seconds != 99
+    assert emu.generation(generation_id)["state"] != "failed"
+    assert len(emu.generations) == 1  # not reset
+
+
+def test_each_emulator_has_a_token_of_its_own():
+    first, second = LumaEmulator(), LumaEmulator(control_token="chosen")
+    assert first.control_token != LumaEmulator().control_token
+    assert len(first.control_token) >= 32
+    assert second.control_headers == {"X-Luma-Emulator-Token": "chosen"}
+    assert first.control_token not in repr(first)
 
 
 def test_stats_count_api_requests_but_not_admin_ones(api, emu):

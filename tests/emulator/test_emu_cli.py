@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -12,22 +13,31 @@ import requests
 from airflow_provider_luma.testing.cli import build_parser, config_from_args
 
 
-def start(*args: str) -> tuple[subprocess.Popen[str], str]:
+def start(*args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], str, str]:
+    """Start the CLI; return the process, its base URL and the control token it printed."""
     process = subprocess.Popen(
         [sys.executable, "-m", "airflow_provider_luma.testing", "--port", "0", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env={**os.environ, **(env or {})},
     )
     assert process.stdout is not None
-    line = process.stdout.readline()
-    assert line.startswith("LUMA_EMULATOR_URL="), (line, process.stderr.read() if process.stderr else "")
-    return process, line.strip().split("=", 1)[1]
+    printed = {}
+    for _ in range(2):
+        line = process.stdout.readline()
+        name, _, value = line.strip().partition("=")
+        printed[name] = value
+    assert set(printed) == {"LUMA_EMULATOR_CONTROL_TOKEN", "LUMA_EMULATOR_URL"}, (
+        printed,
+        process.stderr.read() if process.stderr else "",
+    )
+    return process, printed["LUMA_EMULATOR_URL"], printed["LUMA_EMULATOR_CONTROL_TOKEN"]
 
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
 def test_cli_serves_until_signalled(stop_signal):
-    process, base_url = start(
+    process, base_url, _ = start(
         "--api-key", "cli-secret-key", "--queued-seconds", "0", "--dreaming-seconds", "0"
     )
     try:
@@ -77,12 +87,34 @@ def test_arguments_become_settings():
 
 @pytest.mark.parametrize(("host", "warned"), [("127.0.0.1", False), ("localhost", False), ("0.0.0.0", True)])
 def test_the_cli_warns_when_it_listens_beyond_loopback(host, warned):
-    """Its /_emulator/* endpoints have no authentication: anyone who reaches it could steer it."""
-    process, base_url = start("--host", host)
+    """Beyond loopback, anyone who reaches it can use its API, and read its token off the wire."""
+    process, base_url, _ = start("--host", host)
     try:
         assert requests.get(base_url + "/ping", headers={"Authorization": "Bearer test-key"}, timeout=10).ok
     finally:
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=15)
-    assert ("beyond loopback: its /_emulator/* control endpoints have no authentication" in stderr) is warned
+    assert ("beyond loopback: its API and assets have no real protection" in stderr) is warned
     assert "test-key" not in stderr
+
+
+def test_the_cli_prints_its_control_token_and_the_routes_need_it():
+    process, base_url, token = start()
+    chosen_process, chosen_url, chosen = start(env={"LUMA_EMULATOR_CONTROL_TOKEN": "harness-token"})
+    try:
+        stats = base_url.replace("/dream-machine/v1", "/_emulator/stats")
+        assert len(token) >= 32
+        assert requests.get(stats, timeout=10).status_code == 401
+        assert requests.get(stats, headers={"X-Luma-Emulator-Token": token}, timeout=10).status_code == 200
+        assert chosen == "harness-token"
+        chosen_stats = chosen_url.replace("/dream-machine/v1", "/_emulator/stats")
+        headers = {"X-Luma-Emulator-Token": "harness-token"}
+        assert requests.get(chosen_stats, headers=headers, timeout=10).status_code == 200
+        assert (
+            requests.get(chosen_stats, headers={"X-Luma-Emulator-Token": token}, timeout=10).status_code
+            == 401
+        )
+    finally:
+        for running in (process, chosen_process):
+            running.send_signal(signal.SIGTERM)
+            running.communicate(timeout=15)

@@ -132,7 +132,9 @@ def test_wildcard_rule_covers_assets_but_never_admin(api, emu):
     fault(emu, route="*", kind="503")
     assert api.get("/ping").status_code == 503
     assert requests.get(f"{emu.url}/assets/blob/10", timeout=10).status_code == 503
-    assert requests.get(f"{emu.url}/_emulator/stats", timeout=10).status_code == 200
+    assert (
+        requests.get(f"{emu.url}/_emulator/stats", headers=emu.control_headers, timeout=10).status_code == 200
+    )
 
 
 def test_rate_is_seeded_and_reproducible(api, emu):

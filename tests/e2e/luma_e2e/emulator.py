@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -37,18 +38,20 @@ class LumaEmulatorProcess:
         argv = [sys.executable, "-m", "airflow_provider_luma.testing", "--host", host, "--port", "0"]
         argv += ["--api-key", api_key, "--queued-seconds", str(queued_seconds)]
         argv += ["--dreaming-seconds", str(dreaming_seconds)]
-        env = {**clean_environ(), "PYTHONUNBUFFERED": "1"}
+        control_token = secrets.token_urlsafe(24)
+        env = {**clean_environ(), "PYTHONUNBUFFERED": "1", "LUMA_EMULATOR_CONTROL_TOKEN": control_token}
         self.process = ManagedProcess("luma-emulator", argv, env, self.log_path, cwd=log_dir)
         self.base_url: str = wait_until(self._announced_url, timeout=30, what="the emulator's URL line")
         self.root_url = self.base_url.split("/dream-machine/")[0]
         self.http = loopback_session()
+        self.http.headers["X-Luma-Emulator-Token"] = control_token  # the control routes need it
 
     def _announced_url(self) -> str | None:
         self.process.check_running()
         match = re.search(r"^LUMA_EMULATOR_URL=(\S+)$", self.log_path.read_text(errors="replace"), re.M)
         return match.group(1) if match else None
 
-    # -- admin endpoints (no auth) ---------------------------------------------------------------
+    # -- admin endpoints (with the control token) -------------------------------------------------
 
     def stats(self) -> dict[str, Any]:
         """``GET /_emulator/stats``: requests per route, creates, generations."""
