@@ -121,3 +121,26 @@ def test_no_proxy_is_honoured_on_both_paths(run_dag, emulator, forward_proxy, tm
     assert emulator.stats.requests["GET /generations/{id}"] >= 1  # the trigger polled
     time.sleep(0.5)
     assert forward_proxy.requests() == []
+
+
+@pytest.mark.parametrize("mode", ["deferrable", "worker"])
+def test_all_proxy_alone_routes_both_paths_alike(
+    run_dag, emulator, forward_proxy, tmp_path, monkeypatch, mode
+):
+    """
+    Only ``ALL_PROXY`` is set: requests (the worker) honours it, and so must the trigger (aiohttp,
+    which ignores it by itself), or its polls could not reach the proxy-only host.
+    """
+    monkeypatch.delenv("HTTP_PROXY")
+    monkeypatch.delenv("HTTPS_PROXY")
+    monkeypatch.setenv("ALL_PROXY", forward_proxy.url)
+    host = f"{PROXY_ONLY_HOST}:{emulator.port}"
+    connection = {"conn_type": "luma", "password": API_KEY, "host": f"http://{host}/dream-machine/v1"}
+    monkeypatch.setenv("AIRFLOW_CONN_LUMA_DEFAULT", json.dumps(connection))
+    result = run_dag(f"luma_test_image_copy_{mode}", {"output_path": f"file://{tmp_path}/out/"})
+    assert result.state == "success"
+    generation_id = result.xcom("generate", "generation_id")
+    seen = wait_for_log(forward_proxy, emulator.stats.total_requests)
+    polls = emulator.stats.requests["GET /generations/{id}"]
+    assert seen.count(("GET", f"{host}/dream-machine/v1/generations/{generation_id}")) == polls >= 1
+    assert len(seen) == emulator.stats.total_requests

@@ -27,7 +27,12 @@ from typing import TYPE_CHECKING, Any
 
 from tenacity import AsyncRetrying, Retrying
 
-from airflow_provider_luma.exceptions import LumaAuthenticationError, LumaError, LumaTransportError
+from airflow_provider_luma.exceptions import (
+    LumaAuthenticationError,
+    LumaConnectionConfigError,
+    LumaError,
+    LumaTransportError,
+)
 from airflow_provider_luma.hooks._credentials import LumaCredentials
 from airflow_provider_luma.hooks._http import (
     ambiguous_create_error,
@@ -255,7 +260,7 @@ class AsyncTransport:
         timeout = aiohttp.ClientTimeout(
             total=self.settings.read_timeout_until(deadline), connect=self.settings.connect_timeout
         )
-        proxy, proxy_auth = env_proxy(credentials.base_url)
+        proxy, proxy_headers = env_proxy(credentials.base_url)
         try:
             async with session.request(
                 method,
@@ -265,7 +270,7 @@ class AsyncTransport:
                 params=params,
                 timeout=timeout,
                 proxy=proxy,
-                proxy_auth=proxy_auth,
+                proxy_headers=proxy_headers,
             ) as response:
                 body = (await response.read()).decode("utf-8", errors="replace")
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
@@ -278,14 +283,19 @@ class AsyncTransport:
 PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
 
 
-def env_proxy(base_url: str) -> tuple[str | None, aiohttp.BasicAuth | None]:
+def env_proxy(base_url: str) -> tuple[str | None, dict[str, str] | None]:
     """
-    The proxy (and its credentials) that ``HTTPS_PROXY``, ``HTTP_PROXY`` and ``NO_PROXY`` name for
-    ``base_url``, or ``(None, None)``: what ``trust_env=True`` would find, looked up once per base
-    URL and environment instead of in a thread on every request (and without ``trust_env``'s other
-    effect, a ``~/.netrc`` password sent to the API host, which would clash with the API key).
+    The proxy for ``base_url`` that requests would take on a worker, and the headers that carry its
+    credentials (``Proxy-Authorization``), or ``(None, None)``: ``HTTPS_PROXY`` or ``HTTP_PROXY``
+    for the URL's scheme, else ``ALL_PROXY``, unless ``NO_PROXY`` covers the host; so one
+    environment routes both paths alike.
+
+    Looked up here, once per base URL and environment, not through ``trust_env``: aiohttp ignores
+    ``ALL_PROXY``, would look the proxy up in a thread on every request, and would send a
+    ``~/.netrc`` password to the API host (which would clash with the API key).
 
     :param base_url: the connection's base URL.
+    :raises LumaConnectionConfigError: the proxy named is not an ``http(s)://`` one.
     """
     names = [name for variable in PROXY_VARIABLES for name in (variable, variable.upper())]
     return _env_proxy(base_url, tuple(os.environ.get(name) for name in names))
@@ -294,15 +304,30 @@ def env_proxy(base_url: str) -> tuple[str | None, aiohttp.BasicAuth | None]:
 @functools.lru_cache(maxsize=64)
 def _env_proxy(
     base_url: str, environment: tuple[str | None, ...]
-) -> tuple[str | None, aiohttp.BasicAuth | None]:
-    from aiohttp.helpers import get_env_proxy_for_url
+) -> tuple[str | None, dict[str, str] | None]:
+    import base64
+    import urllib.request
+    from urllib.parse import urlsplit
+
     from yarl import URL
 
-    try:
-        proxy, auth = get_env_proxy_for_url(URL(base_url))
-    except LookupError:  # none named, or NO_PROXY covers the host
+    parts = urlsplit(base_url)
+    proxies = urllib.request.getproxies_environment()
+    if urllib.request.proxy_bypass(parts.hostname or ""):  # NO_PROXY, as requests and aiohttp read it
         return None, None
-    return str(proxy), auth
+    proxy = proxies.get(parts.scheme) or proxies.get("all")
+    if not proxy:
+        return None, None
+    url = URL(proxy if "://" in proxy else f"http://{proxy}")  # requests reads "host:port" so too
+    if url.scheme not in ("http", "https"):
+        raise LumaConnectionConfigError(
+            f"The proxy for {parts.scheme}:// URLs in the environment is a {url.scheme}:// one, which "
+            "the triggerer's HTTP client cannot use: name an http:// proxy in HTTPS_PROXY or ALL_PROXY"
+        )
+    if not url.user:
+        return str(url), None
+    credentials = base64.b64encode(f"{url.user}:{url.password or ''}".encode()).decode("ascii")
+    return str(url.with_user(None)), {"Proxy-Authorization": f"Basic {credentials}"}
 
 
 class SharedSessions:
