@@ -175,6 +175,10 @@ class LumaAssetUrlRefusedError(LumaAssetCopyError, AirflowFailException):
     """The asset URL, a redirect, or the address a connection reached is not allowed (final)."""
 
 
+class LumaAssetAnswerError(LumaAssetCopyError, AirflowFailException):
+    """The asset host answered something no HTTP client should accept, e.g. a malformed size (final)."""
+
+
 class LumaAssetTooLargeError(LumaAssetCopyError, AirflowFailException):
     """The asset is larger than ``max_bytes`` (final: it will not shrink)."""
 

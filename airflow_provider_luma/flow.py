@@ -14,6 +14,7 @@ or a new one, see :mod:`airflow_provider_luma.adoption`), then :func:`wait` for 
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -39,6 +40,7 @@ from airflow_provider_luma.generations import (
     rate_limit_pause,
 )
 from airflow_provider_luma.records import Step
+from airflow_provider_luma.redaction import redacted_values
 from airflow_provider_luma.validation import check_generation_id
 
 if TYPE_CHECKING:
@@ -147,6 +149,9 @@ def create(request: GenerationRequest, record: Record, options: Options, log: Lo
                 f"Luma credit balance is {balance} US cents, below min_credits={options.min_credits}: "
                 "top up the account (or lower min_credits) before generating"
             )
+    # What is sent, for the log (a task started on the triggerer has no rendered fields to show);
+    # URLs without their query strings: those may be signed or carry a token.
+    log.info("Creating %s: %s", request.path, json.dumps(redacted_values(request.body)))
     lost = 0
     while True:
         sent_at = time.time()

@@ -13,6 +13,8 @@ so ``urlsplit`` sees no credentials at all and would show the password as host, 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import Any
 
 #: How much of a URL an error or a log line shows (a ``data:`` URL can be megabytes long).
 SHOWN_URL_CHARS = 200
@@ -82,6 +84,21 @@ def redacted_text(text: str) -> str:
     :param text: any text.
     """
     return _URL_IN_TEXT.sub(lambda match: redacted(match.group()), text)
+
+
+def redacted_values(value: Any) -> Any:
+    """
+    A request body (or any JSON-like value) with every string in it that holds a URL :func:`redacted`.
+
+    :param value: a dict, list or scalar, as sent to Luma.
+    """
+    if isinstance(value, Mapping):
+        return {key: redacted_values(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [redacted_values(item) for item in value]
+    if isinstance(value, str) and "://" in value:
+        return redacted(value)
+    return value
 
 
 def _cut(text: str) -> str:

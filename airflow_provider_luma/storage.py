@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from airflow_provider_luma.downloads import CopyDeadline, download
 from airflow_provider_luma.exceptions import (
+    LumaAssetAnswerError,
     LumaAssetCopyError,
     LumaAssetTooLargeError,
     LumaAssetUrlRefusedError,
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import ObjectStoragePath
 
 __all__ = [
+    "LumaAssetAnswerError",
     "LumaAssetCopyError",
     "LumaAssetTooLargeError",
     "LumaAssetUrlRefusedError",
@@ -218,7 +220,7 @@ def _content_length(headers: Any, source_url: str) -> int | None:
         return None
     sizes = {size.strip() for size in value.split(",")}
     if len(sizes) != 1 or not all(size.isascii() and size.isdigit() for size in sizes):
-        raise LumaAssetCopyError(
+        raise LumaAssetAnswerError(
             f"Downloading {redacted(source_url)} announced an invalid Content-Length {value[:40]!r}: "
             "not a number of bytes"
         )

@@ -17,6 +17,7 @@ import time
 from typing import TYPE_CHECKING
 
 import pytest
+from airflow.providers.common.compat.sdk import AirflowFailException
 from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_1_PLUS
 
 from airflow_provider_luma.exceptions import LumaConnectionConfigError, LumaValidationError
@@ -122,8 +123,12 @@ def test_a_content_length_that_is_not_ascii_digits_fails_with_the_copys_error(tm
         connection.sendall(f"HTTP/1.1 200 OK\r\nContent-Length: {length}\r\n\r\n".encode() + b"x" * 10)
 
     destination = destination_for(f"file://{tmp_path}/x.png", "", "g")
-    with http_server(answer) as url, pytest.raises(LumaAssetCopyError, match="invalid Content-Length"):
+    with (
+        http_server(answer) as url,
+        pytest.raises(LumaAssetCopyError, match="invalid Content-Length") as caught,
+    ):
         copy_asset(url, destination, trusted_origin=url, deadline_seconds=10)
+    assert isinstance(caught.value, AirflowFailException)  # the same answer would come again
     assert not destination.exists()
 
 
@@ -176,6 +181,8 @@ def test_signed_urls_reach_xcom_but_never_the_logs(run_dag, emulator, read_logs,
     assert generation["assets"]["image"] == signed_asset  # the user's data, whole
     logs = read_logs()
     assert f"{emulator.url}/assets/blob/4096" in logs  # the asset URL is logged, without its query
+    assert "https://hooks.example.invalid/luma?***" in logs  # and so is the request, its URLs too
+    assert "https://refs.example/ref.png?***" in logs
     for name, secret in secrets.items():
         assert secret not in logs, name
     assert os.listdir(tmp_path / "out")
