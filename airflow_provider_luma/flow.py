@@ -149,8 +149,7 @@ def create(request: GenerationRequest, record: Record, options: Options, log: Lo
                 f"Luma credit balance is {balance} US cents, below min_credits={options.min_credits}: "
                 "top up the account (or lower min_credits) before generating"
             )
-    # What is sent, for the log (a task started on the triggerer has no rendered fields to show);
-    # URLs without their query strings: those may be signed or carry a token.
+    # No rendered fields show it on the triggerer; URLs go without query strings (signed, tokens).
     log.info("Creating %s: %s", request.path, json.dumps(redacted_values(request.body)))
     lost = 0
     while True:

@@ -285,14 +285,10 @@ PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
 
 def env_proxy(base_url: str) -> tuple[str | None, dict[str, str] | None]:
     """
-    The proxy for ``base_url`` that requests would take on a worker, and the headers that carry its
-    credentials (``Proxy-Authorization``), or ``(None, None)``: ``HTTPS_PROXY`` or ``HTTP_PROXY``
-    for the URL's scheme, else ``ALL_PROXY``, unless ``NO_PROXY`` covers the host; so one
-    environment routes both paths alike.
-
-    Looked up here, once per base URL and environment, not through ``trust_env``: aiohttp ignores
-    ``ALL_PROXY``, would look the proxy up in a thread on every request, and would send a
-    ``~/.netrc`` password to the API host (which would clash with the API key).
+    The proxy requests would take for ``base_url`` on a worker (``HTTPS_PROXY``/``HTTP_PROXY`` by
+    scheme, else ``ALL_PROXY``, unless ``NO_PROXY`` covers the host) and its credentials' headers,
+    or ``(None, None)``. Not aiohttp's ``trust_env``: it ignores ``ALL_PROXY``, looks the proxy up
+    in a thread on every request, and would send a ``~/.netrc`` password to the API host.
 
     :param base_url: the connection's base URL.
     :raises LumaConnectionConfigError: the proxy named is not an ``http(s)://`` one.
@@ -321,8 +317,8 @@ def _env_proxy(
     url = URL(proxy if "://" in proxy else f"http://{proxy}")  # requests reads "host:port" so too
     if url.scheme not in ("http", "https"):
         raise LumaConnectionConfigError(
-            f"The proxy for {parts.scheme}:// URLs in the environment is a {url.scheme}:// one, which "
-            "the triggerer's HTTP client cannot use: name an http:// proxy in HTTPS_PROXY or ALL_PROXY"
+            f"The environment's proxy for {parts.scheme}:// URLs is {url.scheme}://, which the "
+            "triggerer's HTTP client cannot use: name an http:// proxy (HTTPS_PROXY or ALL_PROXY)"
         )
     if not url.user:
         return str(url), None
