@@ -25,6 +25,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from airflow_provider_luma.redaction import may_carry_credentials
+
 #: Looks up the addresses of ``(host, port)``; injectable so that tests need no DNS.
 Resolver = Callable[[str, int], Iterable[str]]
 
@@ -128,13 +130,12 @@ def _malformed(url: object) -> str | None:
         return f"it is a {type(url).__name__}, not a URL"
     if _CONTROL_OR_SPACE.search(url):
         return "it contains spaces or control characters"
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 (raises ValueError for a port that is not a number)
-    except ValueError as exc:
-        return f"it is not a valid URL ({exc})"
-    if parts.username is not None or parts.password is not None:
+    if may_carry_credentials(url):
         return "it carries credentials"
+    try:
+        urlsplit(url).port  # noqa: B018 (raises ValueError for a port that is not a number)
+    except ValueError:  # its message may quote the URL
+        return "it is not a valid URL (its host or port does not parse)"
     return None
 
 

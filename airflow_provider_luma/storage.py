@@ -160,6 +160,8 @@ def copy_asset(
                     if written > max_bytes:
                         raise LumaAssetTooLargeError(_too_large(source_url, "sends more bytes", max_bytes))
                     out.write(chunk)
+            if deadline.passed():  # a body without a length ends quietly when cut: it is not whole
+                raise deadline.error(source_url, f"{written:,} bytes by then")
             if announced is not None and response.raw.tell() != announced:
                 raise LumaAssetCopyError(
                     f"Copied {response.raw.tell():,} bytes of {redacted(source_url)} to {destination}, "

@@ -115,6 +115,24 @@ def test_slow_redirects_meet_the_copys_deadline(tmp_path):
     assert not destination.exists()
 
 
+def test_a_body_without_a_length_cut_at_the_deadline_is_not_taken_for_a_whole_one(tmp_path):
+    """A body that runs until the connection closes ends quietly when cut: it must not pass as the asset."""
+
+    def answer(connection: socket.socket, n: int) -> None:
+        connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nConnection: close\r\n\r\n")
+        trickle(connection, b"x" * 100, 0.1)
+
+    destination = destination_for(f"file://{tmp_path}/x.png", "", "g")
+    with (
+        http_server(answer) as url,
+        pytest.raises(
+            LumaAssetCopyError, match=r"took longer than its deadline of 1 s \([0-9,]+ bytes by then\)"
+        ),
+    ):
+        copy_asset(url, destination, trusted_origin=url, deadline_seconds=1)
+    assert not destination.exists()
+
+
 @pytest.mark.parametrize("length", ["\u00b2", "\uff11\uff10", "1_000", " ", "10, 1O", "-5"])
 def test_a_content_length_that_is_not_ascii_digits_fails_with_the_copys_error(tmp_path, length):
     """``"²"`` is a digit to ``str.isdigit`` and not to ``int``: the header is parsed strictly."""
