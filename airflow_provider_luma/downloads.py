@@ -23,7 +23,11 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
 from airflow_provider_luma import asset_urls
-from airflow_provider_luma.exceptions import LumaAssetCopyError, LumaAssetUrlRefusedError
+from airflow_provider_luma.exceptions import (
+    LumaAssetAnswerError,
+    LumaAssetCopyError,
+    LumaAssetUrlRefusedError,
+)
 from airflow_provider_luma.redaction import redacted
 
 if TYPE_CHECKING:
@@ -141,6 +145,11 @@ def download(source_url: str, trusted_origin: str | None, deadline: CopyDeadline
                 if deadline.passed():
                     raise deadline.error(source_url, f"no answer from {redacted(url)} by then") from exc
                 raise LumaAssetCopyError(f"Downloading {redacted(url)} failed: {exc}") from exc
+            except ValueError:  # requests parses a redirect's Location even when not following it
+                raise LumaAssetAnswerError(
+                    f"Downloading {redacted(url)} failed: its answer does not parse (a redirect to a "
+                    "malformed URL, say)"
+                ) from None
             location = response.headers.get("location")
             if response.status_code not in _REDIRECT_STATUSES or not location:
                 with response:

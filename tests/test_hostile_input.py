@@ -133,6 +133,19 @@ def test_a_body_without_a_length_cut_at_the_deadline_is_not_taken_for_a_whole_on
     assert not destination.exists()
 
 
+@pytest.mark.parametrize("location", ["http://[::1/x", "//[bad"])
+def test_a_redirect_that_does_not_parse_is_a_final_refusal(tmp_path, location):
+    def answer(connection: socket.socket, n: int) -> None:
+        head = f"HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\n\r\n"
+        connection.sendall(head.encode())
+
+    destination = destination_for(f"file://{tmp_path}/x.png", "", "g")
+    with http_server(answer) as url, pytest.raises(LumaAssetCopyError, match="does not parse") as caught:
+        copy_asset(url, destination, trusted_origin=url, deadline_seconds=10)
+    assert isinstance(caught.value, AirflowFailException)
+    assert not destination.exists()
+
+
 @pytest.mark.parametrize("length", ["\u00b2", "\uff11\uff10", "1_000", " ", "10, 1O", "-5"])
 def test_a_content_length_that_is_not_ascii_digits_fails_with_the_copys_error(tmp_path, length):
     """``"²"`` is a digit to ``str.isdigit`` and not to ``int``: the header is parsed strictly."""
