@@ -17,10 +17,18 @@ TERMINAL = ("completed", "failed")
 
 
 class TaskInstanceStub:
-    """The parts of a task instance the operators use here: ``map_index`` and ``xcom_push``."""
+    """
+    The parts of a task instance the operators use here: who it is (the record's seal is bound to
+    it), its try, and ``xcom_push``.
+    """
 
+    dag_id = "bench"
+    run_id = "bench_run"
+    task_id = "generate"
     #: An unmapped task, as a real task instance says (the operator reads it on Airflow 3.3).
     map_index = -1
+    try_number = 1
+    max_tries = 0
 
     def xcom_push(self, key: str, value: Any) -> None:
         """
