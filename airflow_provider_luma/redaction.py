@@ -51,29 +51,50 @@ def redacted(url: object) -> str:
 
 def may_carry_credentials(url: str) -> bool:
     """
-    Whether ``url`` has a part :func:`redacted` hides as credentials: a ``user@`` or
-    ``user:password@``, however the password is written.
+    Whether ``url`` carries credentials: a ``user@`` or ``user:password@``, however the password is
+    written. A ``host:port`` followed by an ``@`` in the path or query is not taken for them (a
+    valid URL), though :func:`redacted` hides it all, to be safe.
 
     :param url: a URL.
     """
     rest = url.partition("://")[2] or url
-    return _without_credentials(rest) != rest
+    return _credentials(rest) == "credentials"
+
+
+def _credentials(rest: str) -> str:
+    """
+    What ``rest`` (a URL after its ``scheme://``) holds before its host: ``"credentials"``,
+    ``"maybe"`` (a ``host:port``, or a digits-first password, then an ``@`` past a ``/``, ``?`` or
+    ``#``) or ``"none"``.
+    """
+    end = _AUTHORITY_END.search(rest)
+    authority = rest[: end.start()] if end else rest
+    if "@" in authority:
+        return "credentials"
+    if ":" not in authority or "@" not in rest:
+        return "none"  # no "@", or an "@" in the path or query of a plain host
+    # An "@" past a "/", "?" or "#" that follows a ":": a password holding one of those characters,
+    # unless what follows the ":" is a port (after an IPv6 literal's "]", if any).
+    if authority.startswith("[") and "]" in authority:
+        port = authority.partition("]")[2].removeprefix(":")
+        if not port:
+            return "none"  # the ":" were the IPv6 literal's
+    else:
+        port = authority.partition(":")[2]
+    return "maybe" if port.isascii() and port.isdigit() else "credentials"
 
 
 def _without_credentials(rest: str) -> str:
     """``rest`` (a URL after its ``scheme://``) with anything that may be credentials hidden."""
+    found = _credentials(rest)
+    if found == "none":
+        return rest
+    if found == "maybe":
+        return HIDDEN
     end = _AUTHORITY_END.search(rest)
     authority = rest[: end.start()] if end else rest
-    if "@" in authority:
-        return f"{HIDDEN}@{rest[authority.rfind('@') + 1 :]}"
-    if ":" not in authority or "@" not in rest:
-        return rest  # no credentials, or an "@" in the path or query of a plain host
-    # An "@" past a "/", "?" or "#" that follows a ":": a password holding one of those characters,
-    # or a port and an "@" further on. The first hides all up to the last "@"; the second, all.
-    port = authority.partition(":")[2]
-    if port.isascii() and port.isdigit():
-        return HIDDEN
-    return f"{HIDDEN}@{rest[rest.rfind('@') + 1 :]}"
+    last_at = authority.rfind("@") if "@" in authority else rest.rfind("@")
+    return f"{HIDDEN}@{rest[last_at + 1 :]}"
 
 
 def redacted_text(text: str) -> str:

@@ -190,6 +190,35 @@ def test_a_password_in_a_url_parameter_is_never_shown(password):
     assert password.split("#")[0].split("?")[0].split("/")[0] not in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("http://admin:S3cr#t@proxy.local:8080/v1", "http://***@proxy.local:8080/v1"),
+        ("http://admin:S3c?r@proxy/v1", "http://***@proxy/v1"),
+        ("http://admin:p/w@proxy/v1", "http://***@proxy/v1"),
+        ("https://u:p@cdn.example/x.png?e=a@b", "https://***@cdn.example/x.png?***"),
+        ("https://cdn.example/x.png?X-Amz-Signature=abc#frag", "https://cdn.example/x.png?***"),
+        ("https://medium.example/@user/post", "https://medium.example/@user/post"),
+        ("https://cdn.example:8443/x.png?e=a@b", "https://***"),  # or a digits-first password
+        ("http://admin:1234/x@proxy/v1", "http://***"),
+        ("http://[::1]:8080/x.png?e=a@b", "http://***"),
+        ("http://[::1]/x.png?e=a@b", "http://[::1]/x.png?***"),
+        ("user:pw@host/x", "***@host/x"),
+    ],
+)
+def test_logs_and_errors_show_a_url_without_its_secrets(url, shown):
+    from airflow_provider_luma.redaction import redacted
+
+    assert redacted(url) == shown
+
+
+def test_a_port_and_an_at_sign_in_the_query_are_a_valid_reference_url():
+    """Not credentials: accepted (and sent whole), though logs hide all of it after the scheme."""
+    url = "https://cdn.example:8443/ref.png?signer=bot@example.com"
+    operator = LumaImageGenerateOperator(task_id="t", prompt="a fox", image_ref=[url])
+    assert operator.build_request().body["image_ref"] == [{"url": url}]
+
+
 @pytest.mark.parametrize("mode", ["deferrable", "worker"])
 def test_signed_urls_reach_xcom_but_never_the_logs(run_dag, emulator, read_logs, tmp_path, mode):
     """
