@@ -24,22 +24,12 @@ from airflow_provider_luma.exceptions import (
     LumaAssetAnswerError,
     LumaAssetCopyError,
     LumaAssetTooLargeError,
-    LumaAssetUrlRefusedError,
 )
 from airflow_provider_luma.redaction import redacted
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import ObjectStoragePath
 
-__all__ = [
-    "LumaAssetAnswerError",
-    "LumaAssetCopyError",
-    "LumaAssetTooLargeError",
-    "LumaAssetUrlRefusedError",
-    "copy_asset",
-    "destination_for",
-    "store_asset",
-]
 
 log = logging.getLogger(__name__)
 

@@ -55,8 +55,8 @@ def test_https_on_a_public_host_is_allowed_without_network(no_network):
         ("http://cdn-luma.example/x.png", "scheme 'http' is not allowed for assets (allowed: https or the "),
         ("https://user:secret@cdn-luma.example/x.png", "carries credentials"),
         ("https:///x.png", "no host"),
-        ("https://cdn-luma.example:port/x.png", "not a valid URL (Port could not be cast"),
-        ("https://[::1/x.png", "not a valid URL (Invalid IPv6 URL)"),
+        ("https://cdn-luma.example:port/x.png", "not a valid URL (its host or port does not parse)"),
+        ("https://[::1/x.png", "not a valid URL (its host or port does not parse)"),
     ],
 )
 def test_refused_urls_say_why(no_network, url, reason):

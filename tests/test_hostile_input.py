@@ -20,10 +20,14 @@ import pytest
 from airflow.providers.common.compat.sdk import AirflowFailException
 from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_1_PLUS
 
-from airflow_provider_luma.exceptions import LumaConnectionConfigError, LumaValidationError
+from airflow_provider_luma.exceptions import (
+    LumaAssetCopyError,
+    LumaConnectionConfigError,
+    LumaValidationError,
+)
 from airflow_provider_luma.hooks.luma import LumaHook
 from airflow_provider_luma.operators.luma import LumaImageGenerateOperator
-from airflow_provider_luma.storage import LumaAssetCopyError, copy_asset, destination_for
+from airflow_provider_luma.storage import copy_asset, destination_for
 from airflow_provider_luma.testing import FaultRule
 
 if TYPE_CHECKING:

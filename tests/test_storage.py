@@ -19,15 +19,14 @@ import requests
 from airflow.providers.common.compat.sdk import AirflowFailException
 
 from airflow_provider_luma.downloads import MAX_REDIRECTS
-from airflow_provider_luma.exceptions import LumaUnsafeAssetUrlError
-from airflow_provider_luma.hooks.luma import LumaHook
-from airflow_provider_luma.storage import (
+from airflow_provider_luma.exceptions import (
     LumaAssetCopyError,
     LumaAssetTooLargeError,
     LumaAssetUrlRefusedError,
-    copy_asset,
-    destination_for,
+    LumaUnsafeAssetUrlError,
 )
+from airflow_provider_luma.hooks.luma import LumaHook
+from airflow_provider_luma.storage import copy_asset, destination_for
 from airflow_provider_luma.testing import FaultRule
 from tests.conftest import API_KEY
 
