@@ -268,6 +268,7 @@ def test_a_link_in_the_output_folder_is_never_served(tmp_path):
     from fastapi import HTTPException
 
     from airflow_provider_luma.plugins.gallery_app import _read_stored
+    from airflow_provider_luma.plugins.gallery_data import _may_be_own_file
 
     out, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
     out.mkdir()
@@ -284,6 +285,8 @@ def test_a_link_in_the_output_folder_is_never_served(tmp_path):
         with pytest.raises(HTTPException) as refused:
             b"".join(_read_stored(f"file://{out}/{name}"))
         assert refused.value.status_code == 404, name
+        assert not _may_be_own_file(f"file://{out}/{name}"), name  # no card offers it either
+    assert _may_be_own_file(f"file://{own}")
     assert b"".join(_read_stored(f"file://{own}")) == own.read_bytes()
     assert b"".join(_read_stored(str(own))) == own.read_bytes()
 

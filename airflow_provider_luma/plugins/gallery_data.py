@@ -8,12 +8,15 @@ connection, so no API key, is ever touched.
 XComs are untrusted here: anyone allowed to write XComs (a task, a user of the REST API) can put
 anything in them, and the gallery runs in the api-server's origin. So an asset URL is shown only
 when it is ``http`` or ``https`` (:func:`~airflow_provider_luma.asset_urls.web_url`), and a stored
-copy is served only when the task itself could have written it (:func:`served_copy`).
+copy is served only when the task itself could have written it (:func:`served_copy`) and, when
+local, is a regular file of its own (no link planted under its name).
 """
 
 from __future__ import annotations
 
+import os
 import posixpath
+import stat
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -149,6 +152,24 @@ def _absolute(value: Any) -> tuple[str, str, str] | None:
     return scheme, parts.netloc.lower(), path
 
 
+def _may_be_own_file(path: str) -> bool:
+    """
+    Whether a stored copy may be served: a local one must be a regular file of its own, not a
+    link (symbolic or hard) planted under its name. Looked at with ``lstat``, never opened; the
+    route that serves it checks again on the file it opens.
+
+    :param path: a copy :func:`served_copy` let through.
+    """
+    parts = urlsplit(path)
+    if parts.scheme.lower() not in ("", "file", "local"):
+        return True  # object stores have no links
+    try:
+        status = os.lstat(parts.path)
+    except OSError:
+        return False
+    return stat.S_ISREG(status.st_mode) and status.st_nlink == 1
+
+
 def _untemplated(value: Any) -> bool:
     return isinstance(value, str) and "{{" not in value and "{%" not in value
 
@@ -247,6 +268,8 @@ def read_generations(
             if stored_paths is None:
                 stored_paths = output_paths(session, dag_id, run_id)
             stored = served_copy(found.get(XCOM_RETURN_KEY), stored_paths.get(key))
+            if stored is not None and not _may_be_own_file(stored):
+                stored = None
         cards.append(
             GenerationCard(
                 task_id=key[0],

@@ -136,22 +136,23 @@ def test_only_the_tasks_own_copy_is_served(
         "../secret/secret.png",
         f"s3://aws_default@luma-bucket/{own_copy.rsplit('/', 1)[1]}",  # names a connection
     ]
-    for path in planted_paths:
-        plant(stack, planted_run, "generate", "return_value", path)
-        refused = admin.get(stored_url, timeout=10)
-        assert refused.status_code == 404, (path, refused.status_code, refused.text[:200])
-        assert SECRET not in refused.content
-        assert_guarded(refused)
-        cards = admin.get(gallery(stack, planted_run, "/generations"), timeout=10).json()["generations"]
-        assert all(card["stored_path"] is None and card["stored_url"] is None for card in cards), path
-        # Nobody opened the FIFO: opening one for reading blocks until a writer comes, so a reader
-        # would still be waiting, and a non-blocking writer would find it.
-        with pytest.raises(OSError, match="No such device or address") as no_reader:
-            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
-        assert no_reader.value.errno == errno.ENXIO, path
-
-    plant(stack, planted_run, "generate", "return_value", own_copy)  # the real one is served again
-    assert admin.get(stored_url, timeout=10).status_code == 200
+    try:
+        for path in planted_paths:
+            plant(stack, planted_run, "generate", "return_value", path)
+            refused = admin.get(stored_url, timeout=10)
+            assert refused.status_code == 404, (path, refused.status_code, refused.text[:200])
+            assert SECRET not in refused.content
+            assert_guarded(refused)
+            cards = admin.get(gallery(stack, planted_run, "/generations"), timeout=10).json()["generations"]
+            assert all(card["stored_path"] is None and card["stored_url"] is None for card in cards), path
+            # Nobody opened the FIFO: opening one for reading blocks until a writer comes, so a reader
+            # would still be waiting, and a non-blocking writer would find it.
+            with pytest.raises(OSError, match="No such device or address") as no_reader:
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+            assert no_reader.value.errno == errno.ENXIO, path
+    finally:  # the run's own copy back, whatever failed: the later tests show it
+        plant(stack, planted_run, "generate", "return_value", own_copy)
+    assert admin.get(stored_url, timeout=10).status_code == 200  # the real one is served again
 
 
 def test_planted_asset_urls_are_never_linked(
