@@ -28,7 +28,7 @@ from airflow_provider_luma.exceptions import (
     LumaAssetCopyError,
     LumaAssetUrlRefusedError,
 )
-from airflow_provider_luma.redaction import redacted
+from airflow_provider_luma.redaction import redacted, redacted_text
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -144,7 +144,9 @@ def download(source_url: str, trusted_origin: str | None, deadline: CopyDeadline
             except requests.RequestException as exc:
                 if deadline.passed():
                     raise deadline.error(source_url, f"no answer from {redacted(url)} by then") from exc
-                raise LumaAssetCopyError(f"Downloading {redacted(url)} failed: {exc}") from exc
+                raise LumaAssetCopyError(
+                    f"Downloading {redacted(url)} failed: {redacted_text(str(exc))}"
+                ) from exc
             except ValueError:  # requests parses a redirect's Location even when not following it
                 raise LumaAssetAnswerError(
                     f"Downloading {redacted(url)} failed: its answer does not parse (a redirect to a "
@@ -186,7 +188,7 @@ def _peer_checking_session(trusted_origin: str | None, deadline: CopyDeadline) -
 
     def pools(check_peer: bool) -> dict[str, type]:
         def connections(connection_class: type) -> type:
-            class Watched(connection_class):
+            class AssetConnection(connection_class):
                 def _new_conn(self) -> socket.socket:
                     sock = super()._new_conn()
                     try:
@@ -198,15 +200,15 @@ def _peer_checking_session(trusted_origin: str | None, deadline: CopyDeadline) -
                         raise
                     return sock
 
-            return Watched
+            return AssetConnection
 
-        class HTTPPool(HTTPConnectionPool):
+        class AssetHTTPConnectionPool(HTTPConnectionPool):
             ConnectionCls = connections(HTTPConnection)
 
-        class HTTPSPool(HTTPSConnectionPool):
+        class AssetHTTPSConnectionPool(HTTPSConnectionPool):
             ConnectionCls = connections(HTTPSConnection)
 
-        return {"http": HTTPPool, "https": HTTPSPool}
+        return {"http": AssetHTTPConnectionPool, "https": AssetHTTPSConnectionPool}
 
     class PeerCheckingAdapter(requests.adapters.HTTPAdapter):
         def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:

@@ -24,6 +24,8 @@ _AUTHORITY_END = re.compile(r"[/?#]")
 _QUERY_OR_FRAGMENT = re.compile(r"[?#]")
 #: A URL inside text: a scheme, "://", and everything up to a blank, a quote or a bracket.
 _URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s\"'<>\\]+")
+#: A query string inside text, after a bare path ("Max retries exceeded with url: /x.png?sig=...").
+_QUERY_IN_TEXT = re.compile(r"\?[^\s\"'<>()\\]+")
 
 
 def redacted(url: object) -> str:
@@ -99,12 +101,13 @@ def _without_credentials(rest: str) -> str:
 
 def redacted_text(text: str) -> str:
     """
-    ``text`` with every URL in it :func:`redacted`: for what Luma answers, whose error details may
-    echo the request (FastAPI's validation errors quote each refused value).
+    ``text`` with every URL in it :func:`redacted`, and any other query string hidden: for what
+    Luma answers, whose error details may echo the request (FastAPI's validation errors quote each
+    refused value), and for an HTTP library's messages, which quote the path and query they asked for.
 
     :param text: any text.
     """
-    return _URL_IN_TEXT.sub(lambda match: redacted(match.group()), text)
+    return _QUERY_IN_TEXT.sub(f"?{HIDDEN}", _URL_IN_TEXT.sub(lambda match: redacted(match.group()), text))
 
 
 def redacted_values(value: Any) -> Any:

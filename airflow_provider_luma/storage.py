@@ -25,7 +25,7 @@ from airflow_provider_luma.exceptions import (
     LumaAssetCopyError,
     LumaAssetTooLargeError,
 )
-from airflow_provider_luma.redaction import redacted
+from airflow_provider_luma.redaction import redacted, redacted_text
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import ObjectStoragePath
@@ -168,7 +168,7 @@ def copy_asset(
             of_announced = f" of the {announced:,} announced" if announced is not None else ""
             raise LumaAssetCopyError(
                 f"Downloading {redacted(source_url)} to {destination} broke off after {written:,} bytes"
-                f"{of_announced}: {exc}"
+                f"{of_announced}: {redacted_text(str(exc))}"
             ) from exc
     return written
 

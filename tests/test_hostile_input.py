@@ -138,6 +138,17 @@ def test_a_body_without_a_length_cut_at_the_deadline_is_not_taken_for_a_whole_on
     assert not destination.exists()
 
 
+def test_a_failed_copy_quotes_no_query_string(tmp_path):
+    """requests says which path and query it asked for when it fails: the error keeps neither's query."""
+    closed = socket.create_server(("127.0.0.1", 0))
+    url = f"http://127.0.0.1:{closed.getsockname()[1]}/x.png?X-Amz-Signature=SIGNED-SECRET"
+    closed.close()  # nothing listens there now: connection refused
+    with pytest.raises(LumaAssetCopyError, match="failed") as caught:
+        copy_asset(url, destination_for(f"file://{tmp_path}/x.png", "", "g"), trusted_origin=url)
+    assert "SIGNED-SECRET" not in str(caught.value)
+    assert "/x.png?***" in str(caught.value)
+
+
 @pytest.mark.parametrize("location", ["http://[::1/x", "//[bad"])
 def test_a_redirect_that_does_not_parse_is_a_final_refusal(tmp_path, location):
     def answer(connection: socket.socket, n: int) -> None:
