@@ -105,7 +105,10 @@ def test_slow_redirects_meet_the_copys_deadline(tmp_path):
     def answer(connection: socket.socket, n: int) -> None:
         time.sleep(0.8)
         if n < 4:
-            connection.sendall(b"HTTP/1.1 302 Found\r\nLocation: /asset.png\r\nContent-Length: 0\r\n\r\n")
+            # Connection: close, as the server hangs up after each answer (no reuse of a closed one).
+            head = b"HTTP/1.1 302 Found\r\nLocation: /asset.png\r\nContent-Length: 0\r\n"
+            head += b"Connection: close\r\n\r\n"
+            connection.sendall(head)
         else:
             connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
 
