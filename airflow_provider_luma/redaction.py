@@ -37,10 +37,10 @@ def redacted(url: object) -> str:
     holding one of them, or a port and an ``@`` in the path), everything up to that ``@`` is hidden,
     or all of it after the scheme: more is hidden than needed rather than a password shown.
 
-    :param url: a URL (anything else is shown as its ``repr``).
+    :param url: a URL (anything else is shown as its ``repr``, its URLs redacted).
     """
     if not isinstance(url, str):
-        return _cut(repr(url))
+        return _cut(redacted_text(repr(url)))
     scheme, separator, rest = url.partition("://")
     if not separator:
         scheme, rest = "", url

@@ -223,6 +223,7 @@ def test_a_password_in_a_url_parameter_is_never_shown(password):
         ("http://[::1]:8080/x.png?e=a@b", "http://***"),
         ("http://[::1]/x.png?e=a@b", "http://[::1]/x.png?***"),
         ("user:pw@host/x", "***@host/x"),
+        ({"url": "https://cdn.example/x.png?sig=abc"}, "{'url': 'https://cdn.example/x.png?***'}"),
     ],
 )
 def test_logs_and_errors_show_a_url_without_its_secrets(url, shown):
