@@ -19,10 +19,9 @@ from __future__ import annotations
 
 import os
 import secrets
-import stat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
 from airflow.api_fastapi.common.db.common import SessionDep  # noqa: TC002 (FastAPI reads it at run time)
@@ -31,7 +30,12 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, StreamingResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from airflow_provider_luma.plugins.gallery_data import read_generations, stored_media_type
+from airflow_provider_luma.plugins.gallery_data import (
+    is_own_regular_file,
+    local_path,
+    read_generations,
+    stored_media_type,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterator, MutableMapping
@@ -221,11 +225,8 @@ def _read_stored(path: str) -> Iterator[bytes]:
     """
     from airflow.providers.common.compat.sdk import ObjectStoragePath
 
-    parts = urlsplit(path)
-    if parts.scheme.lower() in ("", "file", "local"):
-        stored: BinaryIO = _open_regular_file(parts.path)
-    else:
-        stored = ObjectStoragePath(path).open("rb")
+    local = local_path(path)
+    stored: BinaryIO = _open_regular_file(local) if local is not None else ObjectStoragePath(path).open("rb")
     return _chunks(stored)
 
 
@@ -234,8 +235,7 @@ def _open_regular_file(local_path: str) -> BinaryIO:
         fd = os.open(local_path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         raise HTTPException(404, "The stored copy cannot be opened") from None
-    status = os.fstat(fd)
-    if not stat.S_ISREG(status.st_mode) or status.st_nlink != 1:
+    if not is_own_regular_file(os.fstat(fd)):
         os.close(fd)
         raise HTTPException(404, "The stored copy is not a regular file of its own")
     return os.fdopen(fd, "rb")

@@ -152,6 +152,27 @@ def _absolute(value: Any) -> tuple[str, str, str] | None:
     return scheme, parts.netloc.lower(), path
 
 
+def local_path(path: str) -> str | None:
+    """
+    The file system path of a local stored copy (``file://``, ``local://`` or a bare path), or
+    None for an object store's.
+
+    :param path: a stored copy's path or URL.
+    """
+    parts = urlsplit(path)
+    return parts.path if parts.scheme.lower() in ("", "file", "local") else None
+
+
+def is_own_regular_file(status: os.stat_result) -> bool:
+    """
+    Whether ``status`` (of ``lstat``, or ``fstat`` of a file opened without following links) is
+    that of a regular file with no other name: not a link, FIFO or folder planted under a copy's name.
+
+    :param status: the file's status.
+    """
+    return stat.S_ISREG(status.st_mode) and status.st_nlink == 1
+
+
 def _may_be_own_file(path: str) -> bool:
     """
     Whether a stored copy may be served: a local one must be a regular file of its own, not a
@@ -160,14 +181,13 @@ def _may_be_own_file(path: str) -> bool:
 
     :param path: a copy :func:`served_copy` let through.
     """
-    parts = urlsplit(path)
-    if parts.scheme.lower() not in ("", "file", "local"):
+    local = local_path(path)
+    if local is None:
         return True  # object stores have no links
     try:
-        status = os.lstat(parts.path)
+        return is_own_regular_file(os.lstat(local))
     except OSError:
         return False
-    return stat.S_ISREG(status.st_mode) and status.st_nlink == 1
 
 
 def _untemplated(value: Any) -> bool:
