@@ -26,7 +26,7 @@ POLL_ROUTE = "GET /generations/{id}"
 
 def serve(parent: Connection, queued_seconds: float, dreaming_seconds: float | tuple[float, float]) -> None:
     """
-    Be the emulator's process: serve, send the API's base URL and the control token, and stop when
+    Be the emulator's process: serve, send the API's base URL and the control headers, and stop when
     the parent says so (or closes the pipe).
 
     :param parent: the pipe to the benchmark.
@@ -37,7 +37,7 @@ def serve(parent: Connection, queued_seconds: float, dreaming_seconds: float | t
 
     config = EmulatorConfig(queued_seconds=queued_seconds, dreaming_seconds=dreaming_seconds)
     with LumaEmulator(api_key=API_KEY, config=config) as emulator:
-        parent.send((emulator.base_url, emulator.control_token))
+        parent.send((emulator.base_url, emulator.control_headers))
         with contextlib.suppress(EOFError):  # the parent closed the pipe: it is gone
             parent.recv()
 
@@ -54,7 +54,7 @@ class EmulatorProcess:
         self, queued_seconds: float = 1.0, dreaming_seconds: float | tuple[float, float] = 5.0
     ) -> None:
         self.child = Child(serve, queued_seconds, dreaming_seconds)
-        self.base_url, self.control_token = self.child.receive(60)
+        self.base_url, self.control_headers = self.child.receive(60)
         self.url = self.base_url.split("/dream-machine/", 1)[0]
         self.pid = self.child.pid
         import requests  # here, not at the top: measured children import this module, not requests
@@ -101,11 +101,7 @@ class EmulatorProcess:
         :param body: JSON-ready body, or None.
         :param api_key: bearer key, or None for admin calls (which carry the control token).
         """
-        headers = (
-            {"Authorization": f"Bearer {api_key}"}
-            if api_key
-            else {"X-Luma-Emulator-Token": self.control_token}
-        )
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else self.control_headers
         answer = self.session.request(method, self.url + path, json=body, headers=headers, timeout=30)
         answer.raise_for_status()
         return answer.json() if answer.content else None
