@@ -44,7 +44,10 @@ def get_provider_info() -> dict[str, Any]:
         ],
         "hooks": [{"integration-name": "Luma AI", "python-modules": ["airflow_provider_luma.hooks.luma"]}],
         "triggers": [
-            {"integration-name": "Luma AI", "python-modules": ["airflow_provider_luma.triggers.luma"]}
+            {
+                "integration-name": "Luma AI",
+                "python-modules": ["airflow_provider_luma.triggers.luma", "airflow_provider_luma.triggers.batch"],
+            }
         ],
         "connection-types": [
             {
@@ -60,9 +63,17 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "extra-links": ["airflow_provider_luma.links.LumaGenerationLink"],
-        # @task.luma_image and @task.luma_video.
+        # @task.luma_image, @task.luma_video, and their batches.
         "task-decorators": [
             {"name": "luma_image", "class-name": "airflow_provider_luma.decorators.luma.luma_image_task"},
             {"name": "luma_video", "class-name": "airflow_provider_luma.decorators.luma.luma_video_task"},
+            {
+                "name": "luma_image_batch",
+                "class-name": "airflow_provider_luma.decorators.batch.luma_image_batch_task",
+            },
+            {
+                "name": "luma_video_batch",
+                "class-name": "airflow_provider_luma.decorators.batch.luma_video_batch_task",
+            },
         ],
     }

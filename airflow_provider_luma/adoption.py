@@ -32,6 +32,7 @@ from airflow_provider_luma.validation import check_generation_id
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+    from collections.abc import Set as AbstractSet
 
     from airflow.sdk.types import Logger
 
@@ -63,11 +64,12 @@ class Siblings:
     Whose generations are not ours.
 
     :param tasks: the run's tasks: the ids in their ``generation_id`` XComs (every map index).
-    :param ids: ids known otherwise (those the caller saw created).
+    :param ids: ids known otherwise (those the caller saw created; a batch's set grows as its
+        items create).
     """
 
     tasks: tuple[str, ...] = ()
-    ids: frozenset[str] = frozenset()
+    ids: AbstractSet[str] = frozenset()
 
     def held_ids(self) -> Flow:
         """The ids the siblings hold."""

@@ -59,6 +59,15 @@ class Sleep:
 
 
 @dataclass(frozen=True)
+class Turn:
+    """
+    Wait for the turn to send a create, before it is recorded and sent: a batch paces its creates
+    under Luma's per-minute limit here, so that a create is sent when its record says it was.
+    Elsewhere it is at once.
+    """
+
+
+@dataclass(frozen=True)
 class Remember:
     """
     Keep the try's record (sealed, where the task instance keeps it).
@@ -82,7 +91,7 @@ class XComValues:
     key: str
 
 
-Effect = Call | Sleep | Remember | XComValues
+Effect = Call | Sleep | Turn | Remember | XComValues
 
 
 def drive(flow: Flow, perform: Callable[[Effect], Any]) -> Any:

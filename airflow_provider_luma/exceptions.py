@@ -28,6 +28,7 @@ class LumaValidationError(LumaError, AirflowFailException, ValueError):
 
     def __init__(self, param: str, message: str) -> None:
         self.param = param
+        self.reason = message
         super().__init__(f"Invalid {param!r}: {message}")
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_luma.adoption import SEARCHING_FOR_LOST_CREATE, Siblings, find_lost_create
-from airflow_provider_luma.effects import Call, Remember, Sleep
+from airflow_provider_luma.effects import Call, Remember, Sleep, Turn
 from airflow_provider_luma.exceptions import (
     LumaAmbiguousCreateError,
     LumaDeadlineError,
@@ -153,6 +153,7 @@ def create(request: GenerationRequest, record: Record, options: Options, log: Lo
     log.info("Creating %s: %s", request.path, json.dumps(redacted_values(request.body)))
     lost = 0
     while True:
+        yield Turn()
         sent_at = time.time()
         until = sent_at + CREATE_CALL_SECONDS
         yield Remember(record.in_doubt(sent_at, until))

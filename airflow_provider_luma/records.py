@@ -157,25 +157,27 @@ class RecordSeal:
         self._key = hmac.new(api_key.encode(), b"airflow-provider-luma seal", hashlib.sha256).digest()
         self.attempt = attempt
 
-    def seal(self, record: Record) -> dict[str, Any]:
+    def seal(self, record: Record, item: int | None = None) -> dict[str, Any]:
         """
         The record as stored: its fields (empty ones left out) and ``mac``.
 
         :param record: the record.
+        :param item: the batch item it is the record of (None: the task's only generation).
         """
         fields = asdict(record)
         return self.seal_fields(
-            "record", {k: v for k, v in fields.items() if v is not None and v is not False}
+            _what(item), {k: v for k, v in fields.items() if v is not None and v is not False}
         )
 
-    def open(self, stored: Any, log: Logger) -> Record | None:
+    def open(self, stored: Any, log: Logger, item: int | None = None) -> Record | None:
         """
-        The record ``stored`` holds, if it was sealed for this task instance; else None.
+        The record ``stored`` holds, if it was sealed for this task instance (and item); else None.
 
         :param stored: what the store holds (None when nothing).
         :param log: where a record that does not open is reported.
+        :param item: the batch item it must be the record of (None: the task's only generation).
         """
-        fields = self.open_fields("record", stored, log)
+        fields = self.open_fields(_what(item), stored, log)
         try:
             return None if fields is None else Record(**fields)
         except TypeError:
@@ -217,6 +219,21 @@ class RecordSeal:
         bound = {"task_instance": [a.dag_id, a.run_id, a.task_id, a.map_index], what: fields}
         message = json.dumps(bound, sort_keys=True, separators=(",", ":"), default=str).encode()
         return hmac.new(self._key, message, hashlib.sha256).hexdigest()
+
+
+def _what(item: int | None) -> str:
+    """What a record is sealed as: a batch item's cannot pass for another item's, nor for a task's."""
+    return "record" if item is None else f"record of batch item {item}"
+
+
+def item_key(key: str, index: int) -> str:
+    """
+    The key a batch item's record is kept under, beside the task's own ``key``.
+
+    :param key: :data:`STATE_STORE_KEY` or :data:`RECORD_XCOM_KEY`.
+    :param index: the item's place in the batch's ``requests``.
+    """
+    return f"{key}_{index}"
 
 
 class Step(enum.Enum):

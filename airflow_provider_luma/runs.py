@@ -173,14 +173,19 @@ class TriggerRun:
             indexes = (-1,)
         return [await self.pull(effect.key, effect.task_id, index) for index in indexes]
 
-    async def clear_earlier_results(self) -> None:
-        """An earlier try's results must not pass for this try's while it runs, nor after it fails."""
+    async def clear_earlier_results(self, also: tuple[str, ...] = ()) -> None:
+        """
+        An earlier try's results must not pass for this try's while it runs, nor after it fails.
+
+        :param also: more XCom keys of results (a batch's manifest).
+        """
         from airflow.providers.common.compat.sdk import XCOM_RETURN_KEY
 
         from airflow_provider_luma.generations import XCOM_GENERATION, XCOM_GENERATION_ID
         from airflow_provider_luma.links import LumaGenerationLink
 
-        for key in (XCOM_RETURN_KEY, LumaGenerationLink().xcom_key, XCOM_GENERATION, XCOM_GENERATION_ID):
+        keys = (XCOM_RETURN_KEY, LumaGenerationLink().xcom_key, XCOM_GENERATION, XCOM_GENERATION_ID, *also)
+        for key in keys:
             await self.push(key, None)
 
     async def pull(self, key: str, task_id: str, map_index: int) -> Any:
@@ -200,3 +205,26 @@ class TriggerRun:
         await XCom.aset(
             key, value, dag_id=ti.dag_id, task_id=ti.task_id, run_id=ti.run_id, map_index=ti.map_index
         )
+
+
+class WorkerBatchRun(TriggerRun):
+    """
+    A batch run in a worker's own event loop (Airflow before 3.3, or not deferrable): the calls of
+    a trigger's run, and the run's XComs read through the task instance.
+
+    :param hook: the task's hook.
+    :param session: an aiohttp session of that loop.
+    :param ti: the worker's task instance.
+    :param log: the task's logger.
+    """
+
+    def __init__(self, hook: LumaHook, session: aiohttp.ClientSession, ti: Any, log: Logger) -> None:
+        super().__init__(hook, session, None, None, log)
+        self.worker_ti = ti
+
+    async def perform(self, effect: Effect) -> Any:
+        """Perform one effect of the flow."""
+        if isinstance(effect, XComValues):
+            values = self.worker_ti.xcom_pull(task_ids=[effect.task_id], key=effect.key)
+            return [] if values is None else list(values)
+        return await super().perform(effect)

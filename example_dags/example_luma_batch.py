@@ -1,18 +1,13 @@
 """
-Example: 20 images from 20 prompts with dynamic task mapping, each stored to object storage, then a
-fan-in that collects the stored paths.
+Example: 20 product shots in one batch task, each stored to object storage, then a fan-in that
+collects the stored paths.
 
-Luma runs at most 40 Photon generations at once per account on the Build tier. The pool below
-makes Airflow respect that: with ``include_deferred=True`` a deferred task (waiting on the
-triggerer) still holds its pool slot, so no more than 40 generations are ever in flight, whatever
-``max_active_tis_per_dag`` or the number of runs. Create it once (the size is the tier's limit)::
-
-    airflow pools set luma_photon 40 "Luma Photon concurrent generations" --include-deferred
-
-Creates per minute are limited too (80 on the Build tier); the hook retries the 429 that Luma
-answers beyond it, honouring Retry-After, and a create is only ever re-sent when it created nothing.
-Writes go to ``OUTPUT_URL`` (``file://`` here; ``s3://bucket/prefix/`` works the same way with the
-Amazon provider installed).
+One task makes every image: on Airflow 3.3 it starts, runs and waits on the triggerer (one
+trigger for the whole batch), and resumes on a worker once, to copy the images to ``OUTPUT_URL``
+(``file://`` here; ``s3://bucket/prefix/`` works the same way with the Amazon provider installed).
+At most ``max_in_flight`` images are in flight at once (by default, and at most, the 40 Photon
+generations Luma's Build tier allows a key), and creates are paced under the tier's 80 a minute.
+Each image is paid once; a retry makes only the images that did not complete.
 """
 
 from __future__ import annotations
@@ -22,11 +17,10 @@ from datetime import datetime
 
 from airflow.providers.common.compat.sdk import DAG, Asset, task
 
-from airflow_provider_luma.operators.luma import LumaImageGenerateOperator
+from airflow_provider_luma.operators.luma import LumaImageBatchOperator
 
 POLL_INTERVAL = float(os.environ.get("LUMA_EXAMPLE_POLL_INTERVAL", "5"))
 OUTPUT_URL = os.environ.get("LUMA_EXAMPLE_OUTPUT_URL", "file:///tmp/luma-images/batch/")
-LUMA_POOL = "luma_photon"
 PRODUCT_SHOTS = Asset("luma://example/product-shots")
 
 SUBJECTS = [
@@ -59,27 +53,28 @@ with DAG(
     catchup=False,
     tags=["example", "luma"],
 ) as dag:
-    # [START howto_operator_luma_image_mapped]
-    shots = LumaImageGenerateOperator.partial(
-        task_id="product_shot",
+    # [START howto_operator_luma_image_batch]
+    shots = LumaImageBatchOperator(
+        task_id="product_shots",
+        # Each item is a prompt, or a dict of LumaImageGenerateOperator's parameters.
+        requests=[f"Studio product photo of {subject}, soft light, white background" for subject in SUBJECTS],
+        # Every item's defaults:
         model="photon-flash-1",
         aspect_ratio="1:1",
         format="png",
         output_path=OUTPUT_URL,
         outlets=[PRODUCT_SHOTS],
-        pool=LUMA_POOL,
+        allowed_failures=0.1,  # up to 2 of the 20 may fail (moderation, say) and the task succeeds
         deferrable=True,
         poll_interval=POLL_INTERVAL,
         retries=2,
-    ).expand(
-        prompt=[f"Studio product photo of {subject}, soft light, white background" for subject in SUBJECTS]
     )
-    # [END howto_operator_luma_image_mapped]
+    # [END howto_operator_luma_image_batch]
 
     @task
-    def collect(paths: list[str]) -> list[str]:
-        """Fan-in: every stored image's path, for a catalogue job downstream."""
-        stored = sorted(paths)
+    def collect(paths: list[str | None]) -> list[str]:
+        """Fan-in: every stored image's path (None for an image that failed), for a catalogue job."""
+        stored = sorted(path for path in paths if path)
         print(f"{len(stored)} product shots stored:", *stored, sep="\n  ")
         return stored
 

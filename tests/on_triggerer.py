@@ -1,5 +1,6 @@
 """
-Running :class:`LumaGenerateTrigger` in this process the way a triggerer does (Airflow 3.3+).
+Running :class:`LumaGenerateTrigger` (or :class:`LumaBatchTrigger`) in this process the way a
+triggerer does (Airflow 3.3+).
 
 The trigger gets the task's ``start_trigger_args`` kwargs (what the scheduler stores in the trigger
 row), the task instance identity a triggerer attaches, and Airflow's own in-process supervisor for
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 
     from airflow.triggers.base import TriggerEvent
 
+    from airflow_provider_luma.triggers.batch import LumaBatchTrigger
     from airflow_provider_luma.triggers.luma import LumaGenerateTrigger
 
 
@@ -100,18 +102,20 @@ class AttachedTaskInstance:
         return RuntimeTaskInstance.get_ti_count(**kwargs)
 
 
-def trigger_of(task: Any, ti: AttachedTaskInstance, **changes: Any) -> LumaGenerateTrigger:
+def trigger_of(task: Any, ti: AttachedTaskInstance, **changes: Any) -> LumaGenerateTrigger | LumaBatchTrigger:
     """
     The trigger Airflow starts ``task`` with, attached to ``ti``.
 
-    :param task: a generate operator that starts on the triggerer.
+    :param task: a generate or batch operator that starts on the triggerer.
     :param ti: the task instance identity.
     :param changes: kwargs to change (as the triggerer's rendering would).
     """
-    from airflow_provider_luma.triggers.luma import LumaGenerateTrigger
+    from importlib import import_module
 
     assert task.start_from_trigger, task
-    trigger = LumaGenerateTrigger(**{**task.start_trigger_args.trigger_kwargs, **changes})
+    args = task.start_trigger_args
+    module, _, name = args.trigger_cls.rpartition(".")
+    trigger = getattr(import_module(module), name)(**{**args.trigger_kwargs, **changes})
     trigger.task_instance = ti
     return trigger
 

@@ -34,17 +34,21 @@ def rendered_fields(result, task_id: str) -> dict:
         return dict(row.rendered_fields)
 
 
-def test_the_provider_registers_both_decorators():
+def test_the_provider_registers_every_decorator():
     from airflow.providers.common.compat.sdk import task
 
     registered = {entry["name"]: entry["class-name"] for entry in get_provider_info()["task-decorators"]}
     assert registered == {
         "luma_image": "airflow_provider_luma.decorators.luma.luma_image_task",
         "luma_video": "airflow_provider_luma.decorators.luma.luma_video_task",
+        "luma_image_batch": "airflow_provider_luma.decorators.batch.luma_image_batch_task",
+        "luma_video_batch": "airflow_provider_luma.decorators.batch.luma_video_batch_task",
     }
     # What a DAG file gets from Airflow's ``task`` (found through the provider manager).
     assert task.luma_image.__module__ == "airflow_provider_luma.decorators.luma"
     assert task.luma_video.__name__ == "luma_video_task"
+    assert task.luma_image_batch.__module__ == "airflow_provider_luma.decorators.batch"
+    assert task.luma_video_batch.__name__ == "luma_video_batch_task"
 
 
 @pytest.mark.parametrize("operator", [LumaImageGenerateOperator, LumaVideoGenerateOperator])

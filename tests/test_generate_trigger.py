@@ -36,7 +36,7 @@ class StartedRun:
 
     def trigger(self, task_id: str, try_number: int = 1, clears: int = 0, **changes: Any) -> Any:
         task = self.dag.get_task(task_id)
-        ti = AttachedTaskInstance(DAG_ID, task_id, self.run_id, try_number, task, clears=clears)
+        ti = AttachedTaskInstance(self.dag.dag_id, task_id, self.run_id, try_number, task, clears=clears)
         return trigger_of(task, ti, **changes)
 
     async def run(self, task_id: str, try_number: int = 1, clears: int = 0, **changes: Any) -> Any:

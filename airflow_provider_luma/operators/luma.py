@@ -14,6 +14,7 @@ from airflow_provider_luma.exceptions import LumaNotFoundError, LumaValidationEr
 from airflow_provider_luma.kinds import KINDS
 from airflow_provider_luma.links import LumaGenerationLink
 from airflow_provider_luma.operators.base import LumaGenerationOperatorBase
+from airflow_provider_luma.operators.batch import LumaImageBatchOperator, LumaVideoBatchOperator
 from airflow_provider_luma.validation import check_generation_id
 
 if TYPE_CHECKING:
@@ -296,10 +297,12 @@ __all__ = [
     "LumaDeleteGenerationOperator",
     "LumaGenerationLink",
     "LumaGenerationOperatorBase",
+    "LumaImageBatchOperator",
     "LumaImageGenerateOperator",
     "LumaImageReframeOperator",
     "LumaValidationError",
     "LumaVideoAddAudioOperator",
+    "LumaVideoBatchOperator",
     "LumaVideoGenerateOperator",
     "LumaVideoModifyOperator",
     "LumaVideoReframeOperator",

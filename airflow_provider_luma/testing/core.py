@@ -86,7 +86,7 @@ class EmulatorCore:
         :param source_id: the source video for upscale/audio.
         """
         record = self.store.create(spec, source_id)
-        self.stats.created()
+        self.stats.created(self.store.max_in_flight)
         if record.callback_url:
             self.callbacks.schedule(record.id, record.callback_url, [t for t, _ in record.transitions()])
         return record

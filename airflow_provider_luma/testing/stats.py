@@ -33,6 +33,7 @@ class StatsSnapshot:
     :param requests: requests per ``"METHOD /route/{template}"`` (a Counter: missing keys are 0).
     :param total_requests: all API and asset requests (admin requests are not counted).
     :param creates: generations actually created.
+    :param max_in_flight: the most generations queued or dreaming at once (every user's).
     :param last_requests: the most recent requests, oldest first.
     :param faults: injected faults per kind.
     :param callbacks_sent: callback POSTs answered 200.
@@ -45,6 +46,7 @@ class StatsSnapshot:
     requests: Counter[str] = field(default_factory=Counter)
     total_requests: int = 0
     creates: int = 0
+    max_in_flight: int = 0
     last_requests: list[RequestRecord] = field(default_factory=list)
     faults: Counter[str] = field(default_factory=Counter)
     callbacks_sent: int = 0
@@ -58,6 +60,7 @@ class StatsSnapshot:
             "requests": dict(self.requests),
             "total_requests": self.total_requests,
             "creates": self.creates,
+            "max_in_flight": self.max_in_flight,
             "last_requests": [r._asdict() for r in self.last_requests],
             "faults": dict(self.faults),
             "callbacks_sent": self.callbacks_sent,
@@ -80,6 +83,7 @@ class StatsRecorder:
             self._requests: Counter[str] = Counter()
             self._total = 0
             self._creates = 0
+            self._max_in_flight = 0
             self._last: deque[RequestRecord] = deque(maxlen=LAST_REQUESTS_KEPT)
             self._faults: Counter[str] = Counter()
             self._callbacks_sent = 0
@@ -111,10 +115,15 @@ class StatsRecorder:
             self._answers[f"{method} {status}"] += 1
             self._by_path[f"{method} {path}"] += 1
 
-    def created(self) -> None:
-        """Count one generation created."""
+    def created(self, max_in_flight: int) -> None:
+        """
+        Count one generation created.
+
+        :param max_in_flight: the most generations in flight at once so far.
+        """
         with self._lock:
             self._creates += 1
+            self._max_in_flight = max(self._max_in_flight, max_in_flight)
 
     def fault(self, kind: str) -> None:
         """
@@ -144,6 +153,7 @@ class StatsRecorder:
                 requests=Counter(self._requests),
                 total_requests=self._total,
                 creates=self._creates,
+                max_in_flight=self._max_in_flight,
                 last_requests=list(self._last),
                 faults=Counter(self._faults),
                 callbacks_sent=self._callbacks_sent,

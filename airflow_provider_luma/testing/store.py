@@ -60,6 +60,7 @@ class GenerationStore:
         self._refunded = 0.0
         self._rng = random.Random(config.seed + 1)
         self._limiter = RateLimiter()
+        self._max_in_flight = 0
 
     def reset(self, config: EmulatorConfig) -> None:
         """
@@ -212,9 +213,16 @@ class GenerationStore:
             self._by_id[generation_id] = record
             self._order.append(record)
             self._unsettled.append(record)
+            in_flight = sum(1 for r in self._unsettled if not r.deleted)
+            self._max_in_flight = max(self._max_in_flight, in_flight)
             self._spent += cost
             self._limiter.record(family, now)
             return record
+
+    @property
+    def max_in_flight(self) -> int:
+        """The most generations queued or dreaming at once (counted as each was created)."""
+        return self._max_in_flight
 
     # -- reading and changing -------------------------------------------------------------------
 

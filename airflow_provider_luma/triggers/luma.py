@@ -351,19 +351,30 @@ class LumaGenerateTrigger(BaseTrigger):
 
     def needs_a_worker(self) -> str | None:
         """What is left after a completed generation that only a worker can do (None: nothing)."""
-        if self.output_path:
-            return "the copy to output_path"
-        if self.task is None or getattr(self.task, "outlets", None):
-            # Airflow registers a task's Asset events only when a worker ends it.
-            return "the Asset events of its outlets"
-        if _openlineage_enabled():
-            return "OpenLineage's completion event"  # its listener reports from the worker
-        return None
+        return work_for_a_worker(self.output_path, self.task)
 
     async def on_kill(self) -> None:
         """A user killed the task: delete the generation if ``cancel_on_kill``."""
         if self.cancel_on_kill and self._generation_id:
             await _delete(self.luma_conn_id, self._generation_id, self.log)
+
+
+def work_for_a_worker(output_path: str | None, task: Any) -> str | None:
+    """
+    What is left, after the generations of a task that started on the triggerer, that only a worker
+    can do (None: nothing, and the triggerer ends the task).
+
+    :param output_path: the task's rendered ``output_path``.
+    :param task: the task the triggerer attached (None: unknown).
+    """
+    if output_path:
+        return "the copy to output_path"
+    if task is None or getattr(task, "outlets", None):
+        # Airflow registers a task's Asset events only when a worker ends it.
+        return "the Asset events of its outlets"
+    if _openlineage_enabled():
+        return "OpenLineage's completion event"  # its listener reports from the worker
+    return None
 
 
 def task_success_event() -> TriggerEvent:

@@ -86,7 +86,7 @@ def stack(airflow_home: Path, emulator: LumaEmulatorProcess) -> Iterator[Airflow
     )
     try:
         airflow.start(timeout=180)
-        # What example_luma_batch.py asks users to create once: Luma's Photon concurrency as a pool
+        # What example_luma_mapped.py asks users to create once: Luma's Photon concurrency as a pool
         # that deferred tasks keep holding.
         airflow.api.request(
             "POST", "/pools", json={"name": "luma_photon", "slots": 40, "include_deferred": True}

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from luma_e2e.stack import AirflowStack
     from playwright.sync_api import Page
 
-BATCH_DAG = "example_luma_batch"
+BATCH_DAG = "example_luma_mapped"
 VARIANTS = 3
 #: The variants dream for DREAMING_SECONDS before the review asks.
 ASKED_WITHIN = 120.0
@@ -101,7 +101,7 @@ def test_gallery_answers_401_without_a_user_and_403_to_a_user_who_may_not_read_t
 def test_run_gallery_shows_every_stored_generation_in_the_browser(
     stack: AirflowStack, example_runs: dict[str, dict[str, str]], page: Page, screenshots: Path
 ) -> None:
-    run_id = example_runs["example_luma_batch.py"][BATCH_DAG]
+    run_id = example_runs["example_luma_mapped.py"][BATCH_DAG]
     assert_run_succeeds(stack.api, BATCH_DAG, run_id, timeout=RUN_TIMEOUT)
     stored = {
         ti["map_index"]: stack.api.xcom(BATCH_DAG, run_id, "product_shot", map_index=ti["map_index"])

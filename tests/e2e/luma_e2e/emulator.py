@@ -89,3 +89,13 @@ class LumaEmulatorProcess:
         """
         url = f"{self.root_url}/_emulator/generations/{generation_id}/complete"
         self.http.post(url, timeout=10).raise_for_status()
+
+    def fail(self, generation_id: str, reason: str) -> None:
+        """
+        ``POST /_emulator/generations/{id}/fail``: the generation fails now, with ``reason``.
+
+        :param generation_id: the id.
+        :param reason: its ``failure_reason``.
+        """
+        url = f"{self.root_url}/_emulator/generations/{generation_id}/fail"
+        self.http.post(url, json={"reason": reason}, timeout=10).raise_for_status()

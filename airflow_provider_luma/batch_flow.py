@@ -1,0 +1,283 @@
+"""
+A batch's items, driven together on one event loop: each item runs the one generation flow.
+
+Each item is a single task's generation in all but where its record is kept: it continues what its
+own record says was paid for (a takeover of this try, a retry after a failed try), finds what a
+lost create made, or creates, paid once (:func:`airflow_provider_luma.flow.obtain`), then waits
+(:func:`airflow_provider_luma.flow.wait`). An item's record is sealed for its index, so one item's
+record never passes for another's.
+
+What the batch adds:
+
+- a cap on the generations in flight (``max_in_flight``): an item holds a slot from its first call
+  to its end, so Luma never sees more of the batch running than that;
+- pacing of the creates under Luma's per-minute limit (:class:`CreatePacer`), so that a batch
+  does not lean on 429 answers;
+- the ids its items hold are not theirs to adopt: identical items stay distinct generations;
+- an item's failure is its own: the others run on, and the batch ends when every item has.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_luma.adoption import Siblings
+from airflow_provider_luma.batches import ItemResult
+from airflow_provider_luma.effects import Call, Remember, Turn, adrive
+from airflow_provider_luma.exceptions import FailureKind, LumaError
+from airflow_provider_luma.flow import Options, WaitOutcome, obtain, wait
+from airflow_provider_luma.generations import DEFAULT_SETTLE_SECONDS, TERMINAL_STATES, checked_asset_url
+from airflow_provider_luma.records import Record, plan
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Sequence
+
+    from airflow.sdk.types import Logger
+
+    from airflow_provider_luma.effects import Effect
+    from airflow_provider_luma.kinds import GenerationRequest
+    from airflow_provider_luma.records import Attempt
+
+#: Seconds of margin a paced create keeps past the end of Luma's one-minute window.
+PACING_MARGIN_SECONDS = 0.5
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    """
+    How a batch runs its items.
+
+    :param max_in_flight: the most generations of the batch in flight at once.
+    :param creates_per_minute: the most creates the batch sends in any minute.
+    :param poll_interval: seconds between two polls of one generation.
+    :param timeout: the longest an item may take, in seconds, from its first call.
+    :param settle_time: seconds Luma's list is watched for what a lost create made.
+    :param reattach: an item continues what an earlier try paid for (see the operators').
+    :param delete_on_timeout: delete an item's generation when its ``timeout`` passes.
+    :param min_credits: the lowest balance (US cents) a create is sent at; None: not checked.
+    """
+
+    max_in_flight: int
+    creates_per_minute: int
+    poll_interval: float
+    timeout: float
+    settle_time: float = DEFAULT_SETTLE_SECONDS
+    reattach: bool = True
+    delete_on_timeout: bool = False
+    min_credits: int | None = None
+
+
+class ItemRecords:
+    """
+    Where a batch's items keep their records: each sealed for its index, under its own key.
+
+    :param seal: seals and opens the records (None: nothing is kept, as in ``dag.test()``).
+    :param read: returns what is stored under a key.
+    :param write: stores a value under a key.
+    :param key: the task's own record key; an item's is :func:`~airflow_provider_luma.records.item_key`.
+    :param log: where a record that does not open is reported.
+    """
+
+    def __init__(
+        self,
+        seal: Any,
+        read: Callable[[str], Awaitable[Any]],
+        write: Callable[[str, Any], Awaitable[None]],
+        key: str,
+        log: Logger,
+    ) -> None:
+        self.seal = seal
+        self.read = read
+        self.write = write
+        self.key = key
+        self.log = log
+
+    async def recall(self, index: int) -> Record | None:
+        """The record item ``index`` left, if it opens."""
+        from airflow_provider_luma.records import item_key
+
+        if self.seal is None:
+            return None
+        return self.seal.open(await self.read(item_key(self.key, index)), self.log, item=index)
+
+    async def keep(self, index: int, record: Record) -> None:
+        """Keep ``record`` as item ``index``'s."""
+        from airflow_provider_luma.records import item_key
+
+        if self.seal is not None:
+            await self.write(item_key(self.key, index), self.seal.seal(record, item=index))
+
+
+class CreatePacer:
+    """
+    Lets at most ``per_minute`` creates go in any 60 s, as Luma counts them; the others wait.
+
+    :param per_minute: the creates allowed in a minute.
+    """
+
+    def __init__(self, per_minute: int) -> None:
+        self.per_minute = per_minute
+        self._sent: deque[float] = deque()
+        self._lock = asyncio.Lock()
+
+    async def turn(self) -> None:
+        """Wait until a create may go, and count it."""
+        async with self._lock:
+            while True:
+                now = time.monotonic()
+                while self._sent and self._sent[0] <= now - 60.0:
+                    self._sent.popleft()
+                if len(self._sent) < self.per_minute:
+                    self._sent.append(now)
+                    return
+                await asyncio.sleep(self._sent[0] + 60.0 + PACING_MARGIN_SECONDS - now)
+
+
+class ItemLog:
+    """The task's logger, each line saying which item it is about."""
+
+    def __init__(self, log: Logger, index: int) -> None:
+        self._log = log
+        self._prefix = f"requests[{index}]: "
+
+    def info(self, message: str, *args: Any, **kwargs: Any) -> None:
+        """Log at INFO."""
+        self._log.info(self._prefix + message, *args, **kwargs)
+
+    def warning(self, message: str, *args: Any, **kwargs: Any) -> None:
+        """Log at WARNING."""
+        self._log.warning(self._prefix + message, *args, **kwargs)
+
+    def exception(self, message: str, *args: Any, **kwargs: Any) -> None:
+        """Log at ERROR, with the exception."""
+        self._log.exception(self._prefix + message, *args, **kwargs)
+
+
+async def run_batch(
+    requests: Sequence[GenerationRequest],
+    options: BatchOptions,
+    perform: Callable[[Effect], Awaitable[Any]],
+    records: ItemRecords,
+    attempt: Attempt,
+    sibling_tasks: tuple[str, ...],
+    trusted_origin: str | None,
+    log: Logger,
+) -> list[ItemResult]:
+    """
+    Run every item of a batch to its end; return their results, in the order of ``requests``.
+
+    :param requests: the items' create calls, validated.
+    :param options: how the batch runs.
+    :param perform: performs the flow's calls, pauses and XCom reads (a run's ``perform``).
+    :param records: where the items keep their records.
+    :param attempt: this try.
+    :param sibling_tasks: the run's tasks, whose generations are not the batch's to adopt.
+    :param trusted_origin: the connection's base URL, whose origin may serve assets over ``http``.
+    :param log: the task's logger.
+    """
+    slots = asyncio.Semaphore(options.max_in_flight)
+    pacer = CreatePacer(options.creates_per_minute)
+    held: set[str] = set()  # the generations the batch's items hold: no item adopts another's
+    siblings = Siblings(sibling_tasks, held)  # read live, as items create
+
+    async def run_item(index: int, request: GenerationRequest) -> ItemResult:
+        item_log = ItemLog(log, index)
+
+        async def perform_item(effect: Effect) -> Any:
+            if isinstance(effect, Turn):
+                return await pacer.turn()
+            if isinstance(effect, Remember):
+                return await records.keep(index, effect.record)
+            answer = await perform(effect)
+            if isinstance(effect, Call) and effect.creates and isinstance(answer, dict):
+                held.add(str(answer.get("id")))
+            return answer
+
+        async with slots:
+            try:
+                return await _item(
+                    index,
+                    request,
+                    options,
+                    perform_item,
+                    records,
+                    attempt,
+                    siblings,
+                    held,
+                    trusted_origin,
+                    item_log,
+                )
+            except LumaError as exc:
+                item_log.warning("failed: %s", exc)
+                return ItemResult(index, "error", failure=str(exc), final=_is_final(exc))
+            except Exception as exc:  # one item's surprise must not end the others
+                item_log.exception("failed")
+                return ItemResult(index, "error", failure=f"{type(exc).__name__}: {exc}")
+
+    return list(await asyncio.gather(*(run_item(i, request) for i, request in enumerate(requests))))
+
+
+async def _item(
+    index: int,
+    request: GenerationRequest,
+    options: BatchOptions,
+    perform: Callable[[Effect], Awaitable[Any]],
+    records: ItemRecords,
+    attempt: Attempt,
+    siblings: Siblings,
+    held: set[str],
+    trusted_origin: str | None,
+    log: Any,
+) -> ItemResult:
+    """One item: continue its record or create, paid once; wait; say how it ended."""
+    todo = plan(await records.recall(index), request, attempt, reattach=options.reattach)
+    # An item taken over (another triggerer, the same try) keeps its deadline.
+    started_at = todo.record.started_at if todo.takeover and todo.record else time.time()
+    deadline = started_at + options.timeout
+    record = Record.start(todo.request, attempt, started_at)
+    item_options = Options(deadline, options.settle_time, options.min_credits, siblings)
+    generation = await adrive(obtain(todo, record, item_options, log), perform)
+    generation_id = generation["id"]
+    held.add(generation_id)
+    if generation.get("state") in TERMINAL_STATES:
+        outcome = WaitOutcome.of(generation)
+    else:
+        outcome = await adrive(
+            wait(
+                generation_id,
+                options.poll_interval,
+                deadline,
+                first_wait=min(options.poll_interval, max(0.0, deadline - time.time())),
+                delete_on_timeout=options.delete_on_timeout,
+                since=started_at,
+                log=log,
+            ),
+            perform,
+        )
+    final = outcome.generation or {}
+    if outcome.generation is None:
+        return ItemResult(index, "timeout", generation_id, failure=outcome.message)
+    if final.get("state") != "completed":
+        reason = final.get("failure_reason") or "Luma gave no reason"
+        log.warning("generation %s failed: %s", generation_id, reason)
+        return ItemResult(
+            index,
+            "failed",
+            generation_id,
+            failure=str(reason),
+            final=FailureKind.from_reason(reason).is_final,
+        )
+    url = checked_asset_url(final, trusted_origin)
+    # Ended: a retry (no clear since) takes it up again; a clear makes a new one.
+    await records.keep(index, record.made(generation_id).ended())
+    return ItemResult(index, "completed", generation_id, url=url, assets=final.get("assets"))
+
+
+def _is_final(exc: LumaError) -> bool:
+    from airflow.providers.common.compat.sdk import AirflowFailException
+
+    return isinstance(exc, AirflowFailException)
