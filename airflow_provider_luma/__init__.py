@@ -46,7 +46,10 @@ def get_provider_info() -> dict[str, Any]:
         "triggers": [
             {
                 "integration-name": "Luma AI",
-                "python-modules": ["airflow_provider_luma.triggers.luma", "airflow_provider_luma.triggers.batch"],
+                "python-modules": [
+                    "airflow_provider_luma.triggers.luma",
+                    "airflow_provider_luma.triggers.batch",
+                ],
             }
         ],
         "connection-types": [
