@@ -20,6 +20,7 @@ What the batch adds:
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -235,6 +236,10 @@ async def _item(
 ) -> ItemResult:
     """One item: continue its record or create, paid once; wait; say how it ended."""
     todo = plan(await records.recall(index), request, attempt, reattach=options.reattach)
+    if todo.takeover:
+        # A triggerer taking a batch over starts every item at once: its first calls (and so its
+        # polls) are spread over one interval, as the single waits a restart hands over are.
+        await asyncio.sleep(random.uniform(0.0, options.poll_interval))
     # An item taken over (another triggerer, the same try) keeps its deadline.
     started_at = todo.record.started_at if todo.takeover and todo.record else time.time()
     deadline = started_at + options.timeout

@@ -38,6 +38,12 @@ Modes:
   its create, creates, polls and ends its task, as a triggerer runs tasks that start there (Airflow
   3.3+). Its XCom calls go to a stand-in for the triggerer's supervisor that encodes each request
   frame as the real comms do and answers at once: the supervisor's own work is another process's;
+* ``provider-batch``: one batch holding the 1,000 generations as its items, as a triggerer that
+  takes a batch over runs it (:func:`airflow_provider_luma.batch_flow.run_batch`, every item
+  continuing its sealed record: a ``GET``, then a poll every interval, then its record marked
+  ended), beside the 1,000 single waits of ``provider``. Its cap is lifted to hold all 1,000 at once
+  (Luma's tier allows 40 images in flight: a real batch holds at most that many), so that both
+  modes wait on the same generations. Its records go through the same supervisor stand-in;
 * ``session-per-poll``: a minimal loop in the HTTP provider's trigger style, a new
   ``aiohttp.ClientSession`` for every poll;
 * ``threads``: one thread per wait, each polling with blocking ``requests`` (its own Session); the
@@ -94,7 +100,7 @@ DEVICE_MODES = {
 }
 #: How each judged figure is named and shown in a device's A/B row.
 DEVICE_FIGURES = {"cpu_per_poll_ms": ("CPU per poll", "ms", 3), "rss_growth_mb": ("peak RSS growth", "MB", 1)}
-MODES = ("provider", *DEVICE_MODES, "session-per-poll", "threads", "provider-creating")
+MODES = ("provider", *DEVICE_MODES, "session-per-poll", "threads", "provider-creating", "provider-batch")
 BASELINE_NAMES = {
     "session-per-poll": "new aiohttp session per poll (HTTP provider trigger style)",
     "threads": "a thread per wait polling with requests",
@@ -150,11 +156,12 @@ async def _probe(lags: list[float], done: asyncio.Event) -> None:
 def default_modes(waits: int) -> tuple[str, ...]:
     """
     The modes a load runs: the devices' A/B modes only where a device is judged (waits arriving one
-    after another, 200), tasks starting on the triggerer only with 1,000 waits handed over at once.
+    after another, 200), tasks starting on the triggerer and a batch only with 1,000 waits handed
+    over at once.
 
     :param waits: concurrent waits.
     """
-    skipped = ("provider-creating",) if arrives_spread(waits) else tuple(DEVICE_MODES)
+    skipped = ("provider-creating", "provider-batch") if arrives_spread(waits) else tuple(DEVICE_MODES)
     return tuple(m for m in MODES if m not in skipped)
 
 
@@ -218,11 +225,13 @@ async def _wait_session_per_poll(generation_id: str, base_url: str, first_poll_a
 class _SupervisorStandIn:
     """
     The triggerer's supervisor as a trigger runner sees it: each request encoded as a frame, as
-    the real comms encode it, and answered at once (an empty XCom for a read).
+    the real comms encode it, and answered at once: a read gets what was set under its key (None
+    if nothing).
     """
 
     def __init__(self) -> None:
         self.requests = 0
+        self.xcoms: dict[str, Any] = {}
 
     async def asend(self, msg: Any) -> Any:
         from airflow.sdk.execution_time.comms import OKResponse, XComResult, _RequestFrame
@@ -230,7 +239,9 @@ class _SupervisorStandIn:
         self.requests += 1
         _RequestFrame(id=self.requests, body=msg.model_dump()).as_bytes()
         if msg.type == "GetXCom":
-            return XComResult(key=msg.key, value=None)
+            return XComResult(key=msg.key, value=self.xcoms.get(msg.key))
+        if msg.type == "SetXCom":
+            self.xcoms[msg.key] = msg.value
         return OKResponse(ok=True)
 
 
@@ -256,6 +267,45 @@ async def _start_a_task(number: int) -> str:
     return "completed" if type(event).__name__ == "TaskSuccessEvent" else repr(event.payload)
 
 
+async def _wait_batch(ids: list[str], comms: _SupervisorStandIn) -> list[str]:
+    """
+    One batch whose items are ``ids``, taken over by a triggerer: each item's record (sealed, in
+    the stand-in's XComs) says this try made its generation; the batch waits on every one.
+    """
+    from types import SimpleNamespace
+
+    import structlog
+
+    from airflow_provider_luma.batch_flow import BatchOptions, ItemRecords, run_batch
+    from airflow_provider_luma.hooks.luma import LumaHook
+    from airflow_provider_luma.kinds import build_request
+    from airflow_provider_luma.records import RECORD_XCOM_KEY, Attempt, Record, RecordSeal, item_key
+    from airflow_provider_luma.runs import TriggerRun
+
+    attempt = Attempt("bench", "bench", "batch", -1, 1)
+    seal = RecordSeal(API_KEY, attempt)
+    request = build_request("image", {"prompt": "a lighthouse in a batch", "model": "photon-flash-1"})
+    started = Record.start(request, attempt, time.time())
+    for index, generation_id in enumerate(ids):
+        comms.xcoms[item_key(RECORD_XCOM_KEY, index)] = seal.seal(started.made(generation_id), item=index)
+    ti = SimpleNamespace(dag_id="bench", task_id="batch", run_id="bench", map_index=-1)
+    log = structlog.get_logger("bench")
+    options = BatchOptions(len(ids), CREATES_PER_MINUTE, POLL_INTERVAL, WAIT_TIMEOUT)
+    hook = LumaHook(luma_conn_id="luma_default")
+    async with LumaHook.async_session() as session:
+        run = TriggerRun(hook, session, ti, seal, log)
+
+        async def read(key: str) -> Any:
+            return await run.pull(key, ti.task_id, ti.map_index)
+
+        records = ItemRecords(seal, read, run.push, RECORD_XCOM_KEY, log)
+        credentials = await hook.aget_credentials()
+        results = await run_batch(
+            [request] * len(ids), options, run.perform, records, attempt, (), credentials.base_url, log
+        )
+    return [result.state for result in results]
+
+
 async def _start_tasks_at_the_rate_limit(started: list[asyncio.Task[str]], until: asyncio.Event) -> None:
     """Start a task every 60 / ``CREATES_PER_MINUTE`` seconds until ``until`` is set."""
     while not until.is_set():
@@ -269,7 +319,11 @@ async def _run_async(
     lags: list[float] = []
     done = asyncio.Event()
     probe = asyncio.create_task(_probe(lags, done))
-    if mode.startswith("provider"):
+    if mode == "provider-batch":
+        from airflow.sdk.execution_time import task_runner
+
+        waits = [_wait_batch(ids, task_runner.SUPERVISOR_COMMS)]
+    elif mode.startswith("provider"):
         waits = [_wait_provider(i, at) for i, at in zip(ids, first_polls, strict=True)]
     else:
         waits = [_wait_session_per_poll(i, base_url, at) for i, at in zip(ids, first_polls, strict=True)]
@@ -282,6 +336,8 @@ async def _run_async(
     )
     try:
         results = await asyncio.wait_for(asyncio.gather(*waits, return_exceptions=True), WAIT_TIMEOUT)
+        if mode == "provider-batch":  # one batch: its items' states, each as a wait's
+            results = results[0] if isinstance(results[0], list) else results
         waits_done.set()
         if starter is not None:
             await starter
@@ -376,6 +432,7 @@ def run_child(parent: Connection, mode: str, base_url: str) -> dict[str, Any]:
     import airflow.jobs.triggerer_job_runner  # noqa: F401
     import requests  # noqa: F401
 
+    import airflow_provider_luma.batch_flow
     import airflow_provider_luma.hooks.luma
     import airflow_provider_luma.triggers.luma
     from benchmarks import _plain
@@ -384,7 +441,7 @@ def run_child(parent: Connection, mode: str, base_url: str) -> dict[str, Any]:
     asyncio.run(hook.aget_credentials())  # the waits' event loop looks the connection up again
 
     _plain.use(DEVICE_MODES[mode][0] if mode in DEVICE_MODES else None)
-    if mode == "provider-creating":
+    if mode in ("provider-creating", "provider-batch"):
         from airflow.sdk.execution_time import task_runner
 
         task_runner.SUPERVISOR_COMMS = _SupervisorStandIn()
@@ -691,6 +748,47 @@ def creating_rows(results: dict[str, dict[str, Any]], waits: int) -> list[Row]:
     ]
 
 
+#: One batch holding the waits as its items may cost at most what the single waits cost (median
+#: over rounds of the ratio, each round's runs side by side).
+TARGET_BATCH_RATIO = 1.0
+BATCH_FIGURES = (
+    ("rss_growth_mb", "peak RSS growth", "MB", 1),
+    ("lag_p99_ms", "event-loop lag p99", "ms", 2),
+    ("cpu_per_poll_ms", "CPU per poll", "ms", 3),
+)
+
+
+def batch_rows(results: dict[str, dict[str, Any]], waits: int) -> list[Row]:
+    """
+    Three rows: one batch of ``waits`` items beside as many single waits (memory, lag, CPU per poll).
+
+    :param results: per mode, from :func:`run_mode` (``provider`` and ``provider-batch``).
+    :param waits: concurrent waits per mode.
+    """
+    batch, single = results.get("provider-batch"), results.get("provider")
+    if batch is None or single is None:
+        return []
+    name = f"{waits:,} single waits (LumaGenerationTrigger)"
+    note = (
+        f"one batch taken over with {waits:,} items in flight (its cap lifted: the tier allows 40 images), "
+        "each continuing its sealed record through XCom frames encoded as the triggerer's comms do, "
+        f"then polling every {POLL_INTERVAL:g} s and marking its record ended; {batch['rounds']} runs, "
+        f"interleaved with the single waits; completed (fewest): {batch['completed']}"
+    )
+    return [
+        Row(
+            figure=f"One batch of {waits:,} items on a triggerer: {label}",
+            unit=unit,
+            ours=batch[key],
+            baselines=[Baseline(name, single[key])],
+            targets=[median_ratio(batch[f"{key}_each"], single[f"{key}_each"], TARGET_BATCH_RATIO, name)],
+            digits=digits,
+            note=f"{note}; ratio per round: {ratios_note(batch[f'{key}_each'], single[f'{key}_each'])}",
+        )
+        for key, label, unit, digits in BATCH_FIGURES
+    ]
+
+
 def run(
     rounds: int = ROUNDS, waits: tuple[int, ...] = WAITS, modes: tuple[str, ...] | None = None
 ) -> list[Row]:
@@ -706,7 +804,7 @@ def run(
         load_modes = modes or default_modes(load)
         devices = tuple(mode for mode in load_modes if mode in DEVICE_MODES)
         measured = measure(load, tuple(mode for mode in load_modes if mode not in DEVICE_MODES), rounds)
-        out += [*rows(measured, load), *creating_rows(measured, load)]
+        out += [*rows(measured, load), *creating_rows(measured, load), *batch_rows(measured, load)]
         if devices:  # a pass of their own, with more rounds: their gains are smaller than the spread
             ab = measure(load, ("provider", *devices), DEVICE_ROUNDS if rounds == ROUNDS else rounds)
             out += device_rows(ab, load)

@@ -24,9 +24,9 @@ if TYPE_CHECKING:
     from luma_e2e.emulator import LumaEmulatorProcess
     from luma_e2e.stack import AirflowStack
 
-BATCH_DAG = "e2e_luma_batch"
-KILL_DAG = "e2e_luma_batch_kill"
-RETRY_DAG = "e2e_luma_batch_retry"
+BATCH_DAG = "e2e_luma_batch_task"
+KILL_DAG = "e2e_luma_batch_task_kill"
+RETRY_DAG = "e2e_luma_batch_task_retry"
 
 
 def test_a_batch_starts_runs_and_ends_on_the_triggerer_with_no_task_process(

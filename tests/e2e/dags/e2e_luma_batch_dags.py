@@ -1,10 +1,10 @@
 """
 DAGs of the batch scenarios (Airflow 3.3+: one batch task starts, runs and ends on the triggerer).
 
-- ``e2e_luma_batch``: 12 images in one ``LumaImageBatchOperator`` task, at most 4 in flight, then a
+- ``e2e_luma_batch_task``: 12 images in one ``LumaImageBatchOperator`` task, at most 4 in flight, then a
   downstream task that checks the list and the manifest it pulls, as a user's next task would.
-- ``e2e_luma_batch_kill``: 6 images whose triggerer is killed while they are in flight.
-- ``e2e_luma_batch_retry``: 3 images whose ``requests`` come from an upstream task (so the batch
+- ``e2e_luma_batch_task_kill``: 6 images whose triggerer is killed while they are in flight.
+- ``e2e_luma_batch_task_retry``: 3 images whose ``requests`` come from an upstream task (so the batch
   starts in a worker and defers once), one of which fails; the retry makes only that one again.
 
 Prompts carry the run id (rendered by the triggerer), so the emulator's generations tell runs apart.
@@ -38,8 +38,8 @@ def check_batch(upstream: str, items: int, **context: Any) -> None:
 
 
 for dag_id, count, in_flight in (
-    ("e2e_luma_batch", BATCH_IMAGES, 4),
-    ("e2e_luma_batch_kill", KILLED_IMAGES, 6),
+    ("e2e_luma_batch_task", BATCH_IMAGES, 4),
+    ("e2e_luma_batch_task_kill", KILLED_IMAGES, 6),
 ):
     with DAG(
         dag_id=dag_id, schedule=None, start_date=datetime(2025, 1, 1), catchup=False, tags=["e2e", "luma"]
@@ -57,7 +57,7 @@ for dag_id, count, in_flight in (
         )
 
 with DAG(
-    dag_id="e2e_luma_batch_retry",
+    dag_id="e2e_luma_batch_task_retry",
     schedule=None,
     start_date=datetime(2025, 1, 1),
     catchup=False,
