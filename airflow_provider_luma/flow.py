@@ -94,7 +94,9 @@ def obtain(plan: Plan, record: Record, options: Options, log: Logger) -> Flow:
     if plan.step in (Step.REATTACH, Step.FINISHED) and earlier is not None and earlier.generation_id:
         generation = yield from _reattach(earlier.generation_id, plan.takeover, options, log)
         if generation is not None:
-            yield Remember(record.made(generation["id"]))
+            made = record.made(generation["id"])
+            if made != earlier:  # a takeover's record already says so: nothing to write
+                yield Remember(made)
             return generation
     elif plan.step is Step.SEARCH and earlier is not None and earlier.sent_at is not None:
         log.warning(SEARCHING_FOR_LOST_CREATE)

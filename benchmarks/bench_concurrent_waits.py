@@ -44,6 +44,9 @@ Modes:
   ended), beside the 1,000 single waits of ``provider``. Its cap is lifted to hold all 1,000 at once
   (Luma's tier allows 40 images in flight: a real batch holds at most that many), so that both
   modes wait on the same generations. Its records go through the same supervisor stand-in;
+* ``provider-tasks``: what the batch replaces on Airflow 3.3, 1,000 unmapped generate tasks that
+  started on the triggerer, taken over: each a ``LumaGenerateTrigger`` continuing its sealed
+  record, waiting, and ending its task (its XComs pushed through the stand-in);
 * ``session-per-poll``: a minimal loop in the HTTP provider's trigger style, a new
   ``aiohttp.ClientSession`` for every poll;
 * ``threads``: one thread per wait, each polling with blocking ``requests`` (its own Session); the
@@ -100,7 +103,15 @@ DEVICE_MODES = {
 }
 #: How each judged figure is named and shown in a device's A/B row.
 DEVICE_FIGURES = {"cpu_per_poll_ms": ("CPU per poll", "ms", 3), "rss_growth_mb": ("peak RSS growth", "MB", 1)}
-MODES = ("provider", *DEVICE_MODES, "session-per-poll", "threads", "provider-creating", "provider-batch")
+MODES = (
+    "provider",
+    *DEVICE_MODES,
+    "session-per-poll",
+    "threads",
+    "provider-creating",
+    "provider-batch",
+    "provider-tasks",
+)
 BASELINE_NAMES = {
     "session-per-poll": "new aiohttp session per poll (HTTP provider trigger style)",
     "threads": "a thread per wait polling with requests",
@@ -108,6 +119,8 @@ BASELINE_NAMES = {
 #: Both loads, measured in one run: 200 waits is already a large Luma triggerer (Luma caps
 #: concurrent generations per key), 1,000 is a triggerer restart handing over many keys' waits.
 WAITS = (200, 1000)
+#: The prompt of the batch's items and of the tasks taken over (``provider-batch``, ``provider-tasks``).
+BATCH_PROMPT = "a lighthouse in a batch"
 #: Luma's image creates per minute (Build tier): how fast tasks start in ``provider-creating``.
 CREATES_PER_MINUTE = 80
 POLL_INTERVAL = 2.0
@@ -161,7 +174,8 @@ def default_modes(waits: int) -> tuple[str, ...]:
 
     :param waits: concurrent waits.
     """
-    skipped = ("provider-creating", "provider-batch") if arrives_spread(waits) else tuple(DEVICE_MODES)
+    at_once = ("provider-creating", "provider-batch", "provider-tasks")
+    skipped = at_once if arrives_spread(waits) else tuple(DEVICE_MODES)
     return tuple(m for m in MODES if m not in skipped)
 
 
@@ -231,7 +245,7 @@ class _SupervisorStandIn:
 
     def __init__(self) -> None:
         self.requests = 0
-        self.xcoms: dict[str, Any] = {}
+        self.xcoms: dict[tuple[str, str], Any] = {}  # (task id, key) -> value
 
     async def asend(self, msg: Any) -> Any:
         from airflow.sdk.execution_time.comms import OKResponse, XComResult, _RequestFrame
@@ -239,9 +253,9 @@ class _SupervisorStandIn:
         self.requests += 1
         _RequestFrame(id=self.requests, body=msg.model_dump()).as_bytes()
         if msg.type == "GetXCom":
-            return XComResult(key=msg.key, value=self.xcoms.get(msg.key))
+            return XComResult(key=msg.key, value=self.xcoms.get((msg.task_id, msg.key)))
         if msg.type == "SetXCom":
-            self.xcoms[msg.key] = msg.value
+            self.xcoms[(msg.task_id, msg.key)] = msg.value
         return OKResponse(ok=True)
 
 
@@ -274,22 +288,32 @@ async def _wait_batch(ids: list[str], comms: _SupervisorStandIn) -> list[str]:
     """
     from types import SimpleNamespace
 
-    import structlog
-
     from airflow_provider_luma.batch_flow import BatchOptions, ItemRecords, run_batch
     from airflow_provider_luma.hooks.luma import LumaHook
     from airflow_provider_luma.kinds import build_request
     from airflow_provider_luma.records import RECORD_XCOM_KEY, Attempt, Record, RecordSeal, item_key
     from airflow_provider_luma.runs import TriggerRun
+    from airflow_provider_luma.triggers.batch import LumaBatchTrigger
 
     attempt = Attempt("bench", "bench", "batch", -1, 1)
     seal = RecordSeal(API_KEY, attempt)
-    request = build_request("image", {"prompt": "a lighthouse in a batch", "model": "photon-flash-1"})
+    request = build_request("image", {"prompt": BATCH_PROMPT, "model": "photon-flash-1"})
     started = Record.start(request, attempt, time.time())
     for index, generation_id in enumerate(ids):
-        comms.xcoms[item_key(RECORD_XCOM_KEY, index)] = seal.seal(started.made(generation_id), item=index)
+        sealed = seal.seal(started.made(generation_id), item=index)
+        comms.xcoms[("batch", item_key(RECORD_XCOM_KEY, index))] = sealed
     ti = SimpleNamespace(dag_id="bench", task_id="batch", run_id="bench", map_index=-1)
-    log = structlog.get_logger("bench")
+    # The logger the batch's trigger has (Airflow's LoggingMixin), which its items log through.
+    log = LumaBatchTrigger(
+        kind="image",
+        luma_conn_id="luma_default",
+        requests=[],
+        max_in_flight=1,
+        creates_per_minute=1,
+        allowed_failures=0,
+        poll_interval=POLL_INTERVAL,
+        timeout=WAIT_TIMEOUT,
+    ).log
     options = BatchOptions(len(ids), CREATES_PER_MINUTE, POLL_INTERVAL, WAIT_TIMEOUT)
     hook = LumaHook(luma_conn_id="luma_default")
     async with LumaHook.async_session() as session:
@@ -306,6 +330,33 @@ async def _wait_batch(ids: list[str], comms: _SupervisorStandIn) -> list[str]:
     return [result.state for result in results]
 
 
+async def _take_a_task_over(number: int, generation_id: str, comms: _SupervisorStandIn) -> str:
+    """
+    One generate task that started on the triggerer, taken over by another triggerer: its record
+    (sealed, in the stand-in's XComs) says this try made ``generation_id``; it waits and ends the task.
+    """
+    from types import SimpleNamespace
+
+    from airflow_provider_luma.kinds import build_request
+    from airflow_provider_luma.records import RECORD_XCOM_KEY, Attempt, Record, RecordSeal
+    from airflow_provider_luma.triggers.luma import LumaGenerateTrigger
+
+    task_id = f"generate_{number}"
+    params = {"prompt": BATCH_PROMPT, "model": "photon-flash-1"}
+    attempt = Attempt("bench", "bench", task_id, -1, 1)
+    record = Record.start(build_request("image", params), attempt, time.time()).made(generation_id)
+    comms.xcoms[(task_id, RECORD_XCOM_KEY)] = RecordSeal(API_KEY, attempt).seal(record)
+    trigger = LumaGenerateTrigger(
+        kind="image", luma_conn_id="luma_default", poll_interval=POLL_INTERVAL, timeout=WAIT_TIMEOUT, **params
+    )
+    task = SimpleNamespace(outlets=[], template_ext=(), template_fields=(), dag=None)
+    trigger.task_instance = SimpleNamespace(
+        dag_id="bench", task_id=task_id, run_id="bench", map_index=-1, try_number=1, task=task
+    )
+    event = await first_event(trigger)
+    return "completed" if type(event).__name__ == "TaskSuccessEvent" else repr(event.payload)
+
+
 async def _start_tasks_at_the_rate_limit(started: list[asyncio.Task[str]], until: asyncio.Event) -> None:
     """Start a task every 60 / ``CREATES_PER_MINUTE`` seconds until ``until`` is set."""
     while not until.is_set():
@@ -319,10 +370,14 @@ async def _run_async(
     lags: list[float] = []
     done = asyncio.Event()
     probe = asyncio.create_task(_probe(lags, done))
-    if mode == "provider-batch":
+    if mode in ("provider-batch", "provider-tasks"):
         from airflow.sdk.execution_time import task_runner
 
-        waits = [_wait_batch(ids, task_runner.SUPERVISOR_COMMS)]
+        comms = task_runner.SUPERVISOR_COMMS
+        if mode == "provider-batch":
+            waits = [_wait_batch(ids, comms)]
+        else:
+            waits = [_take_a_task_over(number, i, comms) for number, i in enumerate(ids)]
     elif mode.startswith("provider"):
         waits = [_wait_provider(i, at) for i, at in zip(ids, first_polls, strict=True)]
     else:
@@ -441,7 +496,7 @@ def run_child(parent: Connection, mode: str, base_url: str) -> dict[str, Any]:
     asyncio.run(hook.aget_credentials())  # the waits' event loop looks the connection up again
 
     _plain.use(DEVICE_MODES[mode][0] if mode in DEVICE_MODES else None)
-    if mode in ("provider-creating", "provider-batch"):
+    if mode in ("provider-creating", "provider-batch", "provider-tasks"):
         from airflow.sdk.execution_time import task_runner
 
         task_runner.SUPERVISOR_COMMS = _SupervisorStandIn()
@@ -760,33 +815,51 @@ BATCH_FIGURES = (
 
 def batch_rows(results: dict[str, dict[str, Any]], waits: int) -> list[Row]:
     """
-    Three rows: one batch of ``waits`` items beside as many single waits (memory, lag, CPU per poll).
+    Three rows: one batch of ``waits`` items beside as many single waits, and beside as many tasks
+    that started on the triggerer (memory, lag, CPU per poll).
 
-    :param results: per mode, from :func:`run_mode` (``provider`` and ``provider-batch``).
+    :param results: per mode, from :func:`run_mode` (``provider``, ``provider-tasks`` and
+        ``provider-batch``).
     :param waits: concurrent waits per mode.
     """
-    batch, single = results.get("provider-batch"), results.get("provider")
-    if batch is None or single is None:
+    batch = results.get("provider-batch")
+    baselines = {
+        mode: name
+        for mode, name in (
+            ("provider", f"{waits:,} single waits (LumaGenerationTrigger, no record)"),
+            ("provider-tasks", f"{waits:,} tasks started on the triggerer, taken over (LumaGenerateTrigger)"),
+        )
+        if mode in results
+    }
+    if batch is None or not baselines:
         return []
-    name = f"{waits:,} single waits (LumaGenerationTrigger)"
     note = (
         f"one batch taken over with {waits:,} items in flight (its cap lifted: the tier allows 40 images), "
         "each continuing its sealed record through XCom frames encoded as the triggerer's comms do, "
         f"then polling every {POLL_INTERVAL:g} s and marking its record ended; {batch['rounds']} runs, "
-        f"interleaved with the single waits; completed (fewest): {batch['completed']}"
+        f"interleaved with the baselines; completed (fewest): {batch['completed']}"
     )
-    return [
-        Row(
-            figure=f"One batch of {waits:,} items on a triggerer: {label}",
-            unit=unit,
-            ours=batch[key],
-            baselines=[Baseline(name, single[key])],
-            targets=[median_ratio(batch[f"{key}_each"], single[f"{key}_each"], TARGET_BATCH_RATIO, name)],
-            digits=digits,
-            note=f"{note}; ratio per round: {ratios_note(batch[f'{key}_each'], single[f'{key}_each'])}",
+    rows_out = []
+    for key, label, unit, digits in BATCH_FIGURES:
+        each = batch[f"{key}_each"]
+        per_round = "; ".join(
+            f"vs {mode}: {ratios_note(each, results[mode][f'{key}_each'])}" for mode in baselines
         )
-        for key, label, unit, digits in BATCH_FIGURES
-    ]
+        rows_out.append(
+            Row(
+                figure=f"One batch of {waits:,} items on a triggerer: {label}",
+                unit=unit,
+                ours=batch[key],
+                baselines=[Baseline(name, results[mode][key]) for mode, name in baselines.items()],
+                targets=[
+                    median_ratio(each, results[mode][f"{key}_each"], TARGET_BATCH_RATIO, name)
+                    for mode, name in baselines.items()
+                ],
+                digits=digits,
+                note=f"{note}; ratio per round {per_round}",
+            )
+        )
+    return rows_out
 
 
 def run(
