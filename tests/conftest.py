@@ -194,3 +194,25 @@ def run_dag(dagbag, emulator):
         return DagRunResult(dagbag.get_dag(dag_id).test(run_conf=conf))
 
     return run
+
+
+def sync_dags_to_db(dagbag) -> None:
+    """Register every DAG as the DAG processor would, so asset consumers and outlets are known."""
+    from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_0_PLUS
+
+    bundle = {"bundle_name": "dags-folder", "bundle_version": None}
+    try:
+        from airflow.dag_processing.dagbag import sync_bag_to_db  # Airflow 3.2+
+    except ImportError:
+        try:
+            from airflow.models.dagbag import sync_bag_to_db  # Airflow 3.1
+        except ImportError:  # Airflow 3.0 (a method with the bundle), Airflow 2 (without)
+            if AIRFLOW_V_3_0_PLUS:
+                from airflow.dag_processing.bundles.manager import DagBundlesManager
+
+                DagBundlesManager().sync_bundles_to_db()  # the bundle row the DAGs refer to
+                dagbag.sync_to_db(**bundle)
+            else:
+                dagbag.sync_to_db()
+            return
+    sync_bag_to_db(dagbag, **bundle)

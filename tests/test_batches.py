@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_3_PLUS
+from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_1_PLUS, AIRFLOW_V_3_3_PLUS
 
 from airflow_provider_luma.exceptions import LumaValidationError
 from airflow_provider_luma.testing import FaultRule
+from tests.conftest import plain_text, sync_dags_to_db
 from tests.dags.luma_test_batch_dags import FIVE
 from tests.on_triggerer import first_event, supervisor_comms
 from tests.test_generate_trigger import is_task_success
@@ -73,7 +74,7 @@ def test_failures_within_allowed_failures_succeed_and_beyond_fail_naming_the_ite
     # 0.3 of 3 items rounds down to 0: the one failure is too many, and every item still ended.
     assert result.task_state("beyond") == "failed"
     assert result.xcom("beyond", "batch")["succeeded"] == 2
-    logs = read_logs()
+    logs = plain_text(read_logs())  # Airflow 3.0 prints the error in a rich traceback
     assert "1 of 3 Luma generations failed, more than allowed_failures allows (0): requests[1]" in logs
     assert "Contains blacklisted words" in logs
     assert emulator.stats.creates == 6
@@ -81,7 +82,7 @@ def test_failures_within_allowed_failures_succeed_and_beyond_fail_naming_the_ite
 
 def test_bad_input_fails_before_any_create_naming_the_item(run_dag, emulator, read_logs):
     result = run_dag("luma_test_batch_bad")
-    logs = read_logs()
+    logs = plain_text(read_logs())
     for task_id, named in (
         ("not_an_item", "'requests[1]': must be a prompt (a string) or a dict"),
         ("unknown", "'requests[1].duration': is not a parameter of image generations"),
@@ -115,7 +116,9 @@ def test_bad_batch_options_are_refused_naming_them(kwargs, named):
         build()
 
 
-def test_each_item_is_copied_under_its_generation_id(run_dag, emulator, read_logs):
+def test_each_item_is_copied_under_its_generation_id(run_dag, dagbag, emulator, read_logs):
+    if not AIRFLOW_V_3_1_PLUS:  # 3.0's dag.test() fails a task whose Asset outlet is not registered
+        sync_dags_to_db(dagbag)
     result = run_dag("luma_test_batch_stored")
     assert result.state == "success", read_logs()[-3000:]
     paths = result.xcom("stored")
@@ -274,7 +277,9 @@ async def wait_until(condition: Any, timeout: float = 20.0) -> None:
         await asyncio.sleep(0.05)
 
 
-def test_the_batch_example_stores_every_shot_and_collects_them(run_dag, emulator, read_logs):
+def test_the_batch_example_stores_every_shot_and_collects_them(run_dag, dagbag, emulator, read_logs):
+    if not AIRFLOW_V_3_1_PLUS:  # 3.0's dag.test() fails a task whose Asset outlet is not registered
+        sync_dags_to_db(dagbag)
     result = run_dag("example_luma_batch")
     assert result.state == "success", read_logs()[-3000:]
     paths = result.xcom("product_shots")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_0_PLUS, AIRFLOW_V_3_1_PLUS
+from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_1_PLUS
 from PIL import Image
 
 from airflow_provider_luma.exceptions import LumaValidationError
@@ -19,7 +19,7 @@ from airflow_provider_luma.operators.luma import (
     LumaVideoReframeOperator,
     LumaVideoUpscaleOperator,
 )
-from tests.conftest import plain_text
+from tests.conftest import plain_text, sync_dags_to_db
 
 VIDEO_TASKS = ("video", "extend", "modify", "reframe_video", "upscale", "audio")
 
@@ -53,26 +53,6 @@ def test_every_operator_in_one_dag(run_dag, dagbag, emulator, mode, tmp_path):
     reframed_id = result.xcom("reframe_image", "generation_id")
     assert reframed_id not in {g["id"] for g in emulator.generations}
     assert emulator.stats.creates == 8
-
-
-def sync_dags_to_db(dagbag) -> None:
-    """Register every DAG as the DAG processor would, so asset consumers are known."""
-    bundle = {"bundle_name": "dags-folder", "bundle_version": None}
-    try:
-        from airflow.dag_processing.dagbag import sync_bag_to_db  # Airflow 3.2+
-    except ImportError:
-        try:
-            from airflow.models.dagbag import sync_bag_to_db  # Airflow 3.1
-        except ImportError:  # Airflow 3.0 (a method with the bundle), Airflow 2 (without)
-            if AIRFLOW_V_3_0_PLUS:
-                from airflow.dag_processing.bundles.manager import DagBundlesManager
-
-                DagBundlesManager().sync_bundles_to_db()  # the bundle row the DAGs refer to
-                dagbag.sync_to_db(**bundle)
-            else:
-                dagbag.sync_to_db()
-            return
-    sync_bag_to_db(dagbag, **bundle)
 
 
 def asset_events_and_queued_consumers(uri: str) -> tuple[list[dict], list[str]]:

@@ -39,6 +39,7 @@ from airflow_provider_luma.batches import (
 )
 from airflow_provider_luma.generations import DEFAULT_SETTLE_SECONDS, resolve_deferrable
 from airflow_provider_luma.kinds import KINDS
+from airflow_provider_luma.operators._batch_worker import copy_all, hand_records, run_in_worker
 from airflow_provider_luma.operators._start import why_not_on_the_triggerer
 from airflow_provider_luma.operators.base import DEFAULT_TIMEOUT_SECONDS, DEFERRAL_HANDOFF_SECONDS
 from airflow_provider_luma.storage import DEFAULT_DEADLINE_SECONDS, DEFAULT_MAX_BYTES
@@ -52,7 +53,6 @@ if TYPE_CHECKING:
     from airflow_provider_luma.batch_flow import BatchOptions
     from airflow_provider_luma.batches import ItemResult
     from airflow_provider_luma.hooks.luma import LumaHook
-    from airflow_provider_luma.kinds import GenerationRequest
 
 #: Copies to ``output_path`` a batch runs at once by default.
 DEFAULT_PARALLEL_COPIES = 8
@@ -182,14 +182,16 @@ class LumaBatchOperatorBase(BaseOperator):
         requests = build_batch(self.kind, self.requests, self.defaults())
         options = self._options()
         if AIRFLOW_V_3_3_PLUS and self.deferrable:
-            self._hand_records(context, len(requests), to_trigger=True)
+            hand_records(context, len(requests), to_trigger=True)
             self.defer(
                 trigger=self._trigger(handoff_until=time.time() + DEFERRAL_HANDOFF_SECONDS),
                 method_name="execute_complete",
             )
         import asyncio
 
-        return self._finish(context, asyncio.run(self._run_here(context, requests, options)))
+        siblings = tuple(self.dag.task_ids) if self.has_dag() else ()
+        results = asyncio.run(run_in_worker(self.hook, context, requests, options, siblings, self.log))
+        return self._finish(context, results)
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
         """
@@ -203,41 +205,13 @@ class LumaBatchOperatorBase(BaseOperator):
         items = event.get("items") if isinstance(event, dict) else None
         if not (isinstance(event, dict) and event.get("started_on_triggerer")):  # deferred from here
             count = len(items) if isinstance(items, list) else len(self.requests or ())
-            self._hand_records(context, count, to_trigger=False)
+            hand_records(context, count, to_trigger=False)
         if not isinstance(items, list):
             from airflow_provider_luma.generations import generation_from_event
 
             generation_from_event(event)  # raises the trigger's error
             raise ValueError(f"The Luma batch trigger sent no results: {event!r}")
         return self._finish(context, [ItemResult.from_dict(item) for item in items])
-
-    def _hand_records(self, context: Context, count: int, *, to_trigger: bool) -> None:
-        """
-        Move the items' records between the trigger's store and the worker's, for a batch that
-        defers from a worker: the trigger keeps them in XComs of the task instance, which Airflow
-        clears when a new try starts in a worker; the task state store keeps them across tries.
-        Before deferring, a try hands the trigger what earlier tries left; on resuming, it keeps
-        what the trigger left. Sealed as they are: the trigger opens only its task instance's.
-
-        :param context: the task context.
-        :param count: the batch's items.
-        :param to_trigger: from the task state store to XCom (else back).
-        """
-        from airflow_provider_luma.records import RECORD_XCOM_KEY, STATE_STORE_KEY, item_key
-
-        store, ti = context.get("task_state_store"), context["ti"]
-        if store is None:
-            return
-        for index in range(count):
-            stored_key, xcom_key = item_key(STATE_STORE_KEY, index), item_key(RECORD_XCOM_KEY, index)
-            if to_trigger:
-                record = store.get(stored_key)
-                if record is not None:
-                    ti.xcom_push(key=xcom_key, value=record)
-            else:
-                record = ti.xcom_pull(task_ids=ti.task_id, key=xcom_key, map_indexes=ti.map_index)
-                if record is not None:
-                    store.set(stored_key, record)
 
     def _options(self) -> BatchOptions:
         from airflow_provider_luma.batch_flow import BatchOptions
@@ -292,41 +266,19 @@ class LumaBatchOperatorBase(BaseOperator):
             timeout=None,
         )
 
-    async def _run_here(
-        self, context: Context, requests: list[GenerationRequest], options: BatchOptions
-    ) -> list[ItemResult]:
-        """Run the batch on this worker's own event loop, the items' records in the task state store."""
-        from airflow_provider_luma.batch_flow import ItemRecords, run_batch
-        from airflow_provider_luma.hooks.luma import LumaHook
-        from airflow_provider_luma.records import STATE_STORE_KEY, Attempt, RecordSeal
-        from airflow_provider_luma.runs import WorkerBatchRun
-
-        ti = context["ti"]
-        credentials = self.hook.credentials
-        store = context.get("task_state_store")
-        attempt = Attempt.of(ti, context.get("dag_run"), max_tries_known=True)
-        seal = RecordSeal(credentials.api_key, attempt) if store is not None else None
-
-        async def read(key: str) -> Any:
-            return store.get(key) if store is not None else None
-
-        async def write(key: str, value: Any) -> None:
-            if store is not None:
-                store.set(key, value)
-
-        records = ItemRecords(seal, read, write, STATE_STORE_KEY, self.log)
-        siblings = tuple(self.dag.task_ids) if self.has_dag() else ()
-        async with LumaHook.async_session() as session:
-            run = WorkerBatchRun(self.hook, session, ti, self.log)
-            return await run_batch(
-                requests, options, run.perform, records, attempt, siblings, credentials.base_url, self.log
-            )
-
     # -- finish -----------------------------------------------------------------------------------
 
     def _finish(self, context: Context, results: list[ItemResult]) -> list[str | None]:
         if self.output_path:
-            results = self._copy_all(results)
+            results = copy_all(
+                self.hook,
+                results,
+                str(self.output_path),
+                max_bytes=self.max_asset_bytes,
+                deadline_seconds=self.copy_timeout,
+                parallel=self.max_parallel_copies,
+                log=self.log,
+            )
         context["ti"].xcom_push(key=XCOM_BATCH, value=manifest(results))
         done = [result for result in results if result.succeeded]
         extra: dict[str, Any] = {"generation_ids": [result.generation_id for result in done]}
@@ -337,33 +289,6 @@ class LumaBatchOperatorBase(BaseOperator):
                 context["outlet_events"][outlet].extra.update(extra)
         check_failures(results, failures_allowed(self.allowed_failures, len(results)))
         return [result.value for result in results]
-
-    def _copy_all(self, results: list[ItemResult]) -> list[ItemResult]:
-        """Copy every completed item to ``output_path``, a few at a time; a failed copy fails its item."""
-        from concurrent.futures import ThreadPoolExecutor
-        from dataclasses import replace
-
-        from airflow_provider_luma.exceptions import LumaError
-
-        folder = str(self.output_path)
-        folder = folder if folder.endswith("/") else folder + "/"
-        hook = self.hook
-
-        def copy(result: ItemResult) -> ItemResult:
-            if not result.succeeded:
-                return result
-            generation = {"id": result.generation_id, "state": "completed", "assets": result.assets or {}}
-            try:
-                path = hook.copy_generation_asset(
-                    generation, folder, max_bytes=self.max_asset_bytes, deadline_seconds=self.copy_timeout
-                )
-            except LumaError as exc:
-                self.log.warning("requests[%d]: the copy to output_path failed: %s", result.index, exc)
-                return replace(result, state="error", failure=f"the copy to output_path failed: {exc}")
-            return replace(result, path=path)
-
-        with ThreadPoolExecutor(max_workers=min(self.max_parallel_copies, len(results))) as pool:
-            return list(pool.map(copy, results))
 
 
 class LumaImageBatchOperator(LumaBatchOperatorBase):
