@@ -27,12 +27,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_luma.adoption import Siblings
-from airflow_provider_luma.batches import ItemResult
+from airflow_provider_luma.batches import ItemResult, check_within_tier
 from airflow_provider_luma.effects import Call, Remember, Turn, adrive
 from airflow_provider_luma.exceptions import FailureKind, LumaError
 from airflow_provider_luma.flow import Options, WaitOutcome, obtain, wait
 from airflow_provider_luma.generations import DEFAULT_SETTLE_SECONDS, TERMINAL_STATES, checked_asset_url
-from airflow_provider_luma.records import Record, plan
+from airflow_provider_luma.records import Record, item_key, plan
+from airflow_provider_luma.validation import check_positive_number
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
@@ -71,6 +72,26 @@ class BatchOptions:
     delete_on_timeout: bool = False
     min_credits: int | None = None
 
+    @classmethod
+    def of(cls, kind: str, holder: Any) -> BatchOptions:
+        """
+        The options a batch operator or its trigger holds (under these fields' names), each checked
+        (the error names it); durations in seconds or as timedeltas.
+
+        :param kind: the batch's kind (its family's tier bounds the cap and the pace).
+        :param holder: the operator or the trigger.
+        """
+        return cls(
+            check_within_tier("max_in_flight", kind, holder.max_in_flight),
+            check_within_tier("creates_per_minute", kind, holder.creates_per_minute),
+            check_positive_number("poll_interval", holder.poll_interval),
+            check_positive_number("timeout", holder.timeout),
+            check_positive_number("settle_time", holder.settle_time),
+            holder.reattach,
+            holder.delete_on_timeout,
+            holder.min_credits,
+        )
+
 
 class ItemRecords:
     """
@@ -99,16 +120,12 @@ class ItemRecords:
 
     async def recall(self, index: int) -> Record | None:
         """The record item ``index`` left, if it opens."""
-        from airflow_provider_luma.records import item_key
-
         if self.seal is None:
             return None
         return self.seal.open(await self.read(item_key(self.key, index)), self.log, item=index)
 
     async def keep(self, index: int, record: Record) -> None:
         """Keep ``record`` as item ``index``'s."""
-        from airflow_provider_luma.records import item_key
-
         if self.seal is not None:
             await self.write(item_key(self.key, index), self.seal.seal(record, item=index))
 

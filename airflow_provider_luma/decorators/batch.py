@@ -12,13 +12,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.common.compat.sdk import (
-    DecoratedOperator,
-    context_merge,
-    determine_kwargs,
-    task_decorator_factory,
-)
+from airflow.providers.common.compat.sdk import DecoratedOperator, context_merge, determine_kwargs
 
+from airflow_provider_luma.decorators.luma import make_task_decorator
 from airflow_provider_luma.operators.batch import (
     LumaBatchOperatorBase,
     LumaImageBatchOperator,
@@ -102,7 +98,7 @@ def luma_image_batch_task(python_callable: Callable[..., Any] | None = None, **k
     :param kwargs: the batch operator's options (``max_in_flight``, ``output_path``, ``model``...)
         and BaseOperator's (``retries``, ``pool``...).
     """
-    return _decorator(_LumaImageBatchDecoratedOperator, python_callable, kwargs)
+    return make_task_decorator(_LumaImageBatchDecoratedOperator, python_callable, kwargs)
 
 
 def luma_video_batch_task(python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> TaskDecorator:
@@ -114,16 +110,4 @@ def luma_video_batch_task(python_callable: Callable[..., Any] | None = None, **k
     :param python_callable: the decorated function.
     :param kwargs: the batch operator's options and BaseOperator's.
     """
-    return _decorator(_LumaVideoBatchDecoratedOperator, python_callable, kwargs)
-
-
-def _decorator(
-    operator_class: type[_LumaBatchDecoratedOperator],
-    python_callable: Callable[..., Any] | None,
-    kwargs: dict[str, Any],
-) -> TaskDecorator:
-    # The task's XCom value is a list of URLs: no multiple_outputs.
-    kwargs["multiple_outputs"] = False
-    return task_decorator_factory(
-        python_callable=python_callable, decorated_operator_class=operator_class, **kwargs
-    )
+    return make_task_decorator(_LumaVideoBatchDecoratedOperator, python_callable, kwargs)

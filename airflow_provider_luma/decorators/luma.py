@@ -184,7 +184,7 @@ def luma_image_task(python_callable: Callable[..., Any] | None = None, **kwargs:
     :param kwargs: the operator's options (``deferrable``, ``output_path``, ``model``...) and
         BaseOperator's (``retries``, ``pool``...).
     """
-    return _decorator(_LumaImageDecoratedOperator, python_callable, kwargs)
+    return make_task_decorator(_LumaImageDecoratedOperator, python_callable, kwargs)
 
 
 def luma_video_task(python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> TaskDecorator:
@@ -196,15 +196,23 @@ def luma_video_task(python_callable: Callable[..., Any] | None = None, **kwargs:
     :param kwargs: the operator's options (``deferrable``, ``output_path``, ``resolution``...) and
         BaseOperator's (``retries``, ``pool``...).
     """
-    return _decorator(_LumaVideoDecoratedOperator, python_callable, kwargs)
+    return make_task_decorator(_LumaVideoDecoratedOperator, python_callable, kwargs)
 
 
-def _decorator(
-    operator_class: type[_LumaDecoratedOperator],
+def make_task_decorator(
+    operator_class: type[DecoratedOperator],
     python_callable: Callable[..., Any] | None,
     kwargs: dict[str, Any],
 ) -> TaskDecorator:
-    # The task's XCom value is a URL: a dict return annotation must not turn on multiple_outputs.
+    """
+    A Luma TaskFlow decorator: ``operator_class`` around ``python_callable``.
+
+    :param operator_class: the decorated operator (a single generation's or a batch's).
+    :param python_callable: the decorated function.
+    :param kwargs: the decorator's arguments, for the operator.
+    """
+    # The task's XCom value is a URL (or a batch's list of them): a dict return annotation must not
+    # turn on multiple_outputs.
     kwargs["multiple_outputs"] = False
     return task_decorator_factory(
         python_callable=python_callable, decorated_operator_class=operator_class, **kwargs

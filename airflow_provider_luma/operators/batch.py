@@ -216,16 +216,7 @@ class LumaBatchOperatorBase(BaseOperator):
     def _options(self) -> BatchOptions:
         from airflow_provider_luma.batch_flow import BatchOptions
 
-        return BatchOptions(
-            self.max_in_flight,
-            self.creates_per_minute,
-            check_positive_number("poll_interval", self.poll_interval),
-            check_positive_number("timeout", self.timeout),
-            check_positive_number("settle_time", self.settle_time),
-            self.reattach,
-            self.delete_on_timeout,
-            self.min_credits,
-        )
+        return BatchOptions.of(self.kind, self)
 
     def _trigger_kwargs(self) -> dict[str, Any]:
         """The trigger's kwargs: the parameters as they are now, durations in seconds, never the key."""

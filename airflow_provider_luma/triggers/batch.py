@@ -136,25 +136,10 @@ class LumaBatchTrigger(BaseTrigger):
 
     async def _run_batch(self) -> TriggerEvent:
         from airflow_provider_luma.batch_flow import BatchOptions, run_batch
-        from airflow_provider_luma.batches import (
-            build_batch,
-            check_allowed_failures,
-            check_within_tier,
-            failures_allowed,
-        )
-        from airflow_provider_luma.validation import check_positive_number
+        from airflow_provider_luma.batches import build_batch, check_allowed_failures, failures_allowed
 
         requests = build_batch(self.kind, self.requests, self.defaults())
-        options = BatchOptions(
-            check_within_tier("max_in_flight", self.kind, self.max_in_flight),
-            check_within_tier("creates_per_minute", self.kind, self.creates_per_minute),
-            check_positive_number("poll_interval", self.poll_interval),
-            check_positive_number("timeout", self.timeout),
-            check_positive_number("settle_time", self.settle_time),
-            self.reattach,
-            self.delete_on_timeout,
-            self.min_credits,
-        )
+        options = BatchOptions.of(self.kind, self)
         allowed = failures_allowed(check_allowed_failures(self.allowed_failures), len(requests))
         LumaHook = await import_hook_off_the_loop()
         hook = LumaHook(luma_conn_id=self.luma_conn_id)
