@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from airflow.sdk.types import Logger
 
     from airflow_provider_luma.effects import Effect
+    from airflow_provider_luma.key_limits import KeyRoom
     from airflow_provider_luma.kinds import GenerationRequest
     from airflow_provider_luma.records import Attempt
 
@@ -184,6 +185,7 @@ async def run_batch(
     sibling_tasks: tuple[str, ...],
     trusted_origin: str | None,
     log: Logger,
+    room: KeyRoom | None = None,
 ) -> list[ItemResult]:
     """
     Run every item of a batch to its end; return their results, in the order of ``requests``.
@@ -196,6 +198,7 @@ async def run_batch(
     :param sibling_tasks: the run's tasks, whose generations are not the batch's to adopt.
     :param trusted_origin: the connection's base URL, whose origin may serve assets over ``http``.
     :param log: the task's logger.
+    :param room: the key's room in this process, whose limits each create waits for (None: not kept).
     """
     slots = asyncio.Semaphore(options.max_in_flight)
     pacer = CreatePacer(options.creates_per_minute)
@@ -227,6 +230,7 @@ async def run_batch(
                     siblings,
                     held,
                     trusted_origin,
+                    room,
                     item_log,
                 )
             except LumaError as exc:
@@ -249,6 +253,7 @@ async def _item(
     siblings: Siblings,
     held: set[str],
     trusted_origin: str | None,
+    room: KeyRoom | None,
     log: Any,
 ) -> ItemResult:
     """One item: continue its record or create, paid once; wait; say how it ended."""
@@ -261,7 +266,7 @@ async def _item(
     started_at = todo.record.started_at if todo.takeover and todo.record else time.time()
     deadline = started_at + options.timeout
     record = Record.start(todo.request, attempt, started_at)
-    item_options = Options(deadline, options.settle_time, options.min_credits, siblings)
+    item_options = Options(deadline, options.settle_time, options.min_credits, siblings, room)
     generation = await adrive(obtain(todo, record, item_options, log), perform)
     generation_id = generation["id"]
     held.add(generation_id)

@@ -39,6 +39,7 @@ from airflow_provider_luma.generations import (
     GenerationState,
     rate_limit_pause,
 )
+from airflow_provider_luma.key_limits import family_of_path, wait_for_room
 from airflow_provider_luma.records import Step
 from airflow_provider_luma.redaction import redacted_values
 from airflow_provider_luma.validation import check_generation_id
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
     from airflow.sdk.types import Logger
 
     from airflow_provider_luma.effects import Flow
+    from airflow_provider_luma.key_limits import KeyRoom
     from airflow_provider_luma.kinds import GenerationRequest
     from airflow_provider_luma.records import Plan, Record
 
@@ -70,12 +72,14 @@ class Options:
     :param settle_time: seconds Luma's list is watched for what a lost create made.
     :param min_credits: the lowest balance (US cents) a create is sent at; None: not checked.
     :param siblings: whose generations are not ours.
+    :param room: the key's room in this process, whose limits a create waits for (None: not kept).
     """
 
     deadline: float
     settle_time: float = DEFAULT_SETTLE_SECONDS
     min_credits: int | None = None
     siblings: Siblings = field(default_factory=lambda: Siblings())
+    room: KeyRoom | None = None
 
 
 def obtain(plan: Plan, record: Record, options: Options, log: Logger) -> Flow:
@@ -154,20 +158,19 @@ def create(request: GenerationRequest, record: Record, options: Options, log: Lo
     # No rendered fields show it on the triggerer; URLs go without query strings (signed, tokens).
     log.info("Creating %s: %s", request.path, json.dumps(redacted_values(request.body)))
     lost = 0
+    room = options.room
     while True:
         yield Turn()
+        # Luma's limits on the key, kept across tasks and triggerers (see key_limits).
+        place = None
+        if room is not None:
+            place = yield from wait_for_room(room, family_of_path(request.path), options.deadline, log)
         sent_at = time.time()
         until = sent_at + CREATE_CALL_SECONDS
         yield Remember(record.in_doubt(sent_at, until))
         try:
             answer = yield Call("POST", request.path, json=request.body, creates=True, deadline=until)
-        except LumaRetryableError as exc:
-            if exc.http_status != 429:
-                raise
-            yield Remember(record)  # a 429 created nothing: nothing is in doubt
-            yield from _wait_out_rate_limit(exc.retry_after, options, log)
-            continue
-        except LumaAmbiguousCreateError as exc:
+        except LumaAmbiguousCreateError as exc:  # it may have made one: its place stays taken
             lost_at = time.time()
             yield Remember(record.in_doubt(sent_at, lost_at))
             found = yield from find_lost_create(
@@ -175,6 +178,8 @@ def create(request: GenerationRequest, record: Record, options: Options, log: Lo
             )
             if found is not None:
                 log.warning("%s; adopting generation %s, made by that request", exc, found["id"])
+                if room is not None and place is not None:
+                    room.created(place, found["id"])
                 yield Remember(record.made(found["id"]))
                 return found
             lost += 1
@@ -187,10 +192,20 @@ def create(request: GenerationRequest, record: Record, options: Options, log: Lo
                 "%s; Luma listed no generation for it in %g s, so creating it again", exc, options.settle_time
             )
             continue
+        except LumaError as exc:
+            if room is not None and place is not None:
+                room.not_created(place)
+            if not (isinstance(exc, LumaRetryableError) and exc.http_status == 429):
+                raise
+            yield Remember(record)  # a 429 created nothing: nothing is in doubt
+            yield from _wait_out_rate_limit(exc.retry_after, options, log)
+            continue
         generation = generation_object(answer, f"POST {request.path}")
         # Its id goes into paths, the record and XCom: only a generation id is taken.
         check_generation_id(generation.get("id"), f"the id in Luma's answer to POST {request.path}")
         log.info("Luma generation %s created (%s)", generation["id"], request.path)
+        if room is not None and place is not None:
+            room.created(place, generation["id"])
         yield Remember(record.made(generation["id"]))
         return generation
 

@@ -71,7 +71,11 @@ def session_emulator():
 @pytest.fixture
 def emulator(session_emulator, monkeypatch):
     """The session's emulator, reset, with ``luma_default`` pointing at it."""
+    from airflow_provider_luma import key_limits
+
     session_emulator.reset()
+    # A reset emulator is a fresh account: what this process knew of the key's creates goes too.
+    key_limits._ROOMS.clear()
     session_emulator.configure(queued_seconds=0.1, dreaming_seconds=0.4, faults=[])
     monkeypatch.setenv(
         "AIRFLOW_CONN_LUMA_DEFAULT",

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from airflow_provider_luma.exceptions import LumaConnectionConfigError
+from airflow_provider_luma.key_limits import KeyLimits, KeyRoom, room_for
 from airflow_provider_luma.redaction import may_carry_credentials, redacted
 
 if TYPE_CHECKING:
@@ -23,10 +24,12 @@ class LumaCredentials:
 
     :param base_url: API base URL, without a trailing slash.
     :param api_key: the API key; left out of ``repr`` so it cannot leak through logs.
+    :param limits: Luma's limits on the key, which its creates wait for (the extra's ``limits``).
     """
 
     base_url: str
     api_key: str = field(repr=False)
+    limits: KeyLimits = field(default_factory=KeyLimits)
 
     @classmethod
     def from_connection(cls, conn: Connection) -> LumaCredentials:
@@ -40,7 +43,14 @@ class LumaCredentials:
                 f"Airflow connection {conn.conn_id!r} has no API key: put your Luma API key in its "
                 "password field (get one at https://lumalabs.ai/dream-machine/api/keys)"
             )
-        return cls(base_url=_base_url(conn), api_key=conn.password)
+        extra = conn.extra_dejson if conn.extra else {}
+        extra = extra if isinstance(extra, dict) else {}
+        return cls(_base_url(conn), conn.password, KeyLimits.of_extra(extra, conn.conn_id))
+
+    @property
+    def room(self) -> KeyRoom:
+        """This process's room of the key, whose limits its creates wait for."""
+        return room_for(self.base_url, self.api_key, self.limits)
 
     @cached_property
     def headers(self) -> dict[str, str]:

@@ -141,7 +141,10 @@ class LumaHook(BaseHook):
 
         now = time.time()
         options = Options(
-            now + timeout, self.settle_time, siblings=Siblings(ids=frozenset(self._created_ids))
+            now + timeout,
+            self.settle_time,
+            siblings=Siblings(ids=frozenset(self._created_ids)),
+            room=self.credentials.room,
         )
         flow = create(
             GenerationRequest(path, body), Record(path, body, try_number=0, started_at=now), options, self.log

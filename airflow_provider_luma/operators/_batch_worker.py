@@ -58,7 +58,15 @@ async def run_in_worker(
     async with LumaHook.async_session() as session:
         run = WorkerBatchRun(hook, session, ti, log)
         return await run_batch(
-            requests, options, run.perform, records, attempt, sibling_tasks, credentials.base_url, log
+            requests,
+            options,
+            run.perform,
+            records,
+            attempt,
+            sibling_tasks,
+            credentials.base_url,
+            log,
+            credentials.room,
         )
 
 

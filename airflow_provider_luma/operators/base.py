@@ -247,6 +247,7 @@ class LumaGenerationOperatorBase(BaseOperator):
             check_positive_number("settle_time", self.settle_time),
             self.min_credits,
             Siblings(tuple(self.dag.task_ids) if self.has_dag() else ()),
+            run.hook.credentials.room,
         )
         record = Record.start(todo.request, run.attempt, self._started_at)
         generation = drive(obtain(todo, record, options, self.log), run.perform)

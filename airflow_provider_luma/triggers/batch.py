@@ -158,7 +158,15 @@ class LumaBatchTrigger(BaseTrigger):
             dag = getattr(getattr(run.ti, "task", None), "dag", None)
             siblings = tuple(dag.task_ids) if dag is not None else ()
             results = await run_batch(
-                requests, options, run.perform, records, attempt, siblings, credentials.base_url, self.log
+                requests,
+                options,
+                run.perform,
+                records,
+                attempt,
+                siblings,
+                credentials.base_url,
+                self.log,
+                credentials.room,
             )
         return await self._end(run, results, allowed)
 

@@ -279,7 +279,8 @@ class LumaGenerateTrigger(BaseTrigger):
         LumaHook = await import_hook_off_the_loop()
         hook = LumaHook(luma_conn_id=self.luma_conn_id)
         attempt = TriggerRun.attempt_of(ti)
-        seal = RecordSeal((await hook.aget_credentials()).api_key, attempt)
+        credentials = await hook.aget_credentials()
+        seal = RecordSeal(credentials.api_key, attempt)
         async with LumaHook.async_session() as session:
             run = TriggerRun(hook, session, ti, seal, self.log)
             todo = plan(await run.recall(), request, attempt, reattach=self.reattach)
@@ -295,7 +296,7 @@ class LumaGenerateTrigger(BaseTrigger):
             deadline = started_at + timeout
             dag = getattr(ti.task, "dag", None)
             siblings = Siblings(tuple(dag.task_ids) if dag is not None else ())
-            options = Options(deadline, settle_time, self.min_credits, siblings)
+            options = Options(deadline, settle_time, self.min_credits, siblings, credentials.room)
             record = Record.start(todo.request, attempt, started_at)
             generation = await adrive(obtain(todo, record, options, self.log), run.perform)
             self._generation_id = generation["id"]
