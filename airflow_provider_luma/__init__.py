@@ -8,11 +8,13 @@ __version__ = "0.1.0"
 
 #: The ``luma`` connection form: only the API key (password) and an optional base URL (host).
 CONNECTION_FORM: dict[str, Any] = {
-    "hidden_fields": ["schema", "port", "login", "extra"],
+    "hidden_fields": ["schema", "port", "login"],
     "relabeling": {"password": "API key", "host": "Base URL (optional)"},
     "placeholders": {
         "password": "luma-...",
         "host": "https://api.lumalabs.ai/dream-machine/v1",
+        # Luma's limits on the key, when its tier is not Build's (see the connection docs).
+        "extra": '{"limits": {"image": {"in_flight": 40, "creates_per_minute": 80}}}',
     },
 }
 

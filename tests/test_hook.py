@@ -121,7 +121,9 @@ def test_bad_request_fails_at_once_with_luma_detail(hook, emulator):
         hook.create_image({**IMAGE, "aspect_ratio": "2:1"})
     assert error.value.http_status in (400, 422)
     assert "aspect_ratio" in str(error.value)
-    assert emulator.stats.total_requests == 1
+    # Sent once, never retried (before it: one read of the list, for the key's room).
+    assert emulator.stats.requests["POST /generations/image"] == 1
+    assert emulator.stats.total_requests == 2
 
 
 @pytest.mark.parametrize(

@@ -34,7 +34,7 @@ def test_airflow_shows_the_connection_form_the_provider_declares():
     from airflow.providers_manager import ProvidersManager
 
     behaviour = ProvidersManager().field_behaviours["luma"]
-    assert sorted(behaviour["hidden_fields"]) == ["extra", "login", "port", "schema"]
+    assert sorted(behaviour["hidden_fields"]) == ["login", "port", "schema"]  # extra: the key's limits
     assert behaviour["relabeling"] == {"password": "API key", "host": "Base URL (optional)"}
     assert LumaHook.get_ui_field_behaviour()["hidden_fields"] == behaviour["hidden_fields"]
 

@@ -109,9 +109,10 @@ def test_a_succeeded_task_instance_keeps_its_record_sealed_and_ended(run_dag, em
 def test_a_create_left_in_doubt_is_searched_for_by_the_next_try(run_dag, emulator, fast_backoff, read_logs):
     emulator.configure(
         faults=[
-            # The create is stored, its answer lost; every list call of the first try fails.
+            # The create is stored, its answer lost; every list call of the first try after the
+            # one before its create (the key's room) fails.
             FaultRule(route="POST /generations/image", kind="reset_after_create", times=1),
-            FaultRule(route="GET /generations", kind="503", times=4),
+            FaultRule(route="GET /generations", kind="503", times=4, after=1),
         ]
     )
     result = run_dag("luma_test_reattach_after_failed_copy")

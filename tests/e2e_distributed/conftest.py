@@ -42,8 +42,13 @@ DAG_ENV = {
     # The connection goes in the URL: without one, ObjectStoragePath's S3 would use boto's defaults.
     "LUMA_DIST_BATCH_OUTPUT": f"s3://aws_default@{BUCKET}/batch/",
     "LUMA_DIST_RATE_IMAGES": os.environ.get("LUMA_DIST_RATE_IMAGES", "40"),
+    # The batch rows of the rate table: one batch task of this many images, at Luma's image limits.
+    "LUMA_DIST_BATCH_RATE_IMAGES": os.environ.get("LUMA_DIST_BATCH_RATE_IMAGES", "200"),
     "LUMA_DIST_POLL_INTERVAL": "2",
 }
+#: The emulator's limits in the rate table's rows of single tasks: R creates a minute, C at once.
+RATE_PER_MINUTE = int(os.environ.get("LUMA_DIST_RATE_PER_MINUTE", "20"))
+RATE_CONCURRENT = int(os.environ.get("LUMA_DIST_RATE_CONCURRENT", "10"))
 _SUMMARY_KEY = pytest.StashKey[dict[str, Any]]()
 
 
@@ -133,7 +138,6 @@ def cluster(
 ) -> Iterator[tuple[DistributedAirflow, list[CeleryWorkerHost]]]:
     """The core's Airflow processes and the two worker hosts, healthy, with the DAGs parsed."""
     from luma_dist.cluster import CeleryWorkerHost, DistributedAirflow
-    from luma_e2e.settings import API_KEY
 
     home = tmp_path_factory.mktemp("core_airflow_home")
     summary["logs"].append(home / "process-logs")
@@ -144,7 +148,14 @@ def cluster(
         database_url=database.url,
         broker_url=broker,
         connections={
-            "luma_default": {"conn_type": "luma", "password": API_KEY, "host": emulator.base_url},
+            # The crash scenarios' emulator keeps no per-minute limit: the key's tier says so.
+            "luma_default": luma_connection(emulator, {"image": {"creates_per_minute": 1000}}),
+            # The rate table's single tasks: the key's limits are the emulator's in those rows.
+            "luma_rate": luma_connection(
+                emulator, {"image": {"in_flight": RATE_CONCURRENT, "creates_per_minute": RATE_PER_MINUTE}}
+            ),
+            # Its batch rows: Luma's Build tier, the connection's default.
+            "luma_build_tier": luma_connection(emulator, None),
             "aws_default": s3.connection(),
         },
         # boto's own fallback too points at moto, so nothing here can reach a real AWS endpoint.
@@ -157,8 +168,7 @@ def cluster(
     summary["logs"].extend(worker.log_path for worker in workers)
     try:
         stack.start()
-        rate_concurrency = int(os.environ.get("LUMA_DIST_RATE_CONCURRENT", "10"))
-        for name, slots in (("luma_photon_batch", BATCH_CONCURRENCY), ("luma_photon_rate", rate_concurrency)):
+        for name, slots in (("luma_photon_batch", BATCH_CONCURRENCY), ("luma_photon_rate", RATE_CONCURRENT)):
             stack.api.request("POST", "/pools", json={"name": name, "slots": slots, "include_deferred": True})
         for worker in workers:
             worker.start()
@@ -168,6 +178,16 @@ def cluster(
         for worker in workers:
             worker.stop()
         stack.stop()
+
+
+def luma_connection(emulator: LumaEmulatorProcess, limits: dict[str, Any] | None) -> dict[str, Any]:
+    """A ``luma`` connection to the emulator, with the key's limits in its extra (None: the default)."""
+    from luma_e2e.settings import API_KEY
+
+    connection: dict[str, Any] = {"conn_type": "luma", "password": API_KEY, "host": emulator.base_url}
+    if limits is not None:
+        connection["extra"] = {"limits": limits}
+    return connection
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int) -> None:

@@ -10,6 +10,10 @@ DAGs of the distributed end-to-end harness (CeleryExecutor, two triggerers, S3 o
   unmapped tasks, which Airflow 3.3 starts on the triggerer: no ``output_path`` (no task process
   at all), each stored in S3 (one task process per image, for the copy), and the first again for a
   run during which a triggerer is killed.
+- ``e2e_dist_rate_batch``, ``e2e_dist_rate_batch_s3``, ``e2e_dist_rate_batch_kill``: one batch
+  task of ``LUMA_DIST_BATCH_RATE_IMAGES`` images at Luma's Build tier (40 running, 80 creates a
+  minute), which Airflow 3.3 starts, runs and ends on the triggerer: without ``output_path``,
+  stored in S3, and the first again for a run during which a triggerer is killed.
 - ``e2e_dist_task_floor``: as many PythonOperator tasks that return at once: what one task process
   costs on this cluster, Luma aside.
 - ``e2e_dist_rate_sdk``: the same images the way a team does without the provider: a
@@ -28,7 +32,7 @@ from datetime import datetime, timedelta
 from airflow.providers.common.compat.sdk import DAG, BaseHook
 from airflow.providers.standard.operators.python import PythonOperator
 
-from airflow_provider_luma.operators.luma import LumaImageGenerateOperator
+from airflow_provider_luma.operators.luma import LumaImageBatchOperator, LumaImageGenerateOperator
 
 BATCH_SIZE = int(os.environ.get("LUMA_DIST_BATCH_SIZE", "100"))
 BATCH_POOL = os.environ.get("LUMA_DIST_BATCH_POOL", "luma_photon_batch")
@@ -36,6 +40,9 @@ BATCH_OUTPUT = os.environ.get("LUMA_DIST_BATCH_OUTPUT", "s3://aws_default@luma-d
 BATCH_BUCKET = BATCH_OUTPUT.removeprefix("s3://").split("/", 1)[0].rpartition("@")[2]
 RATE_IMAGES = int(os.environ.get("LUMA_DIST_RATE_IMAGES", "40"))
 RATE_POOL = os.environ.get("LUMA_DIST_RATE_POOL", "luma_photon_rate")
+#: The rate table's single tasks use a connection whose key limits are the emulator's in those rows.
+RATE_CONN = "luma_rate"
+BATCH_RATE_IMAGES = int(os.environ.get("LUMA_DIST_BATCH_RATE_IMAGES", "200"))
 POLL_INTERVAL = float(os.environ.get("LUMA_DIST_POLL_INTERVAL", "2"))
 SUBJECTS = ("fox", "heron", "lighthouse", "glacier", "orchard", "windmill", "canyon", "tram", "kite", "owl")
 
@@ -78,6 +85,7 @@ with DAG(
     LumaImageGenerateOperator.partial(
         task_id="generate",
         aspect_ratio="1:1",
+        luma_conn_id=RATE_CONN,
         pool=RATE_POOL,
         deferrable=True,
         poll_interval=POLL_INTERVAL,
@@ -105,6 +113,7 @@ for start_dag_id, style, output_path in (
                 task_id=f"generate_{number:02d}",
                 prompt=prompt,
                 aspect_ratio="1:1",
+                luma_conn_id=RATE_CONN,
                 pool=RATE_POOL,
                 deferrable=True,
                 output_path=output_path,
@@ -113,6 +122,34 @@ for start_dag_id, style, output_path in (
                 retries=3,
                 retry_delay=timedelta(seconds=5),
             )
+
+# One batch task of BATCH_RATE_IMAGES images at Luma's Build tier (the connection's default limits),
+# which Airflow 3.3 starts, runs and ends on the triggerer; stored in S3 (one worker resume copies
+# them all); and the first again for a run during which a triggerer is killed.
+for batch_dag_id, style, output_path in (
+    ("e2e_dist_rate_batch", "mezzotint", None),
+    ("e2e_dist_rate_batch_s3", "linocut", f"s3://aws_default@{BATCH_BUCKET}/rate-batch/"),
+    ("e2e_dist_rate_batch_kill", "serigraph", None),
+):
+    with DAG(
+        dag_id=batch_dag_id,
+        schedule=None,
+        start_date=datetime(2025, 1, 1),
+        catchup=False,
+        tags=["e2e", "luma"],
+    ):
+        LumaImageBatchOperator(
+            task_id="generate",
+            requests=prompts(style, BATCH_RATE_IMAGES),
+            aspect_ratio="1:1",
+            luma_conn_id="luma_build_tier",
+            deferrable=True,
+            output_path=output_path,
+            poll_interval=POLL_INTERVAL,
+            timeout=900,
+            retries=3,
+            retry_delay=timedelta(seconds=5),
+        )
 
 
 def return_at_once() -> None:

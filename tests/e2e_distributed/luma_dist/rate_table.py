@@ -132,9 +132,11 @@ def measure(
     limits: RateLimits,
     timeout: float,
     during: Callable[[str], None] | None = None,
+    batch_task: str | None = None,
 ) -> BatchFigures:
     """
-    Run one DAG of ``images`` mapped tasks against a freshly reset, rate-limited emulator.
+    Run one DAG of ``images`` tasks (or one batch task of ``images`` items) against a freshly
+    reset, rate-limited emulator.
 
     :param stack: the core host.
     :param database: PostgreSQL, for the task instances.
@@ -146,6 +148,7 @@ def measure(
     :param limits: the emulator's limits.
     :param timeout: the most seconds for the run.
     :param during: called with the run id once the run is triggered (a fault to inject).
+    :param batch_task: the DAG's one batch task: its manifest counts the images that succeeded.
     """
     emulator.http.post(f"{emulator.root_url}/_emulator/reset", timeout=10).raise_for_status()
     emulator.configure(
@@ -170,11 +173,15 @@ def measure(
     tis = task_instances(database, dag_id, run_id)
     lives = watch.per_task_instance({ti["id"] for ti in tis})
     stats = emulator.stats()
+    if batch_task is None:
+        succeeded = sum(ti["state"] == "success" for ti in tis)
+    else:
+        succeeded = (stack.api.xcom(dag_id, run_id, batch_task, "batch") or {}).get("succeeded", 0)
     return BatchFigures(
         way=way,
         run_state=state,
         images=images,
-        succeeded=sum(ti["state"] == "success" for ti in tis),
+        succeeded=succeeded,
         creates=sum(prompt_word in (g["request"].get("prompt") or "") for g in stats["generations"]),
         makespan=max((ti["end_date"].timestamp() for ti in tis if ti["end_date"]), default=time.time())
         - started,
