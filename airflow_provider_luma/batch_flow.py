@@ -202,7 +202,11 @@ async def run_batch(
     """
     slots = asyncio.Semaphore(options.max_in_flight)
     pacer = CreatePacer(options.creates_per_minute)
-    held: set[str] = set()  # the generations the batch's items hold: no item adopts another's
+    recalled = await asyncio.gather(*(records.recall(index) for index in range(len(requests))))
+    # The generations the batch's items hold: no item adopts another's. Those their records hold
+    # count from the start, before their items re-attach: a takeover starts every item at once,
+    # and an item whose create is in doubt may look for it first.
+    held = {record.generation_id for record in recalled if record is not None and record.generation_id}
     siblings = Siblings(sibling_tasks, held)  # read live, as items create
 
     async def run_item(index: int, request: GenerationRequest) -> ItemResult:
@@ -223,6 +227,7 @@ async def run_batch(
                 return await _item(
                     index,
                     request,
+                    recalled[index],
                     options,
                     perform_item,
                     records,
@@ -246,6 +251,7 @@ async def run_batch(
 async def _item(
     index: int,
     request: GenerationRequest,
+    recalled: Record | None,
     options: BatchOptions,
     perform: Callable[[Effect], Awaitable[Any]],
     records: ItemRecords,
@@ -257,7 +263,7 @@ async def _item(
     log: Any,
 ) -> ItemResult:
     """One item: continue its record or create, paid once; wait; say how it ended."""
-    todo = plan(await records.recall(index), request, attempt, reattach=options.reattach)
+    todo = plan(recalled, request, attempt, reattach=options.reattach)
     if todo.takeover:
         # A triggerer taking a batch over starts every item at once: its first calls (and so its
         # polls) are spread over one interval, as the single waits a restart hands over are.

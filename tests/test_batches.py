@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import re
 from pathlib import Path
 from typing import Any
@@ -18,12 +19,15 @@ from typing import Any
 import pytest
 from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_1_PLUS, AIRFLOW_V_3_3_PLUS
 
+from airflow_provider_luma.adoption import created_at
 from airflow_provider_luma.exceptions import LumaValidationError
 from airflow_provider_luma.testing import FaultRule
 from tests.conftest import plain_text, sync_dags_to_db
 from tests.dags.luma_test_batch_dags import FIVE
 from tests.on_triggerer import first_event, supervisor_comms
 from tests.test_generate_trigger import is_task_success
+
+LOG = logging.getLogger(__name__)
 
 on_the_triggerer = pytest.mark.skipif(
     not AIRFLOW_V_3_3_PLUS, reason="tasks start on the triggerer on Airflow 3.3+"
@@ -262,6 +266,51 @@ async def test_a_record_of_one_item_never_passes_for_another(start, emulator, re
     assert items[0]["generation_id"] not in (first["generation_id"], second["generation_id"])
     assert items[1]["generation_id"] == second["generation_id"]
     assert "Ignoring the stored Luma record of batch item 0" in read_logs()
+
+
+@on_the_triggerer
+async def test_a_takeover_never_gives_an_item_in_doubt_its_identical_twins_generation(start, emulator):
+    """
+    Items 0 and 2 are identical. The triggerer died after both were created, item 0's answer
+    recorded and item 2's not: taking the batch over, item 2 looks for what its create made and
+    must take its own generation, though item 0's is listed with the very same request and item 0
+    has not re-attached yet (its first call is slow): item 0's record holds it.
+    """
+    from airflow_provider_luma.records import RECORD_XCOM_KEY, Record, RecordSeal, item_key
+    from airflow_provider_luma.runs import TriggerRun
+
+    run = start()
+    assert is_task_success(await run.run("images"))
+    ids = [item["generation_id"] for item in run.xcom("images", "batch")["items"]]
+    trigger = run.trigger("images")
+    attempt = TriggerRun.attempt_of(trigger.task_instance)
+    seal = RecordSeal(emulator.api_key, attempt)
+    twin = seal.open(record_of(run, "images", 0), LOG, item=0)
+    assert twin is not None
+    made_at = [created_at(g) for g in emulator.generations if g["id"] in (ids[0], ids[2])]
+    in_doubt = Record.start(twin.request, attempt, twin.started_at).in_doubt(
+        min(made_at) - 1, max(made_at) + 1
+    )
+    planted = {0: Record.start(twin.request, attempt, twin.started_at).made(ids[0]), 2: in_doubt}
+    with supervisor_comms(run.result.dag_run.id):
+        from airflow.providers.common.compat.sdk import XCom
+
+        for index, record in planted.items():
+            await XCom.aset(
+                item_key(RECORD_XCOM_KEY, index),
+                seal.seal(record, item=index),
+                dag_id="luma_test_batch_start",
+                task_id="images",
+                run_id=run.run_id,
+                map_index=-1,
+            )
+    emulator.configure(
+        faults=[FaultRule(route=f"GET /generations/{ids[0]}", kind="slow", delay=2.0, times=1)]
+    )
+    assert is_task_success(await run.run("images"))  # the same try: a takeover
+    items = run.xcom("images", "batch")["items"]
+    assert [item["generation_id"] for item in items] == ids
+    assert emulator.stats.creates == 5
 
 
 def asyncio_task(coroutine: Any) -> Any:

@@ -39,11 +39,12 @@ def test_two_runs_one_prompt_each_keeps_its_own_generation(
     stack: AirflowStack, emulator: LumaEmulatorProcess
 ) -> None:
     api, dag_id = stack.api, "e2e_luma_one_prompt"
-    # Run B's create is stored but its answer lost, and Luma's list cannot be read: it fails in doubt.
+    # Run B's create is stored but its answer lost, and Luma's list cannot be read after the read
+    # before the create (the key's room): it fails in doubt.
     emulator.configure(
         faults=[
             {"route": "POST /generations/image", "kind": "reset_after_create", "times": 1},
-            {"route": "GET /generations", "kind": "503", "times": 4},
+            {"route": "GET /generations", "kind": "503", "times": 4, "after": 1},
         ]
     )
     try:
