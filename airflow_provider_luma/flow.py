@@ -158,13 +158,14 @@ def create(request: GenerationRequest, record: Record, options: Options, log: Lo
     # No rendered fields show it on the triggerer; URLs go without query strings (signed, tokens).
     log.info("Creating %s: %s", request.path, json.dumps(redacted_values(request.body)))
     lost = 0
-    room = options.room
     while True:
         yield Turn()
         # Luma's limits on the key, kept across tasks and triggerers (see key_limits).
         place = None
-        if room is not None:
-            place = yield from wait_for_room(room, family_of_path(request.path), options.deadline, log)
+        if options.room is not None:
+            place = yield from wait_for_room(
+                options.room, family_of_path(request.path), options.deadline, log
+            )
         sent_at = time.time()
         until = sent_at + CREATE_CALL_SECONDS
         yield Remember(record.in_doubt(sent_at, until))
@@ -178,8 +179,8 @@ def create(request: GenerationRequest, record: Record, options: Options, log: Lo
             )
             if found is not None:
                 log.warning("%s; adopting generation %s, made by that request", exc, found["id"])
-                if room is not None and place is not None:
-                    room.created(place, found["id"])
+                if place is not None:
+                    place.created(found["id"])
                 yield Remember(record.made(found["id"]))
                 return found
             lost += 1
@@ -193,8 +194,8 @@ def create(request: GenerationRequest, record: Record, options: Options, log: Lo
             )
             continue
         except LumaError as exc:
-            if room is not None and place is not None:
-                room.not_created(place)
+            if place is not None:
+                place.free()
             if not (isinstance(exc, LumaRetryableError) and exc.http_status == 429):
                 raise
             yield Remember(record)  # a 429 created nothing: nothing is in doubt
@@ -204,8 +205,8 @@ def create(request: GenerationRequest, record: Record, options: Options, log: Lo
         # Its id goes into paths, the record and XCom: only a generation id is taken.
         check_generation_id(generation.get("id"), f"the id in Luma's answer to POST {request.path}")
         log.info("Luma generation %s created (%s)", generation["id"], request.path)
-        if room is not None and place is not None:
-            room.created(place, generation["id"])
+        if place is not None:
+            place.created(generation["id"])
         yield Remember(record.made(generation["id"]))
         return generation
 

@@ -274,6 +274,31 @@ class KeyRoom:
         return running, recent
 
 
+@dataclass(frozen=True)
+class Place:
+    """
+    A create's place in its key's room, from :func:`wait_for_room`.
+
+    :param room: the room.
+    :param token: the place's token in it.
+    """
+
+    room: KeyRoom
+    token: int
+
+    def created(self, generation_id: str) -> None:
+        """
+        The create made ``generation_id``.
+
+        :param generation_id: the generation.
+        """
+        self.room.created(self.token, generation_id)
+
+    def free(self) -> None:
+        """The create made nothing (a 429, a refusal)."""
+        self.room.not_created(self.token)
+
+
 _ROOMS: dict[str, KeyRoom] = {}
 
 
@@ -295,7 +320,7 @@ def room_for(base_url: str, api_key: str, limits: KeyLimits) -> KeyRoom:
 
 def wait_for_room(room: KeyRoom, family: str, deadline: float, log: Logger) -> Flow:
     """
-    Wait until the key has room for one more create of ``family``; return the token of the place
+    Wait until the key has room for one more create of ``family``; return its :class:`Place`
     (None when the family's limits are not kept).
 
     A read of the list that fails lets the create go on what this process knows: a create is
@@ -325,7 +350,7 @@ def wait_for_room(room: KeyRoom, family: str, deadline: float, log: Logger) -> F
         if token is not None:
             if waited_since is not None:
                 log.info("The key has room again after %.1f s", now - waited_since)
-            return token
+            return Place(room, token)
         if now + wait > deadline:
             raise LumaTimeoutError(
                 f"The Luma key stayed at its {family} limits ({room.limits.families[family]}) until the "
