@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import random
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -178,6 +179,8 @@ class KeyRoom:
         self._listed_at = float("-inf")
         self._let_go: dict[int, _LetGo] = {}
         self._tokens = itertools.count()
+        # A worker's threads may share a hook (and so the room): its counts change under a lock.
+        self._lock = threading.Lock()
 
     def keeps(self, family: str) -> bool:
         """
@@ -203,8 +206,9 @@ class KeyRoom:
         :param now: epoch seconds of the read.
         """
         generations = page.get("generations") if isinstance(page, dict) else None
-        self._listing = generations if isinstance(generations, list) else []
-        self._listed_at = now
+        with self._lock:
+            self._listing = generations if isinstance(generations, list) else []
+            self._listed_at = now
 
     def let_go(self, family: str, now: float) -> tuple[int | None, float]:
         """
@@ -214,6 +218,10 @@ class KeyRoom:
         :param family: ``"image"`` or ``"video"``.
         :param now: epoch seconds.
         """
+        with self._lock:
+            return self._let_go_locked(family, now)
+
+    def _let_go_locked(self, family: str, now: float) -> tuple[int | None, float]:
         limits = self.limits.families[family]
         running, recent = self._count(family, now)
         wait = 0.0
@@ -236,9 +244,10 @@ class KeyRoom:
         :param token: from :meth:`let_go`.
         :param generation_id: the generation.
         """
-        if token in self._let_go:
-            self._let_go[token].generation_id = generation_id
-            self._let_go[token].answered_at = time.time()
+        with self._lock:
+            if token in self._let_go:
+                self._let_go[token].generation_id = generation_id
+                self._let_go[token].answered_at = time.time()
 
     def not_created(self, token: int) -> None:
         """
@@ -246,7 +255,8 @@ class KeyRoom:
 
         :param token: from :meth:`let_go`.
         """
-        self._let_go.pop(token, None)
+        with self._lock:
+            self._let_go.pop(token, None)
 
     def _count(self, family: str, now: float) -> tuple[int, list[float]]:
         """The family's generations running, and the times of its creates in the last minute."""

@@ -233,3 +233,22 @@ def test_without_the_limits_kept_the_same_creates_lean_on_429s(monkeypatch, limi
     stats = limited.stats
     assert len({g["id"] for g in made}) == stats.creates == 12
     assert stats.answers["POST 429"] >= 9
+
+
+def test_threads_sharing_a_room_never_let_more_go_than_the_limit():
+    """A worker's threads may share one hook, and so one room: its counts change under a lock."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    key = room(in_flight=5, per_minute=10_000)
+    key.listed(listed(), NOW)
+
+    def take(_: int) -> int | None:
+        token, _wait = key.let_go("image", NOW)
+        return token
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        tokens = [token for token in pool.map(take, range(400)) if token is not None]
+    assert len(tokens) == 5
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(key.not_created, tokens))
+    assert key.let_go("image", NOW)[0] is not None
