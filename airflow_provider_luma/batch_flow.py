@@ -32,6 +32,7 @@ from airflow_provider_luma.effects import Call, Remember, Turn, adrive
 from airflow_provider_luma.exceptions import FailureKind, LumaError
 from airflow_provider_luma.flow import Options, WaitOutcome, obtain, wait
 from airflow_provider_luma.generations import DEFAULT_SETTLE_SECONDS, TERMINAL_STATES, checked_asset_url
+from airflow_provider_luma.key_limits import MINUTE_MARGIN_SECONDS, MINUTE_SECONDS
 from airflow_provider_luma.records import Record, item_key, plan
 from airflow_provider_luma.validation import check_positive_number
 
@@ -44,9 +45,6 @@ if TYPE_CHECKING:
     from airflow_provider_luma.key_limits import KeyRoom
     from airflow_provider_luma.kinds import GenerationRequest
     from airflow_provider_luma.records import Attempt
-
-#: Seconds of margin a paced create keeps past the end of Luma's one-minute window.
-PACING_MARGIN_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -148,12 +146,12 @@ class CreatePacer:
         async with self._lock:
             while True:
                 now = time.monotonic()
-                while self._sent and self._sent[0] <= now - 60.0:
+                while self._sent and self._sent[0] <= now - MINUTE_SECONDS:
                     self._sent.popleft()
                 if len(self._sent) < self.per_minute:
                     self._sent.append(now)
                     return
-                await asyncio.sleep(self._sent[0] + 60.0 + PACING_MARGIN_SECONDS - now)
+                await asyncio.sleep(self._sent[0] + MINUTE_SECONDS + MINUTE_MARGIN_SECONDS - now)
 
 
 class ItemLog:
