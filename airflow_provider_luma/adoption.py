@@ -16,11 +16,17 @@ meanwhile hide nothing; a generation listed twice counts once), and read again u
 ``settle_time`` after the loss (Luma documents no bound on when a new generation is listed).
 Several candidates: nothing is adopted, nothing created; the task fails naming them. Why no tag
 in an echoed field: the docs' reliability page.
+
+Within one batch, k identical items may look for what their creates made at once (a triggerer
+killed between their creates and their records): up to k unheld generations with their request
+are theirs, and each takes the oldest not yet taken (:class:`IdenticalCreates`).
 """
 
 from __future__ import annotations
 
 import time
+from collections import Counter, defaultdict
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -31,7 +37,7 @@ from airflow_provider_luma.generations import XCOM_GENERATION_ID
 from airflow_provider_luma.validation import check_generation_id
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterator, Mapping
     from collections.abc import Set as AbstractSet
 
     from airflow.sdk.types import Logger
@@ -58,6 +64,52 @@ SEARCHING_FOR_LOST_CREATE = (
 )
 
 
+class IdenticalCreates:
+    """
+    A batch's items whose creates carry one identical request, looking for what they made or in
+    flight, by the request's fingerprint.
+
+    Luma's list cannot tell which of two generations with one request whose create made. When k
+    items look for what their creates made, up to k generations with that request that no item
+    holds are theirs (more: another client's identical request is among them, and nothing is
+    adopted). Each takes the oldest not yet taken, and holds it before its next call, so no two
+    take the same. A create of that request still in flight may have made one of those listed:
+    the search waits for its answer, which puts it among the held.
+
+    :param held: the ids the batch's items hold; an adopted one is added at once.
+    """
+
+    def __init__(self, held: set[str]) -> None:
+        self.held = held
+        self._searching: defaultdict[str, set[int]] = defaultdict(set)
+        self._in_flight: Counter[str] = Counter()
+
+    def searching(self, fingerprint: str, index: int) -> None:
+        """Item ``index`` looks (or is about to look) for what its create of ``fingerprint`` made."""
+        self._searching[fingerprint].add(index)
+
+    def search_ended(self, fingerprint: str, index: int) -> None:
+        """Item ``index`` found what its create made, or found nothing."""
+        self._searching[fingerprint].discard(index)
+
+    def share(self, fingerprint: str) -> int:
+        """How many items look for what their creates of ``fingerprint`` made (at least 1)."""
+        return max(1, len(self._searching[fingerprint]))
+
+    def in_flight(self, fingerprint: str) -> bool:
+        """True while a create of ``fingerprint`` is sent and unanswered."""
+        return self._in_flight[fingerprint] > 0
+
+    @contextmanager
+    def sending(self, fingerprint: str) -> Iterator[None]:
+        """Count a create of ``fingerprint`` in flight for the span of the block."""
+        self._in_flight[fingerprint] += 1
+        try:
+            yield
+        finally:
+            self._in_flight[fingerprint] -= 1
+
+
 @dataclass(frozen=True)
 class Siblings:
     """
@@ -66,18 +118,35 @@ class Siblings:
     :param tasks: the run's tasks: the ids in their ``generation_id`` XComs (every map index).
     :param ids: ids known otherwise (those the caller saw created; a batch's set grows as its
         items create).
+    :param twins: a batch's identical creates (None: a task's own create has no twin in its process).
+    :param index: the batch item looking (with ``twins``).
     """
 
     tasks: tuple[str, ...] = ()
     ids: AbstractSet[str] = frozenset()
+    twins: IdenticalCreates | None = None
+    index: int = 0
 
     def held_ids(self) -> Flow:
         """The ids the siblings hold."""
-        held = set(self.ids)
+        held: set[str] = set()
         for task_id in self.tasks:
             values = yield XComValues(task_id, XCOM_GENERATION_ID)
             held.update(value for value in values if isinstance(value, str))
-        return held
+        return held | set(self.ids)  # read last: the batch's items take theirs meanwhile
+
+    def share(self, request: GenerationRequest) -> int:
+        """How many creates of this process with exactly ``request`` are looked for now (at least 1)."""
+        return self.twins.share(request.fingerprint) if self.twins is not None else 1
+
+    def twin_in_flight(self, request: GenerationRequest) -> bool:
+        """True while another create of this process with exactly ``request`` is unanswered."""
+        return self.twins is not None and self.twins.in_flight(request.fingerprint)
+
+    def take(self, generation_id: str) -> None:
+        """Hold an adopted generation, so that no twin takes it too."""
+        if self.twins is not None:
+            self.twins.held.add(generation_id)
 
 
 def find_lost_create(
@@ -100,21 +169,47 @@ def find_lost_create(
     :raises LumaAdoptionError: several generations fit (final).
     """
     window = (sent_at - CLOCK_SKEW_SECONDS, until + CLOCK_SKEW_SECONDS)
+    if siblings.twins is not None:
+        siblings.twins.searching(request.fingerprint, siblings.index)
+    try:
+        return (yield from _search(request, window, look_until, siblings, log))
+    finally:
+        if siblings.twins is not None:
+            siblings.twins.search_ended(request.fingerprint, siblings.index)
+
+
+def _search(
+    request: GenerationRequest,
+    window: tuple[float, float],
+    look_until: float,
+    siblings: Siblings,
+    log: Logger,
+) -> Flow:
     while True:
         looked_at = time.time()
         matches = yield from _listed_in_window(request.body, *window)
+        if matches and siblings.twin_in_flight(request):
+            log.info("A create with the same request is unanswered: looking again after its answer")
+            yield Sleep(SEARCH_INTERVAL_SECONDS)
+            continue
         if matches:
             taken = yield from siblings.held_ids()
-            candidates = [generation for generation in matches if generation.get("id") not in taken]
-            if len(candidates) > 1:
+            candidates = sorted(
+                (generation for generation in matches if generation.get("id") not in taken),
+                key=lambda generation: (created_at(generation) or 0.0, str(generation.get("id"))),
+            )
+            share = siblings.share(request)
+            if len(candidates) > share:
                 ids = ", ".join(str(generation.get("id")) for generation in candidates)
+                twins = f", more than the {share} identical items of this batch looking" if share > 1 else ""
                 raise LumaAdoptionError(
                     f"A create of {request.path} (prompt {str(request.body.get('prompt'))[:100]!r}) may "
                     f"have reached Luma, and {len(candidates)} generations created since carry exactly its "
-                    f"request ({ids}), none held by another task of this run: none was adopted and nothing "
-                    "was created. Keep the one you want and delete the others"
+                    f"request ({ids}), none held by another task of this run{twins}: none was adopted and "
+                    "nothing was created. Keep the one you want and delete the others"
                 )
             if candidates:
+                siblings.take(str(candidates[0].get("id")))
                 return candidates[0]
         if looked_at >= look_until:
             return None

@@ -26,14 +26,14 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_luma.adoption import Siblings
+from airflow_provider_luma.adoption import IdenticalCreates, Siblings
 from airflow_provider_luma.batches import ItemResult, check_within_tier
 from airflow_provider_luma.effects import Call, Remember, Turn, adrive
 from airflow_provider_luma.exceptions import FailureKind, LumaError
 from airflow_provider_luma.flow import Options, WaitOutcome, obtain, wait
 from airflow_provider_luma.generations import DEFAULT_SETTLE_SECONDS, TERMINAL_STATES, checked_asset_url
 from airflow_provider_luma.key_limits import MINUTE_MARGIN_SECONDS, MINUTE_SECONDS
-from airflow_provider_luma.records import Record, item_key, plan
+from airflow_provider_luma.records import Record, Step, item_key, plan
 from airflow_provider_luma.validation import check_positive_number
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from airflow_provider_luma.effects import Effect
     from airflow_provider_luma.key_limits import KeyRoom
     from airflow_provider_luma.kinds import GenerationRequest
-    from airflow_provider_luma.records import Attempt
+    from airflow_provider_luma.records import Attempt, Plan
 
 
 @dataclass(frozen=True)
@@ -201,13 +201,20 @@ async def run_batch(
     slots = asyncio.Semaphore(options.max_in_flight)
     pacer = CreatePacer(options.creates_per_minute)
     recalled = await asyncio.gather(*(records.recall(index) for index in range(len(requests))))
+    todos = [
+        plan(record, request, attempt, reattach=options.reattach)
+        for record, request in zip(recalled, requests, strict=True)
+    ]
     # The generations the batch's items hold: no item adopts another's. Those their records hold
     # count from the start, before their items re-attach: a takeover starts every item at once,
     # and an item whose create is in doubt may look for it first.
     held = {record.generation_id for record in recalled if record is not None and record.generation_id}
-    siblings = Siblings(sibling_tasks, held)  # read live, as items create
+    twins = IdenticalCreates(held)
+    for index, todo in enumerate(todos):
+        if todo.step is Step.SEARCH:  # identical items in doubt share what Luma lists
+            twins.searching(todo.request.fingerprint, index)
 
-    async def run_item(index: int, request: GenerationRequest) -> ItemResult:
+    async def run_item(index: int, todo: Plan) -> ItemResult:
         item_log = ItemLog(log, index)
 
         async def perform_item(effect: Effect) -> Any:
@@ -215,8 +222,11 @@ async def run_batch(
                 return await pacer.turn()
             if isinstance(effect, Remember):
                 return await records.keep(index, effect.record)
-            answer = await perform(effect)
-            if isinstance(effect, Call) and effect.creates and isinstance(answer, dict):
+            if not (isinstance(effect, Call) and effect.creates):
+                return await perform(effect)
+            with twins.sending(todo.request.fingerprint):
+                answer = await perform(effect)
+            if isinstance(answer, dict):
                 held.add(str(answer.get("id")))
             return answer
 
@@ -224,13 +234,12 @@ async def run_batch(
             try:
                 return await _item(
                     index,
-                    request,
-                    recalled[index],
+                    todo,
                     options,
                     perform_item,
                     records,
                     attempt,
-                    siblings,
+                    Siblings(sibling_tasks, held, twins, index),  # held is read live, as items create
                     held,
                     trusted_origin,
                     room,
@@ -243,13 +252,12 @@ async def run_batch(
                 item_log.exception("failed")
                 return ItemResult(index, "error", failure=f"{type(exc).__name__}: {exc}")
 
-    return list(await asyncio.gather(*(run_item(i, request) for i, request in enumerate(requests))))
+    return list(await asyncio.gather(*(run_item(i, todo) for i, todo in enumerate(todos))))
 
 
 async def _item(
     index: int,
-    request: GenerationRequest,
-    recalled: Record | None,
+    todo: Plan,
     options: BatchOptions,
     perform: Callable[[Effect], Awaitable[Any]],
     records: ItemRecords,
@@ -260,8 +268,7 @@ async def _item(
     room: KeyRoom | None,
     log: Any,
 ) -> ItemResult:
-    """One item: continue its record or create, paid once; wait; say how it ended."""
-    todo = plan(recalled, request, attempt, reattach=options.reattach)
+    """One item: continue its record (``todo``) or create, paid once; wait; say how it ended."""
     if todo.takeover:
         # A triggerer taking a batch over starts every item at once: its first calls (and so its
         # polls) are spread over one interval, as the single waits a restart hands over are.

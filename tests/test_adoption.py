@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from airflow.providers.common.compat.sdk import AirflowFailException
 
-from airflow_provider_luma.adoption import PAGE, Siblings, find_lost_create, same_request
+from airflow_provider_luma.adoption import PAGE, IdenticalCreates, Siblings, find_lost_create, same_request
 from airflow_provider_luma.effects import Call, Sleep, XComValues, drive
 from airflow_provider_luma.exceptions import LumaAdoptionError
 from airflow_provider_luma.kinds import GenerationRequest
@@ -145,3 +145,54 @@ def test_nothing_listed_is_looked_for_again_until_the_settle_time_passes():
 def test_a_candidate_whose_id_is_not_a_generation_id_is_never_adopted():
     planted = {**generation("junk", 0.1), "id": "../../credits"}
     assert find(ScriptedLuma([planted])) is None
+
+
+# -- a batch's identical items, looking at once ----------------------------------------------------
+
+
+def test_identical_items_looking_at_once_take_one_generation_each_the_oldest_first():
+    """Two identical items of one batch, both in doubt (a triggerer killed before their records)."""
+    held: set[str] = set()
+    twins = IdenticalCreates(held)
+    for index in (0, 2):
+        twins.searching(REQUEST.fingerprint, index)
+    luma = ScriptedLuma([generation("newer", 0.4), generation("older", 0.2)])
+    first = find(luma, Siblings(ids=held, twins=twins, index=2))
+    second = find(luma, Siblings(ids=held, twins=twins, index=0))
+    assert (first["id"], second["id"]) == (id_of("older"), id_of("newer"))
+    assert held == {id_of("older"), id_of("newer")}
+    assert twins.share(REQUEST.fingerprint) == 1  # neither looks any more
+
+
+def test_more_identical_generations_than_items_looking_adopt_none():
+    """A third identical generation in the window: another client's identical request is among them."""
+    held: set[str] = set()
+    twins = IdenticalCreates(held)
+    for index in (0, 2):
+        twins.searching(REQUEST.fingerprint, index)
+    luma = ScriptedLuma([generation("third", 0.5), generation("newer", 0.4), generation("older", 0.2)])
+    with pytest.raises(LumaAdoptionError) as error:
+        find(luma, Siblings(ids=held, twins=twins, index=0))
+    assert "more than the 2 identical items of this batch looking" in str(error.value)
+    assert held == set()
+
+
+def test_a_search_waits_for_the_answer_of_an_identical_create_in_flight():
+    """An identical item's create is processed and listed, its answer not yet back: not ours to take."""
+    held: set[str] = set()
+    twins = IdenticalCreates(held)
+    in_flight = twins.sending(REQUEST.fingerprint)
+    in_flight.__enter__()
+
+    class AnswerArrivesDuringTheSleep(ScriptedLuma):
+        def __call__(self, effect: Any) -> Any:
+            if isinstance(effect, Sleep):
+                self.calls.append(effect)
+                held.add(id_of("in flight"))  # as the batch does with a create's answer
+                in_flight.__exit__(None, None, None)
+                return None
+            return super().__call__(effect)
+
+    luma = AnswerArrivesDuringTheSleep([generation("in flight", 0.4), generation("lost", 0.2)])
+    assert find(luma, Siblings(ids=held, twins=twins, index=0))["id"] == id_of("lost")
+    assert sum(isinstance(call, Sleep) for call in luma.calls) == 1

@@ -313,6 +313,68 @@ async def test_a_takeover_never_gives_an_item_in_doubt_its_identical_twins_gener
     assert emulator.stats.creates == 5
 
 
+async def plant_item_records(run: Any, seal: Any, planted: dict[int, Any]) -> None:
+    """Write sealed item records of task ``images``, as a triggerer killed mid-batch left them."""
+    from airflow_provider_luma.records import RECORD_XCOM_KEY, item_key
+
+    with supervisor_comms(run.result.dag_run.id):
+        from airflow.providers.common.compat.sdk import XCom
+
+        for index, record in planted.items():
+            await XCom.aset(
+                item_key(RECORD_XCOM_KEY, index),
+                seal.seal(record, item=index),
+                dag_id="luma_test_batch_start",
+                task_id="images",
+                run_id=run.run_id,
+                map_index=-1,
+            )
+
+
+@pytest.mark.skipif(not AIRFLOW_V_3_3_PLUS, reason="tasks start on the triggerer from Airflow 3.3")
+@pytest.mark.parametrize("foreign", [False, True], ids=["own-twins", "a-third-identical"])
+async def test_a_takeover_gives_identical_items_both_in_doubt_one_generation_each(start, emulator, foreign):
+    """
+    Items 0 and 2 are identical and the triggerer died before either create's answer was
+    recorded: both look for what their creates made, and Luma lists two generations with their
+    very request. Each takes one (nothing is paid twice, nothing fails). A third identical
+    generation in the window (another run's identical request) leaves the evidence ambiguous:
+    neither adopts, nothing is created.
+    """
+    from airflow_provider_luma.records import Record, RecordSeal
+    from airflow_provider_luma.runs import TriggerRun
+
+    run = start()
+    assert is_task_success(await run.run("images"))
+    ids = [item["generation_id"] for item in run.xcom("images", "batch")["items"]]
+    trigger = run.trigger("images")
+    attempt = TriggerRun.attempt_of(trigger.task_instance)
+    seal = RecordSeal(emulator.api_key, attempt)
+    twin = seal.open(record_of(run, "images", 0), LOG, item=0)
+    assert twin is not None
+    made_at = [created_at(g) for g in emulator.generations if g["id"] in (ids[0], ids[2])]
+    fresh = Record.start(twin.request, attempt, twin.started_at)
+    in_doubt = fresh.in_doubt(min(made_at) - 1, max(made_at) + 1)
+    await plant_item_records(run, seal, {0: in_doubt, 2: in_doubt})
+    if foreign:
+        from airflow_provider_luma.hooks.luma import LumaHook
+
+        LumaHook(luma_conn_id="luma_default").create_image(dict(twin.request.body))
+        assert emulator.stats.creates == 6
+    outcome = await run.run("images")  # the same try: a takeover
+    if foreign:
+        assert not is_task_success(outcome)
+        assert emulator.stats.creates == 6
+        return
+    assert is_task_success(outcome)
+    items = run.xcom("images", "batch")["items"]
+    got = [item["generation_id"] for item in items]
+    assert {got[0], got[2]} == {ids[0], ids[2]}
+    assert got[1] == ids[1]
+    assert got[3:] == ids[3:]
+    assert emulator.stats.creates == 5
+
+
 def asyncio_task(coroutine: Any) -> Any:
     return asyncio.ensure_future(coroutine)
 
