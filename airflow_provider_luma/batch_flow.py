@@ -33,8 +33,11 @@ from airflow_provider_luma.exceptions import FailureKind, LumaError
 from airflow_provider_luma.flow import Options, WaitOutcome, obtain, wait
 from airflow_provider_luma.generations import DEFAULT_SETTLE_SECONDS, TERMINAL_STATES, checked_asset_url
 from airflow_provider_luma.key_limits import MINUTE_MARGIN_SECONDS, MINUTE_SECONDS
-from airflow_provider_luma.records import Record, Step, item_key, plan
+from airflow_provider_luma.records import Record, Step, ended_items_key, item_key, plan
 from airflow_provider_luma.validation import check_positive_number
+
+#: What the batch's list of completed items is sealed as.
+COMPLETED_ITEMS = "completed items of the batch"
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
@@ -94,7 +97,13 @@ class BatchOptions:
 
 class ItemRecords:
     """
-    Where a batch's items keep their records: each sealed for its index, under its own key.
+    Where a batch's items keep their records: each sealed for its index, under its own key; and
+    which items completed, kept once as the batch ends (sealed too).
+
+    An item's record says which generation it holds. That it completed matters only to a try after
+    a clear (a user asking again: a completed item makes a new image, one in flight is continued),
+    so it is kept once for all items instead of one write per item (a batch of 1,000 on a
+    triggerer: 1,000 writes less); a try that dies first leaves its items to be continued.
 
     :param seal: seals and opens the records (None: nothing is kept, as in ``dag.test()``).
     :param read: returns what is stored under a key.
@@ -116,17 +125,41 @@ class ItemRecords:
         self.write = write
         self.key = key
         self.log = log
+        self._completed: dict[str, str] = {}  # item index -> the generation it completed with
 
-    async def recall(self, index: int) -> Record | None:
-        """The record item ``index`` left, if it opens."""
+    async def recall(self, count: int) -> list[Record | None]:
+        """The records the batch's ``count`` items left (None: none, or one that does not open)."""
         if self.seal is None:
-            return None
-        return self.seal.open(await self.read(item_key(self.key, index)), self.log, item=index)
+            return [None] * count
+        stored = await asyncio.gather(
+            self.read(ended_items_key(self.key)), *(self.read(item_key(self.key, i)) for i in range(count))
+        )
+        completed = self.seal.open_fields(COMPLETED_ITEMS, stored[0], self.log) or {}
+        records = [self.seal.open(value, self.log, item=index) for index, value in enumerate(stored[1:])]
+        return [
+            record.ended()
+            if record is not None
+            and record.generation_id
+            and completed.get(str(index)) == record.generation_id
+            else record
+            for index, record in enumerate(records)
+        ]
 
     async def keep(self, index: int, record: Record) -> None:
         """Keep ``record`` as item ``index``'s."""
         if self.seal is not None:
             await self.write(item_key(self.key, index), self.seal.seal(record, item=index))
+
+    def completed(self, index: int, generation_id: str) -> None:
+        """Item ``index`` completed with ``generation_id`` (kept by :meth:`keep_completed`)."""
+        self._completed[str(index)] = generation_id
+
+    async def keep_completed(self) -> None:
+        """Keep which items of this try completed, once, as the batch ends."""
+        if self.seal is not None:
+            await self.write(
+                ended_items_key(self.key), self.seal.seal_fields(COMPLETED_ITEMS, self._completed)
+            )
 
 
 class CreatePacer:
@@ -200,7 +233,7 @@ async def run_batch(
     """
     slots = asyncio.Semaphore(options.max_in_flight)
     pacer = CreatePacer(options.creates_per_minute)
-    recalled = await asyncio.gather(*(records.recall(index) for index in range(len(requests))))
+    recalled = await records.recall(len(requests))
     todos = [
         plan(record, request, attempt, reattach=options.reattach)
         for record, request in zip(recalled, requests, strict=True)
@@ -252,7 +285,9 @@ async def run_batch(
                 item_log.exception("failed")
                 return ItemResult(index, "error", failure=f"{type(exc).__name__}: {exc}")
 
-    return list(await asyncio.gather(*(run_item(i, todo) for i, todo in enumerate(todos))))
+    results = list(await asyncio.gather(*(run_item(i, todo) for i, todo in enumerate(todos))))
+    await records.keep_completed()
+    return results
 
 
 async def _item(
@@ -311,7 +346,7 @@ async def _item(
         )
     url = checked_asset_url(final, trusted_origin)
     # Ended: a retry (no clear since) takes it up again; a clear makes a new one.
-    await records.keep(index, record.made(generation_id).ended())
+    records.completed(index, generation_id)
     return ItemResult(index, "completed", generation_id, url=url, assets=final.get("assets"))
 
 

@@ -236,6 +236,15 @@ def item_key(key: str, index: int) -> str:
     return f"{key}_{index}"
 
 
+def ended_items_key(key: str) -> str:
+    """
+    The key a batch keeps which of its items ended (completed) under, beside the task's own ``key``.
+
+    :param key: :data:`STATE_STORE_KEY` or :data:`RECORD_XCOM_KEY`.
+    """
+    return f"{key}_ended"
+
+
 class Step(enum.Enum):
     """What a try does first, given the record."""
 

@@ -193,9 +193,13 @@ async def test_a_batch_starts_runs_and_ends_on_the_triggerer(start, emulator):
     assert urls == [item["url"] for item in batch["items"]]
     assert emulator.stats.creates == 5
     assert 1 <= emulator.stats.max_in_flight <= 2
+    from airflow_provider_luma.records import RECORD_XCOM_KEY, ended_items_key
+
+    completed = run.xcom("images", ended_items_key(RECORD_XCOM_KEY))  # kept once, as the batch ends
     for index, item in enumerate(batch["items"]):
-        record = record_of(run, "images", index)
-        assert (record["generation_id"], record["succeeded"]) == (item["generation_id"], True)
+        assert record_of(run, "images", index)["generation_id"] == item["generation_id"]
+        assert completed[str(index)] == item["generation_id"]
+    assert "mac" in completed
 
 
 @on_the_triggerer

@@ -82,13 +82,14 @@ def hand_records(context: Context, count: int, *, to_trigger: bool) -> None:
     :param count: the batch's items.
     :param to_trigger: from the task state store to XCom (else back).
     """
-    from airflow_provider_luma.records import RECORD_XCOM_KEY, STATE_STORE_KEY, item_key
+    from airflow_provider_luma.records import RECORD_XCOM_KEY, STATE_STORE_KEY, ended_items_key, item_key
 
     store, ti = context.get("task_state_store"), context["ti"]
     if store is None:
         return
-    for index in range(count):
-        stored_key, xcom_key = item_key(STATE_STORE_KEY, index), item_key(RECORD_XCOM_KEY, index)
+    keys = [(item_key(STATE_STORE_KEY, index), item_key(RECORD_XCOM_KEY, index)) for index in range(count)]
+    keys.append((ended_items_key(STATE_STORE_KEY), ended_items_key(RECORD_XCOM_KEY)))
+    for stored_key, xcom_key in keys:
         if to_trigger:
             record = store.get(stored_key)
             if record is not None:
