@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -188,15 +188,30 @@ class CreatePacer:
 
 
 class ItemLog:
-    """The task's logger, each line saying which item it is about."""
+    """
+    The task's logger, each line saying which item it is about.
 
-    def __init__(self, log: Logger, index: int) -> None:
+    :param log: the task's logger.
+    :param index: the item.
+    :param quiet: INFO lines go to DEBUG.
+    """
+
+    def __init__(self, log: Logger, index: int, *, quiet: bool = False) -> None:
         self._log = log
+        self._index = index
         self._prefix = f"requests[{index}]: "
+        self._quiet = quiet
 
     def info(self, message: str, *args: Any, **kwargs: Any) -> None:
-        """Log at INFO."""
-        self._log.info(self._prefix + message, *args, **kwargs)
+        """Log at INFO (DEBUG when quiet)."""
+        if self._quiet:
+            self._log.debug(self._prefix + message, *args, **kwargs)
+        else:
+            self._log.info(self._prefix + message, *args, **kwargs)
+
+    def quieted(self) -> ItemLog:
+        """The same log, its INFO lines at DEBUG."""
+        return ItemLog(self._log, self._index, quiet=True)
 
     def warning(self, message: str, *args: Any, **kwargs: Any) -> None:
         """Log at WARNING."""
@@ -205,6 +220,22 @@ class ItemLog:
     def exception(self, message: str, *args: Any, **kwargs: Any) -> None:
         """Log at ERROR, with the exception."""
         self._log.exception(self._prefix + message, *args, **kwargs)
+
+
+def _say_what_is_continued(todos: Sequence[Plan], log: Logger) -> None:
+    """One line for the items that continue their records, instead of one per item."""
+    steps = Counter(todo.step for todo in todos if todo.record is not None)
+    if steps:
+        whose = "this try (a takeover)" if any(todo.takeover for todo in todos) else "an earlier try"
+        log.info(
+            "Continuing %d items from the records of %s: %d re-attach to their generations, %d look "
+            "for a create in doubt, %d create",
+            sum(steps.values()),
+            whose,
+            steps[Step.REATTACH] + steps[Step.FINISHED],
+            steps[Step.SEARCH],
+            steps[Step.CREATE],
+        )
 
 
 async def run_batch(
@@ -241,6 +272,7 @@ async def run_batch(
     # The generations the batch's items hold: no item adopts another's. Those their records hold
     # count from the start, before their items re-attach: a takeover starts every item at once,
     # and an item whose create is in doubt may look for it first.
+    _say_what_is_continued(todos, log)
     held = {record.generation_id for record in recalled if record is not None and record.generation_id}
     twins = IdenticalCreates(held)
     for index, todo in enumerate(todos):
@@ -313,7 +345,9 @@ async def _item(
     deadline = started_at + options.timeout
     record = Record.start(todo.request, attempt, started_at)
     item_options = Options(deadline, options.settle_time, options.min_credits, siblings, room)
-    generation = await adrive(obtain(todo, record, item_options, log), perform)
+    # A takeover re-attaching says so once for all items (run_batch), not once per item.
+    quiet = todo.takeover and todo.step in (Step.REATTACH, Step.FINISHED)
+    generation = await adrive(obtain(todo, record, item_options, log.quieted() if quiet else log), perform)
     generation_id = generation["id"]
     held.add(generation_id)
     if generation.get("state") in TERMINAL_STATES:

@@ -226,7 +226,7 @@ async def test_a_retry_runs_only_the_items_that_failed_and_a_clear_makes_all_ane
 
 
 @on_the_triggerer
-async def test_a_triggerer_taking_a_batch_over_pays_for_nothing_twice(start, emulator):
+async def test_a_triggerer_taking_a_batch_over_pays_for_nothing_twice(start, emulator, read_logs):
     run = start()
     emulator.configure(queued_seconds=0.5, dreaming_seconds=2.0)
     with supervisor_comms(run.result.dag_run.id):
@@ -244,6 +244,10 @@ async def test_a_triggerer_taking_a_batch_over_pays_for_nothing_twice(start, emu
     assert sorted(item["generation_id"] for item in run.xcom("videos", "batch")["items"]) == sorted(
         generation["id"] for generation in emulator.generations
     )
+    logs = read_logs()  # the takeover says once what it continues, not once per item
+    said = "Continuing 2 items from the records of this try (a takeover): 2 re-attach to their generations"
+    assert said in logs
+    assert "Re-attaching" not in logs
 
 
 @on_the_triggerer
