@@ -836,8 +836,8 @@ def batch_rows(results: dict[str, dict[str, Any]], waits: int) -> list[Row]:
     note = (
         f"one batch taken over with {waits:,} items in flight (its cap lifted: the tier allows 40 images), "
         "each continuing its sealed record through XCom frames encoded as the triggerer's comms do, "
-        f"then polling every {POLL_INTERVAL:g} s and marking its record ended; {batch['rounds']} runs, "
-        f"interleaved with the baselines; completed (fewest): {batch['completed']}"
+        f"then polling every {POLL_INTERVAL:g} s; which items completed is kept once; "
+        f"{batch['rounds']} runs, interleaved with the baselines; completed (fewest): {batch['completed']}"
     )
     rows_out = []
     for key, label, unit, digits in BATCH_FIGURES:
