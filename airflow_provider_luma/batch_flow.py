@@ -33,8 +33,9 @@ from airflow_provider_luma.exceptions import FailureKind, LumaError
 from airflow_provider_luma.flow import Options, WaitOutcome, obtain, wait
 from airflow_provider_luma.generations import DEFAULT_SETTLE_SECONDS, TERMINAL_STATES, checked_asset_url
 from airflow_provider_luma.key_limits import MINUTE_MARGIN_SECONDS, MINUTE_SECONDS
+from airflow_provider_luma.pricing import PriceTable
 from airflow_provider_luma.records import Record, Step, ended_items_key, item_key, plan
-from airflow_provider_luma.validation import check_positive_number
+from airflow_provider_luma.validation import check_max_cost, check_positive_number
 
 #: What the batch's list of completed items is sealed as.
 COMPLETED_ITEMS = "completed items of the batch"
@@ -63,6 +64,7 @@ class BatchOptions:
     :param reattach: an item continues what an earlier try paid for (see the operators').
     :param delete_on_timeout: delete an item's generation when its ``timeout`` passes.
     :param min_credits: the lowest balance (US cents) a create is sent at; None: not checked.
+    :param max_cost: the most one item's create may be estimated at, in US dollars (None: no cap).
     """
 
     max_in_flight: int
@@ -73,6 +75,7 @@ class BatchOptions:
     reattach: bool = True
     delete_on_timeout: bool = False
     min_credits: int | None = None
+    max_cost: float | None = None
 
     @classmethod
     def of(cls, kind: str, holder: Any) -> BatchOptions:
@@ -92,6 +95,7 @@ class BatchOptions:
             holder.reattach,
             holder.delete_on_timeout,
             holder.min_credits,
+            check_max_cost("max_cost", holder.max_cost),
         )
 
 
@@ -248,6 +252,7 @@ async def run_batch(
     trusted_origin: str | None,
     log: Logger,
     room: KeyRoom | None = None,
+    prices: PriceTable | None = None,
 ) -> list[ItemResult]:
     """
     Run every item of a batch to its end; return their results, in the order of ``requests``.
@@ -261,6 +266,9 @@ async def run_batch(
     :param trusted_origin: the connection's base URL, whose origin may serve assets over ``http``.
     :param log: the task's logger.
     :param room: the key's room in this process, whose limits each create waits for (None: not kept).
+    :param prices: what the items' creates are estimated by (None: Luma's published prices).
+    :raises LumaCostLimitError: an item that may create is estimated above ``max_cost`` (nothing
+        is created).
     """
     slots = asyncio.Semaphore(options.max_in_flight)
     pacer = CreatePacer(options.creates_per_minute)
@@ -273,6 +281,10 @@ async def run_batch(
     # count from the start, before their items re-attach: a takeover starts every item at once,
     # and an item whose create is in doubt may look for it first.
     _say_what_is_continued(todos, log)
+    prices = prices or PriceTable()
+    for index, todo in enumerate(todos):  # the whole batch, before any of its creates
+        if todo.step not in (Step.REATTACH, Step.FINISHED):  # a re-attach pays nothing new
+            prices.estimate(todo.request).check_within(options.max_cost, f"requests[{index}]: ")
     held = {record.generation_id for record in recalled if record is not None and record.generation_id}
     twins = IdenticalCreates(held)
     for index, todo in enumerate(todos):
@@ -308,6 +320,7 @@ async def run_batch(
                     held,
                     trusted_origin,
                     room,
+                    prices,
                     item_log,
                 )
             except LumaError as exc:
@@ -333,6 +346,7 @@ async def _item(
     held: set[str],
     trusted_origin: str | None,
     room: KeyRoom | None,
+    prices: PriceTable,
     log: Any,
 ) -> ItemResult:
     """One item: continue its record (``todo``) or create, paid once; wait; say how it ended."""
@@ -344,7 +358,9 @@ async def _item(
     started_at = todo.record.started_at if todo.takeover and todo.record else time.time()
     deadline = started_at + options.timeout
     record = Record.start(todo.request, attempt, started_at)
-    item_options = Options(deadline, options.settle_time, options.min_credits, siblings, room)
+    item_options = Options(
+        deadline, options.settle_time, options.min_credits, siblings, room, options.max_cost, prices
+    )
     # A takeover re-attaching says so once for all items (run_batch), not once per item.
     quiet = todo.takeover and todo.step in (Step.REATTACH, Step.FINISHED)
     generation = await adrive(obtain(todo, record, item_options, log.quieted() if quiet else log), perform)

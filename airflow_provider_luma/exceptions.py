@@ -147,6 +147,10 @@ class LumaInsufficientCreditsError(LumaError, AirflowFailException):
     """The account's balance is below what the task was told to require (``min_credits``)."""
 
 
+class LumaCostLimitError(LumaError, AirflowFailException):
+    """A create's estimated cost is above the task's ``max_cost``, or unknown under it (final)."""
+
+
 class LumaUnsafeAssetUrlError(LumaError, AirflowFailException):
     """
     A generation completed with an asset URL that may not be returned, pushed or linked (final).

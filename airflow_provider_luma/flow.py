@@ -40,6 +40,7 @@ from airflow_provider_luma.generations import (
     rate_limit_pause,
 )
 from airflow_provider_luma.key_limits import family_of_path, wait_for_room
+from airflow_provider_luma.pricing import PriceTable
 from airflow_provider_luma.records import Step
 from airflow_provider_luma.redaction import redacted_values
 from airflow_provider_luma.validation import check_generation_id
@@ -73,6 +74,8 @@ class Options:
     :param min_credits: the lowest balance (US cents) a create is sent at; None: not checked.
     :param siblings: whose generations are not ours.
     :param room: the key's room in this process, whose limits a create waits for (None: not kept).
+    :param max_cost: the most a create may be estimated at, in US dollars (None: no cap).
+    :param prices: what creates are estimated by (the connection's ``prices`` over Luma's).
     """
 
     deadline: float
@@ -80,6 +83,8 @@ class Options:
     min_credits: int | None = None
     siblings: Siblings = field(default_factory=lambda: Siblings())
     room: KeyRoom | None = None
+    max_cost: float | None = None
+    prices: PriceTable = field(default_factory=lambda: PriceTable())
 
 
 def obtain(plan: Plan, record: Record, options: Options, log: Logger) -> Flow:
@@ -148,6 +153,7 @@ def create(request: GenerationRequest, record: Record, options: Options, log: Lo
     :raises LumaAmbiguousCreateError: creates kept failing in a way that may have reached Luma, and
         none was listed: the record stays in doubt, and the next try looks again.
     """
+    _check_cost(request, options, log)
     if options.min_credits is not None:
         balance = (yield Call("GET", "/credits")).get("credit_balance")
         if isinstance(balance, (int, float)) and balance < options.min_credits:
@@ -209,6 +215,16 @@ def create(request: GenerationRequest, record: Record, options: Options, log: Lo
             place.created(generation["id"])
         yield Remember(record.made(generation["id"]))
         return generation
+
+
+def _check_cost(request: GenerationRequest, options: Options, log: Logger) -> None:
+    """Refuse a create whose estimate is over ``max_cost`` or unknown under it; warn of an unknown one."""
+    estimate = options.prices.estimate(request)
+    estimate.check_within(options.max_cost)
+    if estimate.usd is None:
+        log.warning(
+            "No price is known for %s: its cost is unknown (see the connection's 'prices')", estimate.what
+        )
 
 
 def _wait_out_rate_limit(retry_after: float | None, options: Options, log: Logger) -> Flow:

@@ -280,6 +280,20 @@ def check_positive_number(param: str, value: Any) -> float:
     return float(value)
 
 
+def check_max_cost(param: str, value: Any) -> float | None:
+    """
+    Check a spending cap in US dollars: None (no cap) or a finite number of at least 0.
+
+    :param param: parameter name used in the error.
+    :param value: the value given.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
+        raise _fail(param, f"must be None or US dollars (a number of at least 0), got {value!r}")
+    return float(value)
+
+
 def check_positive_int(param: str, value: Any) -> int:
     """
     Check a count (of bytes, say): a whole number greater than 0.

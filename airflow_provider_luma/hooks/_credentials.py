@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from airflow_provider_luma.exceptions import LumaConnectionConfigError
 from airflow_provider_luma.key_limits import KeyLimits, KeyRoom, room_for
+from airflow_provider_luma.pricing import PriceTable
 from airflow_provider_luma.redaction import may_carry_credentials, redacted
 
 if TYPE_CHECKING:
@@ -25,11 +26,13 @@ class LumaCredentials:
     :param base_url: API base URL, without a trailing slash.
     :param api_key: the API key; left out of ``repr`` so it cannot leak through logs.
     :param limits: Luma's limits on the key, which its creates wait for (the extra's ``limits``).
+    :param prices: what its creates are estimated by (the extra's ``prices`` over Luma's).
     """
 
     base_url: str
     api_key: str = field(repr=False)
     limits: KeyLimits = field(default_factory=KeyLimits)
+    prices: PriceTable = field(default_factory=PriceTable)
 
     @classmethod
     def from_connection(cls, conn: Connection) -> LumaCredentials:
@@ -45,7 +48,12 @@ class LumaCredentials:
             )
         extra = conn.extra_dejson if conn.extra else {}
         extra = extra if isinstance(extra, dict) else {}
-        return cls(_base_url(conn), conn.password, KeyLimits.of_extra(extra, conn.conn_id))
+        return cls(
+            _base_url(conn),
+            conn.password,
+            KeyLimits.of_extra(extra, conn.conn_id),
+            PriceTable.of_extra(extra, conn.conn_id),
+        )
 
     @property
     def room(self) -> KeyRoom:

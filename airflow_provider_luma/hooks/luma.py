@@ -145,6 +145,7 @@ class LumaHook(BaseHook):
             self.settle_time,
             siblings=Siblings(ids=frozenset(self._created_ids)),
             room=self.credentials.room,
+            prices=self.credentials.prices,
         )
         flow = create(
             GenerationRequest(path, body), Record(path, body, try_number=0, started_at=now), options, self.log

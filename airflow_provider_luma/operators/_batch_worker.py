@@ -67,6 +67,7 @@ async def run_in_worker(
             credentials.base_url,
             log,
             credentials.room,
+            credentials.prices,
         )
 
 

@@ -136,6 +136,7 @@ def start_trigger_args(operator: Any) -> StartTriggerArgs:
             "delete_on_timeout": operator.delete_on_timeout,
             "cancel_on_kill": operator.cancel_on_kill,
             "min_credits": operator.min_credits,
+            "max_cost": operator.max_cost,
             "output_path": None if operator.output_path is None else str(operator.output_path),
             **operator.request_params(),
         },

@@ -48,7 +48,7 @@ from airflow_provider_luma.operators._start import (
     why_not_on_the_triggerer,
 )
 from airflow_provider_luma.storage import DEFAULT_DEADLINE_SECONDS, DEFAULT_MAX_BYTES
-from airflow_provider_luma.validation import check_positive_int, check_positive_number
+from airflow_provider_luma.validation import check_max_cost, check_positive_int, check_positive_number
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -114,6 +114,9 @@ class LumaGenerationOperatorBase(BaseOperator):
         prompt and stored path in their event's extra (templated).
     :param min_credits: fail before creating anything when the account's balance (US cents) is
         below this.
+    :param max_cost: the most one create may cost, in US dollars: a create estimated above it, or
+        with no known price, fails the task (final) before it is sent. Estimates come from Luma's
+        published prices under the connection's extra ``prices``; a re-attach pays nothing new.
     :param max_asset_bytes: the largest asset ``output_path`` copies (default 2 GiB); a larger one
         fails the task (final) and nothing is left in ``output_path``.
     :param copy_timeout: the most the copy to ``output_path`` may take, in seconds or as a
@@ -150,6 +153,7 @@ class LumaGenerationOperatorBase(BaseOperator):
         cancel_on_kill: bool = False,
         output_path: str | None = None,
         min_credits: int | None = None,
+        max_cost: float | None = None,
         max_asset_bytes: int = DEFAULT_MAX_BYTES,
         copy_timeout: float | timedelta = DEFAULT_DEADLINE_SECONDS,
         **kwargs: Any,
@@ -170,6 +174,7 @@ class LumaGenerationOperatorBase(BaseOperator):
         self.cancel_on_kill = cancel_on_kill
         self.output_path = output_path
         self.min_credits = min_credits
+        self.max_cost = check_max_cost("max_cost", max_cost)
         # Checked here, not templated: a bad value fails the DAG's import, before anything is paid.
         self.max_asset_bytes = check_positive_int("max_asset_bytes", max_asset_bytes)
         self.copy_timeout = check_positive_number("copy_timeout", copy_timeout)
@@ -248,6 +253,8 @@ class LumaGenerationOperatorBase(BaseOperator):
             self.min_credits,
             Siblings(tuple(self.dag.task_ids) if self.has_dag() else ()),
             run.hook.credentials.room,
+            self.max_cost,
+            run.hook.credentials.prices,
         )
         record = Record.start(todo.request, run.attempt, self._started_at)
         generation = drive(obtain(todo, record, options, self.log), run.perform)

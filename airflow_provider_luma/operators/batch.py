@@ -43,7 +43,7 @@ from airflow_provider_luma.operators._batch_worker import copy_all, hand_records
 from airflow_provider_luma.operators._start import why_not_on_the_triggerer
 from airflow_provider_luma.operators.base import DEFAULT_TIMEOUT_SECONDS, DEFERRAL_HANDOFF_SECONDS
 from airflow_provider_luma.storage import DEFAULT_DEADLINE_SECONDS, DEFAULT_MAX_BYTES
-from airflow_provider_luma.validation import check_positive_int, check_positive_number
+from airflow_provider_luma.validation import check_max_cost, check_positive_int, check_positive_number
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -96,6 +96,9 @@ class LumaBatchOperatorBase(BaseOperator):
         named after its generation id (templated). ``return_value`` then lists the stored paths.
     :param min_credits: fail an item before its create when the account's balance (US cents) is
         below this.
+    :param max_cost: the most one item's create may cost, in US dollars: when an item that would
+        create is estimated above it (or has no known price), the batch fails (final) before any
+        create. Estimates: Luma's published prices under the connection's extra ``prices``.
     :param max_asset_bytes: the largest asset ``output_path`` copies (default 2 GiB).
     :param copy_timeout: the most one copy may take, in seconds or as a timedelta (default 30 min).
     :param max_parallel_copies: copies to ``output_path`` run at once, in the worker (default 8).
@@ -124,6 +127,7 @@ class LumaBatchOperatorBase(BaseOperator):
         delete_on_timeout: bool = False,
         output_path: str | None = None,
         min_credits: int | None = None,
+        max_cost: float | None = None,
         max_asset_bytes: int = DEFAULT_MAX_BYTES,
         copy_timeout: float | timedelta = DEFAULT_DEADLINE_SECONDS,
         max_parallel_copies: int = DEFAULT_PARALLEL_COPIES,
@@ -146,6 +150,7 @@ class LumaBatchOperatorBase(BaseOperator):
         self.delete_on_timeout = delete_on_timeout
         self.output_path = output_path
         self.min_credits = min_credits
+        self.max_cost = check_max_cost("max_cost", max_cost)
         self.max_asset_bytes = check_positive_int("max_asset_bytes", max_asset_bytes)
         self.copy_timeout = check_positive_number("copy_timeout", copy_timeout)
         self.max_parallel_copies = check_positive_int("max_parallel_copies", max_parallel_copies)
@@ -237,6 +242,7 @@ class LumaBatchOperatorBase(BaseOperator):
             "settle_time": seconds(self.settle_time),
             "delete_on_timeout": self.delete_on_timeout,
             "min_credits": self.min_credits,
+            "max_cost": self.max_cost,
             "output_path": None if self.output_path is None else str(self.output_path),
             **self.defaults(),
         }

@@ -7,6 +7,8 @@ figures in US cents, not Luma's price list.
 
 from __future__ import annotations
 
+from airflow_provider_luma.pricing import PriceTable
+
 API_PREFIX = "/dream-machine/v1"
 
 IMAGE_MODELS = ("photon-1", "photon-flash-1")
@@ -90,13 +92,19 @@ AUDIO_PRICE = 2.0
 
 def price_cents(kind: str, model: str, resolution: str | None = None, duration: str | None = None) -> float:
     """
-    Return what one generation costs, in US cents.
+    Return what one generation costs, in US cents: the provider's estimate where it has a price
+    (:data:`airflow_provider_luma.pricing.DEFAULT_PRICES`), so tests see the balance move by
+    exactly the estimates; a plausible figure for the kinds Luma publishes no price for.
 
     :param kind: the generation kind, a key of :data:`FAMILY_OF_KIND`.
     :param model: the model name.
     :param resolution: the video resolution, if any (default 720p).
     :param duration: the video duration, ``"5s"`` or ``"9s"`` (default 5s).
     """
+    body = {"generation_type": kind, "model": model, "resolution": resolution, "duration": duration}
+    estimate = PriceTable().estimate_body(body).usd
+    if estimate is not None:
+        return round(estimate * 100, 4)
     if kind == "upscale_video":
         return UPSCALE_PRICE
     if kind == "add_audio":

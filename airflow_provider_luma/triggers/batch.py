@@ -48,6 +48,7 @@ class LumaBatchTrigger(BaseTrigger):
     :param settle_time: seconds Luma's list is watched for what a lost create made.
     :param delete_on_timeout: delete an item's generation when its ``timeout`` passes.
     :param min_credits: fail an item before its create when the balance (US cents) is below this.
+    :param max_cost: the most one item's create may be estimated at, in US dollars (None: no cap).
     :param output_path: where the worker copies the assets (empty: no copy).
     :param started_on_triggerer: Airflow started the task here (else a worker deferred it).
     :param handoff_until: epoch seconds before which the task is never resumed (a worker deferred
@@ -70,6 +71,7 @@ class LumaBatchTrigger(BaseTrigger):
         settle_time: float = DEFAULT_SETTLE_SECONDS,
         delete_on_timeout: bool = False,
         min_credits: int | None = None,
+        max_cost: float | None = None,
         output_path: str | None = None,
         started_on_triggerer: bool = False,
         handoff_until: float | None = None,
@@ -88,6 +90,7 @@ class LumaBatchTrigger(BaseTrigger):
         self.settle_time = settle_time
         self.delete_on_timeout = delete_on_timeout
         self.min_credits = min_credits
+        self.max_cost = max_cost
         self.output_path = output_path
         self.started_on_triggerer = started_on_triggerer
         self.handoff_until = handoff_until
@@ -113,6 +116,7 @@ class LumaBatchTrigger(BaseTrigger):
                 "settle_time": self.settle_time,
                 "delete_on_timeout": self.delete_on_timeout,
                 "min_credits": self.min_credits,
+                "max_cost": self.max_cost,
                 "output_path": self.output_path,
                 "started_on_triggerer": self.started_on_triggerer,
                 "handoff_until": self.handoff_until,
@@ -167,6 +171,7 @@ class LumaBatchTrigger(BaseTrigger):
                 credentials.base_url,
                 self.log,
                 credentials.room,
+                credentials.prices,
             )
         return await self._end(run, results, allowed)
 

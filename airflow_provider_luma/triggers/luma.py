@@ -30,7 +30,7 @@ from airflow_provider_luma.generations import (
 )
 from airflow_provider_luma.kinds import build_request
 from airflow_provider_luma.triggers._imports import import_hook_off_the_loop
-from airflow_provider_luma.validation import check_positive_number
+from airflow_provider_luma.validation import check_max_cost, check_positive_number
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -195,6 +195,7 @@ class LumaGenerateTrigger(BaseTrigger):
     :param delete_on_timeout: delete the generation when ``timeout`` passes.
     :param cancel_on_kill: delete the generation when a user kills the task.
     :param min_credits: fail before creating when the account's balance (US cents) is below this.
+    :param max_cost: the most the create may be estimated at, in US dollars (None: no cap).
     :param output_path: where the worker copies the asset (rendered here: empty means no copy).
     :param params: the kind's parameters, by operator attribute name (rendered by the triggerer).
     """
@@ -211,6 +212,7 @@ class LumaGenerateTrigger(BaseTrigger):
         delete_on_timeout: bool = False,
         cancel_on_kill: bool = False,
         min_credits: int | None = None,
+        max_cost: float | None = None,
         output_path: str | None = None,
         **params: Any,
     ) -> None:
@@ -224,6 +226,7 @@ class LumaGenerateTrigger(BaseTrigger):
         self.delete_on_timeout = delete_on_timeout
         self.cancel_on_kill = cancel_on_kill
         self.min_credits = min_credits
+        self.max_cost = max_cost
         self.output_path = output_path
         self.param_names = tuple(params)
         # Attributes of the operator's names: the triggerer renders its templated fields on them.
@@ -245,6 +248,7 @@ class LumaGenerateTrigger(BaseTrigger):
                 "delete_on_timeout": self.delete_on_timeout,
                 "cancel_on_kill": self.cancel_on_kill,
                 "min_credits": self.min_credits,
+                "max_cost": self.max_cost,
                 "output_path": self.output_path,
                 **self.request_params(),
             },
@@ -296,7 +300,16 @@ class LumaGenerateTrigger(BaseTrigger):
             deadline = started_at + timeout
             dag = getattr(ti.task, "dag", None)
             siblings = Siblings(tuple(dag.task_ids) if dag is not None else ())
-            options = Options(deadline, settle_time, self.min_credits, siblings, credentials.room)
+            max_cost = check_max_cost("max_cost", self.max_cost)
+            options = Options(
+                deadline,
+                settle_time,
+                self.min_credits,
+                siblings,
+                credentials.room,
+                max_cost,
+                credentials.prices,
+            )
             record = Record.start(todo.request, attempt, started_at)
             generation = await adrive(obtain(todo, record, options, self.log), run.perform)
             self._generation_id = generation["id"]

@@ -8,6 +8,7 @@ from airflow.providers.common.compat.sdk import DAG, Asset, task
 
 from airflow_provider_luma.operators.luma import (
     LumaDeleteGenerationOperator,
+    LumaImageBatchOperator,
     LumaImageGenerateOperator,
     LumaImageReframeOperator,
     LumaVideoAddAudioOperator,
@@ -96,3 +97,25 @@ with DAG(dag_id="luma_test_asset_consumer", schedule=[TEST_IMAGES], start_date=d
 with DAG(dag_id="luma_test_min_credits", schedule=None, start_date=datetime(2025, 1, 1)):
     # No account holds a billion dollars: the balance check refuses before anything is created.
     LumaImageGenerateOperator(task_id="costly", prompt="a lighthouse", min_credits=10**11, **FAST)
+
+# max_cost: photon-1 is priced at $0.0073 an image (airflow_provider_luma.pricing).
+with DAG(dag_id="luma_test_max_cost_over", schedule=None, start_date=datetime(2025, 1, 1)):
+    LumaImageGenerateOperator(task_id="image", prompt="a lighthouse", max_cost=0.005, **FAST)
+
+with DAG(dag_id="luma_test_max_cost_within", schedule=None, start_date=datetime(2025, 1, 1)):
+    LumaImageGenerateOperator(task_id="image", prompt="a lighthouse", max_cost=0.01, **FAST)
+
+with DAG(dag_id="luma_test_max_cost_unknown", schedule=None, start_date=datetime(2025, 1, 1)):
+    # Luma publishes no price for ray-flash-2: under a cap it is never taken for free.
+    LumaVideoGenerateOperator(
+        task_id="video", prompt="a lighthouse", model="ray-flash-2", max_cost=100, **FAST
+    )
+
+with DAG(dag_id="luma_test_max_cost_batch", schedule=None, start_date=datetime(2025, 1, 1)):
+    LumaImageBatchOperator(
+        task_id="images",
+        requests=["a cheap lighthouse", {"prompt": "a dear lighthouse", "model": "photon-1"}],
+        model="photon-flash-1",
+        max_cost=0.005,
+        **FAST,
+    )
