@@ -129,3 +129,14 @@ async def test_a_task_started_on_the_triggerer_over_max_cost_fails_before_creati
     assert (event.payload["status"], event.payload["final"]) == ("error", True)
     assert "max_cost is $0.001" in event.payload["message"]
     assert emulator.stats.creates == 0
+
+
+def test_a_negotiated_price_is_what_max_cost_holds_the_create_to(run_dag, monkeypatch, emulator, read_logs):
+    import json
+
+    negotiated = {"prices": {"image": {"photon-1": 0.004}}}
+    connection = {"conn_type": "luma", "password": emulator.api_key, "host": emulator.base_url}
+    monkeypatch.setenv("AIRFLOW_CONN_LUMA_NEGOTIATED", json.dumps({**connection, "extra": negotiated}))
+    result = run_dag("luma_test_max_cost_negotiated")
+    assert result.state == "success", read_logs()[-3000:]
+    assert emulator.stats.creates == 1

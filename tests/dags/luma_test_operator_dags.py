@@ -105,6 +105,12 @@ with DAG(dag_id="luma_test_max_cost_over", schedule=None, start_date=datetime(20
 with DAG(dag_id="luma_test_max_cost_within", schedule=None, start_date=datetime(2025, 1, 1)):
     LumaImageGenerateOperator(task_id="image", prompt="a lighthouse", max_cost=0.01, **FAST)
 
+with DAG(dag_id="luma_test_max_cost_negotiated", schedule=None, start_date=datetime(2025, 1, 1)):
+    # The test gives luma_negotiated photon-1 at $0.004: under the cap, though Luma's list price is not.
+    LumaImageGenerateOperator(
+        task_id="image", prompt="a lighthouse", luma_conn_id="luma_negotiated", max_cost=0.005, **FAST
+    )
+
 with DAG(dag_id="luma_test_max_cost_unknown", schedule=None, start_date=datetime(2025, 1, 1)):
     # Luma publishes no price for ray-flash-2: under a cap it is never taken for free.
     LumaVideoGenerateOperator(
