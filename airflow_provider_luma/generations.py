@@ -191,6 +191,9 @@ def generation_from_event(event: Any) -> dict[str, Any]:
 XCOM_GENERATION_ID = "generation_id"
 #: XCom key of the final generation, as Luma returned it.
 XCOM_GENERATION = "generation"
+#: XCom key of what the task's generation cost, in US dollars: its estimate once it is created
+#: (None: no known price), 0 once it failed (Luma refunds it).
+XCOM_COST = "cost"
 
 
 def finish_generation(

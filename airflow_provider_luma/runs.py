@@ -181,10 +181,11 @@ class TriggerRun:
         """
         from airflow.providers.common.compat.sdk import XCOM_RETURN_KEY
 
-        from airflow_provider_luma.generations import XCOM_GENERATION, XCOM_GENERATION_ID
+        from airflow_provider_luma.generations import XCOM_COST, XCOM_GENERATION, XCOM_GENERATION_ID
         from airflow_provider_luma.links import LumaGenerationLink
 
-        keys = (XCOM_RETURN_KEY, LumaGenerationLink().xcom_key, XCOM_GENERATION, XCOM_GENERATION_ID, *also)
+        link = LumaGenerationLink().xcom_key
+        keys = (XCOM_RETURN_KEY, link, XCOM_GENERATION, XCOM_GENERATION_ID, XCOM_COST, *also)
         for key in keys:
             await self.push(key, None)
 

@@ -140,3 +140,23 @@ def test_a_negotiated_price_is_what_max_cost_holds_the_create_to(run_dag, monkey
     result = run_dag("luma_test_max_cost_negotiated")
     assert result.state == "success", read_logs()[-3000:]
     assert emulator.stats.creates == 1
+
+
+def test_what_a_task_spent_is_its_cost_xcom_and_a_failed_one_is_refunded(run_dag, emulator, read_logs):
+    result = run_dag("luma_test_max_cost_within")
+    assert result.state == "success", read_logs()[-3000:]
+    assert result.xcom("image", "cost") == pytest.approx(0.0073)
+    emulator.configure(blocked_words=["lighthouse"])  # moderated: Luma fails it and refunds it
+    failed = run_dag("luma_test_max_cost_within")
+    assert failed.state == "failed"
+    assert failed.xcom("image", "cost") == 0.0
+    assert emulator.stats.creates == 2
+
+
+@pytest.mark.skipif(not AIRFLOW_V_3_3_PLUS, reason="tasks start on the triggerer on Airflow 3.3+")
+async def test_a_task_that_starts_on_the_triggerer_says_what_it_cost(dagbag, emulator):
+    from tests.test_generate_trigger import StartedRun, is_task_success
+
+    run = StartedRun(dagbag.get_dag("luma_test_start"))
+    assert is_task_success(await run.run("generate"))
+    assert run.xcom("generate", "cost") == pytest.approx(0.0073)

@@ -92,7 +92,9 @@ def test_storing_emits_an_asset_event_that_schedules_the_consumer(run_dag, dagba
         "model": "photon-1",
         "prompt": "a lighthouse at dawn",
         "path": result.xcom("image"),
+        "cost": 0.0073,  # photon-1's published price
     } in extras
+    assert result.xcom("image", "cost") == 0.0073
     assert "luma_test_asset_consumer" in queued  # the scheduler would now run the consumer
 
 

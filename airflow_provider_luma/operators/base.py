@@ -34,8 +34,10 @@ from airflow_provider_luma.generations import (
     DEFAULT_SETTLE_SECONDS,
     DEFERRAL_MARGIN,
     TERMINAL_STATES,
+    XCOM_COST,
     XCOM_GENERATION,
     XCOM_GENERATION_ID,
+    GenerationState,
     finish_generation,
     generation_from_event,
     resolve_deferrable,
@@ -260,6 +262,8 @@ class LumaGenerationOperatorBase(BaseOperator):
         generation = drive(obtain(todo, record, options, self.log), run.perform)
         generation_id = self._generation_id = generation["id"]
         context["ti"].xcom_push(key=XCOM_GENERATION_ID, value=generation_id)
+        # Paid for (by this try or an earlier one): its estimate, even if the task fails later.
+        context["ti"].xcom_push(key=XCOM_COST, value=options.prices.estimate(todo.request).usd)
         # The generation as created; replaced by the final one. Lets the extra link resolve early.
         context["ti"].xcom_push(key=XCOM_GENERATION, value=generation)
         if not self.wait_for_completion:
@@ -356,6 +360,8 @@ class LumaGenerationOperatorBase(BaseOperator):
         self, context: Context, generation: dict[str, Any], *, started_on_triggerer: bool = False
     ) -> Any:
         hook = self.hook  # the connection is looked up only if its origin is needed
+        if generation.get("state") == GenerationState.FAILED:
+            context["ti"].xcom_push(key=XCOM_COST, value=0.0)  # Luma refunds a failed generation
         result = finish_generation(context, generation, self.log, lambda: hook.credentials.base_url)
         request = generation.get("request") or {}
         extra = {
@@ -363,6 +369,8 @@ class LumaGenerationOperatorBase(BaseOperator):
             "model": generation.get("model") or request.get("model"),
             "prompt": request.get("prompt"),
         }
+        if self.outlets:  # what it cost, by the connection's prices
+            extra["cost"] = hook.credentials.prices.estimate_body(request).usd
         if self.output_path:
             result = extra["path"] = hook.copy_generation_asset(
                 generation,

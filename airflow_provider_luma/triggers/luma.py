@@ -23,6 +23,7 @@ from airflow_provider_luma.exceptions import LumaError
 from airflow_provider_luma.generations import (
     DEFAULT_SETTLE_SECONDS,
     TERMINAL_STATES,
+    XCOM_COST,
     XCOM_GENERATION,
     XCOM_GENERATION_ID,
     EventStatus,
@@ -314,6 +315,7 @@ class LumaGenerateTrigger(BaseTrigger):
             generation = await adrive(obtain(todo, record, options, self.log), run.perform)
             self._generation_id = generation["id"]
             await run.push(XCOM_GENERATION_ID, generation["id"])
+            await run.push(XCOM_COST, options.prices.estimate(todo.request).usd)
             await run.push(XCOM_GENERATION, generation)
             if generation.get("state") in TERMINAL_STATES:
                 outcome = WaitOutcome.of(generation)
