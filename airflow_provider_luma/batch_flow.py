@@ -291,6 +291,8 @@ async def run_batch(
         if todo.step is Step.SEARCH:  # identical items in doubt share what Luma lists
             twins.searching(todo.request.fingerprint, index)
 
+    paid: dict[int, float | None] = {}  # by item: the estimate of the generation it holds
+
     async def run_item(index: int, todo: Plan) -> ItemResult:
         item_log = ItemLog(log, index)
 
@@ -321,14 +323,19 @@ async def run_batch(
                     trusted_origin,
                     room,
                     prices,
+                    paid,
                     item_log,
                 )
             except LumaError as exc:
                 item_log.warning("failed: %s", exc)
-                return ItemResult(index, "error", failure=str(exc), final=_is_final(exc))
+                failure = str(exc)
+                return ItemResult(
+                    index, "error", failure=failure, final=_is_final(exc), cost=paid.get(index, 0.0)
+                )
             except Exception as exc:  # one item's surprise must not end the others
                 item_log.exception("failed")
-                return ItemResult(index, "error", failure=f"{type(exc).__name__}: {exc}")
+                failure = f"{type(exc).__name__}: {exc}"
+                return ItemResult(index, "error", failure=failure, cost=paid.get(index, 0.0))
 
     results = list(await asyncio.gather(*(run_item(i, todo) for i, todo in enumerate(todos))))
     await records.keep_completed()
@@ -347,6 +354,7 @@ async def _item(
     trusted_origin: str | None,
     room: KeyRoom | None,
     prices: PriceTable,
+    paid: dict[int, float | None],
     log: Any,
 ) -> ItemResult:
     """One item: continue its record (``todo``) or create, paid once; wait; say how it ended."""
@@ -366,6 +374,7 @@ async def _item(
     generation = await adrive(obtain(todo, record, item_options, log.quieted() if quiet else log), perform)
     generation_id = generation["id"]
     held.add(generation_id)
+    cost = paid[index] = prices.estimate(todo.request).usd
     if generation.get("state") in TERMINAL_STATES:
         outcome = WaitOutcome.of(generation)
     else:
@@ -383,7 +392,7 @@ async def _item(
         )
     final = outcome.generation or {}
     if outcome.generation is None:
-        return ItemResult(index, "timeout", generation_id, failure=outcome.message)
+        return ItemResult(index, "timeout", generation_id, failure=outcome.message, cost=cost)
     if final.get("state") != "completed":
         reason = final.get("failure_reason") or "Luma gave no reason"
         log.warning("generation %s failed: %s", generation_id, reason)
@@ -393,11 +402,12 @@ async def _item(
             generation_id,
             failure=str(reason),
             final=FailureKind.from_reason(reason).is_final,
+            cost=0.0,  # Luma refunds a failed generation
         )
     url = checked_asset_url(final, trusted_origin)
     # Ended: a retry (no clear since) takes it up again; a clear makes a new one.
     records.completed(index, generation_id)
-    return ItemResult(index, "completed", generation_id, url=url, assets=final.get("assets"))
+    return ItemResult(index, "completed", generation_id, url=url, assets=final.get("assets"), cost=cost)
 
 
 def _is_final(exc: LumaError) -> bool:

@@ -158,6 +158,8 @@ class ItemResult:
     :param failure: why it did not complete.
     :param final: its failure is one retrying cannot fix (moderation, a bad request...).
     :param assets: the generation's ``assets`` (completed): what a copy to ``output_path`` reads.
+    :param cost: what its generation cost, in US dollars: its estimate once it holds one (None: no
+        known price); 0 when none was made or it failed (Luma refunds a failed generation).
     """
 
     index: int
@@ -168,6 +170,7 @@ class ItemResult:
     failure: str | None = None
     final: bool = False
     assets: dict[str, Any] | None = None
+    cost: float | None = 0.0
 
     @property
     def succeeded(self) -> bool:
@@ -196,7 +199,8 @@ class ItemResult:
 
 def manifest(results: Sequence[ItemResult]) -> dict[str, Any]:
     """
-    The ``batch`` XCom: counts, and per item its index, generation id, state, URL or path and failure.
+    The ``batch`` XCom: counts, the total cost, and per item its index, generation id, state, URL or
+    path, failure and cost.
 
     :param results: every item's result, in the order of ``requests``.
     """
@@ -205,6 +209,7 @@ def manifest(results: Sequence[ItemResult]) -> dict[str, Any]:
         "total": len(results),
         "succeeded": succeeded,
         "failed": len(results) - succeeded,
+        "cost": total_cost(results),
         "items": [
             {
                 "index": result.index,
@@ -213,10 +218,21 @@ def manifest(results: Sequence[ItemResult]) -> dict[str, Any]:
                 "url": result.url,
                 "path": result.path,
                 "failure": result.failure,
+                "cost": result.cost,
             }
             for result in results
         ],
     }
+
+
+def total_cost(results: Sequence[ItemResult]) -> float | None:
+    """
+    What a batch's items cost, in US dollars (None when one of them has no known price).
+
+    :param results: every item's result.
+    """
+    costs = [result.cost for result in results]
+    return None if None in costs else round(sum(cost or 0.0 for cost in costs), 6)
 
 
 def check_failures(results: Sequence[ItemResult], allowed: int) -> None:

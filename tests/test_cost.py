@@ -160,3 +160,18 @@ async def test_a_task_that_starts_on_the_triggerer_says_what_it_cost(dagbag, emu
     run = StartedRun(dagbag.get_dag("luma_test_start"))
     assert is_task_success(await run.run("generate"))
     assert run.xcom("generate", "cost") == pytest.approx(0.0073)
+
+
+def test_a_batch_says_what_each_item_and_the_whole_cost(run_dag, emulator, read_logs):
+    from airflow_provider_luma.hooks.luma import LumaHook
+
+    emulator.configure(blocked_words=["forbidden"])  # item 1 fails, and Luma refunds it
+    before = LumaHook().get_credits()["credit_balance"]
+    result = run_dag("luma_test_batch_failures")
+    assert result.task_state("within") == "success", read_logs()[-3000:]
+    within = result.xcom("within", "batch")
+    assert [item["cost"] for item in within["items"]] == [0.0073, 0.0, 0.0073]
+    assert within["cost"] == result.xcom("within", "cost") == pytest.approx(0.0146)
+    # Both batches of three, each with one refunded item: the balance moved by their costs.
+    spent_cents = before - LumaHook().get_credits()["credit_balance"]
+    assert spent_cents == pytest.approx((within["cost"] + result.xcom("beyond", "batch")["cost"]) * 100)

@@ -37,7 +37,7 @@ from airflow_provider_luma.batches import (
     failures_allowed,
     manifest,
 )
-from airflow_provider_luma.generations import DEFAULT_SETTLE_SECONDS, resolve_deferrable
+from airflow_provider_luma.generations import DEFAULT_SETTLE_SECONDS, XCOM_COST, resolve_deferrable
 from airflow_provider_luma.kinds import KINDS
 from airflow_provider_luma.operators._batch_worker import copy_all, hand_records, run_in_worker
 from airflow_provider_luma.operators._start import why_not_on_the_triggerer
@@ -276,7 +276,9 @@ class LumaBatchOperatorBase(BaseOperator):
                 parallel=self.max_parallel_copies,
                 log=self.log,
             )
-        context["ti"].xcom_push(key=XCOM_BATCH, value=manifest(results))
+        batch = manifest(results)
+        context["ti"].xcom_push(key=XCOM_BATCH, value=batch)
+        context["ti"].xcom_push(key=XCOM_COST, value=batch["cost"])
         done = [result for result in results if result.succeeded]
         extra: dict[str, Any] = {"generation_ids": [result.generation_id for result in done]}
         if self.output_path:

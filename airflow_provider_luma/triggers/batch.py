@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_luma.batches import XCOM_BATCH
-from airflow_provider_luma.generations import DEFAULT_SETTLE_SECONDS, EventStatus
+from airflow_provider_luma.generations import DEFAULT_SETTLE_SECONDS, XCOM_COST, EventStatus
 from airflow_provider_luma.triggers._imports import import_hook_off_the_loop
 from airflow_provider_luma.triggers.luma import _error_event, task_success_event, work_for_a_worker
 
@@ -209,7 +209,9 @@ class LumaBatchTrigger(BaseTrigger):
             if worker_work is None:
                 from airflow.providers.common.compat.sdk import XCOM_RETURN_KEY
 
-                await run.push(XCOM_BATCH, manifest(results))
+                batch = manifest(results)
+                await run.push(XCOM_BATCH, batch)
+                await run.push(XCOM_COST, batch["cost"])
                 await run.push(XCOM_RETURN_KEY, [result.value for result in results])
                 if not failed_too_often:
                     return task_success_event()
