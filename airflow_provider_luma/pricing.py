@@ -66,7 +66,7 @@ class Estimate:
         Refuse a create this estimate is over ``max_cost`` for (or unknown under it).
 
         :param max_cost: the cap, in US dollars (None: none).
-        :param whose: what the error starts with (a batch item's ``requests[3]: ``).
+        :param whose: what the error starts with (a batch item's ``requests[3]:``, and a space).
         :raises LumaCostLimitError: naming the estimate and the cap.
         """
         if max_cost is None or not self.over(max_cost):
