@@ -1,8 +1,9 @@
 """
 The fixed vocabulary of the emulated API: models, enums, concepts, prices and picture sizes.
 
-Values follow the public ``lumaai`` SDK types and Luma's documentation; prices are plausible
-figures in US cents, not Luma's price list.
+Values follow the public ``lumaai`` SDK types and Luma's documentation; prices are the provider's
+estimates (:mod:`airflow_provider_luma.pricing`) where Luma publishes one, plausible figures in US
+cents otherwise.
 """
 
 from __future__ import annotations
