@@ -6,7 +6,7 @@ OpenLineage facets of a finished generation: what a generate operator read and w
 * inputs: every reference image or source media URL of the request Luma echoes in the generation
   (``image_ref``, ``style_ref``, ``character_ref``, ``modify_image_ref``, ``media``,
   ``first_frame``, image keyframes), without their query strings (presigned URLs carry signatures);
-* run facet ``luma_generation``: the generation's id, type, model, state and asset URL.
+* run facet ``luma_generation``: the generation's id, type, model, state, asset URL and cost.
 
 Imported only when the OpenLineage provider asks for facets (through
 ``get_openlineage_facets_on_complete`` on the operators), so that DAG files never pay for it and
@@ -46,6 +46,7 @@ class LumaGenerationRunFacet(RunFacet):
     :param model: the model that made it.
     :param state: ``completed`` or ``failed``.
     :param asset_url: the URL of the image or video without its query string, when there is one.
+    :param cost_usd: what it cost, in US dollars (the estimate; None: no known price).
     """
 
     generation_id: str
@@ -53,6 +54,7 @@ class LumaGenerationRunFacet(RunFacet):
     model: str | None = None
     state: str | None = None
     asset_url: str | None = None
+    cost_usd: float | None = None
 
     @staticmethod
     def _get_schema() -> str:
@@ -97,12 +99,15 @@ def reference_urls(request: dict[str, Any]) -> Iterator[str]:
             yield frame["url"]
 
 
-def generation_lineage(generation: dict[str, Any] | None, stored_path: str | None) -> OperatorLineage:
+def generation_lineage(
+    generation: dict[str, Any] | None, stored_path: str | None, cost: float | None = None
+) -> OperatorLineage:
     """
     The lineage of one generation.
 
     :param generation: Luma's generation object (None when the task never got one).
     :param stored_path: where the asset was copied to, if anywhere.
+    :param cost: what it cost, in US dollars (None: not known).
     """
     generation = generation or {}
     inputs: dict[tuple[str, str], Dataset] = {}
@@ -117,6 +122,7 @@ def generation_lineage(generation: dict[str, Any] | None, stored_path: str | Non
             model=generation.get("model"),
             state=generation.get("state"),
             asset_url=(asset_url(generation) or "").split("?", 1)[0] or None,  # no presigning
+            cost_usd=cost,
         )
     return OperatorLineage(
         inputs=list(inputs.values()),

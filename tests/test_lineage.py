@@ -117,6 +117,7 @@ def test_openlineage_listener_reports_the_run(emulator, airflow_db, tmp_path):
     assert Path(output["name"]).is_file()  # the stored file itself
     facet = event["run"]["facets"]["luma_generation"]
     assert facet["state"] == "completed"
+    assert facet["cost_usd"] == 0.0073  # photon-1's published price
     assert Path(output["name"]).stem == facet["generation_id"]  # a folder output_path: named by id
     assert emulator.stats.creates == 1
     assert "X-Signature" not in events_file.read_text()

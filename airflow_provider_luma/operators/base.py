@@ -207,7 +207,13 @@ class LumaGenerationOperatorBase(BaseOperator):
         except ImportError:
             return None
         generation, stored_path = self._finished or (None, None)
-        return generation_lineage(generation, stored_path)
+        return generation_lineage(generation, stored_path, self._cost_of(generation) if generation else None)
+
+    def _cost_of(self, generation: dict[str, Any]) -> float | None:
+        """What ``generation`` cost, by the connection's prices: 0 once it failed (Luma refunds it)."""
+        if generation.get("state") == GenerationState.FAILED:
+            return 0.0
+        return self.hook.credentials.prices.estimate_body(generation.get("request") or {}).usd
 
     def request_params(self) -> dict[str, Any]:
         """The kind's request parameters, by attribute name, as they are now (rendered in a task)."""
@@ -370,7 +376,7 @@ class LumaGenerationOperatorBase(BaseOperator):
             "prompt": request.get("prompt"),
         }
         if self.outlets:  # what it cost, by the connection's prices
-            extra["cost"] = hook.credentials.prices.estimate_body(request).usd
+            extra["cost"] = self._cost_of(generation)
         if self.output_path:
             result = extra["path"] = hook.copy_generation_asset(
                 generation,
