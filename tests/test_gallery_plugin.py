@@ -161,6 +161,11 @@ def test_planted_xcoms_of_a_real_run_show_no_link_and_no_stored_copy(run_dag, em
 
     assert card().stored_path == stored  # the run's own copy, from its rendered output_path
     assert card().asset_url == generation["assets"]["image"]
+    assert card().cost == 0.0073  # what the task said it cost (photon-1's published price)
+    for planted_cost in ("free", -1, True, {"usd": 1}):
+        with create_session() as session:
+            XComModel.set("cost", planted_cost, **run, session=session)
+        assert card().cost is None, planted_cost
     outside = tmp_path / "secret.png"
     outside.write_bytes(b"not for the gallery")
     for planted in (

@@ -132,6 +132,7 @@ def _card_view(request: Request, card: GenerationCard) -> dict[str, Any]:
         "created_at": card.generation.get("created_at"),
         "prompt": card.prompt,
         "model": card.model,
+        "cost": card.cost,
         "asset_url": card.asset_url,
         "stored_path": card.stored_path,
         "stored_url": stored_url,

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 from airflow.providers.common.compat.sdk import XCOM_RETURN_KEY
 
 from airflow_provider_luma.asset_urls import web_url
-from airflow_provider_luma.generations import XCOM_GENERATION, asset_url
+from airflow_provider_luma.generations import XCOM_COST, XCOM_GENERATION, asset_url
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -51,6 +51,8 @@ class GenerationCard:
     :param generation: the generation as Luma last returned it.
     :param stored_path: where the task copied the asset, when the gallery may serve it
         (:func:`served_copy`).
+    :param cost: what the task said it cost, in US dollars (its ``cost`` XCom; None: not a
+        number of at least 0).
     """
 
     task_id: str
@@ -59,6 +61,7 @@ class GenerationCard:
     duration: float | None
     generation: dict[str, Any]
     stored_path: str | None
+    cost: float | None = None
 
     @property
     def request(self) -> dict[str, Any]:
@@ -232,6 +235,13 @@ def output_paths(session: Session, dag_id: str, run_id: str) -> dict[tuple[str, 
     return paths
 
 
+def _amount(value: Any) -> float | None:
+    """A cost XCom's value when it is one (an XCom may be planted): a finite number of at least 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
+        return None
+    return float(value)
+
+
 def _dag_of(dag_run: Any, session: Session) -> Any:
     """The serialized DAG the run was made from (its latest version before Airflow has versions)."""
     try:
@@ -268,7 +278,9 @@ def read_generations(
         return query
 
     xcom_rows = session.scalars(
-        scoped(select(XComModel), XComModel).where(XComModel.key.in_((XCOM_GENERATION, XCOM_RETURN_KEY)))
+        scoped(select(XComModel), XComModel).where(
+            XComModel.key.in_((XCOM_GENERATION, XCOM_RETURN_KEY, XCOM_COST))
+        )
     )
     values: dict[tuple[str, int], dict[str, Any]] = {}
     for row in xcom_rows:
@@ -298,6 +310,7 @@ def read_generations(
                 duration=ti.duration,
                 generation=generation,
                 stored_path=stored,
+                cost=_amount(found.get(XCOM_COST)),
             )
         )
     return cards

@@ -119,6 +119,7 @@ def test_run_gallery_shows_every_stored_generation_in_the_browser(
     text = frame.content()
     assert all(path in text for path in stored.values())
     assert "photon-flash-1" in text
+    assert "$0.0019" in text  # each card's cost: photon-flash-1's published price
     assert_no_secret(text)
     page.screenshot(path=str(screenshots / "gallery-run.png"))
 
@@ -129,6 +130,7 @@ def test_run_gallery_shows_every_stored_generation_in_the_browser(
     )
     assert_no_secret(generations.text)
     assert {card["stored_path"] for card in generations.json()["generations"]} == set(stored.values())
+    assert {card["cost"] for card in generations.json()["generations"]} == {0.0019}
 
 
 def test_task_gallery_links_an_http_asset_url_and_loads_no_thumbnail_from_it(
