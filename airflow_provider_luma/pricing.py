@@ -132,11 +132,13 @@ class PriceTable:
         price = prices.get(model, prices.get(ANY_MODEL))
         if isinstance(price, (int, float)):
             return Estimate(float(price), f"{model} {kind}".strip())
+        if kind != "video":
+            return Estimate(None, f"{model} {kind}".strip())
         seconds = _seconds(body.get("duration"))
         resolution = str(body.get("resolution") or DEFAULT_RESOLUTION)
         what = f"{model} {kind}, {seconds} s at {resolution}".strip()
         per_second = price.get("per_second", {}).get(resolution) if isinstance(price, dict) else None
-        if per_second is None or kind != "video":
+        if per_second is None:
             return Estimate(None, what)
         return Estimate(round(float(per_second) * seconds, 6), what)
 

@@ -175,3 +175,44 @@ def test_a_batch_says_what_each_item_and_the_whole_cost(run_dag, emulator, read_
     # Both batches of three, each with one refunded item: the balance moved by their costs.
     spent_cents = before - LumaHook().get_credits()["credit_balance"]
     assert spent_cents == pytest.approx((within["cost"] + result.xcom("beyond", "batch")["cost"]) * 100)
+
+
+# -- the dry run -----------------------------------------------------------------------------------
+
+
+def dry_run(capsys, dag_id: str) -> tuple[int, str]:
+    from airflow_provider_luma.dry_run import main
+    from tests.conftest import DAGS_FOLDER
+
+    code = main([dag_id, "--subdir", str(DAGS_FOLDER)])
+    return code, capsys.readouterr().out
+
+
+def test_a_dry_run_prices_every_luma_task_and_creates_nothing(airflow_db, emulator, capsys):
+    code, out = dry_run(capsys, "example_luma_edit")
+    assert code == 0, out
+    assert "Luma dry run of example_luma_edit: nothing was created" in out
+    assert "harbour          1 x     $0.0073  photon-1 image" in out
+    assert "waves            1 x     $0.7100  ray-2 video, 5 s at 720p" in out
+    # Templated values are checked by the run; what Luma does not price is said to be unknown.
+    assert "restyled         1 x     unknown  ray-2 modify_video: no known price (templated values" in out
+    assert "total: $0.7173 and 4 task(s) of unknown cost" in out
+    assert emulator.stats.total_requests == 0
+
+
+def test_a_dry_run_counts_a_batchs_items_and_says_what_only_a_run_knows(airflow_db, emulator, capsys):
+    assert (
+        "product_shots    20 x     $0.0380  photon-flash-1 image" in dry_run(capsys, "example_luma_batch")[1]
+    )
+    taskflow = dry_run(capsys, "example_luma_taskflow")[1]
+    assert "product_shot     ? x     unknown  mapped with .expand(): known at run time" in taskflow
+    assert "teaser           ? x     unknown  its function gives its parameters at run time" in taskflow
+
+
+def test_a_dry_run_names_what_a_run_would_refuse_and_exits_1(airflow_db, emulator, capsys):
+    code, out = dry_run(capsys, "luma_test_max_cost_over")
+    assert code == 1
+    assert "photon-1 image; over max_cost $0.005  REFUSED" in out
+    code, out = dry_run(capsys, "luma_test_batch_bad")
+    assert code == 1
+    assert "requests[1]" in out
