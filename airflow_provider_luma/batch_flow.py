@@ -62,6 +62,7 @@ class BatchOptions:
     :param timeout: the longest an item may take, in seconds, from its first call.
     :param settle_time: seconds Luma's list is watched for what a lost create made.
     :param reattach: an item continues what an earlier try paid for (see the operators').
+    :param reuse_on_clear: a clear after success reuses an item's completed generation.
     :param delete_on_timeout: delete an item's generation when its ``timeout`` passes.
     :param min_credits: the lowest balance (US cents) a create is sent at; None: not checked.
     :param max_cost: the most one item's create may be estimated at, in US dollars (None: no cap).
@@ -73,6 +74,7 @@ class BatchOptions:
     timeout: float
     settle_time: float = DEFAULT_SETTLE_SECONDS
     reattach: bool = True
+    reuse_on_clear: bool = False
     delete_on_timeout: bool = False
     min_credits: int | None = None
     max_cost: float | None = None
@@ -93,6 +95,7 @@ class BatchOptions:
             check_positive_number("timeout", holder.timeout),
             check_positive_number("settle_time", holder.settle_time),
             holder.reattach,
+            holder.reuse_on_clear,
             holder.delete_on_timeout,
             holder.min_credits,
             check_max_cost("max_cost", holder.max_cost),
@@ -274,7 +277,7 @@ async def run_batch(
     pacer = CreatePacer(options.creates_per_minute)
     recalled = await records.recall(len(requests))
     todos = [
-        plan(record, request, attempt, reattach=options.reattach)
+        plan(record, request, attempt, reattach=options.reattach, reuse_on_clear=options.reuse_on_clear)
         for record, request in zip(recalled, requests, strict=True)
     ]
     # The generations the batch's items hold: no item adopts another's. Those their records hold

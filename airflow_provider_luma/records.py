@@ -273,7 +273,14 @@ class Plan:
     note: str | None = None
 
 
-def plan(record: Record | None, request: GenerationRequest, attempt: Attempt, *, reattach: bool) -> Plan:
+def plan(
+    record: Record | None,
+    request: GenerationRequest,
+    attempt: Attempt,
+    *,
+    reattach: bool,
+    reuse_on_clear: bool = False,
+) -> Plan:
     """
     What a try does with the record of its task instance.
 
@@ -282,13 +289,15 @@ def plan(record: Record | None, request: GenerationRequest, attempt: Attempt, *,
     - A later try, same request: it continues a generation or a create in doubt. After a try that
       succeeded, it continues only when nothing cleared the task instance since: Airflow failed
       that try after it finished (its deferral race), and the retry takes what it paid for; a clear
-      is a user asking again, for a new image.
+      is a user asking again, for a new image (unless ``reuse_on_clear``: a run cleared to redo
+      a downstream step).
     - Anything else starts afresh.
 
     :param record: the opened record, or None.
     :param request: this try's rendered request.
     :param attempt: this try.
     :param reattach: the operator's ``reattach``: False never continues an earlier try.
+    :param reuse_on_clear: the operator's ``reuse_on_clear``: a clear after success continues too.
     """
     if record is None:
         return Plan(Step.CREATE, request)
@@ -300,7 +309,7 @@ def plan(record: Record | None, request: GenerationRequest, attempt: Attempt, *,
     if record.request.fingerprint != request.fingerprint:
         note = f"An earlier try made generation {earlier} for other parameters than this try's"
         return Plan(Step.CREATE, request, note=note)
-    if record.succeeded and record.cleared_since(attempt):
+    if record.succeeded and record.cleared_since(attempt) and not reuse_on_clear:
         note = f"An earlier try succeeded with generation {earlier} and the task was cleared since"
         return Plan(Step.CREATE, request, note=note)
     return Plan(_continued(record, Step.REATTACH), request, record)

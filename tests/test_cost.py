@@ -216,3 +216,37 @@ def test_a_dry_run_names_what_a_run_would_refuse_and_exits_1(airflow_db, emulato
     code, out = dry_run(capsys, "luma_test_batch_bad")
     assert code == 1
     assert "requests[1]" in out
+
+
+# -- reuse_on_clear (Airflow 3.3: the records that outlive a clear) --------------------------------
+
+
+@pytest.mark.skipif(not AIRFLOW_V_3_3_PLUS, reason="tasks start on the triggerer on Airflow 3.3+")
+async def test_reuse_on_clear_takes_up_the_completed_generation_and_pays_nothing(dagbag, emulator, read_logs):
+    from tests.test_generate_trigger import StartedRun, is_task_success
+
+    run = StartedRun(dagbag.get_dag("luma_test_start"))
+    assert is_task_success(await run.run("reused"))
+    earlier = run.xcom("reused", "generation_id")
+    assert is_task_success(await run.run("reused", try_number=2, clears=1))  # the whole run cleared
+    assert run.xcom("reused", "generation_id") == earlier
+    assert run.xcom("reused", "cost") == pytest.approx(0.0073)  # what the task instance's image cost
+    assert emulator.stats.creates == 1
+    assert f"Re-attaching to generation {earlier} created by an earlier try (completed)" in read_logs()
+    # Its request changed since (here: the prompt): a new image, paid for.
+    assert is_task_success(await run.run("reused", try_number=3, clears=2, prompt="a kingfisher, anew"))
+    assert run.xcom("reused", "generation_id") != earlier
+    assert emulator.stats.creates == 2
+
+
+@pytest.mark.skipif(not AIRFLOW_V_3_3_PLUS, reason="tasks start on the triggerer on Airflow 3.3+")
+async def test_a_batch_with_reuse_on_clear_pays_nothing_again_after_a_clear(dagbag, emulator):
+    from tests.test_generate_trigger import StartedRun, is_task_success
+
+    emulator.configure(queued_seconds=0.1, dreaming_seconds=0.3)
+    run = StartedRun(dagbag.get_dag("luma_test_batch_start"))
+    assert is_task_success(await run.run("reused"))
+    ids = [item["generation_id"] for item in run.xcom("reused", "batch")["items"]]
+    assert is_task_success(await run.run("reused", try_number=2, clears=1))
+    assert [item["generation_id"] for item in run.xcom("reused", "batch")["items"]] == ids
+    assert emulator.stats.creates == 2

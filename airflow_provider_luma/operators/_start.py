@@ -132,6 +132,7 @@ def start_trigger_args(operator: Any) -> StartTriggerArgs:
             "poll_interval": operator.poll_interval,
             "timeout": timeout,
             "reattach": operator.reattach,
+            "reuse_on_clear": operator.reuse_on_clear,
             "settle_time": seconds("settle_time", operator.settle_time),
             "delete_on_timeout": operator.delete_on_timeout,
             "cancel_on_kill": operator.cancel_on_kill,

@@ -101,6 +101,9 @@ class LumaGenerationOperatorBase(BaseOperator):
         request is the same and the generation is still running or completed: after a crash, a
         failed copy, a kill, or Airflow failing a try that had finished. A clear after success
         makes a new one (the user asked again). Needs Airflow 3.3+. False always creates anew.
+    :param reuse_on_clear: a clear after success reuses the generation an earlier try completed
+        when the request is unchanged (clearing a whole run to redo a downstream step pays nothing
+        again); default False: a clear makes a new one. Needs ``reattach`` (and Airflow 3.3+).
     :param settle_time: after a create whose answer was lost (a reset, a 5xx, a read timeout, a
         worker or triggerer dying meanwhile), how long Luma's list of generations is watched for
         what it made before concluding that it made nothing and creating again, in seconds or as a
@@ -150,6 +153,7 @@ class LumaGenerationOperatorBase(BaseOperator):
         poll_interval: float = 5.0,
         timeout: float | timedelta = DEFAULT_TIMEOUT_SECONDS,
         reattach: bool = True,
+        reuse_on_clear: bool = False,
         settle_time: float | timedelta = DEFAULT_SETTLE_SECONDS,
         delete_on_timeout: bool = False,
         cancel_on_kill: bool = False,
@@ -171,6 +175,7 @@ class LumaGenerationOperatorBase(BaseOperator):
         self.poll_interval = poll_interval
         self.timeout = timeout
         self.reattach = reattach
+        self.reuse_on_clear = reuse_on_clear
         self.settle_time = settle_time
         self.delete_on_timeout = delete_on_timeout
         self.cancel_on_kill = cancel_on_kill
@@ -251,7 +256,9 @@ class LumaGenerationOperatorBase(BaseOperator):
                 "This Airflow has no task state store (3.3+): a retry of this task cannot re-attach to "
                 "the generation of an earlier try and will create a new one"
             )
-        todo = plan(run.recall(), request, run.attempt, reattach=self.reattach)
+        todo = plan(
+            run.recall(), request, run.attempt, reattach=self.reattach, reuse_on_clear=self.reuse_on_clear
+        )
         earlier = todo.record.started_at if todo.takeover and todo.record else None
         self._started_at = self._rate_limited_since or earlier or time.time()
         deadline = self._started_at + timeout

@@ -89,6 +89,8 @@ class LumaBatchOperatorBase(BaseOperator):
         timedelta.
     :param reattach: a retry takes up what earlier tries of the task instance made (Airflow 3.3+).
         False always creates every item anew.
+    :param reuse_on_clear: a clear after success reuses each item's completed generation when its
+        request is unchanged; default False: a clear makes every item anew.
     :param settle_time: how long Luma's list is watched for what a lost create made, in seconds or
         as a timedelta (see the single operators').
     :param delete_on_timeout: delete an item's generation when its ``timeout`` passes.
@@ -123,6 +125,7 @@ class LumaBatchOperatorBase(BaseOperator):
         poll_interval: float = 5.0,
         timeout: float | timedelta = DEFAULT_TIMEOUT_SECONDS,
         reattach: bool = True,
+        reuse_on_clear: bool = False,
         settle_time: float | timedelta = DEFAULT_SETTLE_SECONDS,
         delete_on_timeout: bool = False,
         output_path: str | None = None,
@@ -146,6 +149,7 @@ class LumaBatchOperatorBase(BaseOperator):
         self.poll_interval = poll_interval
         self.timeout = timeout
         self.reattach = reattach
+        self.reuse_on_clear = reuse_on_clear
         self.settle_time = settle_time
         self.delete_on_timeout = delete_on_timeout
         self.output_path = output_path
@@ -239,6 +243,7 @@ class LumaBatchOperatorBase(BaseOperator):
             "poll_interval": self.poll_interval,
             "timeout": seconds(self.timeout),
             "reattach": self.reattach,
+            "reuse_on_clear": self.reuse_on_clear,
             "settle_time": seconds(self.settle_time),
             "delete_on_timeout": self.delete_on_timeout,
             "min_credits": self.min_credits,

@@ -45,6 +45,7 @@ class LumaBatchTrigger(BaseTrigger):
     :param poll_interval: seconds between two polls of one generation.
     :param timeout: the longest one item may take, in seconds.
     :param reattach: an item continues what an earlier try paid for.
+    :param reuse_on_clear: a clear after success reuses each item's completed generation.
     :param settle_time: seconds Luma's list is watched for what a lost create made.
     :param delete_on_timeout: delete an item's generation when its ``timeout`` passes.
     :param min_credits: fail an item before its create when the balance (US cents) is below this.
@@ -68,6 +69,7 @@ class LumaBatchTrigger(BaseTrigger):
         poll_interval: float,
         timeout: float,
         reattach: bool = True,
+        reuse_on_clear: bool = False,
         settle_time: float = DEFAULT_SETTLE_SECONDS,
         delete_on_timeout: bool = False,
         min_credits: int | None = None,
@@ -87,6 +89,7 @@ class LumaBatchTrigger(BaseTrigger):
         self.poll_interval = poll_interval
         self.timeout = timeout
         self.reattach = reattach
+        self.reuse_on_clear = reuse_on_clear
         self.settle_time = settle_time
         self.delete_on_timeout = delete_on_timeout
         self.min_credits = min_credits
@@ -113,6 +116,7 @@ class LumaBatchTrigger(BaseTrigger):
                 "poll_interval": self.poll_interval,
                 "timeout": self.timeout,
                 "reattach": self.reattach,
+                "reuse_on_clear": self.reuse_on_clear,
                 "settle_time": self.settle_time,
                 "delete_on_timeout": self.delete_on_timeout,
                 "min_credits": self.min_credits,

@@ -192,6 +192,7 @@ class LumaGenerateTrigger(BaseTrigger):
     :param poll_interval: seconds between two polls.
     :param timeout: longest wait for the generation, in seconds, counted from the start of the try.
     :param reattach: a later try takes up what an earlier try paid for (see the operators').
+    :param reuse_on_clear: a clear after success reuses the generation (see the operators').
     :param settle_time: seconds Luma's list is watched for what a lost create made.
     :param delete_on_timeout: delete the generation when ``timeout`` passes.
     :param cancel_on_kill: delete the generation when a user kills the task.
@@ -209,6 +210,7 @@ class LumaGenerateTrigger(BaseTrigger):
         poll_interval: float,
         timeout: float,
         reattach: bool = True,
+        reuse_on_clear: bool = False,
         settle_time: float = DEFAULT_SETTLE_SECONDS,
         delete_on_timeout: bool = False,
         cancel_on_kill: bool = False,
@@ -223,6 +225,7 @@ class LumaGenerateTrigger(BaseTrigger):
         self.poll_interval = poll_interval
         self.timeout = timeout
         self.reattach = reattach
+        self.reuse_on_clear = reuse_on_clear
         self.settle_time = settle_time
         self.delete_on_timeout = delete_on_timeout
         self.cancel_on_kill = cancel_on_kill
@@ -245,6 +248,7 @@ class LumaGenerateTrigger(BaseTrigger):
                 "poll_interval": self.poll_interval,
                 "timeout": self.timeout,
                 "reattach": self.reattach,
+                "reuse_on_clear": self.reuse_on_clear,
                 "settle_time": self.settle_time,
                 "delete_on_timeout": self.delete_on_timeout,
                 "cancel_on_kill": self.cancel_on_kill,
@@ -288,7 +292,10 @@ class LumaGenerateTrigger(BaseTrigger):
         seal = RecordSeal(credentials.api_key, attempt)
         async with LumaHook.async_session() as session:
             run = TriggerRun(hook, session, ti, seal, self.log)
-            todo = plan(await run.recall(), request, attempt, reattach=self.reattach)
+            recalled = await run.recall()
+            todo = plan(
+                recalled, request, attempt, reattach=self.reattach, reuse_on_clear=self.reuse_on_clear
+            )
             if todo.step is Step.FINISHED:
                 self.log.info(
                     "This try already ended with generation %s", todo.record and todo.record.generation_id

@@ -90,3 +90,10 @@ with DAG(dag_id="luma_test_batch_start", schedule=None, start_date=datetime(2025
         **QUICK,
     )
     LumaVideoBatchOperator(task_id="videos", requests=["a wave", "a wave breaking"], deferrable=True, **QUICK)
+    LumaImageBatchOperator(
+        task_id="reused",
+        requests=["a calm lake", "a lake at dusk"],
+        reuse_on_clear=True,
+        deferrable=True,
+        **QUICK,
+    )

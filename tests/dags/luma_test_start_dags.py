@@ -26,6 +26,7 @@ with DAG(dag_id="luma_test_start", schedule=None, start_date=datetime(2025, 1, 1
     LumaImageGenerateOperator(task_id="opted_out", prompt="a kingfisher asleep", reattach=False, **QUICK)
     LumaImageGenerateOperator(task_id="credits", prompt="a costly kingfisher", min_credits=10**9, **QUICK)
     LumaImageGenerateOperator(task_id="capped", prompt="a capped kingfisher", max_cost=0.001, **QUICK)
+    LumaImageGenerateOperator(task_id="reused", prompt="a kingfisher, kept", reuse_on_clear=True, **QUICK)
     LumaVideoUpscaleOperator(
         task_id="upscale", generation_id="00000000-0000-4000-8000-000000000000", resolution="4k", **QUICK
     )
