@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_luma import metrics
 from airflow_provider_luma.adoption import SEARCHING_FOR_LOST_CREATE, Siblings, find_lost_create
 from airflow_provider_luma.effects import Call, Remember, Sleep, Turn
 from airflow_provider_luma.exceptions import (
@@ -40,7 +41,7 @@ from airflow_provider_luma.generations import (
     rate_limit_pause,
 )
 from airflow_provider_luma.key_limits import family_of_path, wait_for_room
-from airflow_provider_luma.pricing import PriceTable
+from airflow_provider_luma.pricing import Estimate, PriceTable
 from airflow_provider_luma.records import Step
 from airflow_provider_luma.redaction import redacted_values
 from airflow_provider_luma.validation import check_generation_id
@@ -115,6 +116,7 @@ def obtain(plan: Plan, record: Record, options: Options, log: Logger) -> Flow:
         )
         if found is not None:
             log.info("Adopting generation %s, made by that create", found["id"])
+            metrics.created(plan.request.body.get("model"), options.prices.estimate(plan.request).usd)
             yield Remember(record.made(found["id"]))
             return found
         log.info("Luma lists no generation made by it: creating one")
@@ -153,7 +155,7 @@ def create(request: GenerationRequest, record: Record, options: Options, log: Lo
     :raises LumaAmbiguousCreateError: creates kept failing in a way that may have reached Luma, and
         none was listed: the record stays in doubt, and the next try looks again.
     """
-    _check_cost(request, options, log)
+    estimate = _checked_estimate(request, options, log)
     if options.min_credits is not None:
         balance = (yield Call("GET", "/credits")).get("credit_balance")
         if isinstance(balance, (int, float)) and balance < options.min_credits:
@@ -185,6 +187,7 @@ def create(request: GenerationRequest, record: Record, options: Options, log: Lo
             )
             if found is not None:
                 log.warning("%s; adopting generation %s, made by that request", exc, found["id"])
+                metrics.created(request.body.get("model"), estimate.usd)
                 if place is not None:
                     place.created(found["id"])
                 yield Remember(record.made(found["id"]))
@@ -211,20 +214,22 @@ def create(request: GenerationRequest, record: Record, options: Options, log: Lo
         # Its id goes into paths, the record and XCom: only a generation id is taken.
         check_generation_id(generation.get("id"), f"the id in Luma's answer to POST {request.path}")
         log.info("Luma generation %s created (%s)", generation["id"], request.path)
+        metrics.created(request.body.get("model"), estimate.usd)
         if place is not None:
             place.created(generation["id"])
         yield Remember(record.made(generation["id"]))
         return generation
 
 
-def _check_cost(request: GenerationRequest, options: Options, log: Logger) -> None:
-    """Refuse a create whose estimate is over ``max_cost`` or unknown under it; warn of an unknown one."""
+def _checked_estimate(request: GenerationRequest, options: Options, log: Logger) -> Estimate:
+    """The create's estimate; refuse it over ``max_cost`` or unknown under it, warn when unknown."""
     estimate = options.prices.estimate(request)
     estimate.check_within(options.max_cost)
     if estimate.usd is None:
         log.warning(
             "No price is known for %s: its cost is unknown (see the connection's 'prices')", estimate.what
         )
+    return estimate
 
 
 def _wait_out_rate_limit(retry_after: float | None, options: Options, log: Logger) -> Flow:
@@ -309,6 +314,7 @@ def wait(
     """
     yield Sleep(first_wait)
     last_state: GenerationState | None = None
+    seen_at = 0.0  # when a poll first saw last_state (for the metrics)
     while True:
         polled_at = time.monotonic()
         try:
@@ -319,9 +325,12 @@ def wait(
         else:
             state = GenerationState.known(generation)
             if state is not last_state:
-                last_state = state
+                if last_state in (GenerationState.QUEUED, GenerationState.DREAMING):
+                    metrics.spent(generation.get("model"), last_state.value, polled_at - seen_at)
+                last_state, seen_at = state, polled_at
                 log.info("Luma generation %s is %s (%.1f s)", generation_id, state.value, time.time() - since)
             if state.is_terminal:
+                metrics.ended(generation.get("model"), state.value)
                 return WaitOutcome.of(generation)
         remaining = deadline - time.time()
         if remaining <= 0:

@@ -29,6 +29,7 @@ from tenacity import (
 )
 from tenacity.stop import stop_base
 
+from airflow_provider_luma import metrics
 from airflow_provider_luma.exceptions import (
     LumaAmbiguousCreateError,
     LumaApiError,
@@ -153,6 +154,8 @@ def parse_response(
                 status, method, path, detail="the answer was not valid JSON", hint="Luma may be degraded"
             ) from None
     detail = _detail(body)
+    if status == 429:
+        metrics.rate_limited(method, path)
     should_retry = headers.get("x-should-retry")
     if status in (401, 403):
         raise LumaAuthenticationError(
