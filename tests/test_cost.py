@@ -250,3 +250,10 @@ async def test_a_batch_with_reuse_on_clear_pays_nothing_again_after_a_clear(dagb
     assert is_task_success(await run.run("reused", try_number=2, clears=1))
     assert [item["generation_id"] for item in run.xcom("reused", "batch")["items"]] == ids
     assert emulator.stats.creates == 2
+
+
+def test_a_decorators_max_cost_holds_what_its_function_returns(run_dag, emulator, read_logs):
+    result = run_dag("luma_test_decorated_max_cost")
+    assert result.state == "failed"
+    assert "(ray-2 video, 9 s at 1080p) is estimated at $2.8620" in plain_text(read_logs())
+    assert emulator.stats.creates == 0

@@ -75,3 +75,11 @@ with DAG(dag_id="luma_test_decorated_mapped", schedule=None, start_date=datetime
         return sorted(found)
 
     urls(kite.expand(subject=subjects()))
+
+with DAG(dag_id="luma_test_decorated_max_cost", schedule=None, start_date=datetime(2025, 1, 1)):
+    # ray-2 at 1080p for 9 s is $2.862: over the decorator's max_cost, whatever the function returns.
+    @task.luma_video(model="ray-2", max_cost=1, deferrable=False, retries=0, **FAST)
+    def long_clip() -> dict:
+        return {"prompt": "a long harbour clip", "resolution": "1080p", "duration": "9s"}
+
+    long_clip()
