@@ -3,9 +3,10 @@ What a run of a DAG would cost, with nothing created: ``python -m airflow_provid
 
 Every Luma generate and batch task of the DAG is validated as it would be before its create, and
 priced (:mod:`airflow_provider_luma.pricing`, by the connection's prices when it can be read). No
-request reaches Luma. What only a run knows is said, not guessed: a value templated with Jinja is
-checked as written (the price depends on model, resolution and duration, which rarely are), a task
-mapped with ``.expand()`` or a TaskFlow decorator's parameters are known only at run time.
+request reaches Luma. What only a run knows is said, not guessed: a task with values templated
+with Jinja is checked when a run renders them, and priced by its model, resolution and duration
+(which rarely are templated); a task mapped with ``.expand()`` or a TaskFlow decorator's parameters
+are known only at run time.
 """
 
 from __future__ import annotations
@@ -82,17 +83,19 @@ def _estimate_task(task: Any, prices: PriceTable) -> TaskCost:
             {**task.defaults(), **(item if isinstance(item, dict) else {"prompt": item})}
             for item in task.requests
         ]
-        if _templated(items):
+        templated = _templated(items)
+        if templated:
             bodies = [_priced_fields(task.kind, item) for item in items]
         else:
             bodies = [request.body for request in build_batch(task.kind, task.requests, task.defaults())]
     else:
         params = task.request_params()
-        bodies = [_priced_fields(task.kind, params) if _templated(params) else task.build_request().body]
+        templated = _templated(params)
+        bodies = [_priced_fields(task.kind, params) if templated else task.build_request().body]
     estimates = [prices.estimate_body(body) for body in bodies]
     usd = None if any(e.usd is None for e in estimates) else round(sum(e.usd or 0.0 for e in estimates), 6)
     note = ", ".join(sorted({e.what for e in estimates})) + ("" if usd is not None else ": no known price")
-    if _templated(task.requests if isinstance(task, LumaBatchOperatorBase) else task.request_params()):
+    if templated:
         note += " (templated values are checked at run time)"
     if task.max_cost is not None and any(estimate.over(task.max_cost) for estimate in estimates):
         refused = f"{note}; over max_cost ${task.max_cost:g}"
