@@ -120,7 +120,7 @@ class PriceTable:
 
     def estimate_body(self, body: Mapping[str, Any]) -> Estimate:
         """
-        What a create with this body costs (the emulator charges by this too).
+        What a create with this body costs.
 
         A price per second needs the video's length: a video's ``duration`` (Luma's default when
         not given); an edit of an earlier video has none, so only a price per generation serves it.

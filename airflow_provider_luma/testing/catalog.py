@@ -1,14 +1,13 @@
 """
 The fixed vocabulary of the emulated API: models, enums, concepts, prices and picture sizes.
 
-Values follow the public ``lumaai`` SDK types and Luma's documentation; prices are the provider's
-estimates (:mod:`airflow_provider_luma.pricing`) where Luma publishes one, plausible figures in US
-cents otherwise.
+Values follow the public ``lumaai`` SDK types and Luma's documentation. Prices, in US cents, are
+Luma's published ones where it publishes any (photon images, Ray 2 video by resolution and second:
+the figures the provider's own estimates use, kept here apart so that a test comparing the two
+compares two sources), plausible figures otherwise.
 """
 
 from __future__ import annotations
-
-from airflow_provider_luma.pricing import PriceTable
 
 API_PREFIX = "/dream-machine/v1"
 
@@ -84,8 +83,10 @@ FAMILY_OF_KIND = {
     "add_audio": "video",
 }
 
-_IMAGE_PRICE = {"photon-1": 1.9, "photon-flash-1": 0.5}
-_VIDEO_PRICE_PER_SECOND = {"ray-2": 7.0, "ray-flash-2": 2.4, "ray-1-6": 5.0}
+_IMAGE_PRICE = {"photon-1": 0.73, "photon-flash-1": 0.19}
+#: Ray 2, published: US cents per second by resolution (5 s at 720p: 71 cents).
+_RAY_2_CENTS_PER_SECOND = {"540p": 8.0, "720p": 14.2, "1080p": 31.8, "4k": 127.4}
+_VIDEO_PRICE_PER_SECOND = {"ray-flash-2": 2.4, "ray-1-6": 5.0}
 _RESOLUTION_FACTOR = {"540p": 1.0, "720p": 2.0, "1080p": 4.5, "4k": 18.0}
 UPSCALE_PRICE = 10.0
 AUDIO_PRICE = 2.0
@@ -93,19 +94,13 @@ AUDIO_PRICE = 2.0
 
 def price_cents(kind: str, model: str, resolution: str | None = None, duration: str | None = None) -> float:
     """
-    Return what one generation costs, in US cents: the provider's estimate where it has a price
-    (:data:`airflow_provider_luma.pricing.DEFAULT_PRICES`), so tests see the balance move by
-    exactly the estimates; a plausible figure for the kinds Luma publishes no price for.
+    Return what one generation costs, in US cents (see the module's docstring).
 
     :param kind: the generation kind, a key of :data:`FAMILY_OF_KIND`.
     :param model: the model name.
     :param resolution: the video resolution, if any (default 720p).
     :param duration: the video duration, ``"5s"`` or ``"9s"`` (default 5s).
     """
-    body = {"generation_type": kind, "model": model, "resolution": resolution, "duration": duration}
-    estimate = PriceTable().estimate_body(body).usd
-    if estimate is not None:
-        return round(estimate * 100, 4)
     if kind == "upscale_video":
         return UPSCALE_PRICE
     if kind == "add_audio":
@@ -113,6 +108,8 @@ def price_cents(kind: str, model: str, resolution: str | None = None, duration: 
     if FAMILY_OF_KIND[kind] == "image":
         return _IMAGE_PRICE.get(model, 1.0)
     seconds = 9 if duration == "9s" else 5
+    if kind == "video" and model == "ray-2":
+        return round(_RAY_2_CENTS_PER_SECOND.get(resolution or "720p", 14.2) * seconds, 4)
     factor = _RESOLUTION_FACTOR.get(resolution or "720p", 2.0)
     return round(_VIDEO_PRICE_PER_SECOND.get(model, 5.0) * seconds * factor, 2)
 
