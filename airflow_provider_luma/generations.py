@@ -192,7 +192,7 @@ XCOM_GENERATION_ID = "generation_id"
 #: XCom key of the final generation, as Luma returned it.
 XCOM_GENERATION = "generation"
 #: XCom key of what the task's generation cost, in US dollars: its estimate once it is created
-#: (None: no known price), 0 once it failed (Luma refunds it).
+#: (none is pushed when no price is known), 0 once it failed (Luma refunds it).
 XCOM_COST = "cost"
 
 

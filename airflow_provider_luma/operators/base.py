@@ -275,8 +275,11 @@ class LumaGenerationOperatorBase(BaseOperator):
         generation = drive(obtain(todo, record, options, self.log), run.perform)
         generation_id = self._generation_id = generation["id"]
         context["ti"].xcom_push(key=XCOM_GENERATION_ID, value=generation_id)
-        # Paid for (by this try or an earlier one): its estimate, even if the task fails later.
-        context["ti"].xcom_push(key=XCOM_COST, value=options.prices.estimate(todo.request).usd)
+        # Paid for (by this try or an earlier one): its estimate, even if the task fails later. No
+        # XCom when no price is known (Airflow 3.0 refuses an XCom of None).
+        cost = options.prices.estimate(todo.request).usd
+        if cost is not None:
+            context["ti"].xcom_push(key=XCOM_COST, value=cost)
         # The generation as created; replaced by the final one. Lets the extra link resolve early.
         context["ti"].xcom_push(key=XCOM_GENERATION, value=generation)
         if not self.wait_for_completion:

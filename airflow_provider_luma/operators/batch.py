@@ -283,7 +283,8 @@ class LumaBatchOperatorBase(BaseOperator):
             )
         batch = manifest(results)
         context["ti"].xcom_push(key=XCOM_BATCH, value=batch)
-        context["ti"].xcom_push(key=XCOM_COST, value=batch["cost"])
+        if batch["cost"] is not None:  # no XCom when an item has no known price (3.0 refuses None)
+            context["ti"].xcom_push(key=XCOM_COST, value=batch["cost"])
         done = [result for result in results if result.succeeded]
         extra: dict[str, Any] = {"generation_ids": [result.generation_id for result in done]}
         if self.output_path:

@@ -215,7 +215,8 @@ class LumaBatchTrigger(BaseTrigger):
 
                 batch = manifest(results)
                 await run.push(XCOM_BATCH, batch)
-                await run.push(XCOM_COST, batch["cost"])
+                if batch["cost"] is not None:  # no XCom when an item has no known price
+                    await run.push(XCOM_COST, batch["cost"])
                 await run.push(XCOM_RETURN_KEY, [result.value for result in results])
                 if not failed_too_often:
                     return task_success_event()

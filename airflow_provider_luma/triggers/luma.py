@@ -322,7 +322,9 @@ class LumaGenerateTrigger(BaseTrigger):
             generation = await adrive(obtain(todo, record, options, self.log), run.perform)
             self._generation_id = generation["id"]
             await run.push(XCOM_GENERATION_ID, generation["id"])
-            await run.push(XCOM_COST, options.prices.estimate(todo.request).usd)
+            cost = options.prices.estimate(todo.request).usd
+            if cost is not None:  # no XCom when no price is known
+                await run.push(XCOM_COST, cost)
             await run.push(XCOM_GENERATION, generation)
             if generation.get("state") in TERMINAL_STATES:
                 outcome = WaitOutcome.of(generation)
