@@ -283,7 +283,7 @@ async def test_a_takeover_never_gives_an_item_in_doubt_its_identical_twins_gener
     must take its own generation, though item 0's is listed with the very same request and item 0
     has not re-attached yet (its first call is slow): item 0's record holds it.
     """
-    from airflow_provider_luma.records import RECORD_XCOM_KEY, Record, RecordSeal, item_key
+    from airflow_provider_luma.records import Record, RecordSeal
     from airflow_provider_luma.runs import TriggerRun
 
     run = start()
@@ -299,18 +299,7 @@ async def test_a_takeover_never_gives_an_item_in_doubt_its_identical_twins_gener
         min(made_at) - 1, max(made_at) + 1
     )
     planted = {0: Record.start(twin.request, attempt, twin.started_at).made(ids[0]), 2: in_doubt}
-    with supervisor_comms(run.result.dag_run.id):
-        from airflow.providers.common.compat.sdk import XCom
-
-        for index, record in planted.items():
-            await XCom.aset(
-                item_key(RECORD_XCOM_KEY, index),
-                seal.seal(record, item=index),
-                dag_id="luma_test_batch_start",
-                task_id="images",
-                run_id=run.run_id,
-                map_index=-1,
-            )
+    await plant_item_records(run, seal, planted)
     emulator.configure(
         faults=[FaultRule(route=f"GET /generations/{ids[0]}", kind="slow", delay=2.0, times=1)]
     )
