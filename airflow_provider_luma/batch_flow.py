@@ -48,7 +48,9 @@ if TYPE_CHECKING:
     from airflow_provider_luma.effects import Effect
     from airflow_provider_luma.key_limits import KeyRoom
     from airflow_provider_luma.kinds import GenerationRequest
+    from airflow_provider_luma.pricing import Estimate
     from airflow_provider_luma.records import Attempt, Plan
+    from airflow_provider_luma.run_budget import RunBudget
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,7 @@ class BatchOptions:
     :param delete_on_timeout: delete an item's generation when its ``timeout`` passes.
     :param min_credits: the lowest balance (US cents) a create is sent at; None: not checked.
     :param max_cost: the most one item's create may be estimated at, in US dollars (None: no cap).
+    :param max_run_cost: the most the DAG run's Luma tasks may send, in US dollars (None: no cap).
     """
 
     max_in_flight: int
@@ -78,6 +81,7 @@ class BatchOptions:
     delete_on_timeout: bool = False
     min_credits: int | None = None
     max_cost: float | None = None
+    max_run_cost: float | None = None
 
     @classmethod
     def of(cls, kind: str, holder: Any) -> BatchOptions:
@@ -99,6 +103,7 @@ class BatchOptions:
             holder.delete_on_timeout,
             holder.min_credits,
             check_max_cost("max_cost", holder.max_cost),
+            check_max_cost("max_run_cost", holder.max_run_cost),
         )
 
 
@@ -256,6 +261,7 @@ async def run_batch(
     log: Logger,
     room: KeyRoom | None = None,
     prices: PriceTable | None = None,
+    run_budget: RunBudget | None = None,
 ) -> list[ItemResult]:
     """
     Run every item of a batch to its end; return their results, in the order of ``requests``.
@@ -270,8 +276,9 @@ async def run_batch(
     :param log: the task's logger.
     :param room: the key's room in this process, whose limits each create waits for (None: not kept).
     :param prices: what the items' creates are estimated by (None: Luma's published prices).
+    :param run_budget: the task instance's share of its DAG run's ``max_run_cost`` (None: none).
     :raises LumaCostLimitError: an item that may create is estimated above ``max_cost`` (nothing
-        is created).
+        is created), or the batch's creates do not fit in ``max_run_cost``.
     """
     slots = asyncio.Semaphore(options.max_in_flight)
     pacer = CreatePacer(options.creates_per_minute)
@@ -285,9 +292,15 @@ async def run_batch(
     # and an item whose create is in doubt may look for it first.
     _say_what_is_continued(todos, log)
     prices = prices or PriceTable()
-    for index, todo in enumerate(todos):  # the whole batch, before any of its creates
-        if todo.step not in (Step.REATTACH, Step.FINISHED):  # a re-attach pays nothing new
-            prices.estimate(todo.request).check_within(options.max_cost, f"requests[{index}]: ")
+    creates = {  # the whole batch, before any of its creates; a re-attach pays nothing new
+        index: prices.estimate(todo.request)
+        for index, todo in enumerate(todos)
+        if todo.step not in (Step.REATTACH, Step.FINISHED)
+    }
+    for index, estimate in creates.items():
+        estimate.check_within(options.max_cost, f"requests[{index}]: ")
+    if run_budget is not None:
+        await _claim_for_batch(run_budget, creates, time.time() + options.timeout, perform, log)
     held = {record.generation_id for record in recalled if record is not None and record.generation_id}
     twins = IdenticalCreates(held)
     for index, todo in enumerate(todos):
@@ -411,6 +424,23 @@ async def _item(
     # Ended: a retry (no clear since) takes it up again; a clear makes a new one.
     records.completed(index, generation_id)
     return ItemResult(index, "completed", generation_id, url=url, assets=final.get("assets"), cost=cost)
+
+
+async def _claim_for_batch(
+    budget: RunBudget,
+    creates: dict[int, Estimate],
+    deadline: float,
+    perform: Callable[[Effect], Awaitable[Any]],
+    log: Logger,
+) -> None:
+    """Claim every create the batch may send, at once, from its run's budget (each priced)."""
+    for index, estimate in creates.items():  # an unknown price is never free under a budget
+        estimate.check_within(budget.max_run_cost, f"requests[{index}]: ", cap="max_run_cost")
+    await adrive(budget.start(), perform)
+    if creates:
+        need = sum(estimate.usd or 0.0 for estimate in creates.values())
+        what = f"this batch's {len(creates)} creates"
+        await adrive(budget.claim(need, what, deadline, log), perform)
 
 
 def _is_final(exc: LumaError) -> bool:

@@ -91,7 +91,24 @@ class XComValues:
     key: str
 
 
-Effect = Call | Sleep | Turn | Remember | XComValues
+@dataclass(frozen=True)
+class KeepSpend:
+    """
+    Keep the task instance's entry of its run's budget where the run's tasks read it (an XCom),
+    and where its later tries do (:mod:`airflow_provider_luma.run_budget`).
+
+    :param entry: the entry, as stored.
+    """
+
+    entry: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RecallSpend:
+    """The task instance's entry of its run's budget, as its earlier tries left it (None: none)."""
+
+
+Effect = Call | Sleep | Turn | Remember | XComValues | KeepSpend | RecallSpend
 
 
 def drive(flow: Flow, perform: Callable[[Effect], Any]) -> Any:

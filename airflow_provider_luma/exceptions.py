@@ -151,6 +151,10 @@ class LumaCostLimitError(LumaError, AirflowFailException):
     """A create's estimated cost is above the task's ``max_cost``, or unknown under it (final)."""
 
 
+class LumaRunBudgetError(LumaCostLimitError):
+    """A create does not fit in what is left of its DAG run's ``max_run_cost`` (final)."""
+
+
 class LumaUnsafeAssetUrlError(LumaError, AirflowFailException):
     """
     A generation completed with an asset URL that may not be returned, pushed or linked (final).

@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from airflow_provider_luma.key_limits import KeyRoom
     from airflow_provider_luma.kinds import GenerationRequest
     from airflow_provider_luma.records import Plan, Record
+    from airflow_provider_luma.run_budget import RunBudget
 
 #: The longest a create may take (a 5 s connect and a 60 s read, and the retries of a connection
 #: that never opened, cut to fit): a create sent at ``t`` made its generation, if any, by ``t`` plus
@@ -77,6 +78,7 @@ class Options:
     :param room: the key's room in this process, whose limits a create waits for (None: not kept).
     :param max_cost: the most a create may be estimated at, in US dollars (None: no cap).
     :param prices: what creates are estimated by (the connection's ``prices`` over Luma's).
+    :param run_budget: the task instance's share of its DAG run's ``max_run_cost`` (None: none).
     """
 
     deadline: float
@@ -86,6 +88,7 @@ class Options:
     room: KeyRoom | None = None
     max_cost: float | None = None
     prices: PriceTable = field(default_factory=lambda: PriceTable())
+    run_budget: RunBudget | None = None
 
 
 def obtain(plan: Plan, record: Record, options: Options, log: Logger) -> Flow:
@@ -100,9 +103,11 @@ def obtain(plan: Plan, record: Record, options: Options, log: Logger) -> Flow:
     """
     if plan.note:
         log.info("%s: creating a new one", plan.note)
+    if options.run_budget is not None:
+        yield from options.run_budget.start()
     earlier = plan.record
     if plan.step in (Step.REATTACH, Step.FINISHED) and earlier is not None and earlier.generation_id:
-        generation = yield from _reattach(earlier.generation_id, plan.takeover, options, log)
+        generation = yield from _reattach(earlier.generation_id, plan, options, log)
         if generation is not None:
             made = record.made(generation["id"])
             if made != earlier:  # a takeover's record already says so: nothing to write
@@ -123,8 +128,9 @@ def obtain(plan: Plan, record: Record, options: Options, log: Logger) -> Flow:
     return (yield from create(plan.request, record, options, log))
 
 
-def _reattach(generation_id: str, takeover: bool, options: Options, log: Logger) -> Flow:
+def _reattach(generation_id: str, plan: Plan, options: Options, log: Logger) -> Flow:
     """The record's generation if it can serve this try, else None (a new one is created)."""
+    takeover = plan.takeover
     whose = "this try" if takeover else "an earlier try"
     try:
         generation = yield _get(generation_id, options.deadline)
@@ -136,6 +142,8 @@ def _reattach(generation_id: str, takeover: bool, options: Options, log: Logger)
     state = generation.get("state")
     if state == GenerationState.FAILED and not takeover:
         log.info("Generation %s of %s failed; creating a new one", generation_id, whose)
+        if options.run_budget is not None:  # Luma refunded it
+            yield from options.run_budget.release(options.prices.estimate(plan.request).usd or 0.0)
         return None
     # A failed generation of this very try is its outcome: the task fails with Luma's reason.
     log.info("Re-attaching to generation %s created by %s (%s)", generation_id, whose, state)
@@ -163,6 +171,10 @@ def create(request: GenerationRequest, record: Record, options: Options, log: Lo
                 f"Luma credit balance is {balance} US cents, below min_credits={options.min_credits}: "
                 "top up the account (or lower min_credits) before generating"
             )
+    budget = options.run_budget
+    if budget is not None:  # an unknown price is never free under a budget
+        estimate.check_within(budget.max_run_cost, cap="max_run_cost")
+        yield from budget.claim(estimate.usd or 0.0, f"this create ({estimate.what})", options.deadline, log)
     # No rendered fields show it on the triggerer; URLs go without query strings (signed, tokens).
     log.info("Creating %s: %s", request.path, json.dumps(redacted_values(request.body)))
     lost = 0
@@ -206,6 +218,8 @@ def create(request: GenerationRequest, record: Record, options: Options, log: Lo
             if place is not None:
                 place.free()
             if not (isinstance(exc, LumaRetryableError) and exc.http_status == 429):
+                if budget is not None:  # Luma refused it: nothing was paid
+                    yield from budget.release(estimate.usd or 0.0)
                 raise
             yield Remember(record)  # a 429 created nothing: nothing is in doubt
             yield from _wait_out_rate_limit(exc.retry_after, options, log)

@@ -61,12 +61,13 @@ class Estimate:
         """True when the estimate is unknown or above ``max_cost`` (US dollars)."""
         return self.usd is None or self.usd > max_cost + 1e-9
 
-    def check_within(self, max_cost: float | None, whose: str = "") -> None:
+    def check_within(self, max_cost: float | None, whose: str = "", cap: str = "max_cost") -> None:
         """
         Refuse a create this estimate is over ``max_cost`` for (or unknown under it).
 
         :param max_cost: the cap, in US dollars (None: none).
         :param whose: what the error starts with (a batch item's ``requests[3]:``, and a space).
+        :param cap: the cap's parameter, named in the error.
         :raises LumaCostLimitError: naming the estimate and the cap.
         """
         if max_cost is None or not self.over(max_cost):
@@ -75,8 +76,8 @@ class Estimate:
 
         cost = "has no known price" if self.usd is None else f"is estimated at ${self.usd:.4f}"
         raise LumaCostLimitError(
-            f"{whose}max_cost is ${max_cost:g} and this create ({self.what}) {cost}: nothing was created. "
-            "Raise max_cost, or give the model's price in the connection's extra 'prices'"
+            f"{whose}{cap} is ${max_cost:g} and this create ({self.what}) {cost}: nothing was created. "
+            f"Raise {cap}, or give the model's price in the connection's extra 'prices'"
         )
 
 

@@ -16,8 +16,9 @@ from dataclasses import asdict
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_luma.effects import Call, Remember, Sleep, XComValues
+from airflow_provider_luma.effects import Call, KeepSpend, RecallSpend, Remember, Sleep, XComValues
 from airflow_provider_luma.records import RECORD_XCOM_KEY, STATE_STORE_KEY, Attempt, RecordSeal
+from airflow_provider_luma.run_budget import XCOM_RUN_SPEND
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -85,6 +86,8 @@ class WorkerRun:
         if isinstance(effect, XComValues):
             values = self.ti.xcom_pull(task_ids=[effect.task_id], key=effect.key)
             return [] if values is None else list(values)
+        if isinstance(effect, (KeepSpend, RecallSpend)):
+            return keep_spend_in_worker(effect, self.ti, self.store)
         return self.hook.perform(effect)
 
     @cached_property
@@ -160,6 +163,10 @@ class TriggerRun:
             await self.push(RECORD_XCOM_KEY, self.seal.seal(effect.record))
         elif isinstance(effect, XComValues):
             return await self._all_map_indexes(effect)
+        elif isinstance(effect, KeepSpend):
+            await self.push(XCOM_RUN_SPEND, effect.entry)
+        elif isinstance(effect, RecallSpend):
+            return await self.pull(XCOM_RUN_SPEND, self.ti.task_id, self.ti.map_index)
         return None
 
     async def _all_map_indexes(self, effect: XComValues) -> list[Any]:
@@ -219,13 +226,36 @@ class WorkerBatchRun(TriggerRun):
     :param log: the task's logger.
     """
 
-    def __init__(self, hook: LumaHook, session: aiohttp.ClientSession, ti: Any, log: Logger) -> None:
+    def __init__(
+        self, hook: LumaHook, session: aiohttp.ClientSession, ti: Any, log: Logger, store: Any = None
+    ) -> None:
         super().__init__(hook, session, None, None, log)
         self.worker_ti = ti
+        self.store = store
 
     async def perform(self, effect: Effect) -> Any:
         """Perform one effect of the flow."""
         if isinstance(effect, XComValues):
             values = self.worker_ti.xcom_pull(task_ids=[effect.task_id], key=effect.key)
             return [] if values is None else list(values)
+        if isinstance(effect, (KeepSpend, RecallSpend)):
+            return keep_spend_in_worker(effect, self.worker_ti, self.store)
         return await super().perform(effect)
+
+
+def keep_spend_in_worker(effect: KeepSpend | RecallSpend, ti: Any, store: Any) -> Any:
+    """
+    A worker keeps its entry of the run's budget in XCom, where the run's tasks read it, and in the
+    task state store (Airflow 3.3+), which a new try reads: Airflow clears a task instance's XComs
+    as a new try starts in a worker.
+
+    :param effect: keep or recall the entry.
+    :param ti: the worker's task instance.
+    :param store: its task state store (None before Airflow 3.3).
+    """
+    if isinstance(effect, RecallSpend):
+        return store.get(XCOM_RUN_SPEND) if store is not None else None
+    ti.xcom_push(key=XCOM_RUN_SPEND, value=effect.entry)
+    if store is not None:
+        store.set(XCOM_RUN_SPEND, effect.entry)
+    return None

@@ -39,6 +39,7 @@ async def run_in_worker(
     from airflow_provider_luma.batch_flow import ItemRecords, run_batch
     from airflow_provider_luma.hooks.luma import LumaHook
     from airflow_provider_luma.records import STATE_STORE_KEY, Attempt, RecordSeal
+    from airflow_provider_luma.run_budget import run_budget_of
     from airflow_provider_luma.runs import WorkerBatchRun
 
     ti = context["ti"]
@@ -56,7 +57,7 @@ async def run_in_worker(
 
     records = ItemRecords(seal, read, write, STATE_STORE_KEY, log)
     async with LumaHook.async_session() as session:
-        run = WorkerBatchRun(hook, session, ti, log)
+        run = WorkerBatchRun(hook, session, ti, log, store)
         return await run_batch(
             requests,
             options,
@@ -68,6 +69,7 @@ async def run_in_worker(
             log,
             credentials.room,
             credentials.prices,
+            run_budget_of(options.max_run_cost, attempt, sibling_tasks),
         )
 
 
@@ -84,12 +86,14 @@ def hand_records(context: Context, count: int, *, to_trigger: bool) -> None:
     :param to_trigger: from the task state store to XCom (else back).
     """
     from airflow_provider_luma.records import RECORD_XCOM_KEY, STATE_STORE_KEY, ended_items_key, item_key
+    from airflow_provider_luma.run_budget import XCOM_RUN_SPEND
 
     store, ti = context.get("task_state_store"), context["ti"]
     if store is None:
         return
     keys = [(item_key(STATE_STORE_KEY, index), item_key(RECORD_XCOM_KEY, index)) for index in range(count)]
     keys.append((ended_items_key(STATE_STORE_KEY), ended_items_key(RECORD_XCOM_KEY)))
+    keys.append((XCOM_RUN_SPEND, XCOM_RUN_SPEND))  # the task instance's share of its run's budget
     for stored_key, xcom_key in keys:
         if to_trigger:
             record = store.get(stored_key)

@@ -138,6 +138,7 @@ def start_trigger_args(operator: Any) -> StartTriggerArgs:
             "cancel_on_kill": operator.cancel_on_kill,
             "min_credits": operator.min_credits,
             "max_cost": operator.max_cost,
+            "max_run_cost": operator.max_run_cost,
             "output_path": None if operator.output_path is None else str(operator.output_path),
             **operator.request_params(),
         },

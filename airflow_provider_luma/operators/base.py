@@ -122,6 +122,11 @@ class LumaGenerationOperatorBase(BaseOperator):
     :param max_cost: the most one create may cost, in US dollars: a create estimated above it, or
         with no known price, fails the task (final) before it is sent. Estimates come from Luma's
         published prices under the connection's extra ``prices``; a re-attach pays nothing new.
+    :param max_run_cost: the most this task's DAG run may send to Luma, in US dollars, across every
+        Luma task of the run that has it (give it in ``default_args`` for all), their retries
+        included: a create that does not fit in what the run's tasks sent so far fails the task
+        (final) before it is sent, naming what was sent and what it needed. Two tasks that start
+        together cannot both spend the last dollar.
     :param max_asset_bytes: the largest asset ``output_path`` copies (default 2 GiB); a larger one
         fails the task (final) and nothing is left in ``output_path``.
     :param copy_timeout: the most the copy to ``output_path`` may take, in seconds or as a
@@ -160,6 +165,7 @@ class LumaGenerationOperatorBase(BaseOperator):
         output_path: str | None = None,
         min_credits: int | None = None,
         max_cost: float | None = None,
+        max_run_cost: float | None = None,
         max_asset_bytes: int = DEFAULT_MAX_BYTES,
         copy_timeout: float | timedelta = DEFAULT_DEADLINE_SECONDS,
         **kwargs: Any,
@@ -182,6 +188,7 @@ class LumaGenerationOperatorBase(BaseOperator):
         self.output_path = output_path
         self.min_credits = min_credits
         self.max_cost = check_max_cost("max_cost", max_cost)
+        self.max_run_cost = check_max_cost("max_run_cost", max_run_cost)
         # Checked here, not templated: a bad value fails the DAG's import, before anything is paid.
         self.max_asset_bytes = check_positive_int("max_asset_bytes", max_asset_bytes)
         self.copy_timeout = check_positive_number("copy_timeout", copy_timeout)
@@ -245,6 +252,7 @@ class LumaGenerationOperatorBase(BaseOperator):
         from airflow_provider_luma.effects import drive
         from airflow_provider_luma.flow import Options, obtain, wait
         from airflow_provider_luma.records import Record, plan
+        from airflow_provider_luma.run_budget import run_budget_of
 
         say_why_in_a_worker(self, context.get("ti"), self._why_in_a_worker)
         request = self.build_request()
@@ -262,14 +270,16 @@ class LumaGenerationOperatorBase(BaseOperator):
         earlier = todo.record.started_at if todo.takeover and todo.record else None
         self._started_at = self._rate_limited_since or earlier or time.time()
         deadline = self._started_at + timeout
+        tasks = tuple(self.dag.task_ids) if self.has_dag() else ()
         options = Options(
             deadline,
             check_positive_number("settle_time", self.settle_time),
             self.min_credits,
-            Siblings(tuple(self.dag.task_ids) if self.has_dag() else ()),
+            Siblings(tasks),
             run.hook.credentials.room,
             self.max_cost,
             run.hook.credentials.prices,
+            run_budget_of(self.max_run_cost, run.attempt, tasks),
         )
         record = Record.start(todo.request, run.attempt, self._started_at)
         generation = drive(obtain(todo, record, options, self.log), run.perform)

@@ -101,6 +101,10 @@ class LumaBatchOperatorBase(BaseOperator):
     :param max_cost: the most one item's create may cost, in US dollars: when an item that would
         create is estimated above it (or has no known price), the batch fails (final) before any
         create. Estimates: Luma's published prices under the connection's extra ``prices``.
+    :param max_run_cost: the most this task's DAG run may send to Luma, in US dollars, across every
+        Luma task of the run that has it, retries included (see the single operators'). The batch
+        claims the estimates of all the creates it is about to send at once, before the first: when
+        they do not fit, it fails (final) and creates nothing.
     :param max_asset_bytes: the largest asset ``output_path`` copies (default 2 GiB).
     :param copy_timeout: the most one copy may take, in seconds or as a timedelta (default 30 min).
     :param max_parallel_copies: copies to ``output_path`` run at once, in the worker (default 8).
@@ -131,6 +135,7 @@ class LumaBatchOperatorBase(BaseOperator):
         output_path: str | None = None,
         min_credits: int | None = None,
         max_cost: float | None = None,
+        max_run_cost: float | None = None,
         max_asset_bytes: int = DEFAULT_MAX_BYTES,
         copy_timeout: float | timedelta = DEFAULT_DEADLINE_SECONDS,
         max_parallel_copies: int = DEFAULT_PARALLEL_COPIES,
@@ -155,6 +160,7 @@ class LumaBatchOperatorBase(BaseOperator):
         self.output_path = output_path
         self.min_credits = min_credits
         self.max_cost = check_max_cost("max_cost", max_cost)
+        self.max_run_cost = check_max_cost("max_run_cost", max_run_cost)
         self.max_asset_bytes = check_positive_int("max_asset_bytes", max_asset_bytes)
         self.copy_timeout = check_positive_number("copy_timeout", copy_timeout)
         self.max_parallel_copies = check_positive_int("max_parallel_copies", max_parallel_copies)
@@ -248,6 +254,7 @@ class LumaBatchOperatorBase(BaseOperator):
             "delete_on_timeout": self.delete_on_timeout,
             "min_credits": self.min_credits,
             "max_cost": self.max_cost,
+            "max_run_cost": self.max_run_cost,
             "output_path": None if self.output_path is None else str(self.output_path),
             **self.defaults(),
         }

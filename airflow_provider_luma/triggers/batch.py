@@ -26,8 +26,9 @@ from airflow_provider_luma.triggers.luma import _error_event, task_success_event
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-    from airflow_provider_luma.batch_flow import ItemRecords
+    from airflow_provider_luma.batch_flow import BatchOptions, ItemRecords
     from airflow_provider_luma.records import Attempt
+    from airflow_provider_luma.run_budget import RunBudget
     from airflow_provider_luma.runs import TriggerRun
 
 
@@ -50,6 +51,7 @@ class LumaBatchTrigger(BaseTrigger):
     :param delete_on_timeout: delete an item's generation when its ``timeout`` passes.
     :param min_credits: fail an item before its create when the balance (US cents) is below this.
     :param max_cost: the most one item's create may be estimated at, in US dollars (None: no cap).
+    :param max_run_cost: the most the DAG run's Luma tasks may send, in US dollars (None: no cap).
     :param output_path: where the worker copies the assets (empty: no copy).
     :param started_on_triggerer: Airflow started the task here (else a worker deferred it).
     :param handoff_until: epoch seconds before which the task is never resumed (a worker deferred
@@ -74,6 +76,7 @@ class LumaBatchTrigger(BaseTrigger):
         delete_on_timeout: bool = False,
         min_credits: int | None = None,
         max_cost: float | None = None,
+        max_run_cost: float | None = None,
         output_path: str | None = None,
         started_on_triggerer: bool = False,
         handoff_until: float | None = None,
@@ -94,6 +97,7 @@ class LumaBatchTrigger(BaseTrigger):
         self.delete_on_timeout = delete_on_timeout
         self.min_credits = min_credits
         self.max_cost = max_cost
+        self.max_run_cost = max_run_cost
         self.output_path = output_path
         self.started_on_triggerer = started_on_triggerer
         self.handoff_until = handoff_until
@@ -121,6 +125,7 @@ class LumaBatchTrigger(BaseTrigger):
                 "delete_on_timeout": self.delete_on_timeout,
                 "min_credits": self.min_credits,
                 "max_cost": self.max_cost,
+                "max_run_cost": self.max_run_cost,
                 "output_path": self.output_path,
                 "started_on_triggerer": self.started_on_triggerer,
                 "handoff_until": self.handoff_until,
@@ -176,8 +181,23 @@ class LumaBatchTrigger(BaseTrigger):
                 self.log,
                 credentials.room,
                 credentials.prices,
+                self._run_budget(run, attempt, options, siblings),
             )
         return await self._end(run, results, allowed)
+
+    def _run_budget(
+        self, run: TriggerRun, attempt: Attempt, options: BatchOptions, tasks: tuple[str, ...]
+    ) -> RunBudget | None:
+        """The batch's share of its run's ``max_run_cost``: kept in XCom, so only with a task instance."""
+        from airflow_provider_luma.run_budget import run_budget_of
+
+        if options.max_run_cost is not None and run.ti is None:
+            self.log.warning(
+                "max_run_cost is not kept: this trigger runs without a task instance (dag.test() runs "
+                "a deferred task's trigger so), and the run's budget lives in its task instances' XComs"
+            )
+            return None
+        return run_budget_of(options.max_run_cost, attempt, tasks)
 
     def _run_and_records(
         self, hook: Any, session: Any, api_key: str

@@ -198,6 +198,7 @@ class LumaGenerateTrigger(BaseTrigger):
     :param cancel_on_kill: delete the generation when a user kills the task.
     :param min_credits: fail before creating when the account's balance (US cents) is below this.
     :param max_cost: the most the create may be estimated at, in US dollars (None: no cap).
+    :param max_run_cost: the most the DAG run's Luma tasks may send, in US dollars (None: no cap).
     :param output_path: where the worker copies the asset (rendered here: empty means no copy).
     :param params: the kind's parameters, by operator attribute name (rendered by the triggerer).
     """
@@ -216,6 +217,7 @@ class LumaGenerateTrigger(BaseTrigger):
         cancel_on_kill: bool = False,
         min_credits: int | None = None,
         max_cost: float | None = None,
+        max_run_cost: float | None = None,
         output_path: str | None = None,
         **params: Any,
     ) -> None:
@@ -231,6 +233,7 @@ class LumaGenerateTrigger(BaseTrigger):
         self.cancel_on_kill = cancel_on_kill
         self.min_credits = min_credits
         self.max_cost = max_cost
+        self.max_run_cost = max_run_cost
         self.output_path = output_path
         self.param_names = tuple(params)
         # Attributes of the operator's names: the triggerer renders its templated fields on them.
@@ -254,6 +257,7 @@ class LumaGenerateTrigger(BaseTrigger):
                 "cancel_on_kill": self.cancel_on_kill,
                 "min_credits": self.min_credits,
                 "max_cost": self.max_cost,
+                "max_run_cost": self.max_run_cost,
                 "output_path": self.output_path,
                 **self.request_params(),
             },
@@ -276,6 +280,7 @@ class LumaGenerateTrigger(BaseTrigger):
         from airflow_provider_luma.adoption import Siblings
         from airflow_provider_luma.flow import Options, WaitOutcome, obtain, wait
         from airflow_provider_luma.records import Record, RecordSeal, Step, plan
+        from airflow_provider_luma.run_budget import run_budget_of
         from airflow_provider_luma.runs import TriggerRun
 
         ti: Any = self.task_instance
@@ -307,16 +312,18 @@ class LumaGenerateTrigger(BaseTrigger):
             started_at = todo.record.started_at if todo.takeover and todo.record else time.time()
             deadline = started_at + timeout
             dag = getattr(ti.task, "dag", None)
-            siblings = Siblings(tuple(dag.task_ids) if dag is not None else ())
+            tasks = tuple(dag.task_ids) if dag is not None else ()
             max_cost = check_max_cost("max_cost", self.max_cost)
+            max_run_cost = check_max_cost("max_run_cost", self.max_run_cost)
             options = Options(
                 deadline,
                 settle_time,
                 self.min_credits,
-                siblings,
+                Siblings(tasks),
                 credentials.room,
                 max_cost,
                 credentials.prices,
+                run_budget_of(max_run_cost, attempt, tasks),
             )
             record = Record.start(todo.request, attempt, started_at)
             generation = await adrive(obtain(todo, record, options, self.log), run.perform)
