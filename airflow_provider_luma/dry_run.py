@@ -125,12 +125,30 @@ def _priced_fields(kind: str, params: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
-def report(dag_id: str, costs: Sequence[TaskCost]) -> str:
+def run_budget(dag: Any) -> float | None:
+    """The smallest ``max_run_cost`` of the DAG's tasks (each task holds the run to its own), or None."""
+    budgets = [task.max_run_cost for task in dag.tasks if getattr(task, "max_run_cost", None) is not None]
+    return min(budgets) if budgets else None
+
+
+def over_budget(costs: Sequence[TaskCost], max_run_cost: float | None) -> bool:
+    """
+    True when what the run's tasks are known to cost is over ``max_run_cost``.
+
+    :param costs: the Luma tasks' costs.
+    :param max_run_cost: the run's budget (None: none).
+    """
+    known = sum(cost.usd for cost in costs if cost.usd is not None)
+    return max_run_cost is not None and round(known, 6) > max_run_cost
+
+
+def report(dag_id: str, costs: Sequence[TaskCost], max_run_cost: float | None = None) -> str:
     """
     The dry run's table and total, as printed.
 
     :param dag_id: the DAG.
     :param costs: its Luma tasks' costs.
+    :param max_run_cost: the run's budget, if its tasks have one.
     """
     lines = [f"Luma dry run of {dag_id}: nothing was created", ""]
     width = max([len(cost.task_id) for cost in costs] + [4])
@@ -143,12 +161,20 @@ def report(dag_id: str, costs: Sequence[TaskCost]) -> str:
     unknown = len(costs) - len(known)
     total = f"${sum(known):.4f}" + (f" and {unknown} task(s) of unknown cost" if unknown else "")
     lines += ["", f"total: {total}" if costs else "no Luma task in this DAG"]
+    if max_run_cost is not None:
+        verdict = (
+            "OVER: the tasks that create last would be refused"
+            if over_budget(costs, max_run_cost)
+            else "within"
+        )
+        lines.append(f"max_run_cost: ${max_run_cost:g} ({verdict})")
     return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """
-    Print what a run of a DAG would cost; exit 1 when a Luma task would be refused.
+    Print what a run of a DAG would cost; exit 1 when a Luma task would be refused, or the run's
+    known cost is over its ``max_run_cost``.
 
     :param argv: the command line (default: ``sys.argv[1:]``).
     """
@@ -164,8 +190,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"No DAG {args.dag_id!r} in the DAGs folder", file=sys.stderr)
         return 2
     costs = estimate_dag(dag, _prices_of)
-    print(report(args.dag_id, costs))
-    return 0 if all(cost.valid for cost in costs) else 1
+    budget = run_budget(dag)
+    print(report(args.dag_id, costs, budget))
+    return 0 if all(cost.valid for cost in costs) and not over_budget(costs, budget) else 1
 
 
 def _load_dag(dag_id: str, subdir: str | None) -> Any:

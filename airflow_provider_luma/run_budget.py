@@ -25,7 +25,7 @@ claim older than twice that belongs to a task that died and is not counted.
 **Across retries.** Airflow clears a task instance's XComs when a new try starts in a worker, so a
 worker also keeps its entry in the task state store (Airflow 3.3+) and writes it again to XCom as
 a try starts. Before 3.3 a worker's new try cannot know what earlier tries sent (said in the docs).
-What Luma refunds (a failed generation) still counts: the budget caps what a run sends.
+A generation Luma failed, and so refunded, gives its share back when the next try finds it failed.
 """
 
 from __future__ import annotations
@@ -204,9 +204,9 @@ class RunBudget:
 
     def release(self, amount: float) -> Flow:
         """
-        Give back a claim whose create made nothing (Luma refused it).
+        Give back what a create cost that Luma refused, or whose generation failed (refunded).
 
-        :param amount: what was claimed.
+        :param amount: what it was estimated at.
         """
         self.entry = replace(self.entry, spent=max(0.0, self.entry.spent - amount))
         yield KeepSpend(self.entry.as_xcom())

@@ -77,7 +77,9 @@ def run_interleaved(tasks: tuple[str, ...], need: float, max_run_cost: float, rn
     raise AssertionError("the claims did not settle in 10,000 steps")
 
 
-@pytest.mark.parametrize(("tasks", "fits"), [(("a", "b"), 1), (("a", "b", "c"), 1), (("a", "b", "c", "d"), 2)])
+@pytest.mark.parametrize(
+    ("tasks", "fits"), [(("a", "b"), 1), (("a", "b", "c"), 1), (("a", "b", "c", "d"), 2)]
+)
 def test_however_claims_interleave_the_run_never_spends_past_its_budget(tasks, fits):
     # $0.01 holds one photon-1 image, $0.015 two: tasks that claim together never all get one.
     max_run_cost = 0.01 if fits == 1 else 0.015
@@ -117,7 +119,9 @@ def test_a_bad_max_run_cost_fails_the_dag_import_naming_it(value):
 # -- real runs ----------------------------------------------------------------------------------------
 
 
-def test_a_task_the_run_cannot_afford_fails_before_creating_naming_what_was_spent(run_dag, emulator, read_logs):
+def test_a_task_the_run_cannot_afford_fails_before_creating_naming_what_was_spent(
+    run_dag, emulator, read_logs
+):
     result = run_dag("luma_test_run_budget")
     assert result.state == "failed"
     assert (result.task_state("first"), result.task_state("second")) == ("success", "failed")
@@ -171,3 +175,15 @@ async def test_two_tasks_started_together_on_the_triggerer_cannot_both_spend_the
     assert (refused[0].payload["status"], refused[0].payload["final"]) == ("error", True)
     assert "its Luma tasks have sent $0.0073" in refused[0].payload["message"]
     assert emulator.stats.creates == 1
+
+
+def test_a_dry_run_says_when_a_run_would_go_over_its_budget(airflow_db, emulator, capsys):
+    from tests.test_cost import dry_run
+
+    code, out = dry_run(capsys, "luma_test_run_budget")
+    assert code == 1
+    assert "total: $0.0146" in out
+    assert "max_run_cost: $0.01 (OVER: the tasks that create last would be refused)" in out
+    code, out = dry_run(capsys, "luma_test_run_budget_retry_gone")  # one image: within
+    assert (code, "max_run_cost: $0.01 (within)" in out) == (0, True)
+    assert emulator.stats.total_requests == 0
