@@ -13,8 +13,10 @@ CONNECTION_FORM: dict[str, Any] = {
     "placeholders": {
         "password": "luma-...",
         "host": "https://api.lumalabs.ai/dream-machine/v1",
-        # Luma's limits on the key, when its tier is not Build's (see the connection docs).
-        "extra": '{"limits": {"image": {"in_flight": 40, "creates_per_minute": 80}}}',
+        # Luma's limits on the key when its tier is not Build's, and negotiated prices (see the
+        # connection docs).
+        "extra": '{"limits": {"image": {"in_flight": 40, "creates_per_minute": 80}}, '
+        '"prices": {"image": {"photon-1": 0.006}}}',
     },
 }
 
