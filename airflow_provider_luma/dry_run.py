@@ -125,7 +125,7 @@ def _priced_fields(kind: str, params: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
-def run_budget(dag: Any) -> float | None:
+def dag_run_budget(dag: Any) -> float | None:
     """The smallest ``max_run_cost`` of the DAG's tasks (each task holds the run to its own), or None."""
     budgets = [task.max_run_cost for task in dag.tasks if getattr(task, "max_run_cost", None) is not None]
     return min(budgets) if budgets else None
@@ -190,7 +190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"No DAG {args.dag_id!r} in the DAGs folder", file=sys.stderr)
         return 2
     costs = estimate_dag(dag, _prices_of)
-    budget = run_budget(dag)
+    budget = dag_run_budget(dag)
     print(report(args.dag_id, costs, budget))
     return 0 if all(cost.valid for cost in costs) and not over_budget(costs, budget) else 1
 
