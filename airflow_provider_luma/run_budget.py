@@ -23,9 +23,10 @@ claim is decided within :data:`CLAIM_SECONDS` of being written, or withdrawn and
 claim older than twice that belongs to a task that died and is not counted.
 
 **Across retries.** Airflow clears a task instance's XComs when a new try starts in a worker, so a
-worker also keeps its entry in the task state store (Airflow 3.3+) and writes it again to XCom as
-a try starts. Before 3.3 a worker's new try cannot know what earlier tries sent (said in the docs).
-A generation Luma failed, and so refunded, gives its share back when the next try finds it failed.
+worker also keeps its entry where its next try finds it, and writes it again to XCom as a try
+starts: in the task state store (Airflow 3.3+), before that in an Airflow Variable of the task
+instance's own. A generation Luma failed, and so refunded, gives its share back when the next try
+finds it failed (on 3.3+, where a retry knows the earlier try's generation).
 """
 
 from __future__ import annotations

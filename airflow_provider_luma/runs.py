@@ -12,6 +12,8 @@ can reach it (:mod:`airflow_provider_luma.records`).
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 from dataclasses import asdict
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -245,17 +247,56 @@ class WorkerBatchRun(TriggerRun):
 
 def keep_spend_in_worker(effect: KeepSpend | RecallSpend, ti: Any, store: Any) -> Any:
     """
-    A worker keeps its entry of the run's budget in XCom, where the run's tasks read it, and in the
-    task state store (Airflow 3.3+), which a new try reads: Airflow clears a task instance's XComs
-    as a new try starts in a worker.
+    A worker keeps its entry of the run's budget in XCom, where the run's tasks read it, and where
+    its next try reads it: Airflow clears a task instance's XComs as a new try starts in a worker,
+    so there in the task state store (Airflow 3.3+), else in an Airflow Variable of its own.
 
     :param effect: keep or recall the entry.
     :param ti: the worker's task instance.
     :param store: its task state store (None before Airflow 3.3).
     """
     if isinstance(effect, RecallSpend):
-        return store.get(XCOM_RUN_SPEND) if store is not None else None
+        return store.get(XCOM_RUN_SPEND) if store is not None else _spend_variable(ti).recall()
     ti.xcom_push(key=XCOM_RUN_SPEND, value=effect.entry)
     if store is not None:
         store.set(XCOM_RUN_SPEND, effect.entry)
+    else:
+        _spend_variable(ti).keep(effect.entry)
     return None
+
+
+class _SpendVariable:
+    """
+    Where a task instance's entry of its run's budget outlives its tries before Airflow 3.3: an
+    Airflow Variable of its own, written only by that task instance (one per task instance of a run
+    with ``max_run_cost``: delete old ones with ``airflow variables delete``).
+
+    :param key: the Variable's key.
+    :param description: what it is, for Airflow's Variables page.
+    """
+
+    def __init__(self, key: str, description: str) -> None:
+        self.key = key
+        self.description = description
+
+    def recall(self) -> Any:
+        from airflow.providers.common.compat.sdk import Variable
+
+        stored = Variable.get(self.key, None)
+        try:
+            return json.loads(stored) if isinstance(stored, str) else None
+        except ValueError:
+            return None
+
+    def keep(self, entry: dict[str, Any]) -> None:
+        from airflow.providers.common.compat.sdk import Variable
+
+        Variable.set(self.key, json.dumps(entry), self.description)
+
+
+def _spend_variable(ti: Any) -> _SpendVariable:
+    """The Variable of ``ti``'s entry: its key a digest of the task instance (keys have a length limit)."""
+    identity = [ti.dag_id, ti.run_id, ti.task_id, ti.map_index]
+    digest = hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:32]
+    description = f"Luma run budget: what {ti.dag_id}.{ti.task_id}[{ti.map_index}] of run {ti.run_id} sent"
+    return _SpendVariable(f"{XCOM_RUN_SPEND}_{digest}", description)

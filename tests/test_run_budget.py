@@ -141,8 +141,8 @@ def test_a_batch_claims_all_its_creates_before_the_first(run_dag, emulator, read
     assert "this batch's 2 creates needs $0.0146" in plain_text(read_logs())
 
 
-@pytest.mark.skipif(not HAS_TASK_STATE_STORE, reason="a worker's retry knows its earlier tries on 3.3+")
 def test_what_an_earlier_try_paid_for_counts_in_the_next_try(run_dag, emulator, read_logs):
+    # Kept in the task state store on Airflow 3.3+, in a Variable of the task instance's own before.
     # Try 1's generation was deleted: paid for, and gone. Try 2 needs another: over the budget.
     result = run_dag("luma_test_run_budget_retry_gone")
     assert result.state == "failed"
@@ -152,7 +152,7 @@ def test_what_an_earlier_try_paid_for_counts_in_the_next_try(run_dag, emulator, 
     )
 
 
-@pytest.mark.skipif(not HAS_TASK_STATE_STORE, reason="a worker's retry knows its earlier tries on 3.3+")
+@pytest.mark.skipif(not HAS_TASK_STATE_STORE, reason="a retry knows the earlier try's generation on 3.3+")
 def test_a_generation_luma_refunded_gives_its_share_back(run_dag, emulator):
     # Try 1's generation failed (Luma refunds it): try 2 creates another within the same budget.
     result = run_dag("luma_test_run_budget_retry_failed")
