@@ -23,7 +23,6 @@ from airflow_provider_luma.validation import (
     IMAGE_MODELS,
     MAX_IMAGE_REFS,
     MODIFY_MODES,
-    MODIFY_VIDEO_MODELS,
     VIDEO_DURATIONS,
     VIDEO_MODELS,
     VIDEO_RESOLUTIONS,
@@ -161,8 +160,7 @@ def _model(listed: tuple[str, ...], elsewhere: tuple[str, ...]) -> Param:
 PROMPT = Param("prompt", check_prompt, required=True)
 OPTIONAL_PROMPT = Param("prompt", check_prompt)
 IMAGE_MODEL = _model(IMAGE_MODELS, VIDEO_MODELS)
-# ray-1-6 is a video model that modify and reframe do not take.
-EDIT_VIDEO_MODEL = _model(MODIFY_VIDEO_MODELS, (*IMAGE_MODELS, *VIDEO_MODELS))
+EDIT_VIDEO_MODEL = _model(VIDEO_MODELS, IMAGE_MODELS)
 ASPECT_RATIO = Param("aspect_ratio", partial(check_choice, allowed=ASPECT_RATIOS))
 NEW_ASPECT_RATIO = Param("aspect_ratio", partial(check_choice, allowed=ASPECT_RATIOS), required=True)
 FORMAT = Param("format", partial(check_choice, allowed=IMAGE_FORMATS))

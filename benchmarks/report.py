@@ -4,7 +4,7 @@ with the machine it was measured on.
 
 The machine's CPU facts come from pyperf's system metadata (:func:`_system`), as pyperf records
 them for its own results, and the terminal's table is laid out by tabulate; the rows' cells, the
-notes and the README block stay hand-written, since no benchmark library prints rows of our value
+notes stay hand-written, since no benchmark library prints rows of our value
 beside same-run baselines and checked targets.
 """
 
@@ -24,8 +24,6 @@ from tabulate import tabulate
 from benchmarks._proc import REPO_ROOT
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from benchmarks._results import Row
 
 HOW_TO_READ = """\
@@ -216,34 +214,3 @@ def markdown(
     if failures:
         parts += ["", "## Benchmarks that failed to run", "", *(f"- {f}" for f in failures)]
     return "\n".join(parts) + "\n"
-
-
-README_START = "<!-- bench-table: written by make bench -->"
-README_END = "<!-- /bench-table -->"
-
-
-def readme_block(rows: list[Row], machine_info: dict[str, str]) -> str:
-    """
-    The results table and the machine in one line, for README.md.
-
-    :param rows: the rows.
-    :param machine_info: from :func:`machine`.
-    """
-    keys = ("Date (UTC)", "CPUs (nproc)", "CPU model", "Memory", "Python", "Airflow", "Provider")
-    facts = "; ".join(f"{key}: {machine_info[key]}" for key in keys if key in machine_info)
-    return "\n".join([README_START, "", f"Measured on {facts}.", "", markdown_table(rows), "", README_END])
-
-
-def update_readme(readme: Path, block: str) -> bool:
-    """
-    Replace the block between the README's markers; return False when it has none.
-
-    :param readme: path of README.md.
-    :param block: from :func:`readme_block`.
-    """
-    text = readme.read_text()
-    start, end = text.find(README_START), text.find(README_END)
-    if start < 0 or end < start:
-        return False
-    readme.write_text(text[:start] + block + text[end + len(README_END) :])
-    return True

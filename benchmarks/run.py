@@ -1,8 +1,8 @@
 """
 The runner: every benchmark in a fresh process, one after another, then the table.
 
-``python -m benchmarks`` (``make bench``) prints the table and writes ``benchmarks/RESULTS.md`` (and
-the table, with the machine, into README.md).
+``python -m benchmarks`` (``make bench``) prints the table and writes it, with the machine, to
+``benchmarks/RESULTS.md``.
 Benchmarks run one at a time, since they measure CPU and wall time; each is a module's ``run``
 function in a :class:`~benchmarks._proc.Child` with a time limit (its Airflow logs go to a file),
 and a benchmark that fails or overruns is reported and the others still run. ``--only NAME`` runs
@@ -46,8 +46,6 @@ BENCHMARKS = (
     ("devices", "benchmarks.bench_devices", 600),
 )
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
-#: A full run also writes its table into the README, between markers (see ``report.update_readme``).
-README = Path(__file__).resolve().parent.parent / "README.md"
 #: Everything the benchmarks import, compiled to byte-code before anything is timed.
 MODULES = (
     "airflow.sdk",
@@ -148,8 +146,6 @@ def main(argv: list[str] | None = None) -> int:
     if not args.only or args.write:
         args.output.write_text(report.markdown(rows, machine, runtime, failures))
         print(f"written to {args.output}")
-    if not args.only and not failures and report.update_readme(README, report.readme_block(rows, machine)):
-        print(f"table written to {README}")
     sys.stdout.flush()
     return 1 if failures else 0
 

@@ -124,7 +124,9 @@ def test_min_credits_fails_before_creating(run_dag, emulator, read_logs):
         ),
         (LumaVideoModifyOperator(task_id="d", media_url="https://x/v.mp4", mode="wild_9"), "mode"),
         (
-            LumaVideoModifyOperator(task_id="e", media_url="https://x/v.mp4", mode="flex_1", model="ray-1-6"),
+            LumaVideoModifyOperator(
+                task_id="e", media_url="https://x/v.mp4", mode="flex_1", model="photon-1"
+            ),
             "model",
         ),
         (

@@ -243,6 +243,7 @@ def test_copy_limits_are_checked_when_the_dag_is_parsed(kwargs, param):
 OPEN_VALUES = [
     ("image", {"prompt": "a lighthouse", "model": "photon-2"}, "model", "photon-2"),
     ("video", {"prompt": "waves", "model": "ray-3"}, "model", "ray-3"),
+    ("video", {"prompt": "waves", "model": "ray-1-6"}, "model", "ray-1-6"),  # dropped from Luma's SDK
     ("video", {"prompt": "waves", "model": "ray-2", "resolution": "8k"}, "resolution", "8k"),
     ("video", {"prompt": "waves", "model": "ray-2", "duration": "10s"}, "duration", "10s"),
     ("video_upscale", {"generation_id": GEN_ID, "resolution": "8k"}, "resolution", "8k"),
@@ -267,7 +268,7 @@ def test_listed_values_pass_without_a_warning(caplog):
     assert caplog.records == []
 
 
-@pytest.mark.parametrize("model", ["ray-1-6", "photon-1"])
+@pytest.mark.parametrize("model", ["photon-1", "photon-flash-1"])
 def test_a_model_known_for_another_endpoint_is_still_refused(model):
     with pytest.raises(LumaValidationError, match="not for this endpoint; it takes ray-2, ray-flash-2"):
         build_request("video_modify", {"media_url": URL, "mode": "flex_1", "model": model})

@@ -351,7 +351,7 @@ class LumaVideoBatchOperator(LumaBatchOperatorBase):
         :class:`~airflow_provider_luma.operators.luma.LumaVideoGenerateOperator` parameters, merged
         over the defaults below (templated).
     :param prompt: the default prompt (templated).
-    :param model: the default model, ``ray-2``, ``ray-flash-2`` or ``ray-1-6`` (templated).
+    :param model: the default model, ``ray-2`` or ``ray-flash-2`` (templated).
     :param aspect_ratio: the default aspect ratio (templated).
     :param resolution: the default resolution (templated).
     :param duration: the default duration (templated).

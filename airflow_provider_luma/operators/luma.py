@@ -72,7 +72,7 @@ class LumaVideoGenerateOperator(LumaGenerationOperatorBase):
     Generates a video with Luma's Ray models; ``return_value`` is the video URL.
 
     :param prompt: what to film, 3 to 5,000 characters (templated).
-    :param model: ``ray-2`` (default), ``ray-flash-2`` or ``ray-1-6`` (templated).
+    :param model: ``ray-2`` (default) or ``ray-flash-2`` (templated).
     :param aspect_ratio: one of 1:1 3:4 4:3 9:16 16:9 9:21 21:9 (templated).
     :param resolution: ``540p``, ``720p``, ``1080p`` or ``4k`` (templated).
     :param duration: ``5s`` or ``9s`` (templated).
