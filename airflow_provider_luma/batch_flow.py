@@ -332,6 +332,7 @@ async def run_batch(
                     todo,
                     options,
                     perform_item,
+                    perform,
                     records,
                     attempt,
                     Siblings(sibling_tasks, held, twins, index),  # held is read live, as items create
@@ -363,6 +364,7 @@ async def _item(
     todo: Plan,
     options: BatchOptions,
     perform: Callable[[Effect], Awaitable[Any]],
+    perform_wait: Callable[[Effect], Awaitable[Any]],
     records: ItemRecords,
     attempt: Attempt,
     siblings: Siblings,
@@ -373,7 +375,11 @@ async def _item(
     paid: dict[int, float | None],
     log: Any,
 ) -> ItemResult:
-    """One item: continue its record (``todo``) or create, paid once; wait; say how it ended."""
+    """
+    One item: continue its record (``todo``) or create, paid once (its effects performed by
+    ``perform``, which paces creates and keeps records); wait, polling through ``perform_wait`` (the
+    run's own: a wait creates and records nothing); say how it ended.
+    """
     if todo.takeover:
         # A triggerer taking a batch over starts every item at once: its first calls (and so its
         # polls) are spread over one interval, as the single waits a restart hands over are.
@@ -404,7 +410,7 @@ async def _item(
                 since=started_at,
                 log=log,
             ),
-            perform,
+            perform_wait,
         )
     final = outcome.generation or {}
     if outcome.generation is None:
