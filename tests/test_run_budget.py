@@ -177,6 +177,18 @@ async def test_two_tasks_started_together_on_the_triggerer_cannot_both_spend_the
     assert emulator.stats.creates == 1
 
 
+@pytest.mark.skipif(not AIRFLOW_V_3_3_PLUS, reason="tasks start on the triggerer on Airflow 3.3+")
+async def test_a_batch_on_the_triggerer_claims_its_creates_there_before_the_first(dagbag, emulator):
+    from tests.test_generate_trigger import StartedRun, is_task_success
+
+    run = StartedRun(dagbag.get_dag("luma_test_run_budget_start"))
+    event = await run.run("pair")
+    assert not is_task_success(event)
+    assert "this batch's 2 creates needs $0.0146" in event.payload["message"]
+    assert emulator.stats.creates == 0
+    assert run.xcom("pair", XCOM_RUN_SPEND)["spent"] == 0  # kept where the run's tasks read it
+
+
 def test_a_dry_run_says_when_a_run_would_go_over_its_budget(airflow_db, emulator, capsys):
     from tests.test_cost import dry_run
 

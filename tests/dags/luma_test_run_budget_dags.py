@@ -59,3 +59,14 @@ with DAG(dag_id="luma_test_run_budget_start", schedule=None, start_date=datetime
             deferrable=True,
             retries=0,
         )
+    # A batch that starts on the triggerer claims its creates there, both at once: they do not fit.
+    LumaImageBatchOperator(
+        task_id="pair",
+        requests=["a kingfisher at dawn", "a kingfisher at dusk"],
+        model="photon-1",
+        max_run_cost=ONE_IMAGE,
+        poll_interval=0.2,
+        timeout=30,
+        deferrable=True,
+        retries=0,
+    )
