@@ -442,7 +442,7 @@ async def _claim_for_batch(
     """Claim every create the batch may send, at once, from its run's budget (each priced)."""
     for index, estimate in creates.items():  # an unknown price is never free under a budget
         estimate.check_within(budget.max_run_cost, f"requests[{index}]: ", cap="max_run_cost")
-    await adrive(budget.start(), perform)
+    await adrive(budget.start(log), perform)
     if creates:
         need = sum(estimate.usd or 0.0 for estimate in creates.values())
         what = f"this batch's {len(creates)} creates"

@@ -104,7 +104,7 @@ def obtain(plan: Plan, record: Record, options: Options, log: Logger) -> Flow:
     if plan.note:
         log.info("%s: creating a new one", plan.note)
     if options.run_budget is not None:
-        yield from options.run_budget.start()
+        yield from options.run_budget.start(log)
     earlier = plan.record
     if plan.step in (Step.REATTACH, Step.FINISHED) and earlier is not None and earlier.generation_id:
         generation = yield from _reattach(earlier.generation_id, plan, options, log)

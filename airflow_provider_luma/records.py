@@ -202,9 +202,8 @@ class RecordSeal:
         """
         if stored is None:
             return None
-        fields = dict(stored) if isinstance(stored, dict) else {}
-        mac = fields.pop("mac", None)
-        if isinstance(mac, str) and hmac.compare_digest(mac, self._mac(what, fields)):
+        fields = self.opened(what, stored)
+        if fields is not None:
             return fields
         log.warning(
             "Ignoring the stored Luma %s of this task instance: it was not written by this task "
@@ -212,6 +211,20 @@ class RecordSeal:
             "or a rotated key). This try does its own work.",
             what,
         )
+        return None
+
+    def opened(self, what: str, stored: Any) -> dict[str, Any] | None:
+        """
+        The fields ``stored`` holds if they were sealed for this task instance as ``what``, else None
+        (said nowhere: the caller knows whose they should be).
+
+        :param what: what they must be.
+        :param stored: what the store holds.
+        """
+        fields = dict(stored) if isinstance(stored, dict) else {}
+        mac = fields.pop("mac", None)
+        if isinstance(mac, str) and hmac.compare_digest(mac, self._mac(what, fields)):
+            return fields
         return None
 
     def _mac(self, what: str, fields: dict[str, Any]) -> str:

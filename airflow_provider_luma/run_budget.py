@@ -9,6 +9,11 @@ alike. Not a pool: pools count slots, not dollars, and do not hold back tasks th
 triggerer. Not one Variable for the run: Variables have no compare-and-set, so two tasks that
 read, add and write it would both spend the last dollar.
 
+**Sealed.** Any task, or a REST API user, can write XComs, so an entry is sealed as the records
+are (:class:`~airflow_provider_luma.records.RecordSeal`: a MAC keyed by the connection's API key,
+bound to the task instance): one planted, copied from another task or written with another key is
+ignored with a warning. So the tasks that share a budget are those of the run that use one key.
+
 **Claiming.** Before a create, a task writes its claim (the estimate) beside what it spent, then
 reads every task's entry of the run:
 
@@ -38,15 +43,17 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, TypeGuard
 
 from airflow_provider_luma.effects import KeepSpend, RecallSpend, Sleep, XComValues
+from airflow_provider_luma.records import Attempt, RecordSeal
 
 if TYPE_CHECKING:
     from airflow.sdk.types import Logger
 
     from airflow_provider_luma.effects import Flow
-    from airflow_provider_luma.records import Attempt
 
 #: The XCom (and task state store) key of a task instance's entry.
 XCOM_RUN_SPEND = "luma_run_spend"
+#: What an entry is sealed as.
+SEALED_AS = "run spend"
 #: The most seconds between writing a claim and deciding it.
 CLAIM_SECONDS = 30.0
 #: The pause before claiming again, after giving way to other claims: between these, at random.
@@ -135,21 +142,27 @@ class RunBudget:
     :param max_run_cost: the most the run's Luma tasks may send, in US dollars.
     :param attempt: this try.
     :param tasks: the run's tasks (every map index of each is read).
+    :param api_key: the connection's API key, whose seal the entries carry.
     """
 
-    def __init__(self, max_run_cost: float, attempt: Attempt, tasks: tuple[str, ...]) -> None:
+    def __init__(self, max_run_cost: float, attempt: Attempt, tasks: tuple[str, ...], api_key: str) -> None:
         self.max_run_cost = max_run_cost
+        self.attempt = attempt
         self.try_number = attempt.try_number
         self.tasks = tasks
+        self.api_key = api_key
         self.entry = SpendEntry(attempt.task_id, attempt.map_index)
 
-    def start(self) -> Flow:
-        """Take up what earlier tries of this task instance sent, and show it to the run's other tasks."""
-        earlier = SpendEntry.of((yield RecallSpend()))
-        me = (self.entry.task_id, self.entry.map_index)
-        if earlier is not None and (earlier.task_id, earlier.map_index) == me:
+    def start(self, log: Logger) -> Flow:
+        """
+        Take up what earlier tries of this task instance sent, and show it to the run's other tasks.
+
+        :param log: the task's logger.
+        """
+        earlier = self._opened(self.entry.task_id, (yield RecallSpend()), log)
+        if earlier is not None and earlier.map_index == self.entry.map_index:
             self.entry = replace(self.entry, spent=earlier.spent, try_number=earlier.try_number)
-        yield KeepSpend(self.entry.as_xcom())
+        yield self._keep(self.entry)
 
     def claim(self, need: float, what: str, deadline: float, log: Logger) -> Flow:
         """
@@ -170,14 +183,14 @@ class RunBudget:
         budget = _micro(self.max_run_cost)
         while True:
             claimed_at = time.time()
-            yield KeepSpend(replace(self.entry, claim=need, claimed_at=claimed_at).as_xcom())
-            others = yield from self._others()
+            yield self._keep(replace(self.entry, claim=need, claimed_at=claimed_at))
+            others = yield from self._others(log)
             now = time.time()
             mine = _micro(self.entry.spent)
             spent = mine + sum(_micro(entry.spent) for entry in others)
             claimed = sum(_micro(entry.counted_claim(now)) for entry in others)
             if spent + _micro(need) > budget:
-                yield KeepSpend(self.entry.as_xcom())  # withdrawn
+                yield self._keep(self.entry)  # withdrawn
                 raise LumaRunBudgetError(
                     f"max_run_cost is ${self.max_run_cost:g} for this DAG run; its Luma tasks have sent "
                     f"${spent / _MICRO:.4f} (this task instance ${mine / _MICRO:.4f}) and {what} needs "
@@ -185,7 +198,7 @@ class RunBudget:
                 )
             if spent + claimed + _micro(need) <= budget and now - claimed_at < CLAIM_SECONDS:
                 self.entry = replace(self.entry, spent=self.entry.spent + need, try_number=self.try_number)
-                yield KeepSpend(self.entry.as_xcom())
+                yield self._keep(self.entry)
                 log.info(
                     "Run budget: %s claims $%.4f; the run has now sent $%.4f of max_run_cost $%g",
                     what,
@@ -194,7 +207,7 @@ class RunBudget:
                     self.max_run_cost,
                 )
                 return
-            yield KeepSpend(self.entry.as_xcom())  # give way: the others' claims may fit without ours
+            yield self._keep(self.entry)  # give way: the others' claims may fit without ours
             if time.time() > deadline:
                 raise LumaTimeoutError(
                     f"Run budget: other Luma tasks' claims on max_run_cost kept {what} waiting until "
@@ -210,29 +223,55 @@ class RunBudget:
         :param amount: what it was estimated at.
         """
         self.entry = replace(self.entry, spent=max(0.0, self.entry.spent - amount))
-        yield KeepSpend(self.entry.as_xcom())
+        yield self._keep(self.entry)
 
-    def _others(self) -> Flow:
-        """The entries of the run's other task instances (one per task instance, planted ones dropped)."""
+    def _others(self, log: Logger) -> Flow:
+        """The entries of the run's other task instances (one per task instance, unsealed ones dropped)."""
         me = (self.entry.task_id, self.entry.map_index)
         entries: dict[tuple[str, int], SpendEntry] = {}
         for task_id in self.tasks:
             for value in (yield XComValues(task_id, XCOM_RUN_SPEND)):
-                entry = SpendEntry.of(value)
-                # An entry counts under the task instance it names, once, and only where its task is.
-                if entry is not None and entry.task_id == task_id and (task_id, entry.map_index) != me:
+                entry = self._opened(task_id, value, log)
+                if entry is not None and (task_id, entry.map_index) != me:  # once per task instance
                     entries[(task_id, entry.map_index)] = entry
         return list(entries.values())
 
+    def _seal(self, task_id: str, map_index: int) -> RecordSeal:
+        a = self.attempt
+        return RecordSeal(self.api_key, Attempt(a.dag_id, a.run_id, task_id, map_index, a.try_number))
 
-def run_budget_of(max_run_cost: float | None, attempt: Attempt, tasks: tuple[str, ...]) -> RunBudget | None:
+    def _keep(self, entry: SpendEntry) -> KeepSpend:
+        return KeepSpend(self._seal(entry.task_id, entry.map_index).seal_fields(SEALED_AS, entry.as_xcom()))
+
+    def _opened(self, task_id: str, stored: Any, log: Logger) -> SpendEntry | None:
+        """The entry ``stored`` holds if it was sealed for a task instance of ``task_id``; else None."""
+        if stored is None:
+            return None
+        map_index = stored.get("map_index") if isinstance(stored, dict) else None
+        fields = self._seal(task_id, map_index).opened(SEALED_AS, stored) if _is_whole(map_index) else None
+        entry = SpendEntry.of(fields)
+        if entry is None or entry.task_id != task_id:
+            log.warning(
+                "Run budget: ignoring the entry in task %s's %s XCom: it was not written by that task "
+                "with this connection's key (planted, copied, or another connection's)",
+                task_id,
+                XCOM_RUN_SPEND,
+            )
+            return None
+        return entry
+
+
+def run_budget_of(
+    max_run_cost: float | None, attempt: Attempt, tasks: tuple[str, ...], api_key: str
+) -> RunBudget | None:
     """
     The share of a task instance in its run's ``max_run_cost`` (None: the task has none).
 
     :param max_run_cost: the task's ``max_run_cost``, checked.
     :param attempt: the try.
     :param tasks: the run's tasks.
+    :param api_key: the connection's API key (the entries' seal).
     """
     if max_run_cost is None:
         return None
-    return RunBudget(max_run_cost, attempt, tasks)
+    return RunBudget(max_run_cost, attempt, tasks, api_key)

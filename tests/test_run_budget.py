@@ -14,7 +14,7 @@ import random
 import pytest
 from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_3_PLUS
 
-from airflow_provider_luma.effects import KeepSpend, RecallSpend, Sleep, XComValues
+from airflow_provider_luma.effects import KeepSpend, RecallSpend, Sleep, XComValues, drive
 from airflow_provider_luma.exceptions import LumaRunBudgetError, LumaValidationError
 from airflow_provider_luma.records import Attempt
 from airflow_provider_luma.run_budget import XCOM_RUN_SPEND, RunBudget, SpendEntry
@@ -48,8 +48,8 @@ class SharedXComs:
 
 
 def claiming(task_id: str, tasks: tuple[str, ...], need: float, max_run_cost: float):
-    budget = RunBudget(max_run_cost, Attempt("dag", "run", task_id, -1, 1), tasks)
-    yield from budget.start()
+    budget = RunBudget(max_run_cost, Attempt("dag", "run", task_id, -1, 1), tasks, "test-key")
+    yield from budget.start(LOG)
     yield from budget.claim(need, "this create", deadline=float("inf"), log=LOG)
 
 
@@ -106,6 +106,22 @@ def test_a_claim_whose_task_died_undecided_stops_counting():
 )
 def test_what_is_not_an_entry_counts_for_nothing(planted):
     assert SpendEntry.of(planted) is None
+
+
+def test_an_entry_planted_copied_or_sealed_with_another_key_counts_for_nothing(caplog):
+    """Task b's XCom holds a planted entry, then a's own entry copied there, then b's with another key."""
+    ours = RunBudget(0.01, Attempt("dag", "run", "a", -1, 1), ("a", "b"), "test-key")
+    theirs = RunBudget(0.01, Attempt("dag", "run", "b", -1, 1), ("a", "b"), "another-key")
+    ours_sealed = ours._keep(SpendEntry("a", -1, spent=0.005)).entry
+    store = SharedXComs()
+    for planted in (
+        {"task_id": "b", "map_index": -1, "spent": 1.0, "claim": 0, "mac": "0" * 64},
+        {**ours_sealed, "task_id": "b"},
+        theirs._keep(SpendEntry("b", -1, spent=1.0)).entry,
+    ):
+        store.entries = {"b": planted}
+        assert drive(ours._others(LOG), lambda effect: store.perform("a", effect)) == []
+    assert caplog.text.count("Run budget: ignoring the entry in task b's luma_run_spend XCom") == 3
 
 
 @pytest.mark.parametrize("value", [-1, "5", True, float("inf")])

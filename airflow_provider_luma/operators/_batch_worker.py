@@ -69,7 +69,7 @@ async def run_in_worker(
             log,
             credentials.room,
             credentials.prices,
-            run_budget_of(options.max_run_cost, attempt, sibling_tasks),
+            run_budget_of(options.max_run_cost, attempt, sibling_tasks, credentials.api_key),
         )
 
 

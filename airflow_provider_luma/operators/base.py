@@ -279,7 +279,7 @@ class LumaGenerationOperatorBase(BaseOperator):
             run.hook.credentials.room,
             self.max_cost,
             run.hook.credentials.prices,
-            run_budget_of(self.max_run_cost, run.attempt, tasks),
+            run_budget_of(self.max_run_cost, run.attempt, tasks, run.hook.credentials.api_key),
         )
         record = Record.start(todo.request, run.attempt, self._started_at)
         generation = drive(obtain(todo, record, options, self.log), run.perform)

@@ -181,12 +181,12 @@ class LumaBatchTrigger(BaseTrigger):
                 self.log,
                 credentials.room,
                 credentials.prices,
-                self._run_budget(run, attempt, options, siblings),
+                self._run_budget(run, attempt, options, siblings, credentials.api_key),
             )
         return await self._end(run, results, allowed)
 
     def _run_budget(
-        self, run: TriggerRun, attempt: Attempt, options: BatchOptions, tasks: tuple[str, ...]
+        self, run: TriggerRun, attempt: Attempt, options: BatchOptions, tasks: tuple[str, ...], api_key: str
     ) -> RunBudget | None:
         """The batch's share of its run's ``max_run_cost``: kept in XCom, so only with a task instance."""
         from airflow_provider_luma.run_budget import run_budget_of
@@ -197,7 +197,7 @@ class LumaBatchTrigger(BaseTrigger):
                 "a deferred task's trigger so), and the run's budget lives in its task instances' XComs"
             )
             return None
-        return run_budget_of(options.max_run_cost, attempt, tasks)
+        return run_budget_of(options.max_run_cost, attempt, tasks, api_key)
 
     def _run_and_records(
         self, hook: Any, session: Any, api_key: str

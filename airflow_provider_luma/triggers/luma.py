@@ -323,7 +323,7 @@ class LumaGenerateTrigger(BaseTrigger):
                 credentials.room,
                 max_cost,
                 credentials.prices,
-                run_budget_of(max_run_cost, attempt, tasks),
+                run_budget_of(max_run_cost, attempt, tasks, credentials.api_key),
             )
             record = Record.start(todo.request, attempt, started_at)
             generation = await adrive(obtain(todo, record, options, self.log), run.perform)
