@@ -181,3 +181,36 @@ def test_planted_xcoms_of_a_real_run_show_no_link_and_no_stored_copy(run_dag, em
         with create_session() as session:
             XComModel.set("generation", {**generation, "assets": {"image": url}}, **run, session=session)
         assert card().asset_url is None, url
+
+
+def test_a_batch_shows_a_card_per_item_with_its_cost_and_planted_items_are_left_out(run_dag, emulator):
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    from airflow_provider_luma.plugins.gallery_data import read_generations
+
+    result = run_dag("luma_test_batch_worker")
+    assert result.state == "success"
+    run = {"dag_id": result.dag_run.dag_id, "run_id": result.dag_run.run_id}
+    manifest = result.xcom("images", "batch")
+
+    def cards():
+        with create_session() as session:
+            return read_generations(session, run["dag_id"], run["run_id"])
+
+    shown = cards()
+    assert [card.label for card in shown] == [f"images requests[{i}]" for i in range(len(manifest["items"]))]
+    for card, item in zip(shown, manifest["items"], strict=True):
+        assert (card.generation["id"], card.asset_url) == (item["generation_id"], item["url"])
+        assert card.cost == item["cost"] > 0
+        assert card.stored_path is None  # a batch's copies are not served
+    hostile = [
+        {"index": 0, "state": "completed", "url": "javascript:alert(1)", "cost": "free"},
+        {"index": "1", "state": "completed"},
+        {"index": 2, "state": "<script>"},
+        "not an item",
+    ]
+    with create_session() as session:
+        XComModel.set("batch", {"items": hostile}, task_id="images", **run, session=session)
+    (planted,) = cards()
+    assert (planted.asset_url, planted.cost, planted.thumbnail_url) == (None, None, None)

@@ -123,6 +123,7 @@ def _card_view(request: Request, card: GenerationCard) -> dict[str, Any]:
     return {
         "task_id": card.task_id,
         "map_index": card.map_index,
+        "item": card.item,
         "label": card.label,
         "state": card.state,
         "duration": card.duration,

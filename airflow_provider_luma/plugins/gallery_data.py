@@ -1,7 +1,8 @@
 """
 What the gallery shows: the generations of a DAG run's Luma tasks, read from the metadata database.
 
-A Luma task is one that pushed a ``generation`` XCom (every Luma operator and the sensor do). Only
+A Luma task is one that pushed a ``generation`` XCom (every Luma operator and the sensor do), or a
+``batch`` manifest (a batch operator: a card per item, its stored copies not served). Only
 XCom values, task-instance rows, the run's serialized DAG and rendered fields are read: no
 connection, so no API key, is ever touched.
 
@@ -24,6 +25,7 @@ from urllib.parse import urlsplit
 from airflow.providers.common.compat.sdk import XCOM_RETURN_KEY
 
 from airflow_provider_luma.asset_urls import web_url
+from airflow_provider_luma.batches import XCOM_BATCH
 from airflow_provider_luma.generations import XCOM_COST, XCOM_GENERATION, asset_url
 
 if TYPE_CHECKING:
@@ -53,6 +55,8 @@ class GenerationCard:
         (:func:`served_copy`).
     :param cost: what the task said it cost, in US dollars (its ``cost`` XCom; None: not a
         number of at least 0).
+    :param item: the batch item (its place in ``requests``) the card shows; None: the task's only
+        generation.
     """
 
     task_id: str
@@ -62,6 +66,7 @@ class GenerationCard:
     generation: dict[str, Any]
     stored_path: str | None
     cost: float | None = None
+    item: int | None = None
 
     @property
     def request(self) -> dict[str, Any]:
@@ -97,7 +102,8 @@ class GenerationCard:
 
     @property
     def label(self) -> str:
-        return self.task_id if self.map_index < 0 else f"{self.task_id}[{self.map_index}]"
+        task = self.task_id if self.map_index < 0 else f"{self.task_id}[{self.map_index}]"
+        return task if self.item is None else f"{task} requests[{self.item}]"
 
 
 def stored_media_type(path: str) -> str | None:
@@ -242,6 +248,37 @@ def _amount(value: Any) -> float | None:
     return float(value)
 
 
+#: A batch item's states (:class:`~airflow_provider_luma.batches.ItemResult`).
+ITEM_STATES = ("completed", "failed", "timeout", "error")
+
+
+def _batch_cards(key: tuple[str, int], ti: Any, manifest: Any) -> list[GenerationCard]:
+    """
+    A card per item of a batch's manifest (an XCom, so anything: what is not an item's is left out).
+    Its stored copies are not served (the route serves one copy per task instance); the card shows
+    the asset URL while it is valid.
+    """
+    items = manifest.get("items") if isinstance(manifest, dict) else None
+    cards = []
+    for item in items if isinstance(items, list) else ():
+        index = item.get("index") if isinstance(item, dict) else None
+        if isinstance(index, bool) or not isinstance(index, int) or item.get("state") not in ITEM_STATES:
+            continue
+        url = item.get("url") if isinstance(item.get("url"), str) else None
+        kind = "video" if url and stored_media_type(url) == "video/mp4" else "image"
+        generation = {
+            "id": str(item.get("generation_id") or ""),
+            "state": item["state"],
+            "failure_reason": str(item.get("failure") or "") or None,
+            "assets": {kind: url} if url else {},
+        }
+        state = str(getattr(ti.state, "value", ti.state) or "")
+        cards.append(
+            GenerationCard(key[0], key[1], state, None, generation, None, _amount(item.get("cost")), index)
+        )
+    return cards
+
+
 def _dag_of(dag_run: Any, session: Session) -> Any:
     """The serialized DAG the run was made from (its latest version before Airflow has versions)."""
     try:
@@ -279,7 +316,7 @@ def read_generations(
 
     xcom_rows = session.scalars(
         scoped(select(XComModel), XComModel).where(
-            XComModel.key.in_((XCOM_GENERATION, XCOM_RETURN_KEY, XCOM_COST))
+            XComModel.key.in_((XCOM_GENERATION, XCOM_RETURN_KEY, XCOM_COST, XCOM_BATCH))
         )
     )
     values: dict[tuple[str, int], dict[str, Any]] = {}
@@ -293,7 +330,10 @@ def read_generations(
     for key, found in sorted(values.items()):
         generation = found.get(XCOM_GENERATION)
         ti = instances.get(key)
-        if not isinstance(generation, dict) or ti is None:
+        if ti is None:
+            continue
+        if not isinstance(generation, dict):
+            cards += _batch_cards(key, ti, found.get(XCOM_BATCH))
             continue
         stored = None
         if _absolute(found.get(XCOM_RETURN_KEY)) is not None:
