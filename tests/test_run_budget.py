@@ -150,6 +150,13 @@ def test_a_task_the_run_cannot_afford_fails_before_creating_naming_what_was_spen
     ) in logs
 
 
+def test_the_map_indexes_of_a_mapped_task_share_the_runs_budget(run_dag, emulator, read_logs):
+    result = run_dag("luma_test_run_budget_mapped")
+    assert sorted(result.task_state("shots").split(",")) == ["failed", "success", "success"]
+    assert emulator.stats.creates == 2
+    assert "its Luma tasks have sent $0.0146" in plain_text(read_logs())
+
+
 def test_a_batch_claims_all_its_creates_before_the_first(run_dag, emulator, read_logs):
     result = run_dag("luma_test_run_budget_batch")
     assert result.state == "failed"

@@ -25,6 +25,12 @@ with DAG(
     second = LumaImageGenerateOperator(task_id="second", prompt="a lighthouse at dusk", **FAST)
     first >> second
 
+with DAG(dag_id="luma_test_run_budget_mapped", schedule=None, start_date=datetime(2025, 1, 1)):
+    # Three mapped images under a budget for two ($0.015): the map indexes share it.
+    LumaImageGenerateOperator.partial(task_id="shots", max_run_cost=0.015, **FAST).expand(
+        prompt=["a lighthouse at dawn", "a lighthouse at noon", "a lighthouse at dusk"]
+    )
+
 with DAG(dag_id="luma_test_run_budget_batch", schedule=None, start_date=datetime(2025, 1, 1)):
     # Two images at $0.0073: the batch claims both before its first create, and they do not fit.
     LumaImageBatchOperator(
