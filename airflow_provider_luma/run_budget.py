@@ -148,7 +148,6 @@ class RunBudget:
     def __init__(self, max_run_cost: float, attempt: Attempt, tasks: tuple[str, ...], api_key: str) -> None:
         self.max_run_cost = max_run_cost
         self.attempt = attempt
-        self.try_number = attempt.try_number
         self.tasks = tasks
         self.api_key = api_key
         self.entry = SpendEntry(attempt.task_id, attempt.map_index)
@@ -177,7 +176,7 @@ class RunBudget:
         """
         from airflow_provider_luma.exceptions import LumaRunBudgetError, LumaTimeoutError
 
-        if self.entry.try_number == self.try_number:
+        if self.entry.try_number == self.attempt.try_number:
             log.info("Run budget: this try claimed its share before it was taken over")
             return
         budget = _micro(self.max_run_cost)
@@ -197,7 +196,8 @@ class RunBudget:
                     f"${need:.4f}: nothing was created. Raise max_run_cost to go on"
                 )
             if spent + claimed + _micro(need) <= budget and now - claimed_at < CLAIM_SECONDS:
-                self.entry = replace(self.entry, spent=self.entry.spent + need, try_number=self.try_number)
+                spent_now = self.entry.spent + need
+                self.entry = replace(self.entry, spent=spent_now, try_number=self.attempt.try_number)
                 yield self._keep(self.entry)
                 log.info(
                     "Run budget: %s claims $%.4f; the run has now sent $%.4f of max_run_cost $%g",

@@ -272,11 +272,14 @@ def _batch_cards(key: tuple[str, int], ti: Any, manifest: Any) -> list[Generatio
             "failure_reason": str(item.get("failure") or "") or None,
             "assets": {kind: url} if url else {},
         }
-        state = str(getattr(ti.state, "value", ti.state) or "")
-        cards.append(
-            GenerationCard(key[0], key[1], state, None, generation, None, _amount(item.get("cost")), index)
-        )
+        cost = _amount(item.get("cost"))
+        cards.append(GenerationCard(key[0], key[1], _state_of(ti), None, generation, None, cost, index))
     return cards
+
+
+def _state_of(ti: Any) -> str:
+    """A task instance's state as text ("" before it has one)."""
+    return str(getattr(ti.state, "value", ti.state) or "")
 
 
 def _dag_of(dag_run: Any, session: Session) -> Any:
@@ -346,7 +349,7 @@ def read_generations(
             GenerationCard(
                 task_id=key[0],
                 map_index=key[1],
-                state=str(getattr(ti.state, "value", ti.state) or ""),
+                state=_state_of(ti),
                 duration=ti.duration,
                 generation=generation,
                 stored_path=stored,
