@@ -1,4 +1,4 @@
-"""Apache Airflow provider for Luma AI's Dream Machine API."""
+"""Apache Airflow provider for Luma AI's APIs: the Dream Machine API and the Agents API."""
 
 from __future__ import annotations
 
@@ -20,6 +20,31 @@ CONNECTION_FORM: dict[str, Any] = {
     },
 }
 
+#: The ``luma_agents`` connection form (Luma's Agents API: uni-1, uni-1-max, ray-3.2).
+AGENTS_CONNECTION_FORM: dict[str, Any] = {
+    "hidden_fields": CONNECTION_FORM["hidden_fields"],
+    "relabeling": CONNECTION_FORM["relabeling"],
+    "placeholders": {
+        "password": "luma-...",
+        "host": "https://agents.lumalabs.ai/v1",
+        "extra": '{"prices": {"image": {"uni-1": 0.0404}}}',
+    },
+}
+
+
+def _connection_type(hook_class: str, name: str, conn_type: str, form: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "hook-class-name": hook_class,
+        "hook-name": name,
+        "connection-type": conn_type,
+        "ui-field-behaviour": {
+            "hidden-fields": form["hidden_fields"],
+            "relabeling": form["relabeling"],
+            "placeholders": form["placeholders"],
+        },
+        "conn-fields": {},
+    }
+
 
 def get_provider_info() -> dict[str, Any]:
     """
@@ -31,7 +56,7 @@ def get_provider_info() -> dict[str, Any]:
     return {
         "package-name": "airflow-provider-luma",
         "name": "Luma AI",
-        "description": "Generate images and videos with Luma AI's Dream Machine API.",
+        "description": "Generate images and videos with Luma AI's Dream Machine and Agents APIs.",
         "versions": [__version__],
         "integrations": [
             {
@@ -57,17 +82,13 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "connection-types": [
-            {
-                "hook-class-name": "airflow_provider_luma.hooks.luma.LumaHook",
-                "hook-name": "Luma AI",
-                "connection-type": "luma",
-                "ui-field-behaviour": {
-                    "hidden-fields": CONNECTION_FORM["hidden_fields"],
-                    "relabeling": CONNECTION_FORM["relabeling"],
-                    "placeholders": CONNECTION_FORM["placeholders"],
-                },
-                "conn-fields": {},
-            }
+            _connection_type("airflow_provider_luma.hooks.luma.LumaHook", "Luma AI", "luma", CONNECTION_FORM),
+            _connection_type(
+                "airflow_provider_luma.hooks.luma.LumaAgentsHook",
+                "Luma AI (Agents API)",
+                "luma_agents",
+                AGENTS_CONNECTION_FORM,
+            ),
         ],
         "extra-links": ["airflow_provider_luma.links.LumaGenerationLink"],
         # @task.luma_image, @task.luma_video, and their batches.

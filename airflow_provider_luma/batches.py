@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from airflow_provider_luma.exceptions import LumaError, LumaFinalError, LumaValidationError
-from airflow_provider_luma.kinds import KINDS, GenerationRequest
+from airflow_provider_luma.kinds import GenerationRequest, build_request, operator_params
 
 #: Luma's Build tier, per family: generations running at once, and creates per minute.
 TIER_LIMITS: dict[str, tuple[int, int]] = {"image": (40, 80), "video": (10, 20)}
@@ -46,7 +46,7 @@ def build_batch(kind: str, requests: Any, defaults: Mapping[str, Any]) -> list[G
     :raises LumaValidationError: ``requests`` is not a non-empty list, or an item is neither a prompt
         nor a dict, names an unknown parameter or has a bad value; the error names the item.
     """
-    allowed = KINDS[kind].names
+    allowed = operator_params(kind)
     if isinstance(requests, (str, bytes, Mapping)) or not isinstance(requests, Sequence):
         raise LumaValidationError(
             "requests", f"must be a list of prompts or dicts of parameters; got {type(requests).__name__}"
@@ -72,7 +72,7 @@ def build_batch(kind: str, requests: Any, defaults: Mapping[str, Any]) -> list[G
                 f"must be a prompt (a string) or a dict of {', '.join(allowed)}; got {type(item).__name__}",
             )
         try:
-            built.append(KINDS[kind].build({**defaults, **values}))
+            built.append(build_request(kind, {**defaults, **values}))
         except LumaValidationError as exc:
             raise LumaValidationError(f"{where}.{exc.param}", exc.reason) from None
     return built

@@ -134,6 +134,17 @@ class LumaAdoptionError(LumaAmbiguousCreateError, AirflowFailException):
     """
 
 
+class LumaUnverifiableCreateError(LumaAmbiguousCreateError, AirflowFailException):
+    """
+    A create of Luma's Agents API may have made a generation, and that API cannot list it (final).
+
+    Sending it again could pay twice; the error names the request and when it was sent, so that a
+    person can check the key's usage.
+
+    :param message: what happened, the request and its time.
+    """
+
+
 class LumaFinalError(LumaError, AirflowFailException):
     """
     An error met while deferred that retrying cannot fix (a bad key, a deleted generation).
@@ -229,15 +240,17 @@ class LumaGenerationFailedError(LumaError):
 
     :param generation_id: id of the failed generation.
     :param failure_reason: Luma's explanation.
+    :param final: whether retrying cannot fix it (default: as ``failure_reason`` tells).
     """
 
-    def __init__(self, generation_id: str, failure_reason: str | None) -> None:
+    def __init__(self, generation_id: str, failure_reason: str | None, *, final: bool | None = None) -> None:
         self.generation_id = generation_id
         self.failure_reason = failure_reason
         self.kind = FailureKind.from_reason(failure_reason)
+        final = self.kind.is_final if final is None else final
         super().__init__(
             f"Luma generation {generation_id} failed: {failure_reason or 'no reason given'}"
-            + (" (final: retrying the same request will fail the same way)" if self.kind.is_final else "")
+            + (" (final: retrying the same request will fail the same way)" if final else "")
         )
 
 
@@ -245,13 +258,36 @@ class LumaGenerationRejectedError(LumaGenerationFailedError, AirflowFailExceptio
     """A generation failed for a reason that retrying cannot fix (moderation, validation)."""
 
 
-def generation_failed_error(generation_id: str, failure_reason: str | None) -> LumaGenerationFailedError:
+#: The Agents API's failure codes that trying the same request again cannot fix. ``budget_exhausted``
+#: waits for a person to add funds; ``rate_limited``, ``generation_failed`` and ``output_not_found``
+#: may pass on a later try.
+FINAL_FAILURE_CODES = frozenset(
+    {
+        "content_moderated",
+        "budget_exhausted",
+        "invalid_request",
+        "unsupported_format",
+        "corrupt_input",
+        "image_too_large",
+    }
+)
+
+
+def generation_failed_error(
+    generation_id: str, failure_reason: str | None, failure_code: str | None = None
+) -> LumaGenerationFailedError:
     """
     Build the right error for a failed generation: final reasons do not use up task retries.
 
     :param generation_id: id of the failed generation.
     :param failure_reason: Luma's explanation.
+    :param failure_code: the Agents API's machine-readable code, when it gives one.
     """
+    if failure_code is not None:
+        reason = f"{failure_reason or 'no reason given'} ({failure_code})"
+        if failure_code in FINAL_FAILURE_CODES:
+            return LumaGenerationRejectedError(generation_id, reason, final=True)
+        return LumaGenerationFailedError(generation_id, reason, final=False)
     if FailureKind.from_reason(failure_reason).is_final:
         return LumaGenerationRejectedError(generation_id, failure_reason)
     return LumaGenerationFailedError(generation_id, failure_reason)

@@ -17,10 +17,12 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_luma import metrics
 from airflow_provider_luma.adoption import SEARCHING_FOR_LOST_CREATE, Siblings, find_lost_create
+from airflow_provider_luma.agents import AGENTS
 from airflow_provider_luma.effects import Call, Remember, Sleep, Turn
 from airflow_provider_luma.exceptions import (
     LumaAmbiguousCreateError,
@@ -31,6 +33,8 @@ from airflow_provider_luma.exceptions import (
     LumaRetryableError,
     LumaTimeoutError,
     LumaTransportError,
+    LumaUnverifiableCreateError,
+    LumaValidationError,
 )
 from airflow_provider_luma.generations import (
     DEFAULT_SETTLE_SECONDS,
@@ -114,6 +118,8 @@ def obtain(plan: Plan, record: Record, options: Options, log: Logger) -> Flow:
                 yield Remember(made)
             return generation
     elif plan.step is Step.SEARCH and earlier is not None and earlier.sent_at is not None:
+        if plan.request.api == AGENTS:
+            raise unverifiable_create_error(plan.request, earlier.sent_at, "an earlier try")
         log.warning(SEARCHING_FOR_LOST_CREATE)
         until = earlier.until or earlier.sent_at + CREATE_CALL_SECONDS
         found = yield from find_lost_create(
@@ -164,6 +170,10 @@ def create(request: GenerationRequest, record: Record, options: Options, log: Lo
         none was listed: the record stays in doubt, and the next try looks again.
     """
     estimate = _checked_estimate(request, options, log)
+    if options.min_credits is not None and request.api == AGENTS:
+        raise LumaValidationError(
+            "min_credits", "needs the Dream Machine API's credit balance; Luma's Agents API has none"
+        )
     if options.min_credits is not None:
         balance = (yield Call("GET", "/credits")).get("credit_balance")
         if isinstance(balance, (int, float)) and balance < options.min_credits:
@@ -184,7 +194,7 @@ def create(request: GenerationRequest, record: Record, options: Options, log: Lo
         place = None
         if options.room is not None:
             place = yield from wait_for_room(
-                options.room, family_of_path(request.path), options.deadline, log
+                options.room, family_of_path(request.path, request.body), options.deadline, log
             )
         sent_at = time.time()
         until = sent_at + CREATE_CALL_SECONDS
@@ -194,6 +204,8 @@ def create(request: GenerationRequest, record: Record, options: Options, log: Lo
         except LumaAmbiguousCreateError as exc:  # it may have made one: its place stays taken
             lost_at = time.time()
             yield Remember(record.in_doubt(sent_at, lost_at))
+            if request.api == AGENTS:  # no list to look in: never sent again
+                raise unverifiable_create_error(request, sent_at, str(exc)) from exc
             found = yield from find_lost_create(
                 request, sent_at, lost_at, lost_at + options.settle_time, options.siblings, log
             )
@@ -233,6 +245,26 @@ def create(request: GenerationRequest, record: Record, options: Options, log: Lo
             place.created(generation["id"])
         yield Remember(record.made(generation["id"]))
         return generation
+
+
+def unverifiable_create_error(
+    request: GenerationRequest, sent_at: float, what: str
+) -> LumaAmbiguousCreateError:
+    """
+    The final error of a create on Luma's Agents API that may have made a generation: that API
+    lists no generations, so what it made cannot be found, and sending it again may pay twice.
+
+    :param request: the create.
+    :param sent_at: epoch seconds it was sent.
+    :param what: what lost its answer (the error, or "an earlier try").
+    """
+    sent = datetime.fromtimestamp(sent_at, timezone.utc).isoformat(timespec="seconds")
+    return LumaUnverifiableCreateError(
+        f"A create of Luma's Agents API ({request.body.get('type')} with {request.body.get('model')}, "
+        f"request {request.fingerprint[:12]}) sent at {sent} may have made a generation ({what}), and "
+        "that API lists no generations to find it: it is not sent again. Check the usage of the key "
+        "at that time on Luma's dashboard; clear the task to create a new one"
+    )
 
 
 def _checked_estimate(request: GenerationRequest, options: Options, log: Logger) -> Estimate:
@@ -339,7 +371,7 @@ def wait(
         else:
             state = GenerationState.known(generation)
             if state is not last_state:
-                if last_state in (GenerationState.QUEUED, GenerationState.DREAMING):
+                if last_state is not None and not last_state.is_terminal:
                     metrics.spent(generation.get("model"), last_state.value, polled_at - seen_at)
                 last_state, seen_at = state, polled_at
                 log.info("Luma generation %s is %s (%.1f s)", generation_id, state.value, time.time() - since)

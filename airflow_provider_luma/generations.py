@@ -38,6 +38,7 @@ class GenerationState(str, enum.Enum):
 
     QUEUED = "queued"
     DREAMING = "dreaming"
+    PROCESSING = "processing"  # the Agents API's word for dreaming
     COMPLETED = "completed"
     FAILED = "failed"
 
@@ -52,7 +53,8 @@ class GenerationState(str, enum.Enum):
         The state of a generation object; a state this provider does not know is an error.
 
         :param generation: a generation as Luma returns it.
-        :raises LumaError: Luma reports a state outside queued, dreaming, completed, failed.
+        :raises LumaError: Luma reports a state outside queued, dreaming (processing), completed,
+            failed.
         """
         try:
             return cls(generation.get("state"))
@@ -69,10 +71,16 @@ TERMINAL_STATES = (GenerationState.COMPLETED.value, GenerationState.FAILED.value
 
 def asset_url(generation: dict[str, Any]) -> str | None:
     """
-    The URL of a generation's main asset: its image, else its video.
+    The URL of a generation's main asset: its image, else its video (the Agents API: its first
+    output).
 
     :param generation: a generation as Luma returns it.
     """
+    output = generation.get("output")  # the Agents API's: a list of {type, url}
+    if isinstance(output, list):
+        first = output[0] if output and isinstance(output[0], dict) else {}
+        url = first.get("url")
+        return url if isinstance(url, str) else None
     assets = generation.get("assets")
     if not isinstance(assets, dict):  # None while dreaming; anything else in a planted XCom
         return None
@@ -214,7 +222,9 @@ def finish_generation(
     generation_id = generation.get("id", "?")
     if generation.get("state") == "failed":
         context["ti"].xcom_push(key=XCOM_GENERATION, value=generation)
-        raise generation_failed_error(generation_id, generation.get("failure_reason"))
+        raise generation_failed_error(
+            generation_id, generation.get("failure_reason"), generation.get("failure_code")
+        )
     url = asset_url(generation)
     trusted_origin = connection_origin() if url and not url.startswith("https://") else None
     url = checked_asset_url(generation, trusted_origin)

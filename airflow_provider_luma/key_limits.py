@@ -32,6 +32,7 @@ import itertools
 import random
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -42,7 +43,6 @@ from airflow_provider_luma.exceptions import LumaConnectionConfigError, LumaErro
 from airflow_provider_luma.generations import TERMINAL_STATES
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
 
     from airflow.sdk.types import Logger
 
@@ -129,12 +129,19 @@ class KeyLimits:
         return cls(families)
 
 
-def family_of_path(path: str) -> str:
+#: The Agents API's generation types that make images (its creates all go to ``/generations``).
+AGENTS_IMAGE_TYPES = ("image", "image_edit", "layering")
+
+
+def family_of_path(path: str, body: Mapping[str, Any] | None = None) -> str:
     """
-    The family a create endpoint's generation counts against.
+    The family a create's generation counts against.
 
     :param path: the create endpoint, relative to the base URL.
+    :param body: the create's body: on the Agents API its ``type`` says.
     """
+    if path == "/generations" and isinstance(body, Mapping):
+        return "image" if body.get("type", "image") in AGENTS_IMAGE_TYPES else "video"
     return "image" if path.startswith("/generations/image") else "video"
 
 
@@ -146,7 +153,7 @@ def family_of_generation(generation: Mapping[str, Any]) -> str:
     """
     model = generation.get("model")
     if isinstance(model, str) and model:
-        return "image" if model.startswith("photon") else "video"
+        return "image" if model.startswith(("photon", "uni-")) else "video"
     return "image" if generation.get("generation_type") == "image" else "video"
 
 

@@ -17,6 +17,13 @@ from dataclasses import dataclass
 from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from airflow_provider_luma.agents import (
+    AGENTS,
+    AGENTS_ONLY_PARAMS,
+    api_of_model,
+    build_agents_body,
+    refuse_agents_only,
+)
 from airflow_provider_luma.validation import (
     ASPECT_RATIOS,
     IMAGE_FORMATS,
@@ -56,6 +63,11 @@ class GenerationRequest:
 
     path: str
     body: dict[str, Any]
+
+    @property
+    def api(self) -> str:
+        """The API this request is for, by its model (:func:`~airflow_provider_luma.agents.api_of_model`)."""
+        return api_of_model(self.body.get("model"))
 
     @cached_property
     def fingerprint(self) -> str:
@@ -257,10 +269,35 @@ KINDS: dict[str, GenerationKind] = {
 
 def build_request(kind: str, params: Mapping[str, Any]) -> GenerationRequest:
     """
-    Validate a kind's parameters and return its create call; no API call here.
+    Validate a kind's parameters and return its create call, for the API its model belongs to
+    (the Agents API's ``uni-1``, ``uni-1-max``, ``ray-3.2``, else the Dream Machine API); no API call
+    here.
 
     :param kind: a key of :data:`KINDS`.
     :param params: the kind's parameters by name (others are ignored).
     :raises LumaValidationError: a parameter is not acceptable (the error names it).
     """
+    if api_of_model(params.get("model")) == AGENTS:
+        taken = operator_params(kind)
+        return GenerationRequest("/generations", build_agents_body(kind, {n: params.get(n) for n in taken}))
+    refuse_agents_only(kind, params)
     return KINDS[kind].build(params)
+
+
+def operator_params(kind: str) -> tuple[str, ...]:
+    """
+    The request parameters of a kind's operator: the Dream Machine API's and the Agents API's.
+
+    :param kind: a key of :data:`KINDS`.
+    """
+    return KINDS[kind].names + AGENTS_ONLY_PARAMS.get(kind, ())
+
+
+def operator_template_fields(kind: str) -> tuple[str, ...]:
+    """
+    The request parameters a kind's operator renders with Jinja (flags are not templated).
+
+    :param kind: a key of :data:`KINDS`.
+    """
+    agents_only = tuple(name for name in AGENTS_ONLY_PARAMS.get(kind, ()) if name != "web_search")
+    return KINDS[kind].template_fields + agents_only

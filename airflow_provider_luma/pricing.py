@@ -29,7 +29,8 @@ if TYPE_CHECKING:
 #: Luma's published prices: USD per generation (a number), or USD per second of video by
 #: resolution (``{"per_second": {...}}``), by the request's ``generation_type`` and model.
 DEFAULT_PRICES: dict[str, dict[str, Any]] = {
-    "image": {"photon-1": 0.0073, "photon-flash-1": 0.0019},
+    "image": {"photon-1": 0.0073, "photon-flash-1": 0.0019, "uni-1": 0.0404},
+    "image_edit": {"uni-1": 0.0434},
     "video": {"ray-2": {"per_second": {"540p": 0.08, "720p": 0.142, "1080p": 0.318, "4k": 1.274}}},
 }
 #: The model key of a price for every model of a kind (an upscale or an audio names none).
@@ -38,7 +39,9 @@ ANY_MODEL = "*"
 PRICES_AS_OF = "2026-12-07"
 PRICES_SOURCE = (
     "published price tables of Luma's Dream Machine API (images per 1080p image; Ray 2 video per "
-    "5 s: 540p $0.40, 720p $0.71, 1080p $1.59, 4k $6.37); Luma's own pricing page wins"
+    "5 s: 540p $0.40, 720p $0.71, 1080p $1.59, 4k $6.37) and the Agents API's pricing guide (uni-1 "
+    "per 2K image: $0.0404, an edit $0.0434; extra references, uni-1-max and Ray 3.2 are not "
+    "priced here); Luma's own pricing page wins"
 )
 #: What a request that leaves them to Luma is estimated at.
 DEFAULT_DURATION_SECONDS = 5
@@ -128,15 +131,20 @@ class PriceTable:
 
         :param body: the create's JSON body, with its ``generation_type``.
         """
-        kind, model = str(body.get("generation_type", "")), str(body.get("model") or "")
+        # The Dream Machine API's ``generation_type``, the Agents API's ``type`` (with its video
+        # options under ``video``).
+        kind = str(body.get("generation_type") or body.get("type") or "")
+        model = str(body.get("model") or "")
+        options = body.get("video")
+        video: Mapping[str, Any] = options if isinstance(options, dict) else body
         prices = self.prices.get(kind, {})
         price = prices.get(model, prices.get(ANY_MODEL))
         if isinstance(price, (int, float)):
             return Estimate(float(price), f"{model} {kind}".strip())
         if kind != "video":
             return Estimate(None, f"{model} {kind}".strip())
-        seconds = _seconds(body.get("duration"))
-        resolution = str(body.get("resolution") or DEFAULT_RESOLUTION)
+        seconds = _seconds(video.get("duration"))
+        resolution = str(video.get("resolution") or DEFAULT_RESOLUTION)
         what = f"{model} {kind}, {seconds} s at {resolution}".strip()
         per_second = price.get("per_second", {}).get(resolution) if isinstance(price, dict) else None
         if per_second is None:

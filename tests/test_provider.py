@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_luma import get_provider_info
-from airflow_provider_luma.hooks.luma import LumaHook
+from airflow_provider_luma.hooks.luma import LumaAgentsHook, LumaHook
 from tests.airflow_version import CONNECTION_FORM_READ
 
 AIRFLOW = str(Path(sys.executable).parent / "airflow")
@@ -17,11 +17,15 @@ AIRFLOW = str(Path(sys.executable).parent / "airflow")
 
 def test_provider_info_declares_the_connection_form():
     info = get_provider_info()
-    (connection,) = info["connection-types"]
-    assert connection["connection-type"] == "luma"
-    assert connection["hook-class-name"] == "airflow_provider_luma.hooks.luma.LumaHook"
-    assert connection["ui-field-behaviour"]["relabeling"]["password"] == "API key"
-    assert "login" in connection["ui-field-behaviour"]["hidden-fields"]
+    dream_machine, agents = info["connection-types"]
+    assert dream_machine["connection-type"] == "luma"
+    assert dream_machine["hook-class-name"] == "airflow_provider_luma.hooks.luma.LumaHook"
+    assert agents["connection-type"] == "luma_agents"
+    assert agents["hook-class-name"] == "airflow_provider_luma.hooks.luma.LumaAgentsHook"
+    assert agents["ui-field-behaviour"]["placeholders"]["host"] == "https://agents.lumalabs.ai/v1"
+    for connection in (dream_machine, agents):
+        assert connection["ui-field-behaviour"]["relabeling"]["password"] == "API key"
+        assert "login" in connection["ui-field-behaviour"]["hidden-fields"]
     assert info["extra-links"] == ["airflow_provider_luma.links.LumaGenerationLink"]
 
 
@@ -37,6 +41,9 @@ def test_airflow_shows_the_connection_form_the_provider_declares():
     assert sorted(behaviour["hidden_fields"]) == ["login", "port", "schema"]  # extra: the key's limits
     assert behaviour["relabeling"] == {"password": "API key", "host": "Base URL (optional)"}
     assert LumaHook.get_ui_field_behaviour()["hidden_fields"] == behaviour["hidden_fields"]
+    agents = ProvidersManager().field_behaviours["luma_agents"]
+    assert agents["placeholders"]["host"] == "https://agents.lumalabs.ai/v1"
+    assert LumaAgentsHook.get_ui_field_behaviour()["placeholders"] == agents["placeholders"]
 
 
 def test_airflow_cli_lists_the_provider_and_its_hook(airflow_db):
@@ -45,5 +52,6 @@ def test_airflow_cli_lists_the_provider_and_its_hook(airflow_db):
     hooks = subprocess.run([AIRFLOW, "providers", "hooks"], capture_output=True, text=True, check=True)
     assert "luma" in hooks.stdout
     assert "LumaHook" in hooks.stdout
+    assert "LumaAgentsHook" in hooks.stdout
     links = subprocess.run([AIRFLOW, "providers", "links"], capture_output=True, text=True, check=True)
     assert "LumaGenerationLink" in links.stdout

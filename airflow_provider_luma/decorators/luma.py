@@ -25,7 +25,7 @@ from airflow.providers.common.compat.sdk import (
 )
 
 from airflow_provider_luma.exceptions import LumaValidationError
-from airflow_provider_luma.kinds import KINDS
+from airflow_provider_luma.kinds import operator_params
 from airflow_provider_luma.operators.base import LumaGenerationOperatorBase
 from airflow_provider_luma.operators.luma import LumaImageGenerateOperator, LumaVideoGenerateOperator
 
@@ -49,7 +49,7 @@ def generation_parameters(operator_class: type[LumaGenerationOperatorBase]) -> t
 
     :param operator_class: the operator the decorator builds on.
     """
-    return KINDS[operator_class.kind].names
+    return operator_params(operator_class.kind)
 
 
 class _LumaDecoratedOperator(DecoratedOperator, LumaGenerationOperatorBase):

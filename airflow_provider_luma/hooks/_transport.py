@@ -107,6 +107,8 @@ class SyncTransport:
             reached Luma raises :class:`~airflow_provider_luma.exceptions.LumaAmbiguousCreateError`.
         :param deadline: epoch seconds the call, retries included, must end by.
         """
+        if creates:
+            self._credentials().check_serves(json, self.settings.conn_id)
         policy = retry_policy(self.settings, creates=creates, log=self.log, deadline=deadline)
         try:
             return Retrying(**policy)(self._send, method, path, json, params, deadline)
@@ -220,6 +222,8 @@ class AsyncTransport:
         :param deadline: epoch seconds the call, retries and their waits included, must end by.
         """
         credentials = await self.credentials()
+        if creates:
+            credentials.check_serves(json, self.settings.conn_id)
         send = functools.partial(self._send, session, method, path, json, params, deadline)
         try:
             try:

@@ -1,4 +1,7 @@
-"""LumaHook: the ``luma`` connection and every call of Luma's Dream Machine API."""
+"""
+LumaHook: the ``luma`` connection and every call of Luma's Dream Machine API; LumaAgentsHook: the
+``luma_agents`` connection of Luma's Agents API.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseHook
 
-from airflow_provider_luma import CONNECTION_FORM
+from airflow_provider_luma import AGENTS_CONNECTION_FORM, CONNECTION_FORM
+from airflow_provider_luma.agents import AGENTS
 from airflow_provider_luma.effects import Call, Sleep, XComValues
 from airflow_provider_luma.exceptions import LumaError
 from airflow_provider_luma.flow import generation_object
@@ -27,7 +31,7 @@ if TYPE_CHECKING:
 
     from airflow_provider_luma.effects import Effect
 
-__all__ = ["DEFAULT_BASE_URL", "LumaCredentials", "LumaHook"]
+__all__ = ["DEFAULT_BASE_URL", "LumaAgentsHook", "LumaCredentials", "LumaHook"]
 
 
 class LumaHook(BaseHook):
@@ -256,7 +260,13 @@ class LumaHook(BaseHook):
         return balance
 
     def ping(self) -> dict[str, Any]:
-        """A cheap authenticated check (``GET /ping``)."""
+        """
+        A cheap authenticated check: ``GET /ping``; on the Agents API, which has none, the first
+        page of one file (``GET /files?limit=1``).
+        """
+        if self.credentials.api == AGENTS:
+            page: dict[str, Any] = self.transport.call("GET", "/files", params={"limit": 1})
+            return page
         answer: dict[str, Any] = self.transport.call("GET", "/ping")
         return answer
 
@@ -308,3 +318,29 @@ class LumaHook(BaseHook):
         last wait using it leaves, on success, error or cancellation.
         """
         return shared_session()
+
+
+class LumaAgentsHook(LumaHook):
+    """
+    Talks to Luma's Agents API (``uni-1``, ``uni-1-max``, ``ray-3.2``) with the API key of an Airflow
+    ``luma_agents`` connection. The operators take either connection: the model says which API a
+    task needs, and a task whose model is not its connection's API fails before any call.
+
+    The Agents API has no list of generations, no delete and no credit balance: ``list_generations``,
+    ``delete_generation`` and ``get_credits`` answer Luma's 404 there.
+
+    :param luma_conn_id: Airflow connection of type ``luma_agents``.
+    :param kwargs: the options of :class:`LumaHook`.
+    """
+
+    default_conn_name = "luma_agents_default"
+    conn_type = "luma_agents"
+    hook_name = "Luma AI (Agents API)"
+
+    def __init__(self, luma_conn_id: str = default_conn_name, **kwargs: Any) -> None:
+        super().__init__(luma_conn_id, **kwargs)
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Connection form for Airflow older than 3.2 (newer ones read it from provider info)."""
+        return AGENTS_CONNECTION_FORM

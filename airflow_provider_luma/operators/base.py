@@ -42,7 +42,7 @@ from airflow_provider_luma.generations import (
     generation_from_event,
     resolve_deferrable,
 )
-from airflow_provider_luma.kinds import KINDS, build_request
+from airflow_provider_luma.kinds import build_request, operator_params
 from airflow_provider_luma.links import LumaGenerationLink
 from airflow_provider_luma.operators._start import (
     say_why_in_a_worker,
@@ -173,7 +173,7 @@ class LumaGenerationOperatorBase(BaseOperator):
         super().__init__(**kwargs)
         # The subclass's signature is what users read; which of its arguments make the request,
         # and how, is declared once, in its kind.
-        for name in KINDS[self.kind].names:
+        for name in operator_params(self.kind):
             setattr(self, name, (arguments or {}).get(name))
         self.luma_conn_id = luma_conn_id
         self.wait_for_completion = wait_for_completion
@@ -229,7 +229,7 @@ class LumaGenerationOperatorBase(BaseOperator):
 
     def request_params(self) -> dict[str, Any]:
         """The kind's request parameters, by attribute name, as they are now (rendered in a task)."""
-        return {name: getattr(self, name) for name in KINDS[self.kind].names}
+        return {name: getattr(self, name) for name in operator_params(self.kind)}
 
     def build_request(self) -> GenerationRequest:
         """Validate the (rendered) parameters and return the create call; no API call here."""

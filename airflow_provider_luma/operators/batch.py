@@ -38,7 +38,7 @@ from airflow_provider_luma.batches import (
     manifest,
 )
 from airflow_provider_luma.generations import DEFAULT_SETTLE_SECONDS, XCOM_COST, resolve_deferrable
-from airflow_provider_luma.kinds import KINDS
+from airflow_provider_luma.kinds import operator_params, operator_template_fields
 from airflow_provider_luma.operators._batch_worker import copy_all, hand_records, run_in_worker
 from airflow_provider_luma.operators._start import why_not_on_the_triggerer
 from airflow_provider_luma.operators.base import DEFAULT_TIMEOUT_SECONDS, DEFERRAL_HANDOFF_SECONDS
@@ -142,7 +142,7 @@ class LumaBatchOperatorBase(BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        for name in KINDS[self.kind].names:
+        for name in operator_params(self.kind):
             setattr(self, name, (arguments or {}).get(name))
         self.requests = requests
         self.luma_conn_id = luma_conn_id
@@ -175,7 +175,7 @@ class LumaBatchOperatorBase(BaseOperator):
 
     def defaults(self) -> dict[str, Any]:
         """Every item's default parameters, by attribute name, as they are now (rendered in a task)."""
-        return {name: getattr(self, name) for name in KINDS[self.kind].names}
+        return {name: getattr(self, name) for name in operator_params(self.kind)}
 
     @cached_property
     def hook(self) -> LumaHook:
@@ -323,7 +323,7 @@ class LumaImageBatchOperator(LumaBatchOperatorBase):
     """
 
     kind = "image"
-    template_fields: Sequence[str] = ("requests", *KINDS["image"].template_fields, "output_path")
+    template_fields: Sequence[str] = ("requests", *operator_template_fields("image"), "output_path")
 
     def __init__(
         self,
@@ -363,7 +363,7 @@ class LumaVideoBatchOperator(LumaBatchOperatorBase):
     """
 
     kind = "video"
-    template_fields: Sequence[str] = ("requests", *KINDS["video"].template_fields, "output_path")
+    template_fields: Sequence[str] = ("requests", *operator_template_fields("video"), "output_path")
 
     def __init__(
         self,

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import BaseOperator
 
 from airflow_provider_luma.exceptions import LumaNotFoundError, LumaValidationError
-from airflow_provider_luma.kinds import KINDS
+from airflow_provider_luma.kinds import operator_template_fields
 from airflow_provider_luma.links import LumaGenerationLink
 from airflow_provider_luma.operators.base import LumaGenerationOperatorBase
 from airflow_provider_luma.operators.batch import LumaImageBatchOperator, LumaVideoBatchOperator
@@ -25,14 +25,19 @@ if TYPE_CHECKING:
 
 class LumaImageGenerateOperator(LumaGenerationOperatorBase):
     """
-    Generates an image with Luma's Photon models; ``return_value`` is the image URL.
+    Generates an image with Luma's Photon models (Dream Machine API) or ``uni-1`` / ``uni-1-max``
+    (Agents API, through a ``luma_agents`` connection); ``return_value`` is the image URL.
 
     :param prompt: what to draw, 3 to 5,000 characters (templated).
-    :param model: ``photon-1`` (default) or ``photon-flash-1`` (templated).
-    :param aspect_ratio: one of 1:1 3:4 4:3 9:16 16:9 9:21 21:9; Luma's default is 16:9 (templated).
-    :param format: ``jpg`` or ``png``; Luma's default when unset (templated).
-    :param image_ref: up to 4 reference images, each a URL or ``{"url": ..., "weight": 0..1}``
-        (templated).
+    :param model: ``photon-1`` (default) or ``photon-flash-1``; ``uni-1`` or ``uni-1-max`` on the
+        Agents API (templated).
+    :param aspect_ratio: one of 1:1 3:4 4:3 9:16 16:9 9:21 21:9; Luma's default is 16:9. The Agents
+        API takes 3:1 2:1 21:9 16:9 4:3 3:2 1:1 3:4 2:3 9:16 1:2 1:3 (templated).
+    :param format: ``jpg`` or ``png``; Luma's default when unset. ``png`` or ``jpeg`` on the Agents
+        API (templated).
+    :param image_ref: up to 4 reference images, each a URL or ``{"url": ..., "weight": 0..1}``. On
+        the Agents API up to 9 (8 with ``source``), each a URL, an earlier generation's id or
+        ``{"url" | "data" | "generation_id" | "file_id": ..., "media_type": ...}`` (templated).
     :param style_ref: style reference images, each a URL or ``{"url": ..., "weight": 0..1}``
         (templated).
     :param character_ref: ``{"identity0": {"images": [up to 4 URLs]}}``, or just the list of URLs
@@ -41,6 +46,12 @@ class LumaImageGenerateOperator(LumaGenerationOperatorBase):
         of 0.0 to 0.1 suit colour changes (templated).
     :param callback_url: URL Luma POSTs the generation to on each state change; best effort, the
         wait still polls (templated).
+    :param source: Agents API only: the image to edit (an ``image_edit``), a reference as in
+        ``image_ref`` (templated).
+    :param style: Agents API only: ``auto`` or ``manga`` (templated).
+    :param web_search: Agents API only: let the model search the web for references.
+    :param user_id: Agents API only: your end user's opaque tag, for Luma's abuse attribution and
+        per-user usage (templated).
     :param kwargs: the waiting options of :class:`LumaGenerationOperatorBase` (``luma_conn_id``,
         ``deferrable``, ``poll_interval``, ``timeout``, ``wait_for_completion``, ``reattach``,
         ``delete_on_timeout``, ``cancel_on_kill``) and BaseOperator's.
@@ -48,7 +59,7 @@ class LumaImageGenerateOperator(LumaGenerationOperatorBase):
 
     kind = "image"
 
-    template_fields: Sequence[str] = (*KINDS["image"].template_fields, "output_path")
+    template_fields: Sequence[str] = (*operator_template_fields("image"), "output_path")
 
     def __init__(
         self,
@@ -62,6 +73,10 @@ class LumaImageGenerateOperator(LumaGenerationOperatorBase):
         character_ref: dict[str, Any] | list[str] | None = None,
         modify_image_ref: dict[str, Any] | str | None = None,
         callback_url: str | None = None,
+        source: dict[str, Any] | str | None = None,
+        style: str | None = None,
+        web_search: bool | None = None,
+        user_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(arguments=locals(), **kwargs)
@@ -69,25 +84,29 @@ class LumaImageGenerateOperator(LumaGenerationOperatorBase):
 
 class LumaVideoGenerateOperator(LumaGenerationOperatorBase):
     """
-    Generates a video with Luma's Ray models; ``return_value`` is the video URL.
+    Generates a video with Luma's Ray models: ``ray-2`` and ``ray-flash-2`` (Dream Machine API), or
+    ``ray-3.2`` (Agents API, through a ``luma_agents`` connection); ``return_value`` is the video URL.
 
     :param prompt: what to film, 3 to 5,000 characters (templated).
-    :param model: ``ray-2`` (default) or ``ray-flash-2`` (templated).
-    :param aspect_ratio: one of 1:1 3:4 4:3 9:16 16:9 9:21 21:9 (templated).
-    :param resolution: ``540p``, ``720p``, ``1080p`` or ``4k`` (templated).
-    :param duration: ``5s`` or ``9s`` (templated).
+    :param model: ``ray-2`` (default), ``ray-flash-2`` or ``ray-3.2`` (templated).
+    :param aspect_ratio: one of 1:1 3:4 4:3 9:16 16:9 9:21 21:9 (the Agents API's list for
+        ``ray-3.2``) (templated).
+    :param resolution: ``540p``, ``720p``, ``1080p`` or ``4k``; ``360p`` to ``1080p`` for ``ray-3.2``
+        (templated).
+    :param duration: ``5s`` or ``9s``; ``5s`` or ``10s`` for ``ray-3.2`` (templated).
     :param loop: make the video loop seamlessly.
     :param keyframes: ``{"frame0": ..., "frame1": ...}``; each an image URL, an earlier generation's id
         (to extend or interpolate it, e.g. from another task's ``generation_id`` XCom), or the API's
         ``{"type": "image", "url": ...}`` / ``{"type": "generation", "id": ...}`` (templated).
     :param concepts: concept keys from ``LumaHook.list_concepts`` (templated).
     :param callback_url: URL Luma POSTs the generation to on each state change (templated).
+    :param user_id: Agents API only: your end user's opaque tag (templated).
     :param kwargs: the waiting options of :class:`LumaGenerationOperatorBase` and BaseOperator's.
     """
 
     kind = "video"
 
-    template_fields: Sequence[str] = (*KINDS["video"].template_fields, "output_path")
+    template_fields: Sequence[str] = (*operator_template_fields("video"), "output_path")
 
     def __init__(
         self,
@@ -101,6 +120,7 @@ class LumaVideoGenerateOperator(LumaGenerationOperatorBase):
         keyframes: dict[str, Any] | None = None,
         concepts: list[Any] | None = None,
         callback_url: str | None = None,
+        user_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(arguments=locals(), **kwargs)
@@ -124,7 +144,7 @@ class LumaImageReframeOperator(LumaGenerationOperatorBase):
 
     kind = "image_reframe"
 
-    template_fields: Sequence[str] = (*KINDS["image_reframe"].template_fields, "output_path")
+    template_fields: Sequence[str] = (*operator_template_fields("image_reframe"), "output_path")
 
     def __init__(
         self,
@@ -147,17 +167,20 @@ class LumaVideoReframeOperator(LumaGenerationOperatorBase):
 
     :param media_url: URL of the video to extend (templated).
     :param aspect_ratio: the new aspect ratio, one of 1:1 3:4 4:3 9:16 16:9 9:21 21:9 (templated).
-    :param model: ``ray-2`` (default) or ``ray-flash-2`` (templated).
+    :param model: ``ray-2`` (default) or ``ray-flash-2``; ``ray-3.2`` on the Agents API (a
+        ``video_reframe``, which needs a ``prompt``; ``media_url`` may there be an earlier
+        generation's id) (templated).
     :param prompt: what to film in the new area (templated).
     :param first_frame_url: an image for the first frame (templated).
     :param geometry: where the source goes in the new frame; see :class:`LumaImageReframeOperator`.
     :param callback_url: URL Luma POSTs the generation to on each state change (templated).
+    :param user_id: Agents API only: your end user's opaque tag (templated).
     :param kwargs: the waiting options of :class:`LumaGenerationOperatorBase` and BaseOperator's.
     """
 
     kind = "video_reframe"
 
-    template_fields: Sequence[str] = (*KINDS["video_reframe"].template_fields, "output_path")
+    template_fields: Sequence[str] = (*operator_template_fields("video_reframe"), "output_path")
 
     def __init__(
         self,
@@ -169,6 +192,7 @@ class LumaVideoReframeOperator(LumaGenerationOperatorBase):
         first_frame_url: str | None = None,
         geometry: dict[str, int] | None = None,
         callback_url: str | None = None,
+        user_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(arguments=locals(), **kwargs)
@@ -181,16 +205,18 @@ class LumaVideoModifyOperator(LumaGenerationOperatorBase):
     :param media_url: URL of the video to restyle (templated).
     :param mode: how far to move from the source: ``adhere_1..3`` (close), ``flex_1..3``,
         ``reimagine_1..3`` (free) (templated).
-    :param model: ``ray-2`` (default) or ``ray-flash-2`` (templated).
+    :param model: ``ray-2`` (default) or ``ray-flash-2``; ``ray-3.2`` on the Agents API (a
+        ``video_edit``, ``mode`` as its edit strength; it needs a ``prompt``) (templated).
     :param prompt: the new style (templated).
     :param first_frame_url: an image for the first frame (templated).
     :param callback_url: URL Luma POSTs the generation to on each state change (templated).
+    :param user_id: Agents API only: your end user's opaque tag (templated).
     :param kwargs: the waiting options of :class:`LumaGenerationOperatorBase` and BaseOperator's.
     """
 
     kind = "video_modify"
 
-    template_fields: Sequence[str] = (*KINDS["video_modify"].template_fields, "output_path")
+    template_fields: Sequence[str] = (*operator_template_fields("video_modify"), "output_path")
 
     def __init__(
         self,
@@ -201,6 +227,7 @@ class LumaVideoModifyOperator(LumaGenerationOperatorBase):
         prompt: str | None = None,
         first_frame_url: str | None = None,
         callback_url: str | None = None,
+        user_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(arguments=locals(), **kwargs)
@@ -219,7 +246,7 @@ class LumaVideoUpscaleOperator(LumaGenerationOperatorBase):
 
     kind = "video_upscale"
 
-    template_fields: Sequence[str] = (*KINDS["video_upscale"].template_fields, "output_path")
+    template_fields: Sequence[str] = (*operator_template_fields("video_upscale"), "output_path")
 
     def __init__(
         self, *, generation_id: str, resolution: str, callback_url: str | None = None, **kwargs: Any
@@ -240,7 +267,7 @@ class LumaVideoAddAudioOperator(LumaGenerationOperatorBase):
 
     kind = "video_audio"
 
-    template_fields: Sequence[str] = (*KINDS["video_audio"].template_fields, "output_path")
+    template_fields: Sequence[str] = (*operator_template_fields("video_audio"), "output_path")
 
     def __init__(
         self,
