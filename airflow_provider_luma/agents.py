@@ -46,12 +46,16 @@ AGENTS_VIDEO_DURATIONS = ("5s", "10s")
 MAX_AGENTS_IMAGE_REFS = {"image": 9, "image_edit": 8}
 #: The keys of a media reference: exactly one of them says where the media is.
 REF_SOURCES = ("url", "data", "generation_id", "file_id")
+LAYER_RESOLUTIONS = ("1k", "2k")
+#: The longest prompt a layering takes.
+LAYERING_PROMPT_MAX_CHARS = 500
 #: The path of every create.
 CREATE_PATH = "/generations"
 
 #: The operators' parameters only the Agents API takes, by kind (a Dream Machine model refuses them).
 AGENTS_ONLY_PARAMS: dict[str, tuple[str, ...]] = {
     "image": ("source", "style", "web_search", "user_id"),
+    "layering": ("source", "prompt", "model", "resolution", "user_id"),
     "video": ("user_id",),
     "video_reframe": ("user_id",),
     "video_modify": ("user_id",),
@@ -245,6 +249,27 @@ def _video_modify(params: Mapping[str, Any]) -> dict[str, Any]:
     return body.done()
 
 
+def _layering_prompt(param: str, value: Any) -> str:
+    prompt = _required_prompt(param, value)
+    if len(prompt) > LAYERING_PROMPT_MAX_CHARS:
+        raise LumaValidationError(
+            param, f"takes at most {LAYERING_PROMPT_MAX_CHARS} characters for a layering, got {len(prompt)}"
+        )
+    return prompt
+
+
+def _layering(params: Mapping[str, Any]) -> dict[str, Any]:
+    body = _Body(params, "layering")
+    body.put("model", partial(check_open_choice, listed=("uni-1",), elsewhere=AGENTS_VIDEO_MODELS))
+    body.put("prompt", _layering_prompt, required=True)
+    body.put("source", check_ref, required=True)
+    body.put("resolution", partial(check_choice, allowed=LAYER_RESOLUTIONS), "layering")
+    if "layering" in body.body:
+        body.body["layering"] = {"resolution": body.body["layering"]}
+    body.put("user_id", _check_user_id)
+    return body.done()
+
+
 #: Each kind's body, and the operator parameters it takes (others given are refused).
 _BUILDERS: dict[str, tuple[Callable[[Mapping[str, Any]], dict[str, Any]], tuple[str, ...]]] = {
     "image": (
@@ -257,6 +282,7 @@ _BUILDERS: dict[str, tuple[Callable[[Mapping[str, Any]], dict[str, Any]], tuple[
     ),
     "video_reframe": (_video_reframe, ("prompt", "model", "media_url", "aspect_ratio", "user_id")),
     "video_modify": (_video_modify, ("prompt", "model", "media_url", "mode", "user_id")),
+    "layering": (_layering, AGENTS_ONLY_PARAMS["layering"]),
 }
 
 

@@ -29,9 +29,9 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_luma.adoption import IdenticalCreates, Siblings
 from airflow_provider_luma.batches import ItemResult, check_within_tier
 from airflow_provider_luma.effects import Call, Remember, Turn, adrive
-from airflow_provider_luma.exceptions import FailureKind, LumaError
+from airflow_provider_luma.exceptions import LumaError, failure_is_final
 from airflow_provider_luma.flow import Options, WaitOutcome, obtain, wait
-from airflow_provider_luma.generations import DEFAULT_SETTLE_SECONDS, TERMINAL_STATES, checked_asset_url
+from airflow_provider_luma.generations import DEFAULT_SETTLE_SECONDS, TERMINAL_STATES, returned_urls
 from airflow_provider_luma.key_limits import MINUTE_MARGIN_SECONDS, MINUTE_SECONDS
 from airflow_provider_luma.pricing import PriceTable
 from airflow_provider_luma.records import Record, Step, ended_items_key, item_key, plan
@@ -423,13 +423,21 @@ async def _item(
             "failed",
             generation_id,
             failure=str(reason),
-            final=FailureKind.from_reason(reason).is_final,
+            final=failure_is_final(reason, final.get("failure_code")),
             cost=0.0,  # Luma refunds a failed generation
         )
-    url = checked_asset_url(final, trusted_origin)
+    url = returned_urls(final, trusted_origin)
     # Ended: a retry (no clear since) takes it up again; a clear makes a new one.
     records.completed(index, generation_id)
-    return ItemResult(index, "completed", generation_id, url=url, assets=final.get("assets"), cost=cost)
+    return ItemResult(
+        index,
+        "completed",
+        generation_id,
+        url=url,
+        assets=final.get("assets"),
+        cost=cost,
+        output=final.get("output"),
+    )
 
 
 async def _claim_for_batch(

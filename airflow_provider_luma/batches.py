@@ -153,11 +153,13 @@ class ItemResult:
     :param index: its place in ``requests``.
     :param state: ``completed``, ``failed`` (Luma's generation failed), ``timeout`` or ``error``.
     :param generation_id: its generation, if one was made.
-    :param url: the asset URL (completed).
-    :param path: where ``output_path`` stored it.
+    :param url: the asset URL (completed); the list of them when the generation has several outputs.
+    :param path: where ``output_path`` stored it (a list, as ``url``).
     :param failure: why it did not complete.
     :param final: its failure is one retrying cannot fix (moderation, a bad request...).
-    :param assets: the generation's ``assets`` (completed): what a copy to ``output_path`` reads.
+    :param assets: the generation's ``assets`` (completed, Dream Machine API): what a copy to
+        ``output_path`` reads.
+    :param output: the generation's ``output`` (completed, Agents API), as ``assets``.
     :param cost: what its generation cost, in US dollars: its estimate once it holds one (None: no
         known price); 0 when none was made or it failed (Luma refunds a failed generation).
     """
@@ -165,12 +167,13 @@ class ItemResult:
     index: int
     state: str
     generation_id: str | None = None
-    url: str | None = None
-    path: str | None = None
+    url: str | list[str] | None = None
+    path: str | list[str] | None = None
     failure: str | None = None
     final: bool = False
     assets: dict[str, Any] | None = None
     cost: float | None = 0.0
+    output: list[Any] | None = None
 
     @property
     def succeeded(self) -> bool:
@@ -178,7 +181,7 @@ class ItemResult:
         return self.state == "completed"
 
     @property
-    def value(self) -> str | None:
+    def value(self) -> str | list[str] | None:
         """Its entry in the task's ``return_value``: the stored path, else the URL (None: it failed)."""
         return self.path or self.url
 

@@ -118,7 +118,8 @@ def _priced_fields(kind: str, params: dict[str, Any]) -> dict[str, Any]:
     """What a price depends on, from parameters some of which are templated (a template: unknown)."""
     from airflow_provider_luma.kinds import KINDS
 
-    body: dict[str, Any] = {"generation_type": KINDS[kind].generation_type}
+    # A kind only the Agents API has (layering) is its own type.
+    body: dict[str, Any] = {"generation_type": KINDS[kind].generation_type if kind in KINDS else kind}
     for name in ("model", "resolution", "duration"):
         value = params.get(name)
         body[name] = "(templated)" if _templated(value) else value

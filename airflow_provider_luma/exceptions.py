@@ -273,6 +273,18 @@ FINAL_FAILURE_CODES = frozenset(
 )
 
 
+def failure_is_final(failure_reason: str | None, failure_code: str | None = None) -> bool:
+    """
+    Whether trying the same request again cannot fix a failed generation.
+
+    :param failure_reason: Luma's explanation.
+    :param failure_code: the Agents API's machine-readable code, when it gives one.
+    """
+    if failure_code is not None:
+        return failure_code in FINAL_FAILURE_CODES
+    return FailureKind.from_reason(failure_reason).is_final
+
+
 def generation_failed_error(
     generation_id: str, failure_reason: str | None, failure_code: str | None = None
 ) -> LumaGenerationFailedError:
@@ -284,10 +296,11 @@ def generation_failed_error(
     :param failure_code: the Agents API's machine-readable code, when it gives one.
     """
     if failure_code is not None:
-        reason = f"{failure_reason or 'no reason given'} ({failure_code})"
-        if failure_code in FINAL_FAILURE_CODES:
-            return LumaGenerationRejectedError(generation_id, reason, final=True)
-        return LumaGenerationFailedError(generation_id, reason, final=False)
-    if FailureKind.from_reason(failure_reason).is_final:
+        failure_reason = f"{failure_reason or 'no reason given'} ({failure_code})"
+    final = failure_is_final(failure_reason, failure_code)
+    if failure_code is not None:
+        error = LumaGenerationRejectedError if final else LumaGenerationFailedError
+        return error(generation_id, failure_reason, final=final)
+    if final:
         return LumaGenerationRejectedError(generation_id, failure_reason)
     return LumaGenerationFailedError(generation_id, failure_reason)

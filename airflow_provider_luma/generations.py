@@ -88,6 +88,40 @@ def asset_url(generation: dict[str, Any]) -> str | None:
     return url if isinstance(url, str) else None
 
 
+def output_urls(generation: dict[str, Any]) -> list[str]:
+    """
+    Every asset URL of a generation, in order: the Agents API's outputs (several for a
+    ``layering``), or the Dream Machine API's one asset.
+
+    :param generation: a generation as Luma returns it.
+    """
+    output = generation.get("output")
+    if isinstance(output, list):
+        return [item["url"] for item in output if isinstance(item, dict) and isinstance(item.get("url"), str)]
+    url = asset_url(generation)
+    return [url] if url else []
+
+
+def returned_urls(generation: dict[str, Any], trusted_origin: str | None) -> str | list[str]:
+    """
+    What a task returns for a completed generation: its asset URL, or the list of them when it has
+    several outputs; each checked as :func:`checked_asset_url` checks one.
+
+    :param generation: a completed generation, as Luma returns it.
+    :param trusted_origin: the connection's base URL, or None to allow ``https`` only.
+    """
+    first = checked_asset_url(generation, trusted_origin)
+    urls = output_urls(generation)
+    if len(urls) < 2:
+        return first
+    generation_id = str(generation.get("id", "?"))
+    for url in urls[1:]:
+        reason = asset_urls.shown_refusal(url, trusted_origin)
+        if reason:
+            raise LumaUnsafeAssetUrlError(generation_id, redacted(url), reason)
+    return urls
+
+
 def checked_asset_url(generation: dict[str, Any], trusted_origin: str | None) -> str:
     """
     The asset URL of a completed generation, once it is one that may be returned, pushed or linked.
@@ -206,9 +240,10 @@ XCOM_COST = "cost"
 
 def finish_generation(
     context: Context, generation: dict[str, Any], log: Logger, connection_origin: Callable[[], str | None]
-) -> str:
+) -> str | list[str]:
     """
-    Push the final generation to XCom; return its asset URL, or raise Luma's failure reason.
+    Push the final generation to XCom; return its asset URL (the list of them when it has several
+    outputs), or raise Luma's failure reason.
 
     A completed generation whose asset URL may not be used (see :func:`checked_asset_url`) raises
     before anything is pushed.
@@ -225,9 +260,10 @@ def finish_generation(
         raise generation_failed_error(
             generation_id, generation.get("failure_reason"), generation.get("failure_code")
         )
-    url = asset_url(generation)
-    trusted_origin = connection_origin() if url and not url.startswith("https://") else None
-    url = checked_asset_url(generation, trusted_origin)
+    urls = output_urls(generation)
+    not_https = any(not url.startswith("https://") for url in urls)
+    result = returned_urls(generation, connection_origin() if not_https else None)
     context["ti"].xcom_push(key=XCOM_GENERATION, value=generation)
-    log.info("Luma generation %s completed: %s", generation_id, redacted(url))
-    return url
+    shown = redacted(result) if isinstance(result, str) else ", ".join(redacted(url) for url in result)
+    log.info("Luma generation %s completed: %s", generation_id, shown)
+    return result

@@ -24,6 +24,7 @@ from airflow_provider_luma.agents import (
     build_agents_body,
     refuse_agents_only,
 )
+from airflow_provider_luma.exceptions import LumaValidationError
 from airflow_provider_luma.validation import (
     ASPECT_RATIOS,
     IMAGE_FORMATS,
@@ -273,7 +274,7 @@ def build_request(kind: str, params: Mapping[str, Any]) -> GenerationRequest:
     (the Agents API's ``uni-1``, ``uni-1-max``, ``ray-3.2``, else the Dream Machine API); no API call
     here.
 
-    :param kind: a key of :data:`KINDS`.
+    :param kind: a key of :data:`KINDS`, or a kind only the Agents API has (``layering``).
     :param params: the kind's parameters by name (others are ignored).
     :raises LumaValidationError: a parameter is not acceptable (the error names it).
     """
@@ -281,6 +282,10 @@ def build_request(kind: str, params: Mapping[str, Any]) -> GenerationRequest:
         taken = operator_params(kind)
         return GenerationRequest("/generations", build_agents_body(kind, {n: params.get(n) for n in taken}))
     refuse_agents_only(kind, params)
+    if kind not in KINDS:  # a kind only the Agents API has
+        raise LumaValidationError(
+            "model", f"{params.get('model')!r} is not a model of Luma's Agents API, the only one with {kind}"
+        )
     return KINDS[kind].build(params)
 
 
@@ -290,7 +295,8 @@ def operator_params(kind: str) -> tuple[str, ...]:
 
     :param kind: a key of :data:`KINDS`.
     """
-    return KINDS[kind].names + AGENTS_ONLY_PARAMS.get(kind, ())
+    dream_machine = KINDS[kind].names if kind in KINDS else ()
+    return dream_machine + AGENTS_ONLY_PARAMS.get(kind, ())
 
 
 def operator_template_fields(kind: str) -> tuple[str, ...]:
@@ -300,4 +306,4 @@ def operator_template_fields(kind: str) -> tuple[str, ...]:
     :param kind: a key of :data:`KINDS`.
     """
     agents_only = tuple(name for name in AGENTS_ONLY_PARAMS.get(kind, ()) if name != "web_search")
-    return KINDS[kind].template_fields + agents_only
+    return (KINDS[kind].template_fields if kind in KINDS else ()) + agents_only

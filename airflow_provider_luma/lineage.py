@@ -100,13 +100,13 @@ def reference_urls(request: dict[str, Any]) -> Iterator[str]:
 
 
 def generation_lineage(
-    generation: dict[str, Any] | None, stored_path: str | None, cost: float | None = None
+    generation: dict[str, Any] | None, stored_path: str | list[str] | None, cost: float | None = None
 ) -> OperatorLineage:
     """
     The lineage of one generation.
 
     :param generation: Luma's generation object (None when the task never got one).
-    :param stored_path: where the asset was copied to, if anywhere.
+    :param stored_path: where the asset was copied to, if anywhere (a list, for several outputs).
     :param cost: what it cost, in US dollars (None: not known).
     """
     generation = generation or {}
@@ -126,6 +126,9 @@ def generation_lineage(
         )
     return OperatorLineage(
         inputs=list(inputs.values()),
-        outputs=[dataset_for_url(stored_path)] if stored_path else [],
+        outputs=[
+            dataset_for_url(path)
+            for path in ([stored_path] if isinstance(stored_path, str) else stored_path or [])
+        ],
         run_facets=run_facets,
     )

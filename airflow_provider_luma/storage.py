@@ -50,9 +50,10 @@ def store_asset(
     *,
     max_bytes: int | None = None,
     deadline_seconds: float | None = None,
-) -> str:
+) -> str | list[str]:
     """
-    Copy a completed generation's asset (its image, else its video) to ``output_path``; return the path.
+    Copy a completed generation's asset (its image, else its video; every output of an Agents API
+    generation) to ``output_path``; return the path (a list, for several outputs).
 
     The asset URL is untrusted input and is checked first, as the operators check it: it must be
     ``https``, or on the connection's own origin; the copy then downloads only from public
@@ -72,35 +73,46 @@ def store_asset(
     :raises LumaAssetTooLargeError: the asset is over ``max_bytes``.
     :raises LumaAssetCopyError: the download failed or ran out of time.
     """
-    from airflow_provider_luma.generations import checked_asset_url
+    from airflow_provider_luma.generations import returned_urls
 
-    url = checked_asset_url(generation, trusted_origin)
-    destination = destination_for(output_path, url, str(generation.get("id")))
-    copy_asset(
-        url,
-        destination,
-        trusted_origin=trusted_origin,
-        max_bytes=DEFAULT_MAX_BYTES if max_bytes is None else max_bytes,
-        deadline_seconds=DEFAULT_DEADLINE_SECONDS if deadline_seconds is None else deadline_seconds,
-    )
-    return str(destination)
+    urls = returned_urls(generation, trusted_origin)
+    name = str(generation.get("id"))
+    stored = []
+    # Several outputs (an Agents API ``layering``): one file each, numbered from 1 in their order.
+    for number, url in enumerate([urls] if isinstance(urls, str) else urls, start=1):
+        destination = destination_for(output_path, url, name, None if isinstance(urls, str) else number)
+        copy_asset(
+            url,
+            destination,
+            trusted_origin=trusted_origin,
+            max_bytes=DEFAULT_MAX_BYTES if max_bytes is None else max_bytes,
+            deadline_seconds=DEFAULT_DEADLINE_SECONDS if deadline_seconds is None else deadline_seconds,
+        )
+        stored.append(str(destination))
+    return stored[0] if isinstance(urls, str) else stored
 
 
-def destination_for(output_path: str | ObjectStoragePath, source_url: str, name: str) -> ObjectStoragePath:
+def destination_for(
+    output_path: str | ObjectStoragePath, source_url: str, name: str, number: int | None = None
+) -> ObjectStoragePath:
     """
     Where to store an asset: ``output_path`` itself, or ``output_path/<name><ext>`` when it ends with "/".
 
     :param output_path: a file or folder URL (``file://``, ``s3://``, ``gs://``...) or local path.
     :param source_url: the asset URL; its extension is kept when a folder is given.
     :param name: the file name (without extension) to use in a folder, e.g. the generation id.
+    :param number: the output's number, for one of several: ``<name>-<number><ext>`` in a folder,
+        ``<stem>-<number><suffix>`` beside a file.
     """
     from airflow.providers.common.compat.sdk import ObjectStoragePath
 
     text = str(output_path)
+    suffix = "" if number is None else f"-{number}"
     if text.endswith("/"):
         extension = posixpath.splitext(urlsplit(source_url).path)[1]
-        return ObjectStoragePath(text) / f"{name}{extension}"
-    return ObjectStoragePath(text)
+        return ObjectStoragePath(text) / f"{name}{suffix}{extension}"
+    path = ObjectStoragePath(text)
+    return path if number is None else path.with_name(f"{path.stem}{suffix}{path.suffix}")
 
 
 def copy_asset(

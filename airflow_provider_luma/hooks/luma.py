@@ -279,7 +279,7 @@ class LumaHook(BaseHook):
         *,
         max_bytes: int | None = None,
         deadline_seconds: float | None = None,
-    ) -> str:
+    ) -> str | list[str]:
         """
         Copy a completed generation's asset (its image, else its video) to storage; return the path.
 
@@ -293,7 +293,8 @@ class LumaHook(BaseHook):
             ending with "/", in which the file is named after the generation id.
         :param max_bytes: the largest asset copied (default 2 GiB).
         :param deadline_seconds: the most the copy may take, in seconds (default 30 minutes).
-        :return: the path written, e.g. ``file:///data/<generation id>.jpg``.
+        :return: the path written, e.g. ``file:///data/<generation id>.jpg``; the list of them for a
+            generation with several outputs (``<generation id>-1.png``, ``-2``...).
         """
         from airflow_provider_luma.storage import store_asset
 

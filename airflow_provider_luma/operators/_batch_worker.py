@@ -137,7 +137,12 @@ def copy_all(
     def copy(result: ItemResult) -> ItemResult:
         if not result.succeeded:
             return result
-        generation = {"id": result.generation_id, "state": "completed", "assets": result.assets or {}}
+        generation = {
+            "id": result.generation_id,
+            "state": "completed",
+            "assets": result.assets or {},
+            "output": result.output,
+        }
         try:
             path = hook.copy_generation_asset(
                 generation, folder, max_bytes=max_bytes, deadline_seconds=deadline_seconds

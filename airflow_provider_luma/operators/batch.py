@@ -277,7 +277,7 @@ class LumaBatchOperatorBase(BaseOperator):
 
     # -- finish -----------------------------------------------------------------------------------
 
-    def _finish(self, context: Context, results: list[ItemResult]) -> list[str | None]:
+    def _finish(self, context: Context, results: list[ItemResult]) -> list[str | list[str] | None]:
         if self.output_path:
             results = copy_all(
                 self.hook,

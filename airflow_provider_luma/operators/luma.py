@@ -233,6 +233,39 @@ class LumaVideoModifyOperator(LumaGenerationOperatorBase):
         super().__init__(arguments=locals(), **kwargs)
 
 
+class LumaImageLayersOperator(LumaGenerationOperatorBase):
+    """
+    Splits an image into layers with Luma's Agents API (a ``layering`` generation, through a
+    ``luma_agents`` connection); ``return_value`` is the list of the layers' image URLs, front to back
+    (the last is the background), and ``output_path`` stores each (``<generation id>-1.png``...).
+
+    :param source: the image to split: a URL, an earlier generation's id (e.g. from another task's
+        ``generation_id`` XCom), or ``{"url" | "data" | "generation_id" | "file_id": ...,
+        "media_type": ...}`` (templated).
+    :param prompt: how to split it, 3 to 500 characters (templated).
+    :param model: ``uni-1`` (default) (templated).
+    :param resolution: ``1k`` or ``2k`` for every layer (2k costs more, per layer) (templated).
+    :param user_id: your end user's opaque tag (templated).
+    :param kwargs: the waiting options of :class:`LumaGenerationOperatorBase` and BaseOperator's.
+    """
+
+    kind = "layering"
+
+    template_fields: Sequence[str] = (*operator_template_fields("layering"), "output_path")
+
+    def __init__(
+        self,
+        *,
+        source: dict[str, Any] | str,
+        prompt: str,
+        model: str = "uni-1",
+        resolution: str | None = None,
+        user_id: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(arguments=locals(), **kwargs)
+
+
 class LumaVideoUpscaleOperator(LumaGenerationOperatorBase):
     """
     Upscales a finished video; ``return_value`` is the upscaled video's URL.
@@ -326,6 +359,7 @@ __all__ = [
     "LumaGenerationOperatorBase",
     "LumaImageBatchOperator",
     "LumaImageGenerateOperator",
+    "LumaImageLayersOperator",
     "LumaImageReframeOperator",
     "LumaValidationError",
     "LumaVideoAddAudioOperator",

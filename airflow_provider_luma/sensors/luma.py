@@ -70,8 +70,8 @@ class LumaGenerationSensor(BaseSensorOperator):
         context["ti"].xcom_push(key=XCOM_GENERATION_ID, value=generation_id)
         return self.hook.get_generation(generation_id)
 
-    def _finish(self, context: Context, generation: dict[str, Any]) -> str:
-        """The asset URL (checked against the connection's origin), or Luma's failure raised."""
+    def _finish(self, context: Context, generation: dict[str, Any]) -> str | list[str]:
+        """The asset URL (or URLs; checked against the connection's origin), or Luma's failure raised."""
         return finish_generation(context, generation, self.log, lambda: self.hook.credentials.base_url)
 
     def poke(self, context: Context) -> PokeReturnValue | bool:
@@ -109,7 +109,7 @@ class LumaGenerationSensor(BaseSensorOperator):
             timeout=timedelta(seconds=timeout) + DEFERRAL_MARGIN,
         )
 
-    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> str:
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> str | list[str]:
         """
         Resume after the trigger's event: return the asset URL, or fail with Luma's reason.
 

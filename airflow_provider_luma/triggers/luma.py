@@ -27,7 +27,7 @@ from airflow_provider_luma.generations import (
     XCOM_GENERATION,
     XCOM_GENERATION_ID,
     EventStatus,
-    checked_asset_url,
+    returned_urls,
 )
 from airflow_provider_luma.kinds import build_request
 from airflow_provider_luma.triggers._imports import import_hook_off_the_loop
@@ -353,10 +353,10 @@ class LumaGenerateTrigger(BaseTrigger):
     async def _end(self, run: TriggerRun, record: Any, outcome: WaitOutcome) -> TriggerEvent:
         """End the task here when nothing is left for a worker; else the event that resumes it on one."""
         generation = outcome.generation or {}
-        url = None
+        url: str | list[str] | None = None
         if outcome.status is EventStatus.COMPLETED:
             # An asset URL that may not be returned fails the task for good, naming it.
-            url = checked_asset_url(generation, (await run.hook.aget_credentials()).base_url)
+            url = returned_urls(generation, (await run.hook.aget_credentials()).base_url)
         worker_work = self.needs_a_worker() if url else None
         if url and worker_work is None:
             from airflow.providers.common.compat.sdk import XCOM_RETURN_KEY
@@ -368,9 +368,9 @@ class LumaGenerateTrigger(BaseTrigger):
             await run.push(XCOM_GENERATION, generation)
             await run.push(XCOM_RETURN_KEY, url)
             # Airflow 3 serves a task's extra links from XComs a worker pushes as the task ends.
-            await run.push(LumaGenerationLink().xcom_key, url)
+            await run.push(LumaGenerationLink().xcom_key, url if isinstance(url, str) else url[0])
             await run.perform(Remember(record.ended()))
-            self.log.info("Luma generation %s completed: %s", generation["id"], redacted(url))
+            self.log.info("Luma generation %s completed: %s", generation["id"], redacted(str(url)))
             return task_success_event()
         if worker_work:
             self.log.info(
