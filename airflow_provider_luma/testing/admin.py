@@ -7,11 +7,14 @@ reconfigure or reset an emulator on loopback with a cross-site "simple" request 
 POST needs no preflight). A custom header is never sent cross-site without a preflight, which the
 emulator does not answer, and the token is random per emulator unless chosen.
 
-* ``GET /_emulator/stats``: the counters and the generations (``?generations=0`` leaves them out)
+* ``GET /_emulator/stats``: the counters and the generations of both APIs (``?generations=0``
+  leaves them out)
 * ``GET /_emulator/config`` and ``POST /_emulator/config`` (a JSON object of settings to change)
 * ``POST /_emulator/reset``
-* ``GET /_emulator/generations``
-* ``POST /_emulator/generations/{id}/complete`` and ``.../fail`` (body ``{"reason": ...}``)
+* ``GET /_emulator/generations`` and ``GET /_emulator/agents/generations``
+* ``GET /_emulator/agents/files``
+* ``POST /_emulator/generations/{id}/complete`` and ``.../fail`` (body ``{"reason": ...}``, and for
+  an Agents generation optionally ``"failure_code"``), for a generation of either API
 """
 
 from __future__ import annotations
@@ -65,6 +68,8 @@ class AdminHandlers:
             Route("/_emulator/config", guarded(self.set_config), methods=["POST"]),
             Route("/_emulator/reset", guarded(self.reset), methods=["POST"]),
             Route("/_emulator/generations", guarded(self.generations), methods=["GET"]),
+            Route("/_emulator/agents/generations", guarded(self.agents_generations), methods=["GET"]),
+            Route("/_emulator/agents/files", guarded(self.agents_files), methods=["GET"]),
             Route("/_emulator/generations/{id}/complete", guarded(self.complete), methods=["POST"]),
             Route("/_emulator/generations/{id}/fail", guarded(self.fail), methods=["POST"]),
         ]
@@ -85,9 +90,12 @@ class AdminHandlers:
         """The counters and the generation objects (``?generations=0`` leaves these out)."""
         data = self.core.stats.snapshot().to_dict()
         generations = self.core.generation_dicts()
+        agents_generations = self.core.agents_generation_dicts()
         data["generation_count"] = len(generations)
+        data["agents_generation_count"] = len(agents_generations)
         if request.query_params.get("generations") not in ("0", "false"):
             data["generations"] = generations
+            data["agents_generations"] = agents_generations
         return json_response(data)
 
     async def get_config(self, request: Request) -> Response:
@@ -112,21 +120,39 @@ class AdminHandlers:
         """Every live generation, oldest first."""
         return json_response(self.core.generation_dicts())
 
+    async def agents_generations(self, request: Request) -> Response:
+        """Every Agents API generation, oldest first."""
+        return json_response(self.core.agents_generation_dicts())
+
+    async def agents_files(self, request: Request) -> Response:
+        """Every Agents API file (every owner's), oldest first."""
+        return json_response(self.core.agents_file_dicts())
+
     async def complete(self, request: Request) -> Response:
         """Complete a generation now."""
         return self._force(request.path_params["id"], "completed", None)
 
     async def fail(self, request: Request) -> Response:
-        """Fail a generation now, with ``reason`` from the body."""
+        """Fail a generation now, with ``reason`` (and an Agents one's ``failure_code``) from the body."""
         try:
             body = await _json_object(request)
         except ValueError as error:
             return json_response({"detail": str(error)}, 400)
-        return self._force(request.path_params["id"], "failed", str(body.get("reason") or "Job failed"))
+        reason, code = body.get("reason"), body.get("failure_code")
+        return self._force(
+            request.path_params["id"],
+            "failed",
+            str(reason) if reason else None,
+            str(code) if code is not None else None,
+        )
 
-    def _force(self, generation_id: str, state: str, reason: str | None) -> Response:
+    def _force(
+        self, generation_id: str, state: str, reason: str | None, failure_code: str | None = None
+    ) -> Response:
         try:
-            self.core.force(generation_id, state, reason)
+            self.core.force(generation_id, state, reason, failure_code)
         except KeyError:
             return json_response({"detail": "Generation not found"}, 404)
+        except ValueError as error:
+            return json_response({"detail": str(error)}, 400)
         return json_response({"ok": True})

@@ -8,6 +8,8 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 
 from airflow_provider_luma.testing.admin import AdminHandlers
+from airflow_provider_luma.testing.agents_handlers import AgentsHandlers
+from airflow_provider_luma.testing.agents_outputs import AgentsStorageHandlers
 from airflow_provider_luma.testing.asset_routes import AssetHandlers
 from airflow_provider_luma.testing.handlers import ApiHandlers, json_response
 from airflow_provider_luma.testing.middleware import EmulatorMiddleware
@@ -27,12 +29,19 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 def build_app(core: EmulatorCore, control_token: str) -> Any:
     """
-    Return the ASGI app serving the API, the assets and the admin endpoints of ``core``.
+    Return the ASGI app serving both APIs (Dream Machine, Agents), the assets, the Agents uploads
+    and the admin endpoints of ``core``.
 
     :param core: the emulator's state.
     :param control_token: the token the admin endpoints need.
     """
     admin = AdminHandlers(core, control_token)
-    routes = [*ApiHandlers(core).routes(), *AssetHandlers(core).routes(), *admin.routes()]
+    routes = [
+        *ApiHandlers(core).routes(),
+        *AgentsHandlers(core).routes(),
+        *AssetHandlers(core).routes(),
+        *AgentsStorageHandlers(core).routes(),
+        *admin.routes(),
+    ]
     web = Starlette(routes=routes, exception_handlers={404: _http_error, 405: _http_error})
     return EmulatorMiddleware(web, core)

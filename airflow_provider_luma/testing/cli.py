@@ -1,11 +1,12 @@
 """
 ``python -m airflow_provider_luma.testing``: run the emulator in the foreground.
 
-When it is ready it prints two lines to stdout (flushed): ``LUMA_EMULATOR_CONTROL_TOKEN=TOKEN``,
+When it is ready it prints three lines to stdout (flushed): ``LUMA_EMULATOR_CONTROL_TOKEN=TOKEN``,
 the token its ``/_emulator/*`` control routes need in the ``X-Luma-Emulator-Token`` header, then
-``LUMA_EMULATOR_URL=http://HOST:PORT/dream-machine/v1``. The token is random unless the
-environment variable ``LUMA_EMULATOR_CONTROL_TOKEN`` sets it (for a harness that starts it). It
-stops cleanly on SIGTERM or SIGINT and exits 0. The API key is never printed.
+``LUMA_EMULATOR_URL=http://HOST:PORT/dream-machine/v1`` (the Dream Machine API), then
+``LUMA_AGENTS_EMULATOR_URL=http://HOST:PORT/agents/v1`` (the Agents API, same key). The token is
+random unless the environment variable ``LUMA_EMULATOR_CONTROL_TOKEN`` sets it (for a harness that
+starts it). It stops cleanly on SIGTERM or SIGINT and exits 0. The API key is never printed.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
 
 #: The environment variable that chooses the control token (and the name of the line that prints it).
 CONTROL_TOKEN_VARIABLE = "LUMA_EMULATOR_CONTROL_TOKEN"
+#: The name of the line that prints the Agents API base URL.
+AGENTS_URL_VARIABLE = "LUMA_AGENTS_EMULATOR_URL"
 
 
 def _seconds_or_range(text: str) -> float | tuple[float, float]:
@@ -41,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     """Return the command-line parser."""
     parser = argparse.ArgumentParser(
         prog="python -m airflow_provider_luma.testing",
-        description="Run the Luma Dream Machine API emulator.",
+        description="Run the Luma API emulator (the Dream Machine API and the Agents API).",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8765, help="port to listen on; 0 picks a free one")
@@ -114,6 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         print(f"{CONTROL_TOKEN_VARIABLE}={emulator.control_token}", flush=True)
         print(f"LUMA_EMULATOR_URL={emulator.base_url}", flush=True)
+        print(f"{AGENTS_URL_VARIABLE}={emulator.agents_base_url}", flush=True)
         while not stop.wait(0.5):
             pass
     finally:

@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from airflow_provider_luma.testing.agents_fates import AgentsFailureRule
+
 #: Every kind of fault a :class:`FaultRule` can inject.
 FAULT_KINDS = (
     "429",
@@ -37,15 +39,18 @@ class FaultRule:
     """
     One fault to inject into matching requests.
 
-    A rule fires on a request whose ``"METHOD /path"`` (path relative to ``/dream-machine/v1``, or
-    ``/assets/...`` for asset downloads) or route template (``"GET /generations/{id}"``) matches
-    ``route``. Without ``times`` and ``rate`` it fires on every match; ``after`` lets that many
-    matches pass first; ``times`` caps how often it fires in all; ``rate`` makes each match fire
-    with that probability (seeded, reproducible).
+    A rule fires on a request whose ``"METHOD /path"`` (path relative to ``/dream-machine/v1``;
+    whole for the Agents API, ``/agents/v1/...``, its presigned uploads, ``/uploads/...``, and
+    asset downloads, ``/assets/...``) or route template (``"GET /generations/{id}"``,
+    ``"POST /agents/v1/generations"``, ``"GET /agents/v1/generations/{id}"``) matches ``route``.
+    Without ``times`` and ``rate`` it fires on every match; ``after`` lets that many matches pass
+    first; ``times`` caps how often it fires in all; ``rate`` makes each match fire with that
+    probability (seeded, reproducible).
     The first rule that fires wins.
 
     :param route: ``"*"``, or ``"METHOD pattern"`` / ``"pattern"`` with shell wildcards, e.g.
-        ``"POST /generations/image"``, ``"GET /generations/*"``, ``"* /credits"``.
+        ``"POST /generations/image"``, ``"GET /generations/*"``, ``"* /credits"``,
+        ``"* /agents/v1/*"`` (every Agents API request).
     :param kind: one of :data:`FAULT_KINDS`:
         ``"429"`` (with ``Retry-After``), ``"429_no_retry_after"``, ``"500"``, ``"502"`` (an HTML
         gateway page), ``"503"``: answered before the request is processed, nothing is created;
@@ -161,7 +166,9 @@ class EmulatorConfig:
     :param credits: the starting credit balance in US cents.
     :param faults: fault rules, see :class:`FaultRule` (dicts are accepted).
     :param seed: seed of the random draws (faults, stuck and moderation rates).
-    :param rate_limits: enforce the Build-tier limits below, answering 429 with ``Retry-After``.
+    :param rate_limits: enforce the Build-tier limits below (and the Agents API's
+        ``agents_concurrent_jobs`` and ``agents_requests_per_minute``), answering 429 with
+        ``Retry-After``.
     :param concurrency_limits: running (queued or dreaming) generations allowed per family.
     :param creates_per_minute: create requests allowed per family in any 60 s window.
     :param public_url: scheme://host[:port] used in asset URLs; default: the ``Host`` the client used.
@@ -170,6 +177,15 @@ class EmulatorConfig:
     :param listing_delay: seconds after its creation before a generation shows in
         ``GET /generations`` (Luma documents no bound on it); ``GET /generations/{id}`` finds it
         at once.
+    :param agents_concurrent_jobs: with ``rate_limits``, the Agents API generations allowed queued
+        or processing at once (Luma's limit depends on the plan: 10 is an assumption).
+    :param agents_requests_per_minute: with ``rate_limits``, the Agents API generation requests
+        allowed in any 60 s window (plan-dependent: 30, the guides' example, is an assumption).
+    :param agents_failures: rules that make Agents generations fail with a ``failure_code``, see
+        :class:`~.agents_fates.AgentsFailureRule` (dicts are accepted); their counters restart
+        when they are set.
+    :param agents_file_ingest_seconds: how long an Agents API file stays ``pending`` after
+        ``POST /files/{id}/complete`` before it is ``ready`` (or ``failed``).
     """
 
     queued_seconds: float = 1.0
@@ -188,9 +204,21 @@ class EmulatorConfig:
     image_long_side: int = 256
     sync_timeout: float = 60.0
     listing_delay: float = 0.0
+    agents_concurrent_jobs: int = 10
+    agents_requests_per_minute: int = 30
+    agents_failures: list[AgentsFailureRule] = field(default_factory=list)
+    agents_file_ingest_seconds: float = 0.0
 
     def __post_init__(self) -> None:
         self.faults = [FaultRule.from_value(rule) for rule in self.faults]
+        self.agents_failures = [AgentsFailureRule.from_value(rule) for rule in self.agents_failures]
+        for name in ("agents_concurrent_jobs", "agents_requests_per_minute"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0; got {getattr(self, name)!r}")
+        if self.agents_file_ingest_seconds < 0:
+            raise ValueError(
+                f"agents_file_ingest_seconds must be >= 0; got {self.agents_file_ingest_seconds!r}"
+            )
         if isinstance(self.dreaming_seconds, (list, tuple)):
             low, high = (float(v) for v in self.dreaming_seconds)
             if not 0 <= low <= high:
@@ -233,6 +261,7 @@ class EmulatorConfig:
         """Return the config as JSON-ready data."""
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         data["faults"] = [rule.to_dict() for rule in self.faults]
+        data["agents_failures"] = [rule.to_dict() for rule in self.agents_failures]
         if isinstance(self.dreaming_seconds, tuple):
             data["dreaming_seconds"] = list(self.dreaming_seconds)
         return data

@@ -1,5 +1,7 @@
 """
-The outermost ASGI layer: counts every request by route and injects the configured faults.
+The outermost ASGI layer: counts every request by route and injects the configured faults, for
+both APIs (Dream Machine under ``/dream-machine/v1``, Agents under ``/agents/v1``), the assets
+and the Agents uploads alike.
 
 It must be the app uvicorn calls directly (not inside Starlette's middleware stack), because
 dropping a connection needs uvicorn's own ``send`` (see :mod:`.transport`). Admin requests
@@ -108,16 +110,25 @@ def _broken_json(body: bytes) -> bytes:
 
 
 def _with_asset_urls(body: bytes, url: str) -> bytes:
-    """Return the JSON answer ``body`` with every asset URL of its generation(s) replaced by ``url``."""
+    """
+    Return the JSON answer ``body`` with every asset URL of its generation(s) replaced by ``url``
+    (a Dream Machine generation's ``assets``, an Agents generation's ``output[*].url``).
+    """
     try:
         data = json.loads(body)
     except ValueError:
         return body
     generations = data.get("generations", [data]) if isinstance(data, dict) else []
     for generation in generations:
-        assets = generation.get("assets") if isinstance(generation, dict) else None
+        if not isinstance(generation, dict):
+            continue
+        assets = generation.get("assets")
         if isinstance(assets, dict):
             assets.update({name: url for name, value in assets.items() if value})
+        outputs = generation.get("output")
+        for output in outputs if isinstance(outputs, list) else []:
+            if isinstance(output, dict) and output.get("url"):
+                output["url"] = url
     return json.dumps(data, separators=(",", ":")).encode()
 
 

@@ -28,30 +28,44 @@ class RateLimiter:
         next_finish: float | None,
         concurrency_limit: int,
         per_minute_limit: int,
+        label: str | None = None,
     ) -> None:
         """
         Raise a 429 ``ApiError`` (with ``Retry-After``) if a new create would break a limit.
 
-        :param family: ``"image"`` or ``"video"``.
+        :param family: ``"image"`` or ``"video"`` (``"agents"`` for the Agents API).
         :param now: a ``time.monotonic()`` value.
         :param running: generations of the family now queued or dreaming.
         :param next_finish: when the first of them finishes, if known.
         :param concurrency_limit: running generations allowed.
         :param per_minute_limit: creates allowed in any 60 s window.
+        :param label: what the messages call the family's generations (default: the family).
         """
-        window = self._creates.setdefault(family, deque())
-        while window and window[0] <= now - WINDOW_SECONDS:
-            window.popleft()
+        name = label or family
+        window = self._window(family, now)
         if len(window) >= per_minute_limit:
             wait = window[0] + WINDOW_SECONDS - now
-            raise self._too_many(
-                f"{family} create requests are limited to {per_minute_limit} per minute", wait
-            )
+            raise self._too_many(f"{name} create requests are limited to {per_minute_limit} per minute", wait)
         if running >= concurrency_limit:
             wait = (next_finish - now) if next_finish is not None else 1.0
             raise self._too_many(
-                f"{family} generations are limited to {concurrency_limit} running at once", wait
+                f"{name} generations are limited to {concurrency_limit} running at once", wait
             )
+
+    def _window(self, family: str, now: float) -> deque[float]:
+        window = self._creates.setdefault(family, deque())
+        while window and window[0] <= now - WINDOW_SECONDS:
+            window.popleft()
+        return window
+
+    def used(self, family: str, now: float) -> int:
+        """
+        Return how many creates of the family the last 60 s saw.
+
+        :param family: the family.
+        :param now: a ``time.monotonic()`` value.
+        """
+        return len(self._window(family, now))
 
     def record(self, family: str, now: float) -> None:
         """

@@ -14,8 +14,12 @@ import secrets
 import socket
 import threading
 import time
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_luma.testing.agents_catalog import AGENTS_PREFIX
+from airflow_provider_luma.testing.agents_files import OWN
+from airflow_provider_luma.testing.agents_validation import FileSpec, check_mime_type
 from airflow_provider_luma.testing.catalog import API_PREFIX
 from airflow_provider_luma.testing.config import EmulatorConfig
 from airflow_provider_luma.testing.core import EmulatorCore
@@ -55,7 +59,9 @@ def _client_host(host: str) -> str:
 
 class LumaEmulator:
     """
-    A Luma Dream Machine API emulator serving real HTTP.
+    A Luma API emulator serving real HTTP: the Dream Machine API (:attr:`base_url`) and the Agents
+    API (:attr:`agents_base_url`), one account behind both (one key, one balance, one set of
+    settings, faults and stats).
 
     :param api_key: the only API key the emulator accepts.
     :param config: its settings (default: :class:`~.config.EmulatorConfig()`); :meth:`reset`
@@ -197,6 +203,11 @@ class LumaEmulator:
         return self.url + API_PREFIX
 
     @property
+    def agents_base_url(self) -> str:
+        """``http://HOST:PORT/agents/v1``: the Agents API base URL to give clients (``luma_agents``)."""
+        return self.url + AGENTS_PREFIX
+
+    @property
     def api_key(self) -> str:
         """The API key the emulator accepts."""
         return self._core.api_key
@@ -227,12 +238,15 @@ class LumaEmulator:
         return self._core.configure(**changes)
 
     def reset(self) -> None:
-        """Back to the state right after start: the constructor's settings, no generations, zero stats."""
+        """
+        Back to the state right after start: the constructor's settings, no generations (of
+        either API), no Agents files, zero stats.
+        """
         self._core.reset()
 
     @property
     def stats(self) -> StatsSnapshot:
-        """A snapshot of the counters (requests per route, creates, last requests, faults)."""
+        """A snapshot of the counters (requests per route, creates of both APIs, last requests, faults)."""
         return self._core.stats.snapshot()
 
     @property
@@ -251,21 +265,63 @@ class LumaEmulator:
                 return generation
         raise KeyError(f"no generation {generation_id}")
 
+    @property
+    def agents_generations(self) -> list[dict[str, Any]]:
+        """Every Agents API generation object as the API shows it now, oldest first."""
+        return self._core.agents_generation_dicts()
+
+    def agents_generation(self, generation_id: str) -> dict[str, Any]:
+        """
+        Return one Agents API generation object as the API shows it now.
+
+        :param generation_id: the generation id.
+        """
+        for generation in self.agents_generations:
+            if generation["id"] == generation_id:
+                return generation
+        raise KeyError(f"no Agents generation {generation_id}")
+
+    @property
+    def agents_files(self) -> list[dict[str, Any]]:
+        """Every Agents API file object of the emulator's key, oldest first (deleted ones too)."""
+        return self._core.agents_file_dicts(OWN)
+
+    def plant_agents_file(
+        self, data: bytes, mime_type: str, purpose: str = "input", owner: str = "another-client"
+    ) -> dict[str, Any]:
+        """
+        Add an Agents API file, uploaded and completed, owned by another API client by default:
+        one the emulator's key cannot see or reference (for tests of that refusal).
+
+        :param data: its bytes (checked as an upload's are: a bad image ends ``failed``).
+        :param mime_type: their MIME type.
+        :param purpose: ``input`` or ``reference``.
+        :param owner: whose it is; ``"own"`` makes it the emulator's key's.
+        :return: the file object.
+        """
+        check_mime_type(mime_type)
+        spec = FileSpec(mime_type=mime_type, size_bytes=len(data), purpose=purpose)
+        record = self._core.create_agents_file(spec, data, owner)
+        return record.to_dict(time.monotonic(), datetime.now(timezone.utc))
+
     def complete(self, generation_id: str) -> None:
         """
-        Complete a generation now.
+        Complete a generation now (a Dream Machine one, or an Agents one).
 
         :param generation_id: the generation id.
         :raises KeyError: if there is no such generation.
         """
         self._core.force(generation_id, "completed")
 
-    def fail(self, generation_id: str, reason: str = "Job failed") -> None:
+    def fail(self, generation_id: str, reason: str | None = None, failure_code: str | None = None) -> None:
         """
-        Fail a generation now (its credits are refunded).
+        Fail a generation now (its credits are refunded): a Dream Machine one, or an Agents one.
 
         :param generation_id: the generation id.
-        :param reason: its ``failure_reason``.
+        :param reason: its ``failure_reason`` (default: ``"Job failed"`` for a Dream Machine
+            generation, the ``failure_code``'s usual reason for an Agents one).
+        :param failure_code: an Agents generation's ``failure_code``, one of
+            :data:`~.agents_catalog.FAILURE_CODES` (default ``generation_failed``).
         :raises KeyError: if there is no such generation.
         """
-        self._core.force(generation_id, "failed", reason)
+        self._core.force(generation_id, "failed", reason, failure_code)

@@ -32,15 +32,21 @@ class StatsSnapshot:
 
     :param requests: requests per ``"METHOD /route/{template}"`` (a Counter: missing keys are 0).
     :param total_requests: all API and asset requests (admin requests are not counted).
-    :param creates: generations actually created.
-    :param max_in_flight: the most generations queued or dreaming at once (every user's).
+    :param creates: Dream Machine generations actually created.
+    :param max_in_flight: the most generations queued or dreaming (or processing) at once, every
+        user's, of both APIs together.
     :param last_requests: the most recent requests, oldest first.
     :param faults: injected faults per kind.
     :param callbacks_sent: callback POSTs answered 200.
     :param callbacks_failed: callback deliveries given up after all tries.
     :param answers: answers per ``"METHOD STATUS"``, e.g. ``"POST 429"`` (0: dropped connection).
     :param requests_by_path: answered requests per ``"METHOD path"``, e.g. the polls of one
-        generation under ``"GET /generations/<id>"``.
+        generation under ``"GET /generations/<id>"`` (an Agents one under
+        ``"GET /agents/v1/generations/<id>"``).
+    :param agents_creates: Agents API generations actually created (their requests and polls
+        are in ``requests`` under ``"POST /agents/v1/generations"`` and
+        ``"GET /agents/v1/generations/{id}"``).
+    :param agents_files: Agents API files created (presigned or inline).
     """
 
     requests: Counter[str] = field(default_factory=Counter)
@@ -53,6 +59,8 @@ class StatsSnapshot:
     callbacks_failed: int = 0
     answers: Counter[str] = field(default_factory=Counter)
     requests_by_path: Counter[str] = field(default_factory=Counter)
+    agents_creates: int = 0
+    agents_files: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """Return the snapshot as JSON-ready data."""
@@ -67,6 +75,8 @@ class StatsSnapshot:
             "callbacks_failed": self.callbacks_failed,
             "answers": dict(self.answers),
             "requests_by_path": dict(self.requests_by_path),
+            "agents_creates": self.agents_creates,
+            "agents_files": self.agents_files,
         }
 
 
@@ -90,6 +100,8 @@ class StatsRecorder:
             self._callbacks_failed = 0
             self._answers: Counter[str] = Counter()
             self._by_path: Counter[str] = Counter()
+            self._agents_creates = 0
+            self._agents_files = 0
 
     def count(self, route_key: str) -> None:
         """
@@ -124,6 +136,21 @@ class StatsRecorder:
         with self._lock:
             self._creates += 1
             self._max_in_flight = max(self._max_in_flight, max_in_flight)
+
+    def agents_created(self, max_in_flight: int) -> None:
+        """
+        Count one Agents API generation created.
+
+        :param max_in_flight: the most generations (of both APIs) in flight at once so far.
+        """
+        with self._lock:
+            self._agents_creates += 1
+            self._max_in_flight = max(self._max_in_flight, max_in_flight)
+
+    def agents_file_created(self) -> None:
+        """Count one Agents API file created."""
+        with self._lock:
+            self._agents_files += 1
 
     def fault(self, kind: str) -> None:
         """
@@ -160,4 +187,6 @@ class StatsRecorder:
                 callbacks_failed=self._callbacks_failed,
                 answers=Counter(self._answers),
                 requests_by_path=Counter(self._by_path),
+                agents_creates=self._agents_creates,
+                agents_files=self._agents_files,
             )

@@ -1,6 +1,9 @@
 """
 The emulator's generations and credit balance, safe to use from any thread.
 
+The ledger is the account's: Agents API generations (kept by :mod:`.agents_store`) are charged
+and refunded here too (:meth:`GenerationStore.admit`), and counted in flight.
+
 Credits are charged when a generation is created and refunded once it is seen to have failed:
 generations not yet final sit in an "unsettled" list that each balance or limit check walks,
 so the cost of a check grows with the generations in flight, not with all ever created.
@@ -219,6 +222,36 @@ class GenerationStore:
             self._limiter.record(family, now)
             return record
 
+    def admit(
+        self, record: GenerationRecord, limits: tuple[int, int] | None = None, label: str | None = None
+    ) -> int:
+        """
+        Enter a generation made through another API (the Agents API) on this account's ledger:
+        charge its cost now (refunded if it fails, as its own are), count it in flight, or raise
+        the ``ApiError`` the API would (429 over ``limits``, 402 when the balance is short).
+
+        :param record: the new generation; its ``family`` names its rate-limit window.
+        :param limits: ``(running, creates per minute)`` allowed in its family, or None for no limit.
+        :param label: what the 429 messages call its generations.
+        :return: the creates of its family in the last 60 s, this one included.
+        """
+        with self._lock:
+            now = time.monotonic()
+            self._settle(now)
+            if limits is not None:
+                running = [r for r in self._unsettled if r.family == record.family and not r.deleted]
+                finishes = [t for t in (r.finishes_at() for r in running) if t is not None]
+                first = min(finishes) if finishes else None
+                self._limiter.check(record.family, now, len(running), first, limits[0], limits[1], label)
+            if self._balance_base - self._spent + self._refunded < record.cost:
+                raise ApiError(402, "Insufficient credits: add credits to your Luma account")
+            self._unsettled.append(record)
+            in_flight = sum(1 for r in self._unsettled if not r.deleted)
+            self._max_in_flight = max(self._max_in_flight, in_flight)
+            self._spent += record.cost
+            self._limiter.record(record.family, now)
+            return self._limiter.used(record.family, now)
+
     @property
     def max_in_flight(self) -> int:
         """The most generations queued or dreaming at once (counted as each was created)."""
@@ -285,8 +318,23 @@ class GenerationStore:
             record = self._by_id.get(generation_id)
             if record is None:
                 raise KeyError(f"no generation {generation_id}")
-            record.force(state, reason)
-            if record.settled is not None and record.settled != state:
-                self._refunded += record.cost if state == FAILED else -record.cost
-                record.settled = state
+            self._force_locked(record, state, reason)
             return record
+
+    def force_record(self, record: GenerationRecord, state: str, reason: str | None = None) -> None:
+        """
+        Put a generation kept elsewhere (an Agents one, see :meth:`admit`) in ``state`` now and
+        settle its credits accordingly.
+
+        :param record: the generation.
+        :param state: ``completed`` or ``failed``.
+        :param reason: the failure reason, for ``failed``.
+        """
+        with self._lock:
+            self._force_locked(record, state, reason)
+
+    def _force_locked(self, record: GenerationRecord, state: str, reason: str | None) -> None:
+        record.force(state, reason)
+        if record.settled is not None and record.settled != state:
+            self._refunded += record.cost if state == FAILED else -record.cost
+            record.settled = state
