@@ -190,9 +190,10 @@ def create(request: GenerationRequest, record: Record, options: Options, log: Lo
     lost = 0
     while True:
         yield Turn()
-        # Luma's limits on the key, kept across tasks and triggerers (see key_limits).
+        # Luma's limits on the key, kept across tasks and triggerers (see key_limits) by reading the
+        # key's list of generations: the Agents API has none, so there its 429s are waited out.
         place = None
-        if options.room is not None:
+        if options.room is not None and request.api != AGENTS:
             place = yield from wait_for_room(
                 options.room, family_of_path(request.path, request.body), options.deadline, log
             )

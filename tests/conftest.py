@@ -70,7 +70,7 @@ def session_emulator():
 
 @pytest.fixture
 def emulator(session_emulator, monkeypatch):
-    """The session's emulator, reset, with ``luma_default`` pointing at it."""
+    """The session's emulator, reset, with ``luma_default`` and ``luma_agents_default`` pointing at it."""
     from airflow_provider_luma import key_limits
 
     session_emulator.reset()
@@ -80,6 +80,13 @@ def emulator(session_emulator, monkeypatch):
     monkeypatch.setenv(
         "AIRFLOW_CONN_LUMA_DEFAULT",
         json.dumps({"conn_type": "luma", "password": API_KEY, "host": session_emulator.base_url}),
+    )
+    # The same emulator (one key) serves the Agents API too: luma_agents_default points at it.
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_LUMA_AGENTS_DEFAULT",
+        json.dumps(
+            {"conn_type": "luma_agents", "password": API_KEY, "host": session_emulator.agents_base_url}
+        ),
     )
     # For test DAGs that steer the emulator through its control routes.
     monkeypatch.setenv("LUMA_EMULATOR_CONTROL_TOKEN", session_emulator.control_token)

@@ -1,0 +1,73 @@
+"""
+Luma's Agents API through the operators, in real DAG runs (``dag.test()``) against the emulator's
+Agents API: every generation type in a worker and deferred (on Airflow 3.3+ the plain tasks start
+on the triggerer), each copied by ``output_path``; a task on the wrong connection; a lost create.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from airflow_provider_luma.testing import FaultRule
+
+TYPES = ("image", "image_edit", "layering", "video", "video_reframe", "video_edit")
+
+
+@pytest.mark.parametrize("where", ["worker", "deferred"])
+def test_every_agents_generation_type_runs_and_is_stored(run_dag, emulator, tmp_path, where):
+    result = run_dag(f"luma_test_agents_{where}", conf={"out": str(tmp_path)})
+
+    assert {task: result.task_state(task) for task in TYPES} == dict.fromkeys(TYPES, "success")
+    made = {g["id"]: g for g in emulator.agents_generations}
+    assert sorted(g["type"] for g in made.values()) == sorted(TYPES)  # one each: paid once
+    assert emulator.stats.creates == 0  # nothing went to the Dream Machine API
+    for task in TYPES:
+        generation_id = result.xcom(task, key="generation_id")
+        generation = made[generation_id]
+        assert generation["type"] == task
+        assert generation["state"] == "completed"
+        stored = result.xcom(task)  # return_value: the stored path(s)
+        paths = stored if task == "layering" else [stored]
+        assert len(paths) == len(generation["output"])
+        for number, path in enumerate(paths, start=1):
+            file = Path(path.removeprefix("file://"))
+            name = generation_id if task != "layering" else f"{generation_id}-{number}"
+            assert file.parent == tmp_path
+            assert file.stem == name
+            assert file.stat().st_size > 0
+    assert len(made[result.xcom("layering", key="generation_id")]["output"]) > 1
+    image, edit = (
+        made[result.xcom("image", key="generation_id")],
+        made[result.xcom("image_edit", key="generation_id")],
+    )
+    assert edit["model"] == "uni-1-max"
+    assert image["model"] == "uni-1"
+
+
+def test_a_model_of_the_other_api_fails_before_anything_is_sent(run_dag, emulator, read_logs):
+    result = run_dag("luma_test_agents_wrong_connection")
+
+    assert result.task_state("image") == "failed"
+    assert emulator.stats.creates == 0
+    assert emulator.agents_generations == []
+    logs = read_logs()
+    assert "Model 'uni-1' is served by Luma's Agents API" in logs
+    assert "'luma_agents'" in logs
+
+
+def test_a_lost_agents_create_is_never_sent_again_and_names_its_request(run_dag, emulator, read_logs):
+    """The Agents API lists no generations: a create whose answer was lost cannot be looked up."""
+    emulator.configure(
+        faults=[FaultRule(route="POST /agents/v1/generations", kind="reset_after_create", times=1)]
+    )
+
+    result = run_dag("luma_test_agents_one_image")
+
+    assert result.task_state("image") == "failed"  # final: its retry would not know either
+    assert len(emulator.agents_generations) == 1  # the lost create made one; nothing more was paid
+    assert emulator.stats.requests["GET /agents/v1/generations"] == 0  # no list was looked for
+    logs = read_logs()
+    assert "lists no generations to find it: it is not sent again" in logs
+    assert "sent at 20" in logs  # when, so that a person can check the key's usage
