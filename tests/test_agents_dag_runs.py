@@ -71,3 +71,24 @@ def test_a_lost_agents_create_is_never_sent_again_and_names_its_request(run_dag,
     logs = read_logs()
     assert "lists no generations to find it: it is not sent again" in logs
     assert "sent at 20" in logs  # when, so that a person can check the key's usage
+
+
+@pytest.mark.parametrize(
+    ("failure_code", "tries"),
+    [
+        pytest.param("content_moderated", 1, id="content_moderated: final"),
+        pytest.param("budget_exhausted", 1, id="budget_exhausted: final"),
+        pytest.param("generation_failed", 2, id="generation_failed: retried, a new generation"),
+    ],
+)
+def test_a_failure_code_decides_whether_the_task_tries_again(
+    run_dag, emulator, read_logs, failure_code, tries
+):
+    emulator.configure(agents_failures=[{"failure_code": failure_code, "times": 2}])
+
+    result = run_dag("luma_test_agents_one_image")  # one retry allowed
+
+    assert result.task_state("image") == "failed"
+    assert len(emulator.agents_generations) == tries  # a final failure is not paid for again
+    assert all(g["failure_code"] == failure_code for g in emulator.agents_generations)
+    assert f"({failure_code})" in read_logs()
