@@ -15,6 +15,14 @@ from airflow_provider_luma.testing.cli import build_parser, config_from_args
 
 def start(*args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], str, str]:
     """Start the CLI; return the process, its base URL and the control token it printed."""
+    process, printed = start_printing(*args, env=env)
+    return process, printed["LUMA_EMULATOR_URL"], printed["LUMA_EMULATOR_CONTROL_TOKEN"]
+
+
+def start_printing(
+    *args: str, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[str], dict[str, str]]:
+    """Start the CLI; return the process and the lines it printed, by name."""
     process = subprocess.Popen(
         [sys.executable, "-m", "airflow_provider_luma.testing", "--port", "0", *args],
         stdout=subprocess.PIPE,
@@ -24,15 +32,19 @@ def start(*args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Pop
     )
     assert process.stdout is not None
     printed = {}
-    for _ in range(2):
+    for _ in range(3):
         line = process.stdout.readline()
         name, _, value = line.strip().partition("=")
         printed[name] = value
-    assert set(printed) == {"LUMA_EMULATOR_CONTROL_TOKEN", "LUMA_EMULATOR_URL"}, (
+    assert list(printed) == [
+        "LUMA_EMULATOR_CONTROL_TOKEN",
+        "LUMA_EMULATOR_URL",
+        "LUMA_AGENTS_EMULATOR_URL",
+    ], (
         printed,
         process.stderr.read() if process.stderr else "",
     )
-    return process, printed["LUMA_EMULATOR_URL"], printed["LUMA_EMULATOR_CONTROL_TOKEN"]
+    return process, printed
 
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
@@ -118,3 +130,31 @@ def test_the_cli_prints_its_control_token_and_the_routes_need_it():
         for running in (process, chosen_process):
             running.send_signal(signal.SIGTERM)
             running.communicate(timeout=15)
+
+
+def test_cli_prints_the_agents_api_url_and_serves_it_with_the_same_key():
+    process, printed = start_printing(
+        "--api-key", "cli-agents-key", "--queued-seconds", "0", "--dreaming-seconds", "0"
+    )
+    try:
+        agents_url = printed["LUMA_AGENTS_EMULATOR_URL"]
+        base_url = printed["LUMA_EMULATOR_URL"]
+        assert agents_url == base_url.replace("/dream-machine/v1", "/agents/v1")
+        assert agents_url.startswith("http://127.0.0.1:")
+        headers = {"Authorization": "Bearer cli-agents-key"}
+        created = requests.post(
+            agents_url + "/generations", json={"prompt": "a fox"}, headers=headers, timeout=10
+        )
+        assert created.status_code == 201
+        generation = requests.get(
+            f"{agents_url}/generations/{created.json()['id']}", headers=headers, timeout=10
+        )
+        assert generation.json()["state"] == "completed"
+        assert generation.json()["output"][0]["url"].startswith(base_url.removesuffix("/dream-machine/v1"))
+        wrong = requests.get(agents_url + "/files", headers={"Authorization": "Bearer other"}, timeout=10)
+        assert wrong.status_code == 401
+    finally:
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = process.communicate(timeout=15)
+    assert process.returncode == 0, stderr
+    assert "cli-agents-key" not in stdout + stderr
