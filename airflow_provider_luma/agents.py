@@ -10,11 +10,13 @@ Machine API, ``luma_agents``: the Agents API). Every create of the Agents API is
 
 from __future__ import annotations
 
+import mimetypes
 from collections.abc import Mapping
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_luma.exceptions import LumaValidationError
+from airflow_provider_luma.redaction import redacted
 from airflow_provider_luma.validation import (
     MODIFY_MODES,
     check_bool,
@@ -49,6 +51,8 @@ REF_SOURCES = ("url", "data", "generation_id", "file_id")
 LAYER_RESOLUTIONS = ("1k", "2k")
 #: The longest prompt a layering takes.
 LAYERING_PROMPT_MAX_CHARS = 500
+#: The key of a file in object storage that a create uploads (:func:`upload_placeholder`).
+UPLOAD = "upload"
 #: The path of every create.
 CREATE_PATH = "/generations"
 
@@ -75,12 +79,15 @@ def api_of_model(model: Any) -> str:
 
 def check_ref(param: str, value: Any) -> dict[str, Any]:
     """
-    Check a media reference: a URL, an earlier generation's id, or a mapping with exactly one of
+    Check a media reference: a URL, an earlier generation's id, a file in object storage (an
+    ``ObjectStoragePath``, uploaded when the create is sent), or a mapping with exactly one of
     ``url``, ``data`` (base64, with ``media_type``), ``generation_id``, ``file_id``.
 
     :param param: parameter name used in the error.
     :param value: the reference given.
     """
+    if is_storage_path(value):
+        return upload_placeholder(param, value)
     if isinstance(value, str):
         if value.startswith(("http://", "https://")):
             return {"url": check_url(param, value)}
@@ -121,6 +128,34 @@ def check_ref(param: str, value: Any) -> dict[str, Any]:
             )
         ref["media_type"] = media_type
     return ref
+
+
+def is_storage_path(value: Any) -> bool:
+    """
+    Whether ``value`` is a file in object storage (an Airflow ``ObjectStoragePath``), told by its
+    shape: this module imports nothing of Airflow.
+
+    :param value: a parameter's value.
+    """
+    return all(hasattr(value, name) for name in ("protocol", "open", "stat", "read_bytes"))
+
+
+def upload_placeholder(param: str, path: Any) -> dict[str, Any]:
+    """
+    What a file in object storage stands as in a request until its create is sent: ``{"upload":
+    <path>, "media_type": ...}``. The create uploads it then, once per try, and sends its file id
+    (``{"file_id": ..., "media_type": ...}``); the request a record keeps is the same in every try.
+
+    :param param: parameter name used in the error.
+    :param path: an ``ObjectStoragePath``.
+    """
+    text = str(path)
+    media_type = mimetypes.guess_type(text)[0]
+    if media_type is None or not media_type.startswith(("image/", "video/")):
+        raise LumaValidationError(
+            param, f"{redacted(text)!r} is not an image or video by its name (e.g. .png, .jpg, .mp4)"
+        )
+    return {UPLOAD: text, "media_type": media_type}
 
 
 def _check_refs(param: str, value: Any, max_items: int) -> list[dict[str, Any]]:

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from airflow_provider_luma.agents import UPLOAD
 from airflow_provider_luma.exceptions import LumaError, LumaFinalError, LumaValidationError
 from airflow_provider_luma.kinds import GenerationRequest, build_request, operator_params
 
@@ -34,6 +35,22 @@ FAMILY_OF_KIND = {
 XCOM_BATCH = "batch"
 #: The most failures a batch's error lists by name (the manifest has them all).
 FAILURES_NAMED = 20
+
+
+def _refuse_uploads(where: str, value: Any) -> None:
+    """Refuse a file in object storage in a batch item: its creates are sent on the triggerer."""
+    if isinstance(value, dict):
+        if UPLOAD in value:
+            raise LumaValidationError(
+                where,
+                "takes no ObjectStoragePath: a batch creates on the triggerer, which does not read object "
+                "storage; give URLs, generation ids or files already uploaded ({'file_id': ...})",
+            )
+        for item in value.values():
+            _refuse_uploads(where, item)
+    elif isinstance(value, list):
+        for item in value:
+            _refuse_uploads(where, item)
 
 
 def build_batch(kind: str, requests: Any, defaults: Mapping[str, Any]) -> list[GenerationRequest]:
@@ -72,9 +89,11 @@ def build_batch(kind: str, requests: Any, defaults: Mapping[str, Any]) -> list[G
                 f"must be a prompt (a string) or a dict of {', '.join(allowed)}; got {type(item).__name__}",
             )
         try:
-            built.append(build_request(kind, {**defaults, **values}))
+            request = build_request(kind, {**defaults, **values})
         except LumaValidationError as exc:
             raise LumaValidationError(f"{where}.{exc.param}", exc.reason) from None
+        _refuse_uploads(where, request.body)
+        built.append(request)
     return built
 
 

@@ -45,6 +45,24 @@ class Call:
 
 
 @dataclass(frozen=True)
+class Upload:
+    """
+    Upload a file from object storage to Luma's Agents API (``POST /files``, a presigned ``PUT``,
+    ``complete``, then a wait for ``ready``); the result is its file id.
+
+    :param path: the file, an ``ObjectStoragePath`` as its string (``file://...``, ``s3://...``).
+    :param media_type: its MIME type.
+    :param expires_at: epoch seconds after which Luma may delete it.
+    :param deadline: epoch seconds the upload must end by.
+    """
+
+    path: str
+    media_type: str
+    expires_at: float
+    deadline: float
+
+
+@dataclass(frozen=True)
 class Sleep:
     """
     Pause.
@@ -108,7 +126,7 @@ class RecallSpend:
     """The task instance's entry of its run's budget, as its earlier tries left it (None: none)."""
 
 
-Effect = Call | Sleep | Turn | Remember | XComValues | KeepSpend | RecallSpend
+Effect = Call | Upload | Sleep | Turn | Remember | XComValues | KeepSpend | RecallSpend
 
 
 def drive(flow: Flow, perform: Callable[[Effect], Any]) -> Any:

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_luma import metrics
 from airflow_provider_luma.adoption import SEARCHING_FOR_LOST_CREATE, Siblings, find_lost_create
-from airflow_provider_luma.agents import AGENTS
-from airflow_provider_luma.effects import Call, Remember, Sleep, Turn
+from airflow_provider_luma.agents import AGENTS, UPLOAD
+from airflow_provider_luma.effects import Call, Remember, Sleep, Turn, Upload
 from airflow_provider_luma.exceptions import (
     LumaAmbiguousCreateError,
     LumaDeadlineError,
@@ -47,7 +47,7 @@ from airflow_provider_luma.generations import (
 from airflow_provider_luma.key_limits import family_of_path, wait_for_room
 from airflow_provider_luma.pricing import Estimate, PriceTable
 from airflow_provider_luma.records import Step
-from airflow_provider_luma.redaction import redacted_values
+from airflow_provider_luma.redaction import redacted, redacted_values
 from airflow_provider_luma.validation import check_generation_id
 
 if TYPE_CHECKING:
@@ -187,6 +187,8 @@ def create(request: GenerationRequest, record: Record, options: Options, log: Lo
         yield from budget.claim(estimate.usd or 0.0, f"this create ({estimate.what})", options.deadline, log)
     # No rendered fields show it on the triggerer; URLs go without query strings (signed, tokens).
     log.info("Creating %s: %s", request.path, json.dumps(redacted_values(request.body)))
+    # Files in object storage are uploaded now, once for every send of this create.
+    body = yield from _with_uploads(request.body, options.deadline, log)
     lost = 0
     while True:
         yield Turn()
@@ -201,7 +203,7 @@ def create(request: GenerationRequest, record: Record, options: Options, log: Lo
         until = sent_at + CREATE_CALL_SECONDS
         yield Remember(record.in_doubt(sent_at, until))
         try:
-            answer = yield Call("POST", request.path, json=request.body, creates=True, deadline=until)
+            answer = yield Call("POST", request.path, json=body, creates=True, deadline=until)
         except LumaAmbiguousCreateError as exc:  # it may have made one: its place stays taken
             lost_at = time.time()
             yield Remember(record.in_doubt(sent_at, lost_at))
@@ -246,6 +248,30 @@ def create(request: GenerationRequest, record: Record, options: Options, log: Lo
             place.created(generation["id"])
         yield Remember(record.made(generation["id"]))
         return generation
+
+
+#: How long after the task's deadline Luma may delete the files a create uploaded.
+UPLOAD_EXPIRY_SECONDS = 3600.0
+
+
+def _with_uploads(value: Any, deadline: float, log: Logger) -> Flow:
+    """``value`` with every file in object storage it stands for uploaded, as ``{"file_id": ...}``."""
+    if isinstance(value, dict):
+        if UPLOAD in value:
+            path = value[UPLOAD]
+            file_id = yield Upload(path, value["media_type"], deadline + UPLOAD_EXPIRY_SECONDS, deadline)
+            log.info("Uploaded %s to Luma as file %s", redacted(path), file_id)
+            return {"file_id": file_id, "media_type": value["media_type"]}
+        resolved = {}
+        for key, item in value.items():
+            resolved[key] = yield from _with_uploads(item, deadline, log)
+        return resolved
+    if isinstance(value, list):
+        items = []
+        for item in value:
+            items.append((yield from _with_uploads(item, deadline, log)))
+        return items
+    return value
 
 
 def unverifiable_create_error(

@@ -18,7 +18,8 @@ from dataclasses import asdict
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_luma.effects import Call, KeepSpend, RecallSpend, Remember, Sleep, XComValues
+from airflow_provider_luma.effects import Call, KeepSpend, RecallSpend, Remember, Sleep, Upload, XComValues
+from airflow_provider_luma.exceptions import LumaValidationError
 from airflow_provider_luma.records import RECORD_XCOM_KEY, STATE_STORE_KEY, Attempt, RecordSeal
 from airflow_provider_luma.run_budget import XCOM_RUN_SPEND
 
@@ -158,6 +159,12 @@ class TriggerRun:
         """Perform one effect of the flow."""
         if isinstance(effect, Call):
             return await self.hook.async_transport.call(self.session, **asdict(effect))
+        if isinstance(effect, Upload):  # reading object storage would block the event loop
+            raise LumaValidationError(
+                "ObjectStoragePath",
+                "a file in object storage is uploaded by a task's worker, not on the triggerer (a batch "
+                "takes URLs, generation ids or files already uploaded: {'file_id': ...})",
+            )
         if isinstance(effect, Sleep):
             await asyncio.sleep(effect.seconds)
         elif isinstance(effect, Remember):

@@ -14,7 +14,7 @@ from airflow.providers.common.compat.sdk import BaseHook
 
 from airflow_provider_luma import AGENTS_CONNECTION_FORM, CONNECTION_FORM
 from airflow_provider_luma.agents import AGENTS
-from airflow_provider_luma.effects import Call, Sleep, XComValues
+from airflow_provider_luma.effects import Call, Sleep, Upload, XComValues
 from airflow_provider_luma.exceptions import LumaError
 from airflow_provider_luma.flow import generation_object
 from airflow_provider_luma.generations import DEFAULT_SETTLE_SECONDS
@@ -122,6 +122,10 @@ class LumaHook(BaseHook):
         """
         if isinstance(effect, Call):
             return self.transport.call(**asdict(effect))
+        if isinstance(effect, Upload):
+            return self.upload_file(
+                effect.path, effect.media_type, effect.expires_at, deadline=effect.deadline
+            )
         if isinstance(effect, Sleep):
             time.sleep(effect.seconds)
         return [] if isinstance(effect, XComValues) else None
@@ -269,6 +273,32 @@ class LumaHook(BaseHook):
             return page
         answer: dict[str, Any] = self.transport.call("GET", "/ping")
         return answer
+
+    # -- files (Agents API) -------------------------------------------------------------------
+
+    def upload_file(
+        self,
+        path: str | ObjectStoragePath,
+        media_type: str,
+        expires_at: float,
+        *,
+        purpose: str = "input",
+        deadline: float | None = None,
+    ) -> str:
+        """
+        Upload a file from object storage to Luma's Agents API; return its file id once ``ready``.
+
+        See :mod:`airflow_provider_luma.uploads`.
+
+        :param path: the file (``file://``, ``s3://``... or an ``ObjectStoragePath``).
+        :param media_type: its MIME type.
+        :param expires_at: epoch seconds after which Luma may delete it.
+        :param purpose: ``input`` (the subject) or ``reference`` (guidance).
+        :param deadline: epoch seconds the upload must end by (default: in 10 minutes).
+        """
+        from airflow_provider_luma.uploads import upload
+
+        return upload(self, path, media_type, expires_at, purpose, deadline or time.time() + 600.0)
 
     # -- assets ---------------------------------------------------------------------------------
 
