@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_luma.testing.agents_catalog import AGENTS_PREFIX
 from airflow_provider_luma.testing.agents_files import OWN
-from airflow_provider_luma.testing.agents_validation import FileSpec, check_mime_type
 from airflow_provider_luma.testing.catalog import API_PREFIX
 from airflow_provider_luma.testing.config import EmulatorConfig
 from airflow_provider_luma.testing.core import EmulatorCore
@@ -299,6 +298,8 @@ class LumaEmulator:
         :param owner: whose it is; ``"own"`` makes it the emulator's key's.
         :return: the file object.
         """
+        from airflow_provider_luma.testing.agents_validation import FileSpec, check_mime_type  # pydantic
+
         check_mime_type(mime_type)
         spec = FileSpec(mime_type=mime_type, size_bytes=len(data), purpose=purpose)
         record = self._core.create_agents_file(spec, data, owner)
