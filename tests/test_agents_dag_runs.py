@@ -92,3 +92,46 @@ def test_a_failure_code_decides_whether_the_task_tries_again(
     assert len(emulator.agents_generations) == tries  # a final failure is not paid for again
     assert all(g["failure_code"] == failure_code for g in emulator.agents_generations)
     assert f"({failure_code})" in read_logs()
+
+
+@pytest.mark.parametrize("where", ["worker", "deferred"])
+def test_files_in_object_storage_are_uploaded_once_and_referenced_by_id(run_dag, emulator, read_logs, where):
+    from PIL import Image
+
+    from tests.dags.luma_test_agents_dags import UPLOAD_FOLDER
+
+    UPLOAD_FOLDER.mkdir(exist_ok=True)
+    Image.new("RGB", (64, 48), "orange").save(UPLOAD_FOLDER / "lantern.png")
+    Image.new("RGB", (32, 32), "navy").save(UPLOAD_FOLDER / "style.jpg")
+
+    result = run_dag(f"luma_test_agents_upload_{where}")
+
+    assert result.task_state("image_edit") == "success"
+    files = {f["id"]: f for f in emulator.agents_files}
+    assert sorted((f["filename"], f["mime_type"], f["state"]) for f in files.values()) == [
+        ("lantern.png", "image/png", "ready"),
+        ("style.jpg", "image/jpeg", "ready"),
+    ]
+    assert all(f["expires_at"] for f in files.values())  # Luma deletes them: nothing is left behind
+    (generation,) = emulator.agents_generations
+    assert (generation["type"], generation["state"]) == ("image_edit", "completed")
+    requests = emulator.stats.requests
+    assert requests["POST /agents/v1/files"] == requests["PUT /uploads/{token}"] == 2  # once each
+    assert requests["POST /agents/v1/files/{id}/complete"] == 2
+    logs = read_logs()
+    for file_id in files:  # the create referenced them (the emulator checks each file it is given)
+        assert f"as file {file_id}" in logs
+
+
+def test_agents_example_dag(run_dag, emulator, read_logs):
+    result = run_dag("example_luma_agents")
+    assert result.state == "success", read_logs()[-3000:]
+    by_id = {g["id"]: g for g in emulator.agents_generations}
+    image_id = result.xcom("lantern", "generation_id")
+    assert by_id[image_id]["model"] == "uni-1"
+    assert by_id[result.xcom("layers", "generation_id")]["type"] == "layering"
+    assert by_id[result.xcom("rising", "generation_id")]["model"] == "ray-3.2"
+    assert result.xcom("lantern", "cost") == pytest.approx(0.0404)
+    assert result.xcom("lantern").startswith(emulator.base_url.split("/dream-machine")[0])  # its URL
+    stored = [*result.xcom("layers"), result.xcom("rising")]
+    assert all(Path(path.removeprefix("file://")).stat().st_size > 0 for path in stored)

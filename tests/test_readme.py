@@ -42,3 +42,15 @@ def test_the_quick_start_runs_as_written(run_dag, emulator, read_logs):
     assert video["request"]["keyframes"]["frame0"] == {"type": "image", "url": image["assets"]["image"]}
     assert f"/readme/{video['id']}." in result.xcom("video")  # the stored copy
     assert result.xcom("video", "cost") == pytest.approx(0.71)
+
+
+@pytest.mark.skipif(not AIRFLOW_V_3_0_PLUS, reason="the quick start imports airflow.sdk (Airflow 3)")
+def test_the_agents_quick_start_runs_as_written(run_dag, emulator, read_logs):
+    result = run_dag("lantern")
+    assert result.state == "success", read_logs()[-3000:]
+    image, layers = emulator.agents_generations
+    assert (image["type"], image["model"], layers["type"]) == ("image", "uni-1", "layering")
+    assert emulator.stats.creates == 0  # nothing went to the Dream Machine API
+    stored = result.xcom("layers")
+    assert len(stored) == len(layers["output"]) > 1  # every layer, stored
+    assert all(f"/readme/{layers['id']}-" in path for path in stored)

@@ -6,9 +6,11 @@ DAGs on Luma's Agents API (``uni-1``, ``uni-1-max``, ``ray-3.2``) through the sa
 
 from __future__ import annotations
 
+import tempfile
 from datetime import datetime
+from pathlib import Path
 
-from airflow.providers.common.compat.sdk import DAG
+from airflow.providers.common.compat.sdk import DAG, ObjectStoragePath
 
 from airflow_provider_luma.operators.luma import (
     LumaImageGenerateOperator,
@@ -94,3 +96,22 @@ with DAG(dag_id="luma_test_agents_one_image", schedule=None, start_date=datetime
         model="uni-1",
         **{**AGENTS, "deferrable": False, "retries": 1, "retry_delay": 0},
     )
+
+#: Where tests/test_agents_dag_runs.py writes the images the upload DAG reads.
+UPLOAD_FOLDER = Path(tempfile.gettempdir()) / "luma_test_agents_upload"
+
+for deferrable in (False, True):
+    with DAG(
+        dag_id=f"luma_test_agents_upload_{'deferred' if deferrable else 'worker'}",
+        schedule=None,
+        start_date=datetime(2025, 1, 1),
+    ):
+        # Files in object storage: uploaded through /files when the create is sent.
+        LumaImageGenerateOperator(
+            task_id="image_edit",
+            prompt="the same lantern, in daylight",
+            model="uni-1",
+            source=ObjectStoragePath(f"file://{UPLOAD_FOLDER}/lantern.png"),
+            image_ref=[ObjectStoragePath(f"file://{UPLOAD_FOLDER}/style.jpg"), "https://example.com/sky.png"],
+            **{**AGENTS, "deferrable": deferrable, "retries": 1, "retry_delay": 0},
+        )
