@@ -13,12 +13,14 @@ from pathlib import Path
 from airflow.providers.common.compat.sdk import DAG, ObjectStoragePath
 
 from airflow_provider_luma.operators.luma import (
+    LumaImageBatchOperator,
     LumaImageGenerateOperator,
     LumaImageLayersOperator,
     LumaVideoGenerateOperator,
     LumaVideoModifyOperator,
     LumaVideoReframeOperator,
 )
+from airflow_provider_luma.sensors.luma import LumaGenerationSensor
 
 AGENTS = {"luma_conn_id": "luma_agents_default", "poll_interval": 0.2, "timeout": 60, "retries": 0}
 #: Where the tests copy the outputs (a folder: each file is named after its generation id).
@@ -77,7 +79,20 @@ for deferrable in (False, True):
             prompt="the lantern apart from the night sky",
             resolution="1k",
         )
-        image >> [edit, layers]
+        sensor = LumaGenerationSensor(
+            task_id="sensor",
+            generation_id="{{ ti.xcom_pull(task_ids='image', key='generation_id') }}",
+            luma_conn_id="luma_agents_default",
+            deferrable=deferrable,
+            poke_interval=0.2,
+            timeout=60,
+        )
+        batch = LumaImageBatchOperator(
+            task_id="batch",
+            requests=["a lantern at dawn", {"prompt": "a lantern at dusk", "style": "manga"}],
+            model="uni-1",
+        )
+        image >> [edit, layers, sensor]
         video >> [reframe, modify]
 
 with DAG(dag_id="luma_test_agents_wrong_connection", schedule=None, start_date=datetime(2025, 1, 1)):
