@@ -179,3 +179,22 @@ def test_agents_requests_are_priced_per_image_and_unknown_ones_stay_unknown():
         "video", {"prompt": "it rises", "model": "ray-3.2", "duration": "10s", "resolution": "720p"}
     )
     assert given.estimate(ten_seconds).usd == 2.0
+
+
+@pytest.mark.parametrize(
+    ("failure_code", "final"),
+    [
+        ("content_moderated", True),
+        ("budget_exhausted", True),
+        ("rate_limited", False),
+        ("generation_failed", False),
+    ],
+)
+def test_a_failed_agents_generation_names_its_code_and_is_final_by_it(failure_code, final):
+    from airflow.providers.common.compat.sdk import AirflowFailException
+
+    from airflow_provider_luma.exceptions import generation_failed_error
+
+    error = generation_failed_error(GENERATION, "Luma said no", failure_code)
+    assert f"Luma said no ({failure_code})" in str(error)
+    assert isinstance(error, AirflowFailException) is final
