@@ -43,7 +43,6 @@ from airflow_provider_luma.exceptions import LumaConnectionConfigError, LumaErro
 from airflow_provider_luma.generations import TERMINAL_STATES
 
 if TYPE_CHECKING:
-
     from airflow.sdk.types import Logger
 
     from airflow_provider_luma.effects import Flow
