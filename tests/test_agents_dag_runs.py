@@ -144,3 +144,21 @@ def test_agents_example_dag(run_dag, emulator, read_logs):
     assert result.xcom("lantern").startswith(emulator.base_url.split("/dream-machine")[0])  # its URL
     stored = [*result.xcom("layers"), result.xcom("rising")]
     assert all(Path(path.removeprefix("file://")).stat().st_size > 0 for path in stored)
+
+
+def test_connections_test_works_for_both_apis(emulator, monkeypatch):
+    import json
+
+    from airflow_provider_luma.hooks.luma import LumaAgentsHook, LumaHook
+
+    assert LumaHook().test_connection() == (True, f"Connected to Luma at {emulator.base_url}")
+    assert LumaAgentsHook().test_connection() == (True, f"Connected to Luma at {emulator.agents_base_url}")
+    assert emulator.stats.requests["GET /agents/v1/files"] == 1  # the Agents API has no /ping
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_LUMA_AGENTS_DEFAULT",
+        json.dumps({"conn_type": "luma_agents", "password": "wrong-key", "host": emulator.agents_base_url}),
+    )
+    ok, message = LumaAgentsHook().test_connection()
+    assert not ok
+    assert "401" in message
+    assert "wrong-key" not in message

@@ -97,6 +97,9 @@ class GenerationCard:
 
     @property
     def is_video(self) -> bool:
+        output = self.generation.get("output")  # the Agents API's: [{type, url}]
+        if isinstance(output, list):
+            return bool(output) and isinstance(output[0], dict) and output[0].get("type") == "video"
         assets = self.generation.get("assets") or {}
         return not assets.get("image") and bool(assets.get("video"))
 
