@@ -31,10 +31,17 @@ from airflow_provider_luma.batches import ItemResult, check_within_tier
 from airflow_provider_luma.effects import Call, Remember, Turn, adrive
 from airflow_provider_luma.exceptions import LumaError, failure_is_final
 from airflow_provider_luma.flow import Options, WaitOutcome, obtain, wait
-from airflow_provider_luma.generations import DEFAULT_SETTLE_SECONDS, TERMINAL_STATES, returned_urls
+from airflow_provider_luma.generations import (
+    DEFAULT_SETTLE_SECONDS,
+    RATE_LIMIT_DEFAULT_PAUSE_SECONDS,
+    TERMINAL_STATES,
+    failed_for_rate_limit,
+    rate_limit_pause,
+    returned_urls,
+)
 from airflow_provider_luma.key_limits import MINUTE_MARGIN_SECONDS, MINUTE_SECONDS
 from airflow_provider_luma.pricing import PriceTable
-from airflow_provider_luma.records import Record, Step, ended_items_key, item_key, plan
+from airflow_provider_luma.records import Plan, Record, Step, ended_items_key, item_key, plan
 from airflow_provider_luma.validation import check_max_cost, check_positive_number
 
 #: What the batch's list of completed items is sealed as.
@@ -49,7 +56,7 @@ if TYPE_CHECKING:
     from airflow_provider_luma.key_limits import KeyRoom
     from airflow_provider_luma.kinds import GenerationRequest
     from airflow_provider_luma.pricing import Estimate
-    from airflow_provider_luma.records import Attempt, Plan
+    from airflow_provider_luma.records import Attempt
     from airflow_provider_luma.run_budget import RunBudget
 
 
@@ -412,6 +419,20 @@ async def _item(
             ),
             perform_wait,
         )
+    if (
+        failed_for_rate_limit(outcome.generation)
+        and time.time() + RATE_LIMIT_DEFAULT_PAUSE_SECONDS < deadline
+    ):
+        pause = rate_limit_pause(None)
+        log.info(
+            "generation %s failed for Luma's rate limit: making it again in %.1f s", generation_id, pause
+        )
+        await asyncio.sleep(pause)
+        again = Plan(Step.REATTACH, todo.request, record.made(generation_id), takeover=True)
+        return await _item(
+            index, again, options, perform, perform_wait, records, attempt, siblings, held, trusted_origin,
+            room, prices, paid, log,
+        )  # fmt: skip
     final = outcome.generation or {}
     if outcome.generation is None:
         return ItemResult(index, "timeout", generation_id, failure=outcome.message, cost=cost)

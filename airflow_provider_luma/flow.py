@@ -42,6 +42,7 @@ from airflow_provider_luma.generations import (
     MIN_POLL_SECONDS,
     EventStatus,
     GenerationState,
+    failed_for_rate_limit,
     rate_limit_pause,
 )
 from airflow_provider_luma.key_limits import family_of_path, wait_for_room
@@ -146,7 +147,9 @@ def _reattach(generation_id: str, plan: Plan, options: Options, log: Logger) -> 
         log.info("Generation %s of %s is gone; creating a new one", generation_id, whose)
         return None
     state = generation.get("state")
-    if state == GenerationState.FAILED and not takeover:
+    # A generation Luma failed for its rate limit is made again, by this very try too, in time.
+    again = failed_for_rate_limit(generation) and time.time() < options.deadline
+    if state == GenerationState.FAILED and (again or not takeover):
         log.info("Generation %s of %s failed; creating a new one", generation_id, whose)
         if options.run_budget is not None:  # Luma refunded it
             yield from options.run_budget.release(options.prices.estimate(plan.request).usd or 0.0)

@@ -182,6 +182,20 @@ RATE_LIMIT_JITTER_SECONDS = 1.0
 RATE_LIMIT_DEFAULT_PAUSE_SECONDS = 5.0
 
 
+def failed_for_rate_limit(generation: Any) -> bool:
+    """
+    Whether Luma failed a generation for its rate limit (the Agents API's ``rate_limited``): it was
+    refunded, and the flow makes it again after a pause, as it waits out a 429.
+
+    :param generation: a generation as Luma returns it (anything else is not one).
+    """
+    return (
+        isinstance(generation, dict)
+        and generation.get("state") == GenerationState.FAILED
+        and generation.get("failure_code") == "rate_limited"
+    )
+
+
 def rate_limit_pause(retry_after: float | None) -> float:
     """
     Seconds to wait before creating again after Luma's 429: its Retry-After, plus jitter.

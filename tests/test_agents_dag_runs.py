@@ -162,3 +162,18 @@ def test_connections_test_works_for_both_apis(emulator, monkeypatch):
     assert not ok
     assert "401" in message
     assert "wrong-key" not in message
+
+
+@pytest.mark.parametrize("where", ["worker", "deferred"])
+def test_a_generation_luma_failed_for_its_rate_limit_is_made_again_by_the_same_try(run_dag, emulator, where):
+    # The single task's first generation, and the batch item's.
+    once = [{"failure_code": "rate_limited", "prompt": prompt, "times": 1} for prompt in ("rain", "snow")]
+    emulator.configure(agents_failures=once)
+
+    result = run_dag(f"luma_test_agents_rate_limited_{where}")  # no retries
+
+    assert (result.task_state("image"), result.task_state("batch")) == ("success", "success")
+    states = sorted(g["state"] for g in emulator.agents_generations)
+    assert states == ["completed", "completed", "failed", "failed"]  # each failed once, then made again
+    assert result.xcom("image", key="generation")["state"] == "completed"
+    assert result.xcom("batch", key="batch")["items"][0]["state"] == "completed"

@@ -33,13 +33,16 @@ from airflow_provider_luma.exceptions import LumaTimeoutError
 from airflow_provider_luma.generations import (
     DEFAULT_SETTLE_SECONDS,
     DEFERRAL_MARGIN,
+    RATE_LIMIT_DEFAULT_PAUSE_SECONDS,
     TERMINAL_STATES,
     XCOM_COST,
     XCOM_GENERATION,
     XCOM_GENERATION_ID,
     GenerationState,
+    failed_for_rate_limit,
     finish_generation,
     generation_from_event,
+    rate_limit_pause,
     resolve_deferrable,
 )
 from airflow_provider_luma.kinds import build_request, operator_params
@@ -315,6 +318,18 @@ class LumaGenerationOperatorBase(BaseOperator):
         )
         if outcome.generation is None:
             raise LumaTimeoutError(outcome.message or f"Luma generation {generation_id} timed out")
+        if (
+            failed_for_rate_limit(outcome.generation)
+            and time.time() + RATE_LIMIT_DEFAULT_PAUSE_SECONDS < deadline
+        ):
+            pause = rate_limit_pause(None)
+            self.log.info(
+                "Luma failed generation %s for its rate limit: making it again in %.1f s",
+                generation_id,
+                pause,
+            )
+            time.sleep(pause)
+            return self.execute(context)  # this try's record: the failed generation is made again
         return self._finish(context, outcome.generation)
 
     def _run(self, context: Context) -> WorkerRun:
@@ -331,7 +346,12 @@ class LumaGenerationOperatorBase(BaseOperator):
         :param event: the trigger's event, ``{status, generation_id, generation | message}``.
         """
         started_on_triggerer = isinstance(event, dict) and bool(event.get("started_on_triggerer"))
-        return self._finish(context, generation_from_event(event), started_on_triggerer=started_on_triggerer)
+        generation = generation_from_event(event)
+        if failed_for_rate_limit(generation) and not started_on_triggerer:
+            # Made again after a pause on the triggerer (before its deadline; else it fails).
+            self.log.info("Luma failed generation %s for its rate limit", generation.get("id"))
+            self._defer_until_rate_limit_passes(rate_limit_pause(None))
+        return self._finish(context, generation, started_on_triggerer=started_on_triggerer)
 
     def execute_after_rate_limit(
         self, context: Context, rate_limited_since: float | None = None, event: Any = None

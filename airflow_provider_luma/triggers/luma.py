@@ -11,6 +11,7 @@ The Luma triggers: one waits on a generation that exists, one runs a whole gener
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
 from typing import TYPE_CHECKING, Any
@@ -22,11 +23,14 @@ from airflow_provider_luma.effects import adrive
 from airflow_provider_luma.exceptions import LumaError
 from airflow_provider_luma.generations import (
     DEFAULT_SETTLE_SECONDS,
+    RATE_LIMIT_DEFAULT_PAUSE_SECONDS,
     TERMINAL_STATES,
     XCOM_COST,
     XCOM_GENERATION,
     XCOM_GENERATION_ID,
     EventStatus,
+    failed_for_rate_limit,
+    rate_limit_pause,
     returned_urls,
 )
 from airflow_provider_luma.kinds import build_request
@@ -348,6 +352,18 @@ class LumaGenerateTrigger(BaseTrigger):
                     ),
                     run.perform,
                 )
+            if (
+                failed_for_rate_limit(outcome.generation)
+                and time.time() + RATE_LIMIT_DEFAULT_PAUSE_SECONDS < deadline
+            ):
+                pause = rate_limit_pause(None)
+                self.log.info(
+                    "Luma failed generation %s for its rate limit: making it again in %.1f s",
+                    generation["id"],
+                    pause,
+                )
+                await asyncio.sleep(pause)
+                return await self._run_task()  # this try's record: the failed generation is made again
             return await self._end(run, record.made(generation["id"]), outcome)
 
     async def _end(self, run: TriggerRun, record: Any, outcome: WaitOutcome) -> TriggerEvent:

@@ -130,3 +130,23 @@ for deferrable in (False, True):
             image_ref=[ObjectStoragePath(f"file://{UPLOAD_FOLDER}/style.jpg"), "https://example.com/sky.png"],
             **{**AGENTS, "deferrable": deferrable, "retries": 1, "retry_delay": 0},
         )
+
+for deferrable in (False, True):
+    with DAG(
+        dag_id=f"luma_test_agents_rate_limited_{'deferred' if deferrable else 'worker'}",
+        schedule=None,
+        start_date=datetime(2025, 1, 1),
+    ):
+        # No retries: a generation Luma fails for its rate limit is made again by the same try.
+        LumaImageGenerateOperator(
+            task_id="image",
+            prompt="a lantern in the rain",
+            model="uni-1",
+            **{**AGENTS, "deferrable": deferrable},
+        )
+        LumaImageBatchOperator(
+            task_id="batch",
+            requests=["a lantern in the snow"],
+            model="uni-1",
+            **{**AGENTS, "deferrable": deferrable},
+        )
