@@ -9,6 +9,7 @@ AIRFLOW_HOME (printed at the end), and the ends of their logs are printed when a
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -82,6 +83,10 @@ def stack(airflow_home: Path, emulator: LumaEmulatorProcess) -> Iterator[Airflow
             "LUMA_E2E_OUTPUT_DIR": str(airflow_home / E2E_OUTPUT_DIR),
             "LUMA_EXAMPLE_PUBLISH_URL": f"file://{airflow_home}/example-output/published/",
             "LUMA_EXAMPLE_REVIEW_TIMEOUT": str(REVIEW_TIMEOUT_SECONDS),
+            # example_luma_agents.py: Luma's Agents API, served by the same emulator with the same key.
+            "AIRFLOW_CONN_LUMA_AGENTS_DEFAULT": json.dumps(
+                {"conn_type": "luma_agents", "password": API_KEY, "host": emulator.agents_base_url}
+            ),
         },
     )
     try:

@@ -75,6 +75,12 @@ def test_connections_add_and_test_against_the_emulator(
         assert tested.returncode == 0, tested.stdout + tested.stderr
         assert "Connection success!" in tested.stdout
     assert emulator.stats()["requests"].get("GET /ping", 0) == pings_before + 2
+    # The Agents API's connection type: it has no /ping, so one page of files is read.
+    files_before = emulator.stats()["requests"].get("GET /agents/v1/files", 0)
+    tested = stack.airflow("connections", "test", "luma_agents_default")
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    assert "Connection success!" in tested.stdout
+    assert emulator.stats()["requests"].get("GET /agents/v1/files", 0) == files_before + 1
 
 
 def test_connections_test_fails_clearly_with_a_wrong_key(

@@ -43,12 +43,17 @@ class LumaEmulatorProcess:
         self.process = ManagedProcess("luma-emulator", argv, env, self.log_path, cwd=log_dir)
         self.base_url: str = wait_until(self._announced_url, timeout=30, what="the emulator's URL line")
         self.root_url = self.base_url.split("/dream-machine/")[0]
+        self.agents_base_url: str = wait_until(
+            lambda: self._announced_url("LUMA_AGENTS_EMULATOR_URL"),
+            timeout=30,
+            what="its Agents API URL line",
+        )
         self.http = loopback_session()
         self.http.headers["X-Luma-Emulator-Token"] = control_token  # the control routes need it
 
-    def _announced_url(self) -> str | None:
+    def _announced_url(self, variable: str = "LUMA_EMULATOR_URL") -> str | None:
         self.process.check_running()
-        match = re.search(r"^LUMA_EMULATOR_URL=(\S+)$", self.log_path.read_text(errors="replace"), re.M)
+        match = re.search(rf"^{variable}=(\S+)$", self.log_path.read_text(errors="replace"), re.M)
         return match.group(1) if match else None
 
     # -- admin endpoints (with the control token) -------------------------------------------------
