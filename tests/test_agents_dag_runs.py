@@ -21,15 +21,18 @@ def test_every_agents_generation_type_runs_and_is_stored(run_dag, emulator, tmp_
 
     assert {task: result.task_state(task) for task in TYPES} == dict.fromkeys(TYPES, "success")
     made = {g["id"]: g for g in emulator.agents_generations}
+    # A batch of two, and @task.luma_image (the function's parameters, the decorator's model).
     batch = result.xcom("batch", key="batch")
     assert [item["state"] for item in batch["items"]] == ["completed", "completed"]
-    batch_ids = {item["generation_id"] for item in batch["items"]}
-    assert [Path(path.removeprefix("file://")).stat().st_size > 0 for path in result.xcom("batch")] == [
-        True
-    ] * 2
-    # One generation each (paid once), the batch's two included.
-    assert sorted(g["type"] for i, g in made.items() if i not in batch_ids) == sorted(TYPES)
-    assert [made[i]["type"] for i in batch_ids] == ["image", "image"]
+    stored_items = [Path(path.removeprefix("file://")) for path in result.xcom("batch")]
+    assert all(path.stat().st_size > 0 for path in stored_items)
+    drawn = made[result.xcom("taskflow", key="generation_id")]
+    assert (drawn["type"], drawn["model"], drawn["state"]) == ("image", "uni-1-max", "completed")
+    others = {item["generation_id"] for item in batch["items"]} | {drawn["id"]}
+    assert [made[i]["type"] for i in others] == ["image"] * 3
+    # The rest: one generation of each type (paid once).
+    made = {i: g for i, g in made.items() if i not in others}
+    assert sorted(g["type"] for g in made.values()) == sorted(TYPES)
     # The sensor waited on the image and returned its URL.
     assert result.xcom("sensor") == made[result.xcom("image", key="generation_id")]["output"][0]["url"]
     assert emulator.stats.creates == 0  # nothing went to the Dream Machine API

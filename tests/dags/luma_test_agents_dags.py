@@ -10,7 +10,7 @@ import tempfile
 from datetime import datetime
 from pathlib import Path
 
-from airflow.providers.common.compat.sdk import DAG, ObjectStoragePath
+from airflow.providers.common.compat.sdk import DAG, ObjectStoragePath, task
 
 from airflow_provider_luma.operators.luma import (
     LumaImageBatchOperator,
@@ -92,6 +92,12 @@ for deferrable in (False, True):
             requests=["a lantern at dawn", {"prompt": "a lantern at dusk", "style": "manga"}],
             model="uni-1",
         )
+
+        @task.luma_image(model="uni-1-max")
+        def taskflow() -> dict:
+            return {"prompt": "a lantern, drawn as a manga panel", "style": "manga", "aspect_ratio": "2:3"}
+
+        taskflow()
         image >> [edit, layers, sensor]
         video >> [reframe, modify]
 
