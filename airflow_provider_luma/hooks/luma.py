@@ -288,7 +288,7 @@ class LumaHook(BaseHook):
         """
         Upload a file from object storage to Luma's Agents API; return its file id once ``ready``.
 
-        See :mod:`airflow_provider_luma.uploads`.
+        See :mod:`airflow_provider_luma.hooks._uploads`.
 
         :param path: the file (``file://``, ``s3://``... or an ``ObjectStoragePath``).
         :param media_type: its MIME type.
@@ -296,9 +296,12 @@ class LumaHook(BaseHook):
         :param purpose: ``input`` (the subject) or ``reference`` (guidance).
         :param deadline: epoch seconds the upload must end by (default: in 10 minutes).
         """
-        from airflow_provider_luma.uploads import upload
+        from airflow_provider_luma.hooks._uploads import upload
 
-        return upload(self, path, media_type, expires_at, purpose, deadline or time.time() + 600.0)
+        deadline = deadline or time.time() + 600.0
+        return upload(
+            self.transport, self.credentials.base_url, path, media_type, expires_at, purpose, deadline
+        )
 
     # -- assets ---------------------------------------------------------------------------------
 

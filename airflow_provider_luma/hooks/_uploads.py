@@ -22,7 +22,7 @@ from airflow_provider_luma.redaction import redacted
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import ObjectStoragePath
 
-    from airflow_provider_luma.hooks.luma import LumaHook
+    from airflow_provider_luma.hooks._transport import SyncTransport
 
 #: Seconds between two reads of a file's state while Luma ingests it.
 READY_POLL_SECONDS = 1.0
@@ -31,7 +31,8 @@ PUT_TIMEOUTS = (10.0, 120.0)
 
 
 def upload(
-    hook: LumaHook,
+    transport: SyncTransport,
+    trusted_origin: str,
     path: str | ObjectStoragePath,
     media_type: str,
     expires_at: float,
@@ -41,7 +42,8 @@ def upload(
     """
     Upload ``path``; return Luma's file id once the file is ``ready``.
 
-    :param hook: the Agents API connection's hook.
+    :param transport: the Agents API connection's transport.
+    :param trusted_origin: the connection's base URL, whose origin may take the bytes over ``http``.
     :param path: the file in object storage.
     :param media_type: its MIME type.
     :param expires_at: epoch seconds after which Luma may delete it.
@@ -57,7 +59,7 @@ def upload(
         size = source.stat().st_size
     except OSError as exc:
         raise LumaError(f"Cannot read {shown} to upload it to Luma: {exc}") from exc
-    created = hook.transport.call(
+    created = transport.call(
         "POST",
         "/files",
         json={
@@ -70,8 +72,8 @@ def upload(
         deadline=deadline,
     )
     file_id, envelope = _created(created)
-    _put(envelope, source, size, shown, hook.credentials.base_url, deadline)
-    state = hook.transport.call("POST", f"/files/{file_id}/complete", deadline=deadline)
+    _put(envelope, source, size, shown, trusted_origin, deadline)
+    state = transport.call("POST", f"/files/{file_id}/complete", deadline=deadline)
     while True:
         if not isinstance(state, dict):
             raise LumaError(f"Luma answered with {type(state).__name__} for file {file_id}")
@@ -83,7 +85,7 @@ def upload(
         if time.time() + READY_POLL_SECONDS > deadline:
             raise LumaError(f"Luma's file {file_id} ({shown}) was not ready before the task's deadline")
         time.sleep(READY_POLL_SECONDS)
-        state = hook.transport.call("GET", f"/files/{file_id}", deadline=deadline)
+        state = transport.call("GET", f"/files/{file_id}", deadline=deadline)
 
 
 def _created(answer: Any) -> tuple[str, dict[str, Any]]:
