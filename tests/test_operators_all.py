@@ -12,6 +12,7 @@ from PIL import Image
 from airflow_provider_luma.exceptions import LumaValidationError
 from airflow_provider_luma.operators.luma import (
     LumaImageGenerateOperator,
+    LumaImageLayersOperator,
     LumaImageReframeOperator,
     LumaVideoAddAudioOperator,
     LumaVideoGenerateOperator,
@@ -183,6 +184,7 @@ def test_edit_example_dag(run_dag, emulator, read_logs):
 
 GENERATE_OPERATORS = [
     LumaImageGenerateOperator,
+    LumaImageLayersOperator,
     LumaVideoGenerateOperator,
     LumaImageReframeOperator,
     LumaVideoReframeOperator,
@@ -197,18 +199,18 @@ def test_each_operator_takes_exactly_the_parameters_its_kind_declares(operator):
     """The signature users read and the declaration the request is built from name the same things."""
     import inspect
 
-    from airflow_provider_luma.kinds import KINDS
+    from airflow_provider_luma.kinds import operator_params, operator_template_fields
 
-    kind = KINDS[operator.kind]
+    names = operator_params(operator.kind)  # the Dream Machine API's, and the Agents API's
     arguments = [
         name
         for name, parameter in inspect.signature(operator.__init__).parameters.items()
         if parameter.kind is inspect.Parameter.KEYWORD_ONLY
     ]
-    assert sorted(arguments) == sorted(kind.names)
-    assert set(operator.template_fields) == {*kind.template_fields, "output_path"}
+    assert sorted(arguments) == sorted(names)
+    assert set(operator.template_fields) == {*operator_template_fields(operator.kind), "output_path"}
     documented = operator.__doc__ or ""
-    assert all(f":param {name}:" in documented for name in kind.names)
+    assert all(f":param {name}:" in documented for name in names)
 
 
 @pytest.mark.parametrize("operator", GENERATE_OPERATORS, ids=lambda operator: operator.__name__)
