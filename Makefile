@@ -94,10 +94,10 @@ PY_3.2 := 3.12
 CUTOFF_3.0 := 2025-08-30
 CUTOFF_3.1 := 2026-03-12
 CUTOFF_3.2 := 2026-05-30
-NEWER_3.0 := apache-airflow-providers-common-compat lumaai apache-airflow-providers-openlineage \
+NEWER_3.0 := apache-airflow-providers-common-compat lumaai luma-agents apache-airflow-providers-openlineage \
 	openlineage-integration-common openlineage-python
-NEWER_3.1 := apache-airflow-providers-common-compat lumaai
-NEWER_3.2 := apache-airflow-providers-common-compat
+NEWER_3.1 := apache-airflow-providers-common-compat lumaai luma-agents
+NEWER_3.2 := apache-airflow-providers-common-compat luma-agents
 # The day the NEWER_ packages were resolved (uv needs a date for them too).
 RESOLVED := 2026-12-04
 
@@ -111,7 +111,7 @@ venv-airflow$(1): $$(STAMP_$(1))
 $$(STAMP_$(1)): pyproject.toml $$(CONSTRAINTS_$(1))
 	$$(call make_venv,$$(VENV_$(1)),$$(PYTHON_$(PY_$(1))),$(PY_$(1)),-c $$(CONSTRAINTS_$(1)) -e ".[dev]")
 unit-airflow$(1): venv-airflow$(1)
-	$$(VENV_$(1))/bin/python -m pytest -q -m "not slow" -p no:cacheprovider
+	$$(VENV_$(1))/bin/python -m pytest -q -m "not slow and not airflow_agnostic" -p no:cacheprovider
 endef
 $(foreach minor,$(AIRFLOW3_MINORS),$(eval $(call airflow3_minor,$(minor))))
 
@@ -135,7 +135,8 @@ unit-airflow2: venv-airflow2
 
 # Every Airflow minor's suite. `make test` runs them two at a time (one per core), each one's
 # output printed whole when it ends.
-UNIT_SUITES := unit unit-airflow2 $(addprefix unit-airflow,$(AIRFLOW3_MINORS))
+# Longest first (3.2, then 3.3 with the slow tests), so that the two slots end close together.
+UNIT_SUITES := unit-airflow3.2 unit unit-airflow3.1 unit-airflow3.0 unit-airflow2
 .PHONY: unit-all
 unit-all: $(UNIT_SUITES)
 

@@ -50,6 +50,20 @@ subprocess.run(
 
 pytest_plugins = ["airflow_provider_luma.testing.pytest_plugin"]
 
+# Folders whose tests never import or run Airflow (the emulator's own tests, over HTTP): every test
+# in them is marked airflow_agnostic, as a module elsewhere is by ``pytestmark``. They run on
+# Airflow 3.3 with Python 3.13 (make unit) and 2.11 with 3.10 (make unit-airflow2), which span the
+# Pythons; make unit-airflow3.N leaves them out (-m "not slow and not airflow_agnostic").
+AIRFLOW_AGNOSTIC_FOLDERS = [ROOT / "tests" / "emulator"]
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m selects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        path = item.path.resolve()
+        if any(path.is_relative_to(folder) for folder in AIRFLOW_AGNOSTIC_FOLDERS):
+            item.add_marker(pytest.mark.airflow_agnostic)
+
 
 @pytest.fixture(scope="session")
 def airflow_db() -> Path:
