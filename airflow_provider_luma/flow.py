@@ -187,11 +187,13 @@ def create(request: GenerationRequest, record: Record, options: Options, log: Lo
     budget = options.run_budget
     if budget is not None:  # an unknown price is never free under a budget
         estimate.check_within(budget.max_run_cost, cap="max_run_cost")
+    # Files in object storage are uploaded before the claim on the run's budget (an upload costs
+    # nothing; a claim is held only while its create is sent), once for every send of this create.
+    body = yield from _with_uploads(request.body, options.deadline, log)
+    if budget is not None:
         yield from budget.claim(estimate.usd or 0.0, f"this create ({estimate.what})", options.deadline, log)
     # No rendered fields show it on the triggerer; URLs go without query strings (signed, tokens).
     log.info("Creating %s: %s", request.path, json.dumps(redacted_values(request.body)))
-    # Files in object storage are uploaded now, once for every send of this create.
-    body = yield from _with_uploads(request.body, options.deadline, log)
     lost = 0
     while True:
         yield Turn()
