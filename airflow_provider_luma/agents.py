@@ -91,6 +91,12 @@ def check_ref(param: str, value: Any) -> dict[str, Any]:
     if isinstance(value, str):
         if value.startswith(("http://", "https://")):
             return {"url": check_url(param, value)}
+        if "://" in value:  # s3://, file://...: a path, which only an ObjectStoragePath says is one
+            raise LumaValidationError(
+                param,
+                f"{redacted(value)!r} is neither an http(s) URL nor a generation id; give a file in object "
+                "storage as an ObjectStoragePath (it is uploaded to Luma)",
+            )
         return {"generation_id": check_generation_id(value, param)}
     if not isinstance(value, Mapping):
         raise LumaValidationError(

@@ -91,6 +91,8 @@ def test_an_agents_model_makes_the_agents_apis_request(kind, params, body):
         ("image", {"prompt": "a lantern", "model": "uni-1", "source": {"data": "aGk="}}, "source.media_type",
          "required with data"),
         ("image", {"prompt": "a lantern", "model": "uni-1", "source": "not-an-id"}, "source", "UUID"),
+        ("image", {"prompt": "a lantern", "model": "uni-1", "source": "s3://bucket/a.png"}, "source",
+         "as an ObjectStoragePath"),
         ("image", {"prompt": "a lantern", "model": "uni-1", "web_search": "yes"}, "web_search",
          "True or False"),
         ("video_reframe", {"model": "ray-3.2", "media_url": GENERATION, "aspect_ratio": "9:16"}, "prompt",
@@ -198,3 +200,33 @@ def test_a_failed_agents_generation_names_its_code_and_is_final_by_it(failure_co
     error = generation_failed_error(GENERATION, "Luma said no", failure_code)
     assert f"Luma said no ({failure_code})" in str(error)
     assert isinstance(error, AirflowFailException) is final
+
+
+def test_a_file_in_object_storage_stands_as_an_upload_until_its_create_is_sent():
+    from airflow.providers.common.compat.sdk import ObjectStoragePath
+
+    request = build_request(
+        "image",
+        {"prompt": "a lantern", "model": "uni-1", "source": ObjectStoragePath("file:///data/night.png")},
+    )
+    # The same in every try (the record's request): the file id is known only once it is uploaded.
+    assert request.body["source"] == {"upload": "file:///data/night.png", "media_type": "image/png"}
+    with pytest.raises(LumaValidationError, match="not an image or video by its name") as refused:
+        build_request(
+            "image", {"prompt": "a lantern", "model": "uni-1", "source": ObjectStoragePath("file:///a.txt")}
+        )
+    assert refused.value.param == "source"
+
+
+def test_a_batch_refuses_files_in_object_storage_before_anything_is_sent():
+    from airflow.providers.common.compat.sdk import ObjectStoragePath
+
+    from airflow_provider_luma.batches import build_batch
+
+    with pytest.raises(LumaValidationError, match="takes no ObjectStoragePath") as refused:
+        build_batch(
+            "image",
+            [{"prompt": "a lantern", "source": ObjectStoragePath("file:///a.png")}],
+            {"model": "uni-1"},
+        )
+    assert refused.value.param == "requests[0]"
