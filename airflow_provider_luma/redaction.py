@@ -110,9 +110,14 @@ def redacted_text(text: str) -> str:
     return _QUERY_IN_TEXT.sub(f"?{HIDDEN}", _URL_IN_TEXT.sub(lambda match: redacted(match.group()), text))
 
 
+#: Longer than any prompt Luma takes: a value this long is inline media, shown by its size in logs.
+LONG_VALUE_CHARS = 10_000
+
+
 def redacted_values(value: Any) -> Any:
     """
-    A request body (or any JSON-like value) with every string in it that holds a URL :func:`redacted`.
+    A request body (or any JSON-like value) with every string in it that holds a URL :func:`redacted`,
+    and every string longer than any prompt (inline media) cut to its start and length.
 
     :param value: a dict, list or scalar, as sent to Luma.
     """
@@ -120,6 +125,8 @@ def redacted_values(value: Any) -> Any:
         return {key: redacted_values(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
         return [redacted_values(item) for item in value]
+    if isinstance(value, str) and len(value) > LONG_VALUE_CHARS:  # inline media (base64): its size
+        return f"{value[:32]}... ({len(value)} characters)"
     if isinstance(value, str) and "://" in value:
         return redacted(value)
     return value

@@ -230,3 +230,20 @@ def test_a_batch_refuses_files_in_object_storage_before_anything_is_sent():
             {"model": "uni-1"},
         )
     assert refused.value.param == "requests[0]"
+
+
+def test_inline_media_is_logged_by_its_size_not_its_bytes():
+    from airflow_provider_luma.redaction import redacted_values
+
+    body = build_request(
+        "image",
+        {
+            "prompt": "a lantern",
+            "model": "uni-1",
+            "source": {"data": "QUJD" * 5000, "media_type": "image/png"},
+        },
+    ).body
+    shown = json.dumps(redacted_values(body))
+    assert "(20000 characters)" in shown
+    assert len(shown) < 400
+    assert redacted_values(body)["prompt"] == "a lantern"
