@@ -134,9 +134,10 @@ unit-airflow2: venv-airflow2
 	$(BIN2)/python -m pytest -q -m "not slow" -p no:cacheprovider
 
 # Every Airflow minor's suite. `make test` runs them two at a time (one per core), each one's
-# output printed whole when it ends.
-# Longest first (3.2, then 3.3 with the slow tests), so that the two slots end close together.
-UNIT_SUITES := unit-airflow3.2 unit unit-airflow3.1 unit-airflow3.0 unit-airflow2
+# output printed whole when it ends. Ordered so that the two slots end close together: the two
+# longest first (3.2, then 3.3 with the slow tests); the slot that frees first takes 3.0 and then
+# 2.11, the two shortest, and the other takes 3.1.
+UNIT_SUITES := unit-airflow3.2 unit unit-airflow3.0 unit-airflow3.1 unit-airflow2
 .PHONY: unit-all
 unit-all: $(UNIT_SUITES)
 
