@@ -14,7 +14,9 @@ What the batch adds:
 - pacing of the creates under Luma's per-minute limit (:class:`CreatePacer`), so that a batch
   does not lean on 429 answers;
 - the ids its items hold are not theirs to adopt: identical items stay distinct generations;
-- an item's failure is its own: the others run on, and the batch ends when every item has.
+- an item's failure is its own: the others run on, and the batch ends when every item has;
+- one log line on how far the batch is, now and then (:class:`Progress`), instead of every item's
+  changes of state (a batch of 1,000 would log 3,000 of those; they stay at DEBUG).
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ from airflow_provider_luma.validation import check_max_cost, check_positive_numb
 
 #: What the batch's list of completed items is sealed as.
 COMPLETED_ITEMS = "completed items of the batch"
+#: The least time between two of a batch's progress lines (:class:`Progress`).
+PROGRESS_EVERY_SECONDS = 30.0
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
@@ -206,6 +210,36 @@ class CreatePacer:
                 await asyncio.sleep(self._sent[0] + MINUTE_SECONDS + MINUTE_MARGIN_SECONDS - now)
 
 
+class Progress:
+    """
+    How far a batch is, in one log line as an item ends, at most every ``every`` seconds (a batch
+    of a few quick items says it only as it ends: see :func:`run_batch`).
+
+    :param total: the batch's items.
+    :param log: the task's logger.
+    :param every: the least time between two lines, in seconds.
+    """
+
+    def __init__(self, total: int, log: Logger, every: float = PROGRESS_EVERY_SECONDS) -> None:
+        self.total = total
+        self.log = log
+        self.every = every
+        self.states: Counter[str] = Counter()
+        self._said_at = time.monotonic()
+
+    def ended(self, result: ItemResult) -> None:
+        """Item ``result`` ended: say how far the batch is, if the last line is old enough."""
+        self.states[result.state] += 1
+        if time.monotonic() - self._said_at >= self.every:
+            self.say()
+
+    def say(self) -> None:
+        """Say how far the batch is."""
+        self._said_at = time.monotonic()
+        how = ", ".join(f"{count} {state}" for state, count in sorted(self.states.items()))
+        self.log.info("%d of %d items ended (%s)", self.states.total(), self.total, how or "none yet")
+
+
 class ItemLog:
     """
     The task's logger, each line saying which item it is about.
@@ -315,8 +349,14 @@ async def run_batch(
             twins.searching(todo.request.fingerprint, index)
 
     paid: dict[int, float | None] = {}  # by item: the estimate of the generation it holds
+    progress = Progress(len(todos), log)
 
     async def run_item(index: int, todo: Plan) -> ItemResult:
+        result = await _run_item(index, todo)
+        progress.ended(result)
+        return result
+
+    async def _run_item(index: int, todo: Plan) -> ItemResult:
         item_log = ItemLog(log, index)
 
         async def perform_item(effect: Effect) -> Any:
@@ -362,6 +402,7 @@ async def run_batch(
                 return ItemResult(index, "error", failure=failure, cost=paid.get(index, 0.0))
 
     results = list(await asyncio.gather(*(run_item(i, todo) for i, todo in enumerate(todos))))
+    progress.say()
     await records.keep_completed()
     return results
 
@@ -415,7 +456,7 @@ async def _item(
                 first_wait=min(options.poll_interval, max(0.0, deadline - time.time())),
                 delete_on_timeout=options.delete_on_timeout,
                 since=started_at,
-                log=log,
+                log=log.quieted(),  # the batch's progress says how its items go (Progress)
             ),
             perform_wait,
         )

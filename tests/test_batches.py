@@ -82,6 +82,23 @@ def test_failures_within_allowed_failures_succeed_and_beyond_fail_naming_the_ite
     assert "1 of 3 Luma generations failed, more than allowed_failures allows (0): requests[1]" in logs
     assert "Contains blacklisted words" in logs
     assert emulator.stats.creates == 6
+    # One line on the batch's progress, not every item's changes of state (those are at DEBUG).
+    assert "3 of 3 items ended (2 completed, 1 failed)" in logs
+    assert not re.search(r"requests\[\d\]: Luma generation \S+ is completed", logs)
+
+
+def test_a_long_batch_says_how_far_it_is_now_and_then_not_at_every_item(caplog):
+    from airflow_provider_luma.batch_flow import Progress
+    from airflow_provider_luma.batches import ItemResult
+
+    progress = Progress(4, LOG, every=3600.0)
+    with caplog.at_level(logging.INFO, logger=LOG.name):
+        for index, state in enumerate(("completed", "failed", "completed")):
+            progress.ended(ItemResult(index, state))
+        assert caplog.messages == []  # the last line (none yet) is not an hour old
+        progress.every = 0.0
+        progress.ended(ItemResult(3, "timeout"))
+    assert caplog.messages == ["4 of 4 items ended (2 completed, 1 failed, 1 timeout)"]
 
 
 def test_bad_input_fails_before_any_create_naming_the_item(run_dag, emulator, read_logs):

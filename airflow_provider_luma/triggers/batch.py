@@ -226,7 +226,6 @@ class LumaBatchTrigger(BaseTrigger):
         from airflow_provider_luma.batches import manifest
 
         succeeded = sum(result.succeeded for result in results)
-        self.log.info("%d of %d Luma generations completed", succeeded, len(results))
         failed_too_often = len(results) - succeeded > allowed
         if run.ti is not None and self.started_on_triggerer:
             worker_work = work_for_a_worker(self.output_path, self.task)
