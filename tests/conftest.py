@@ -6,6 +6,7 @@ Luma emulator for the session that the ``luma_default`` connection points at.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -63,6 +64,23 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         path = item.path.resolve()
         if any(path.is_relative_to(folder) for folder in AIRFLOW_AGNOSTIC_FOLDERS):
             item.add_marker(pytest.mark.airflow_agnostic)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_in_process_execution_api():
+    """
+    ``dag.test()`` on Airflow 3.0-3.2 builds a new in-process Execution API app (its versioned
+    routes generated anew, seconds of CPU) for every task it runs and every trigger it runs inline;
+    Airflow 3.3 builds it once per process (``functools.lru_cache`` on ``in_process_api_server``).
+    The tests do as 3.3 does on the older ones: the same tasks, a third of the time (3.2's suite).
+    """
+    try:
+        from airflow.sdk.execution_time import supervisor
+    except ImportError:  # Airflow 2
+        return
+    build = supervisor.in_process_api_server
+    if not hasattr(build, "cache_info"):  # Airflow 3.3 caches it already
+        supervisor.in_process_api_server = functools.lru_cache(maxsize=1)(build)
 
 
 @pytest.fixture(scope="session")
