@@ -219,6 +219,36 @@ class ItemResult:
         return cls(**fields)
 
 
+#: The most items whose manifest entries a batch keeps in its ``batch`` XCom. A larger batch with
+#: an ``output_path`` keeps them in a file there, and the XCom says where (``items_path``): an entry
+#: is about 250 bytes, so the XCom stays under about 250 kB, which every pull of it (a downstream
+#: task, the gallery, Airflow's XCom page) reads whole from the metadata database. 1,000 is also the
+#: largest batch the bench measures on one triggerer. Without ``output_path`` there is nowhere else
+#: to keep them: they stay in XCom.
+MANIFEST_ITEMS_IN_XCOM = 1000
+
+
+def keeps_items_in_xcom(count: int) -> bool:
+    """
+    Whether a batch of ``count`` items keeps its manifest's entries in XCom (see
+    :data:`MANIFEST_ITEMS_IN_XCOM`).
+
+    :param count: the batch's items.
+    """
+    return count <= MANIFEST_ITEMS_IN_XCOM
+
+
+def summary(batch: dict[str, Any], items_path: str) -> dict[str, Any]:
+    """
+    The ``batch`` XCom of a batch whose manifest is kept in object storage: its counts and cost, and
+    where the whole manifest is.
+
+    :param batch: the whole manifest (:func:`manifest`).
+    :param items_path: where it is kept.
+    """
+    return {**{key: value for key, value in batch.items() if key != "items"}, "items_path": items_path}
+
+
 def manifest(results: Sequence[ItemResult]) -> dict[str, Any]:
     """
     The ``batch`` XCom: counts, the total cost, and per item its index, generation id, state, URL or

@@ -152,6 +152,30 @@ def test_each_item_is_copied_under_its_generation_id(run_dag, dagbag, emulator, 
         assert local.stat().st_size > 0
 
 
+def test_a_large_batchs_manifest_is_kept_in_object_storage_and_its_xcom_says_where(
+    run_dag, dagbag, emulator, read_logs, monkeypatch
+):
+    import json
+
+    from airflow_provider_luma import batches
+
+    monkeypatch.setattr(batches, "MANIFEST_ITEMS_IN_XCOM", 2)  # the line, lowered for 3 items
+    if not AIRFLOW_V_3_1_PLUS:  # 3.0's dag.test() fails a task whose Asset outlet is not registered
+        sync_dags_to_db(dagbag)
+    result = run_dag("luma_test_batch_stored")
+    assert result.state == "success", read_logs()[-3000:]
+    batch = result.xcom("stored", "batch")
+    assert "items" not in batch
+    assert (batch["total"], batch["succeeded"], batch["failed"]) == (3, 3, 0)
+    where = batch["items_path"]
+    assert where.startswith("file://")
+    assert where.endswith(".json")
+    kept = json.loads(Path(where.removeprefix("file://")).read_text())
+    assert kept["total"] == 3
+    assert [item["path"] for item in kept["items"]] == result.xcom("stored")
+    assert f"is kept in {where}" in read_logs()
+
+
 def test_requests_from_an_xcomarg_and_the_decorators(run_dag, emulator, read_logs):
     result = run_dag("luma_test_batch_from_xcom", {"requests": ["a blue teapot", {"prompt": "a red teapot"}]})
     assert result.state == "success", read_logs()[-3000:]

@@ -154,3 +154,25 @@ def copy_all(
 
     with ThreadPoolExecutor(max_workers=min(parallel, len(results))) as pool:
         return list(pool.map(copy, results))
+
+
+def keep_manifest(batch: dict[str, Any], output_path: str, ti: Any) -> str:
+    """
+    Write a batch's whole manifest as JSON under ``output_path``; return where. Named after the task
+    instance (``batch-<task>[-<map index>]-<run>.json``), so a retry writes over its try's.
+
+    :param batch: the manifest.
+    :param output_path: the batch's folder.
+    :param ti: its task instance.
+    """
+    import json
+    import re
+
+    from airflow.providers.common.compat.sdk import ObjectStoragePath
+
+    run = re.sub(r"[^A-Za-z0-9._-]", "_", str(ti.run_id))
+    mapped = f"-{ti.map_index}" if ti.map_index >= 0 else ""
+    path = ObjectStoragePath(output_path) / f"batch-{ti.task_id}{mapped}-{run}.json"
+    with path.open("w") as file:
+        json.dump(batch, file)
+    return str(path)

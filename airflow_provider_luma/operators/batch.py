@@ -35,11 +35,13 @@ from airflow_provider_luma.batches import (
     check_failures,
     check_within_tier,
     failures_allowed,
+    keeps_items_in_xcom,
     manifest,
+    summary,
 )
 from airflow_provider_luma.generations import DEFAULT_SETTLE_SECONDS, XCOM_COST, resolve_deferrable
 from airflow_provider_luma.kinds import operator_params, operator_template_fields
-from airflow_provider_luma.operators._batch_worker import copy_all, hand_records, run_in_worker
+from airflow_provider_luma.operators._batch_worker import copy_all, hand_records, keep_manifest, run_in_worker
 from airflow_provider_luma.operators._start import why_not_on_the_triggerer
 from airflow_provider_luma.operators.base import DEFAULT_TIMEOUT_SECONDS, DEFERRAL_HANDOFF_SECONDS
 from airflow_provider_luma.storage import DEFAULT_DEADLINE_SECONDS, DEFAULT_MAX_BYTES
@@ -64,7 +66,9 @@ class LumaBatchOperatorBase(BaseOperator):
     stored paths), in the order of ``requests``, None for an item that failed.
 
     A ``batch`` XCom holds the manifest: ``total``, ``succeeded``, ``failed``, and per item its
-    ``index``, ``generation_id``, ``state``, ``url``, ``path`` and ``failure``. Each item is paid
+    ``index``, ``generation_id``, ``state``, ``url``, ``path`` and ``failure`` (a batch of more than
+    1,000 items with an ``output_path`` keeps those in a JSON file there, named by ``items_path``).
+    Each item is paid
     once, as a single task's generation is: a create in doubt is looked for, never re-sent blindly;
     a retry takes up what earlier tries made and creates only the items that did not complete; a
     clear after success makes every item anew.
@@ -289,6 +293,10 @@ class LumaBatchOperatorBase(BaseOperator):
                 log=self.log,
             )
         batch = manifest(results)
+        if self.output_path and not keeps_items_in_xcom(len(results)):
+            where = keep_manifest(batch, str(self.output_path), context["ti"])
+            self.log.info("The manifest of the batch's %d items is kept in %s", len(results), where)
+            batch = summary(batch, where)
         context["ti"].xcom_push(key=XCOM_BATCH, value=batch)
         if batch["cost"] is not None:  # no XCom when an item has no known price (3.0 refuses None)
             context["ti"].xcom_push(key=XCOM_COST, value=batch["cost"])
